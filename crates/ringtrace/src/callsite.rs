@@ -1,0 +1,342 @@
+//! Callsites: the static description of one recording macro invocation, registered once.
+//!
+//! # What is a callsite?
+//!
+//! Each `info!(…)` in the source expands to a `static` [`Callsite`] holding a `&'static`
+//! [`Metadata`]: level, target, module, file, line, format string and field names. None of that
+//! is copied into records. The first time a callsite records, it is registered in a
+//! process-wide table and gets a `u32` id; every record stores that id, and the drain (or a
+//! trace file's dictionary) maps it back to the metadata when formatting.
+//!
+//! The hot path pays one Acquire load of the id (a plain load on x86_64). Registration is a
+//! cold path: claim the callsite with a CAS, take the next id, store the metadata pointer in
+//! the table, publish the id.
+//!
+//! # The id table
+//!
+//! Lock-free and append-only: 27 buckets of doubling size (32, 64, 128, … entries), allocated
+//! on first use with a CAS (the loser frees its allocation). An id never moves and an entry is
+//! never overwritten, so lookups are two Acquire loads. Ids start at 1; 0 means "unregistered".
+//!
+//! Ordering: the registering thread stores the table entry (Release) before it publishes the
+//! id (Release); a producer that loads the id (Acquire) and then publishes a record (Release on
+//! the ring tail) therefore makes the table entry visible to the drain that reads the record
+//! (Acquire on the tail).
+//!
+//! The table is process-global (callsites are `static`s), not per runtime; it uses `std`
+//! atomics directly because it is outside the per-runtime protocols the loom models check.
+
+use std::fmt;
+use std::sync::atomic::{AtomicPtr, AtomicU32, Ordering};
+
+/// The verbosity of an event. Lower is more severe; a level is enabled when it is at most
+/// the current [`max_level`](crate::max_level).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[repr(u8)]
+pub enum Level {
+    /// Something failed.
+    Error = 1,
+    /// Something is wrong but the program goes on.
+    Warn = 2,
+    /// Normal operation worth recording.
+    Info = 3,
+    /// Detail for developers.
+    Debug = 4,
+    /// Finest detail.
+    Trace = 5,
+}
+
+impl Level {
+    /// Every level, most severe first.
+    pub const ALL: [Level; 5] = [
+        Level::Error,
+        Level::Warn,
+        Level::Info,
+        Level::Debug,
+        Level::Trace,
+    ];
+
+    /// The upper-case name (`"INFO"`).
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Level::Error => "ERROR",
+            Level::Warn => "WARN",
+            Level::Info => "INFO",
+            Level::Debug => "DEBUG",
+            Level::Trace => "TRACE",
+        }
+    }
+
+    /// The level with this numeric value (1–5).
+    pub const fn from_u8(v: u8) -> Option<Level> {
+        Some(match v {
+            1 => Level::Error,
+            2 => Level::Warn,
+            3 => Level::Info,
+            4 => Level::Debug,
+            5 => Level::Trace,
+            _ => return None,
+        })
+    }
+}
+
+impl fmt::Display for Level {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.pad(self.as_str())
+    }
+}
+
+impl std::str::FromStr for Level {
+    type Err = ParseLevelError;
+
+    /// Parses a level name, ignoring case (`"info"`, `"WARN"`, `"warning"`).
+    fn from_str(s: &str) -> Result<Level, ParseLevelError> {
+        Ok(match s.to_ascii_lowercase().as_str() {
+            "error" => Level::Error,
+            "warn" | "warning" => Level::Warn,
+            "info" => Level::Info,
+            "debug" => Level::Debug,
+            "trace" => Level::Trace,
+            _ => return Err(ParseLevelError(())),
+        })
+    }
+}
+
+/// The error returned when a level name is not one of error, warn, info, debug, trace.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ParseLevelError(());
+
+impl fmt::Display for ParseLevelError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("invalid level (allowed: error, warn, info, debug, trace)")
+    }
+}
+
+impl std::error::Error for ParseLevelError {}
+
+/// Everything static about a callsite. Built by the recording macros; integrations (a
+/// `tracing` layer, a `log` backend) build their own and leak them.
+#[derive(Debug)]
+pub struct Metadata {
+    /// The event's level.
+    pub level: Level,
+    /// The target (by default the module path).
+    pub target: &'static str,
+    /// The module path of the callsite.
+    pub module_path: &'static str,
+    /// The source file.
+    pub file: &'static str,
+    /// The source line.
+    pub line: u32,
+    /// The message's format string (`std::fmt` syntax, positional arguments only).
+    pub format: &'static str,
+    /// The names of the key-value fields, in the order their values are recorded (the field
+    /// values come before the message arguments in the record).
+    pub fields: &'static [&'static str],
+}
+
+/// A registered-once callsite: static metadata and its id (0 until first use).
+///
+/// The recording macros create one per invocation; you only need this type directly to
+/// record through [`record_event`](crate::__private::record_event) from an integration.
+pub struct Callsite {
+    meta: &'static Metadata,
+    /// 0: unregistered; `BUSY`: being registered; otherwise the id.
+    id: AtomicU32,
+}
+
+const BUSY: u32 = u32::MAX;
+
+impl fmt::Debug for Callsite {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Callsite")
+            .field("meta", self.meta)
+            .field("id", &self.id.load(Ordering::Relaxed))
+            .finish()
+    }
+}
+
+impl Callsite {
+    /// A callsite for `meta`, not yet registered.
+    pub const fn new(meta: &'static Metadata) -> Self {
+        Self {
+            meta,
+            id: AtomicU32::new(0),
+        }
+    }
+
+    /// The metadata.
+    pub fn metadata(&self) -> &'static Metadata {
+        self.meta
+    }
+
+    /// The callsite's id, registering it on first use.
+    #[inline(always)]
+    pub fn id(&'static self) -> u32 {
+        // Acquire: pairs with the Release store in `register`, so the table entry is visible
+        // to whoever sees records carrying this id (module doc).
+        let id = self.id.load(Ordering::Acquire);
+        if id != 0 && id != BUSY {
+            return id;
+        }
+        self.register()
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn register(&'static self) -> u32 {
+        loop {
+            match self
+                .id
+                .compare_exchange(0, BUSY, Ordering::Acquire, Ordering::Acquire)
+            {
+                Ok(_) => {
+                    let id = register_metadata(self.meta);
+                    // Release: publishes the table entry written by `register_metadata`.
+                    self.id.store(id, Ordering::Release);
+                    return id;
+                }
+                // Another thread is registering this callsite: a few instructions away.
+                Err(BUSY) => std::hint::spin_loop(),
+                Err(id) => return id,
+            }
+        }
+    }
+}
+
+const BUCKETS: usize = 27;
+const FIRST_BUCKET: usize = 32;
+
+static TABLE: [AtomicPtr<AtomicPtr<Metadata>>; BUCKETS] =
+    [const { AtomicPtr::new(std::ptr::null_mut()) }; BUCKETS];
+static NEXT_ID: AtomicU32 = AtomicU32::new(1);
+
+/// (bucket, offset, bucket length) of an id.
+fn locate(id: u32) -> Option<(usize, usize, usize)> {
+    let v = id as usize + FIRST_BUCKET;
+    let bucket =
+        (usize::BITS - 1 - v.leading_zeros()) as usize - FIRST_BUCKET.trailing_zeros() as usize;
+    if bucket >= BUCKETS {
+        return None;
+    }
+    let len = FIRST_BUCKET << bucket;
+    Some((bucket, v - len, len))
+}
+
+fn bucket(b: usize, len: usize) -> *mut AtomicPtr<Metadata> {
+    // Acquire: pairs with the Release CAS below, so the bucket's null entries are visible.
+    let cur = TABLE[b].load(Ordering::Acquire);
+    if !cur.is_null() {
+        return cur;
+    }
+    let fresh: Box<[AtomicPtr<Metadata>]> = (0..len)
+        .map(|_| AtomicPtr::new(std::ptr::null_mut()))
+        .collect();
+    let fresh = Box::into_raw(fresh) as *mut AtomicPtr<Metadata>;
+    match TABLE[b].compare_exchange(
+        std::ptr::null_mut(),
+        fresh,
+        Ordering::AcqRel,
+        Ordering::Acquire,
+    ) {
+        Ok(_) => fresh,
+        Err(winner) => {
+            // SAFETY: `fresh` came from Box::into_raw of a `len`-element slice and lost the race,
+            // so nobody else has seen it.
+            drop(unsafe { Box::from_raw(std::ptr::slice_from_raw_parts_mut(fresh, len)) });
+            winner
+        }
+    }
+}
+
+/// Registers metadata that is not tied to a `static` [`Callsite`] (integrations building
+/// callsites at run time) and returns its id. Each call allocates a new id: call it once per
+/// callsite and keep the id.
+pub fn register_metadata(meta: &'static Metadata) -> u32 {
+    let id = NEXT_ID.fetch_add(1, Ordering::Relaxed);
+    let Some((b, off, len)) = locate(id) else {
+        // Four billion callsites: the table is full. Id 0 records render as "unknown".
+        return 0;
+    };
+    let bucket = bucket(b, len);
+    // SAFETY: off < len, the bucket's length.
+    let slot = unsafe { &*bucket.add(off) };
+    // Release: pairs with the Acquire in `lookup`.
+    slot.store(meta as *const Metadata as *mut Metadata, Ordering::Release);
+    id
+}
+
+/// The metadata registered under `id`, if any.
+pub fn lookup(id: u32) -> Option<&'static Metadata> {
+    let (b, off, _) = locate(id)?;
+    // Acquire: pairs with the Release CAS that installed the bucket.
+    let bucket = TABLE[b].load(Ordering::Acquire);
+    if bucket.is_null() {
+        return None;
+    }
+    // SAFETY: buckets are never freed and `off` is within this bucket's length.
+    let ptr = unsafe { &*bucket.add(off) }.load(Ordering::Acquire);
+    // SAFETY: entries are `&'static Metadata` pointers or null.
+    unsafe { ptr.as_ref() }
+}
+
+#[cfg(all(test, not(feature = "loom")))]
+mod tests {
+    use super::*;
+
+    static META: Metadata = Metadata {
+        level: Level::Info,
+        target: "t",
+        module_path: "m",
+        file: "f.rs",
+        line: 1,
+        format: "x {}",
+        fields: &["a"],
+    };
+    static CS: Callsite = Callsite::new(&META);
+
+    #[test]
+    fn registers_once_and_looks_up() {
+        let id = CS.id();
+        assert_ne!(id, 0);
+        assert_eq!(CS.id(), id);
+        assert!(std::ptr::eq(lookup(id).unwrap(), &META));
+        assert!(lookup(u32::MAX - 1).is_none());
+    }
+
+    #[test]
+    fn locate_covers_ids_contiguously() {
+        assert_eq!(locate(1), Some((0, 1, 32)));
+        assert_eq!(locate(31), Some((0, 31, 32)));
+        assert_eq!(locate(32), Some((1, 0, 64)));
+        assert_eq!(locate(95), Some((1, 63, 64)));
+        assert_eq!(locate(96), Some((2, 0, 128)));
+    }
+
+    #[test]
+    fn concurrent_registration_gives_distinct_ids() {
+        let hs: Vec<_> = (0..4)
+            .map(|_| {
+                std::thread::spawn(|| {
+                    (0..500)
+                        .map(|_| register_metadata(&META))
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        let mut ids: Vec<u32> = hs.into_iter().flat_map(|h| h.join().unwrap()).collect();
+        let n = ids.len();
+        ids.sort();
+        ids.dedup();
+        assert_eq!(ids.len(), n);
+        assert!(ids.iter().all(|&id| lookup(id).is_some()));
+    }
+
+    #[test]
+    fn level_parses_and_orders() {
+        assert_eq!("Warning".parse::<Level>(), Ok(Level::Warn));
+        assert!("loud".parse::<Level>().is_err());
+        assert!(Level::Error < Level::Trace);
+        assert_eq!(format!("{:>5}", Level::Info), " INFO");
+    }
+}

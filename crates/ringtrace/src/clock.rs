@@ -1,0 +1,180 @@
+//! The recording clock and its calibration to wall-clock time.
+//!
+//! The hot path stores raw *ticks*: the TSC on x86_64 (one instruction, about 10 ns in the VMs
+//! this runs on), `CLOCK_MONOTONIC` nanoseconds elsewhere. Converting ticks to wall-clock time
+//! is the drain's job (R-CORE-6): each runtime takes one [`ClockCalibration`] when it starts,
+//! an *anchor* pairing a tick value with a Unix time, plus the tick rate, and every sink and
+//! every trace file converts with it.
+//!
+//! The tick rate is measured once per process (a 20 ms sample of ticks against
+//! `CLOCK_MONOTONIC`, which gives a rate good to a few parts per million); anchors are cheap and
+//! taken per runtime.
+
+#[cfg(target_arch = "x86_64")]
+#[path = "clock/tsc.rs"]
+mod source;
+
+#[cfg(not(target_arch = "x86_64"))]
+#[path = "clock/mono.rs"]
+mod source;
+
+use std::sync::OnceLock;
+use std::time::Duration;
+
+/// Reads the recording clock (raw ticks). This is what every record's timestamp holds.
+#[inline(always)]
+pub fn now_ticks() -> u64 {
+    source::ticks()
+}
+
+/// Reads a POSIX clock in nanoseconds.
+pub(crate) fn clock_ns(clock: libc::clockid_t) -> u64 {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: `ts` is a valid, writable timespec; clock_gettime writes only into it.
+    unsafe { libc::clock_gettime(clock, &mut ts) };
+    (ts.tv_sec as u64)
+        .wrapping_mul(1_000_000_000)
+        .wrapping_add(ts.tv_nsec as u64)
+}
+
+/// How ticks map to wall-clock time for one runtime (and for every trace file it writes).
+///
+/// ```
+/// let cal = ringtrace::ClockCalibration::new(1_000, 1_700_000_000_000_000_000, 2_000_000_000);
+/// // 2 GHz: 2 000 ticks after the anchor is one microsecond later.
+/// assert_eq!(cal.to_unix_ns(3_000), 1_700_000_000_000_001_000);
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ClockCalibration {
+    /// A tick value read at the anchor.
+    pub anchor_ticks: u64,
+    /// The Unix time (nanoseconds since 1970-01-01 UTC) at `anchor_ticks`.
+    pub anchor_unix_ns: u64,
+    /// Ticks per second (1 000 000 000 where ticks are nanoseconds).
+    pub ticks_per_sec: u64,
+    /// `2^64 × 10^9 / ticks_per_sec`: nanoseconds per tick with 64 fractional bits.
+    ns_per_tick_q64: u128,
+}
+
+impl ClockCalibration {
+    /// A calibration from its three measured values (used when reading a trace file).
+    /// A `ticks_per_sec` of 0 is treated as 1 so conversion never divides by zero.
+    pub fn new(anchor_ticks: u64, anchor_unix_ns: u64, ticks_per_sec: u64) -> Self {
+        let hz = ticks_per_sec.max(1);
+        let q = (1_000_000_000u128 << 64) / hz as u128;
+        Self {
+            anchor_ticks,
+            anchor_unix_ns,
+            ticks_per_sec: hz,
+            ns_per_tick_q64: q,
+        }
+    }
+
+    /// Measures the clock now: the process-wide tick rate and a fresh anchor.
+    pub fn measure() -> Self {
+        let hz = ticks_per_sec();
+        let (ticks, unix) = paired_read(libc::CLOCK_REALTIME);
+        Self::new(ticks, unix, hz)
+    }
+
+    /// Converts a tick value to Unix nanoseconds.
+    #[inline]
+    pub fn to_unix_ns(&self, ticks: u64) -> u64 {
+        if ticks >= self.anchor_ticks {
+            let d = self.ticks_to_ns(ticks - self.anchor_ticks);
+            self.anchor_unix_ns.saturating_add(d)
+        } else {
+            let d = self.ticks_to_ns(self.anchor_ticks - ticks);
+            self.anchor_unix_ns.saturating_sub(d)
+        }
+    }
+
+    /// Converts a tick *interval* to nanoseconds.
+    #[inline]
+    pub fn ticks_to_ns(&self, ticks: u64) -> u64 {
+        // ticks < 2^64 and q < 2^94 (hz >= 1): split to stay within 128 bits, round to nearest.
+        let q = self.ns_per_tick_q64;
+        let (hi, lo) = (q >> 64, q & u64::MAX as u128);
+        let t = ticks as u128;
+        let whole = t.saturating_mul(hi);
+        let frac = (t * lo + (1u128 << 63)) >> 64;
+        whole.saturating_add(frac).min(u64::MAX as u128) as u64
+    }
+
+    /// Converts nanoseconds to a tick interval.
+    pub fn ns_to_ticks(&self, ns: u64) -> u64 {
+        ((ns as u128 * self.ticks_per_sec as u128) / 1_000_000_000).min(u64::MAX as u128) as u64
+    }
+}
+
+/// Reads the tick clock and a POSIX clock as close together as possible: the best of a few
+/// tries (smallest tick gap around the clock read), the tick value taken at the midpoint.
+fn paired_read(clock: libc::clockid_t) -> (u64, u64) {
+    let mut best = (u64::MAX, 0, 0);
+    for _ in 0..9 {
+        let a = now_ticks();
+        let ns = clock_ns(clock);
+        let b = now_ticks();
+        let gap = b.wrapping_sub(a);
+        if gap < best.0 {
+            best = (gap, a + gap / 2, ns);
+        }
+    }
+    (best.1, best.2)
+}
+
+/// The process-wide tick rate, measured on first use (20 ms).
+pub(crate) fn ticks_per_sec() -> u64 {
+    static HZ: OnceLock<u64> = OnceLock::new();
+    *HZ.get_or_init(|| {
+        if source::TICKS_ARE_NANOS {
+            return 1_000_000_000;
+        }
+        let (t0, m0) = paired_read(libc::CLOCK_MONOTONIC);
+        std::thread::sleep(Duration::from_millis(20));
+        let (t1, m1) = paired_read(libc::CLOCK_MONOTONIC);
+        let dt = t1.wrapping_sub(t0) as u128;
+        let dm = m1.saturating_sub(m0).max(1) as u128;
+        ((dt * 1_000_000_000) / dm).clamp(1, u64::MAX as u128) as u64
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn conversion_round_trips_across_the_anchor() {
+        let cal = ClockCalibration::new(1_000_000, 5_000_000_000, 3_000_000_000);
+        assert_eq!(cal.to_unix_ns(1_000_000), 5_000_000_000);
+        assert_eq!(cal.to_unix_ns(4_000_000), 5_001_000_000);
+        assert_eq!(cal.to_unix_ns(0), 5_000_000_000 - 333_333);
+        assert_eq!(cal.ns_to_ticks(1_000), 3_000);
+    }
+
+    #[test]
+    fn zero_rate_does_not_divide_by_zero() {
+        let cal = ClockCalibration::new(0, 0, 0);
+        assert_eq!(cal.ticks_per_sec, 1);
+        assert_eq!(cal.to_unix_ns(2), 2_000_000_000);
+    }
+
+    #[test]
+    fn measured_clock_is_monotonic_and_plausible() {
+        let cal = ClockCalibration::measure();
+        assert!(
+            cal.ticks_per_sec >= 1_000_000,
+            "{} ticks/s",
+            cal.ticks_per_sec
+        );
+        let a = now_ticks();
+        let b = now_ticks();
+        assert!(b >= a);
+        // The anchor is "now": within a day of the system clock.
+        let now = clock_ns(libc::CLOCK_REALTIME);
+        assert!(cal.to_unix_ns(now_ticks()).abs_diff(now) < 86_400_000_000_000);
+    }
+}

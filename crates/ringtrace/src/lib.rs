@@ -1,0 +1,144 @@
+//! ringtrace records events from any thread in a few nanoseconds — into a per-thread ring drawn
+//! from a shared, bounded pool, with no lock, allocation, system call or formatting on the
+//! recording path — and formats them later on a drain thread that feeds sinks.
+//!
+//! ```no_run
+//! use ringtrace::{info, warn, Builder, sinks::FmtSink};
+//! use std::time::Duration;
+//!
+//! let guard = Builder::new().sink(FmtSink::stderr_text()).install()?;
+//!
+//! let (id, price) = (17u64, 101.25f64);
+//! info!("order {} filled at {}", id, price);                  // copied raw, formatted later
+//! let _ctx = ringtrace::with_context!(request_id = 42u64);    // carried by later events
+//! warn!(side = "buy", qty = 10u32, "partial fill of {}", id); // fields, then the message
+//!
+//! let report = guard.shutdown(Duration::from_secs(5));        // drains everything
+//! println!("{}", report.summary_line());
+//! # Ok::<(), ringtrace::BuildError>(())
+//! ```
+//!
+//! # How it fits together
+//!
+//! - Each recording thread owns one ring at a time ([`ring`](crate) module docs: an SPSC byte
+//!   ring of 8-byte-aligned records, published by one Release store). Rings come from one
+//!   memory mapping carved into equal rings with a lock-free free list.
+//! - When a record does not fit, the thread hands its ring to the drain and takes a free one;
+//!   when there is none it applies its [`Policy`] and counts what it drops under a
+//!   [`DropReason`].
+//! - The drain thread wakes when a ring is handed over (or a short while after records
+//!   arrive), merges all threads' records by timestamp and gives them to the [`Sink`]s in
+//!   batches. Formatting — message, fields, timestamps — happens there, from the raw bytes,
+//!   and is byte-identical to formatting at the call site.
+//! - [`Guard::shutdown`] drains every ring and returns a [`DrainReport`]: what was recorded,
+//!   written per sink, and dropped per reason.
+//!
+//! `docs/architecture.md` in the repository explains the memory layout and every atomic
+//! protocol; the module docs of the source files are the design notes.
+
+#![cfg_attr(docsrs, feature(doc_cfg))]
+#![warn(rust_2018_idioms)]
+
+#[macro_use]
+mod macros;
+
+mod callsite;
+mod clock;
+mod config;
+mod context;
+mod diag;
+mod drain;
+mod encode;
+mod event;
+mod format;
+mod metrics;
+mod platform;
+mod pool;
+mod producer;
+mod record;
+mod registry;
+pub mod render;
+mod ring;
+mod runtime;
+mod signal;
+mod sink;
+pub mod sinks;
+mod sync;
+mod threads;
+pub mod trace_file;
+mod value;
+
+pub use callsite::{
+    lookup as lookup_callsite, register_metadata, Callsite, Level, Metadata, ParseLevelError,
+};
+pub use clock::{now_ticks, ClockCalibration};
+pub use config::{
+    Config, ConfigError, Policy, Serialization, DEFAULT_BATCH_SIZE, DEFAULT_FLUSH_INTERVAL,
+    DEFAULT_MAX_RECORD_SIZE, DEFAULT_MAX_RINGS_PER_THREAD, DEFAULT_MERGE_WINDOW,
+    DEFAULT_RING_COUNT, DEFAULT_RING_SIZE, DEFAULT_SHUTDOWN_TIMEOUT,
+};
+pub use context::{ContextGuard, CONTEXT_CAPACITY};
+pub use diag::{
+    Diagnostic, DiagnosticHook, DiagnosticKind, DiagnosticSink, RATE_LIMIT, RATE_WINDOW,
+};
+pub use encode::{DebugArg, DisplayArg, Encode, Encoder, ErrorArg};
+pub use event::{Batch, CallsiteInfo, CallsiteTable, Event, ThreadInfo};
+pub use format::{Template, TemplateError};
+pub use metrics::{metrics, DrainMetrics, DropCounts, Metrics, PoolMetrics, ThreadMetrics};
+pub use producer::{record_bytes, unrecorded_events};
+pub use record::{LossInfo, RecordKind, HEADER_LEN, MAX_RECORD_LEN};
+pub use runtime::{
+    BuildError, Builder, DrainReport, Guard, SinkErrorReport, SinkPhase, SinkReport,
+};
+pub use sink::{Sink, SinkContext, SinkError};
+pub use threads::DropReason;
+pub use value::{ErrorChain, Value};
+
+use std::sync::atomic::{AtomicU8, Ordering};
+
+/// The most verbose level recorded, process-wide (a relaxed load per event).
+static MAX_LEVEL: AtomicU8 = AtomicU8::new(Level::Trace as u8);
+
+/// The most verbose level currently recorded.
+pub fn max_level() -> Level {
+    Level::from_u8(MAX_LEVEL.load(Ordering::Relaxed)).unwrap_or(Level::Trace)
+}
+
+/// Sets the most verbose level recorded. Events above it cost one load and a branch.
+/// Installing a runtime sets it from the configuration.
+pub fn set_max_level(level: Level) {
+    MAX_LEVEL.store(level as u8, Ordering::Relaxed);
+}
+
+/// Wraps a message argument so that its `Display` text is captured at the call site (for
+/// types that are not [`Encode`]).
+///
+/// ```
+/// let addr: std::net::SocketAddr = "127.0.0.1:80".parse().unwrap();
+/// ringtrace::info!("connected to {}", ringtrace::display(&addr));
+/// ```
+pub fn display<T: std::fmt::Display + ?Sized>(value: &T) -> DisplayArg<'_, T> {
+    DisplayArg(value)
+}
+
+/// Wraps a message argument so that its `Debug` text is captured at the call site.
+///
+/// ```
+/// ringtrace::info!("state {:?}", ringtrace::debug(&vec![1, 2]));
+/// ```
+pub fn debug<T: std::fmt::Debug + ?Sized>(value: &T) -> DebugArg<'_, T> {
+    DebugArg(value)
+}
+
+/// Items the macros expand to. Not part of the API.
+#[doc(hidden)]
+pub mod __private {
+    pub use crate::encode::{Capture, CaptureDisplay, CaptureError, DebugArg, DisplayArg};
+    pub use crate::producer::record_event;
+
+    /// Whether events at `level` are recorded.
+    #[inline(always)]
+    pub fn enabled(level: crate::Level) -> bool {
+        level as u8 <= crate::MAX_LEVEL.load(std::sync::atomic::Ordering::Relaxed)
+    }
+}

@@ -1,0 +1,212 @@
+//! Counters and metrics (R-BP-7): a [`Metrics`] snapshot of the runtime, per thread and in
+//! total, the pool, every sink and the drain.
+//!
+//! Counts are read with Relaxed loads while the runtime runs, so a snapshot is not atomic as a
+//! whole (a record taken by the drain between two loads may show in one total and not the
+//! other); after shutdown every count is final.
+
+use crate::runtime::{Shared, SinkReport};
+use crate::threads::{Counters, DropReason, SLOT_FREE};
+use std::fmt;
+use std::sync::atomic::Ordering;
+
+/// Dropped-event counts per [`DropReason`].
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct DropCounts([u64; DropReason::ALL.len()]);
+
+impl DropCounts {
+    /// Events dropped for `reason`.
+    pub fn get(&self, reason: DropReason) -> u64 {
+        self.0[reason.index()]
+    }
+
+    /// All dropped events.
+    pub fn total(&self) -> u64 {
+        self.0.iter().sum()
+    }
+
+    /// The reasons with a non-zero count.
+    pub fn iter(&self) -> impl Iterator<Item = (DropReason, u64)> + '_ {
+        DropReason::ALL
+            .iter()
+            .map(|&r| (r, self.get(r)))
+            .filter(|&(_, n)| n > 0)
+    }
+
+    pub(crate) fn add(&mut self, c: &Counters) {
+        for (a, b) in self.0.iter_mut().zip(&c.dropped) {
+            *a += b.load(Ordering::Relaxed);
+        }
+    }
+}
+
+impl fmt::Display for DropCounts {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut first = true;
+        for (r, n) in self.iter() {
+            if !std::mem::take(&mut first) {
+                f.write_str(", ")?;
+            }
+            write!(f, "{r}={n}")?;
+        }
+        if first {
+            f.write_str("none")?;
+        }
+        Ok(())
+    }
+}
+
+/// One live thread.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ThreadMetrics {
+    /// The runtime's number for the thread.
+    pub id: u64,
+    /// Its name.
+    pub name: String,
+    /// Events the drain has taken from its rings.
+    pub recorded: u64,
+    /// Events it dropped, per reason.
+    pub dropped: DropCounts,
+    /// Bytes it dropped.
+    pub dropped_bytes: u64,
+    /// Whether the thread has exited (its last records may still be in flight).
+    pub exited: bool,
+}
+
+/// The ring pool.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PoolMetrics {
+    /// Rings in the pool.
+    pub rings: usize,
+    /// Bytes per ring.
+    pub ring_size: usize,
+    /// Free rings now.
+    pub free: usize,
+    /// Most rings in use at once so far.
+    pub high_water: usize,
+    /// Bytes recorded and not yet taken by the drain, over all rings.
+    pub used_bytes: u64,
+}
+
+/// The drain thread.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct DrainMetrics {
+    /// Turns of the drain loop (each pass or idle check).
+    pub iterations: u64,
+    /// Passes that found records.
+    pub busy_passes: u64,
+    /// Times the drain parked.
+    pub sleeps: u64,
+    /// Times it parked until woken (idle).
+    pub deep_sleeps: u64,
+    /// Times a producer woke it.
+    pub wakeups_by_producers: u64,
+    /// Batches handed to sinks.
+    pub batches: u64,
+    /// Loss records delivered.
+    pub loss_records: u64,
+    /// Rings with unreadable content.
+    pub corrupt_rings: u64,
+}
+
+/// A snapshot of the runtime's counters. See the module doc.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Metrics {
+    /// Events taken out of the rings by the drain, all threads (exited ones included).
+    pub recorded: u64,
+    /// Events dropped, per reason, all threads.
+    pub dropped: DropCounts,
+    /// Bytes dropped, all threads.
+    pub dropped_bytes: u64,
+    /// Threads that registered so far (live and exited).
+    pub threads_seen: u64,
+    /// Live threads (and exited ones whose last rings are still being drained).
+    pub threads: Vec<ThreadMetrics>,
+    /// The pool.
+    pub pool: PoolMetrics,
+    /// Every sink.
+    pub sinks: Vec<SinkReport>,
+    /// The drain.
+    pub drain: DrainMetrics,
+    /// Diagnostics delivered.
+    pub diagnostics_delivered: u64,
+    /// Diagnostics suppressed by rate limiting or the recursion guard.
+    pub diagnostics_suppressed: u64,
+}
+
+impl Metrics {
+    pub(crate) fn collect(shared: &Shared) -> Metrics {
+        let reg = &shared.registry;
+        let mut dropped = DropCounts::default();
+        dropped.add(&reg.retired);
+        let mut recorded = reg.retired.delivered.load(Ordering::Relaxed);
+        let mut dropped_bytes = reg.retired.dropped_bytes.load(Ordering::Relaxed);
+        let mut threads = Vec::new();
+        for e in reg.iter() {
+            let slot = e.slot.load(Ordering::Acquire);
+            // A FREE slot's counters were folded into `retired`; counts of a slot being
+            // recycled right now are zero or the new occupant's.
+            if slot == SLOT_FREE {
+                continue;
+            }
+            let mut d = DropCounts::default();
+            d.add(&e.counters);
+            let rec = e.counters.delivered.load(Ordering::Relaxed);
+            let bytes = e.counters.dropped_bytes.load(Ordering::Relaxed);
+            recorded += rec;
+            dropped_bytes += bytes;
+            for r in DropReason::ALL {
+                dropped.0[r.index()] += d.get(r);
+            }
+            threads.push(ThreadMetrics {
+                id: e.thread_id.load(Ordering::Relaxed),
+                name: e.name.lock().map(|n| n.to_string()).unwrap_or_default(),
+                recorded: rec,
+                dropped: d,
+                dropped_bytes: bytes,
+                exited: slot == crate::threads::SLOT_EXITED,
+            });
+        }
+        threads.sort_by_key(|t| t.id);
+        let pool = &shared.pool;
+        let used_bytes = (0..pool.ring_count() as u32)
+            .map(|i| pool.ctl(i).used())
+            .sum();
+        let ds = &shared.drain_stats;
+        Metrics {
+            recorded,
+            dropped,
+            dropped_bytes,
+            threads_seen: reg.retired_threads.load(Ordering::Relaxed) + threads.len() as u64,
+            threads,
+            pool: PoolMetrics {
+                rings: pool.ring_count(),
+                ring_size: pool.ring_size(),
+                free: pool.free_list().free(),
+                high_water: pool.free_list().high_water(),
+                used_bytes,
+            },
+            sinks: shared.sink_stats.iter().map(|s| s.report()).collect(),
+            drain: DrainMetrics {
+                iterations: ds.iterations.load(Ordering::Relaxed),
+                busy_passes: ds.busy_passes.load(Ordering::Relaxed),
+                sleeps: ds.sleeps.load(Ordering::Relaxed),
+                deep_sleeps: ds.deep_sleeps.load(Ordering::Relaxed),
+                wakeups_by_producers: shared.signal.wakes(),
+                batches: ds.batches.load(Ordering::Relaxed),
+                loss_records: ds.loss_records.load(Ordering::Relaxed),
+                corrupt_rings: ds.corrupt_rings.load(Ordering::Relaxed),
+            },
+            diagnostics_delivered: shared.diag.delivered(),
+            diagnostics_suppressed: shared.diag.suppressed(),
+        }
+    }
+}
+
+/// A snapshot of the installed runtime's counters, or `None` if no runtime is installed.
+pub fn metrics() -> Option<Metrics> {
+    crate::producer::CURRENT
+        .load()
+        .as_ref()
+        .map(|s| Metrics::collect(s))
+}

@@ -1,0 +1,696 @@
+//! The runtime: building it, installing it as the process's recorder, and shutting it down.
+//!
+//! [`Builder::install`] validates the configuration, maps the pool, starts every sink (in
+//! registration order, on the calling thread, so an unwritable output path is an error here
+//! and not later), spawns the drain thread and makes the runtime the target of the recording
+//! macros. It returns a [`Guard`]; [`Guard::shutdown`] (or dropping the guard) stops intake,
+//! drains every ring, stops the sinks in reverse order, joins the drain thread and reports
+//! what happened in a [`DrainReport`] (R-CORE-7).
+//!
+//! One runtime is installed at a time; after a shutdown another may be installed. Threads that
+//! recorded into the old runtime re-register with the new one on their next record.
+
+use crate::callsite::Level;
+use crate::clock::ClockCalibration;
+use crate::config::{Config, ConfigError, Policy, Serialization};
+use crate::diag::{DiagnosticKind, DiagnosticSink, Diagnostics};
+use crate::drain::{Drain, DrainOutcome};
+use crate::metrics::{DropCounts, Metrics};
+use crate::pool::Pool;
+use crate::producer::{CURRENT, GENERATION};
+use crate::registry::Registry;
+use crate::signal::DrainSignal;
+use crate::sink::{Sink, SinkContext};
+use crate::sync::{AtomicBool, Ordering};
+use std::fmt;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering as StdOrdering};
+use std::sync::{mpsc, Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// Everything the producers, the drain and `metrics()` share for one runtime.
+#[derive(Debug)]
+pub(crate) struct Shared {
+    /// Unique per installed runtime; producers compare it with [`GENERATION`].
+    pub(crate) generation: u64,
+    pub(crate) config: Config,
+    pub(crate) pool: Pool,
+    pub(crate) registry: Registry,
+    pub(crate) signal: DrainSignal,
+    /// Set by `shutdown`; the drain finishes after seeing it (SeqCst store, Acquire load).
+    pub(crate) stop: AtomicBool,
+    pub(crate) clock: ClockCalibration,
+    pub(crate) diag: Diagnostics,
+    pub(crate) drain_stats: DrainStats,
+    pub(crate) sink_stats: Vec<SinkStats>,
+    pub(crate) sink_errors: Mutex<Vec<SinkErrorReport>>,
+    pub(crate) started: Instant,
+}
+
+/// Drain-side counters (written by the drain thread, read by `metrics()`; Relaxed counts).
+#[derive(Debug, Default)]
+pub(crate) struct DrainStats {
+    /// Turns of the drain loop (passes plus idle checks).
+    pub iterations: AtomicU64,
+    /// Passes over the registry that found records.
+    pub busy_passes: AtomicU64,
+    /// Times the drain parked.
+    pub sleeps: AtomicU64,
+    /// Times it parked deeply (producers wake it on their next record).
+    pub deep_sleeps: AtomicU64,
+    /// Batches dispatched.
+    pub batches: AtomicU64,
+    /// Loss records delivered.
+    pub loss_records: AtomicU64,
+    /// Rings whose content could not be read.
+    pub corrupt_rings: AtomicU64,
+}
+
+/// Per-sink counters (written by the drain thread).
+#[derive(Debug)]
+pub(crate) struct SinkStats {
+    pub name: String,
+    pub batches: AtomicU64,
+    pub written: AtomicU64,
+    pub dropped: AtomicU64,
+    pub errors: AtomicU64,
+    pub panics: AtomicU64,
+    pub last_error: Mutex<Option<String>>,
+    pub outputs: Mutex<Vec<PathBuf>>,
+}
+
+impl SinkStats {
+    fn new(name: String) -> Self {
+        Self {
+            name,
+            batches: AtomicU64::new(0),
+            written: AtomicU64::new(0),
+            dropped: AtomicU64::new(0),
+            errors: AtomicU64::new(0),
+            panics: AtomicU64::new(0),
+            last_error: Mutex::new(None),
+            outputs: Mutex::new(Vec::new()),
+        }
+    }
+
+    pub(crate) fn report(&self) -> SinkReport {
+        SinkReport {
+            name: self.name.clone(),
+            written: self.written.load(StdOrdering::Relaxed),
+            dropped: self.dropped.load(StdOrdering::Relaxed),
+            batches: self.batches.load(StdOrdering::Relaxed),
+            errors: self.errors.load(StdOrdering::Relaxed),
+            panics: self.panics.load(StdOrdering::Relaxed),
+            last_error: self
+                .last_error
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .clone(),
+            outputs: self
+                .outputs
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .clone(),
+        }
+    }
+}
+
+/// When a sink failed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SinkPhase {
+    /// In `start`.
+    Start,
+    /// In `write_batch`.
+    Write,
+    /// In `flush`.
+    Flush,
+    /// In `stop`.
+    Stop,
+}
+
+impl fmt::Display for SinkPhase {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            SinkPhase::Start => "start",
+            SinkPhase::Write => "write",
+            SinkPhase::Flush => "flush",
+            SinkPhase::Stop => "stop",
+        })
+    }
+}
+
+/// A sink failure, with the sink's name.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SinkErrorReport {
+    /// The sink's name.
+    pub sink: String,
+    /// When it failed.
+    pub phase: SinkPhase,
+    /// The error (or panic message).
+    pub message: String,
+}
+
+impl fmt::Display for SinkErrorReport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "sink {:?} failed in {}: {}",
+            self.sink, self.phase, self.message
+        )
+    }
+}
+
+/// What one sink received.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SinkReport {
+    /// The sink's name.
+    pub name: String,
+    /// Events written (in batches that succeeded; loss records included).
+    pub written: u64,
+    /// Events lost for this sink because their batch failed.
+    pub dropped: u64,
+    /// Batches that succeeded.
+    pub batches: u64,
+    /// Failed batches, flushes and stops.
+    pub errors: u64,
+    /// Panics caught (counted in `errors` too).
+    pub panics: u64,
+    /// The last error message.
+    pub last_error: Option<String>,
+    /// Files the sink wrote.
+    pub outputs: Vec<PathBuf>,
+}
+
+/// Most sink errors kept for the report (later ones are still counted per sink).
+const MAX_SINK_ERRORS: usize = 256;
+
+impl Shared {
+    /// Records a sink failure: counters, the error list and a diagnostic.
+    pub(crate) fn sink_failed(
+        &self,
+        sink: usize,
+        phase: SinkPhase,
+        message: String,
+        panicked: bool,
+    ) {
+        let stats = &self.sink_stats[sink];
+        stats.errors.fetch_add(1, StdOrdering::Relaxed);
+        if panicked {
+            stats.panics.fetch_add(1, StdOrdering::Relaxed);
+        }
+        *stats.last_error.lock().unwrap_or_else(|e| e.into_inner()) = Some(message.clone());
+        let kind = match (panicked, phase) {
+            (true, _) => DiagnosticKind::SinkPanic,
+            (false, SinkPhase::Start) => DiagnosticKind::SinkStart,
+            (false, SinkPhase::Stop) => DiagnosticKind::SinkStop,
+            (false, _) => DiagnosticKind::SinkWrite,
+        };
+        self.diag.emit(
+            kind,
+            Some(&stats.name),
+            format!("{phase} failed: {message}"),
+        );
+        let mut errs = self.sink_errors.lock().unwrap_or_else(|e| e.into_inner());
+        if errs.len() < MAX_SINK_ERRORS {
+            errs.push(SinkErrorReport {
+                sink: stats.name.clone(),
+                phase,
+                message,
+            });
+        }
+    }
+}
+
+/// Why a runtime could not be built.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum BuildError {
+    /// A configuration value is invalid.
+    Config(ConfigError),
+    /// Another runtime is installed; shut it down first.
+    AlreadyInstalled,
+    /// The ring pool could not be mapped.
+    Pool(std::io::Error),
+    /// A sink failed to start (the sinks started before it were stopped again).
+    SinkStart {
+        /// The sink's name.
+        sink: String,
+        /// What went wrong.
+        error: crate::SinkError,
+    },
+    /// The drain thread could not be spawned.
+    Spawn(std::io::Error),
+}
+
+impl fmt::Display for BuildError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            BuildError::Config(e) => e.fmt(f),
+            BuildError::AlreadyInstalled => {
+                f.write_str("a ringtrace runtime is already installed (shut it down first)")
+            }
+            BuildError::Pool(e) => write!(f, "cannot map the ring pool: {e}"),
+            BuildError::SinkStart { sink, error } => {
+                write!(f, "sink {sink:?} failed to start: {error}")
+            }
+            BuildError::Spawn(e) => write!(f, "cannot spawn the drain thread: {e}"),
+        }
+    }
+}
+
+impl std::error::Error for BuildError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            BuildError::Config(e) => Some(e),
+            BuildError::Pool(e) | BuildError::Spawn(e) => Some(e),
+            BuildError::SinkStart { error, .. } => Some(error),
+            BuildError::AlreadyInstalled => None,
+        }
+    }
+}
+
+impl From<ConfigError> for BuildError {
+    fn from(e: ConfigError) -> Self {
+        BuildError::Config(e)
+    }
+}
+
+/// Builds and installs a runtime. By-value, every setting optional; see [`Config`] for the
+/// defaults and the allowed ranges.
+///
+/// ```no_run
+/// use ringtrace::{Builder, sinks::FmtSink};
+///
+/// let guard = Builder::new()
+///     .ring_size(64 * 1024)
+///     .sink(FmtSink::stderr_text())
+///     .install()
+///     .expect("valid configuration");
+/// ringtrace::info!("order {} filled at {}", 17u64, 101.25f64);
+/// let report = guard.shutdown(std::time::Duration::from_secs(5));
+/// assert_eq!(report.dropped.total(), 0);
+/// ```
+#[must_use = "a builder does nothing until `install` is called"]
+pub struct Builder {
+    config: Config,
+    sinks: Vec<Box<dyn Sink>>,
+    diagnostics: DiagnosticSink,
+}
+
+impl fmt::Debug for Builder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Builder")
+            .field("config", &self.config)
+            .field(
+                "sinks",
+                &self
+                    .sinks
+                    .iter()
+                    .map(|s| s.name().to_string())
+                    .collect::<Vec<_>>(),
+            )
+            .field("diagnostics", &self.diagnostics)
+            .finish()
+    }
+}
+
+impl Default for Builder {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Builder {
+    /// A builder with the default configuration and no sinks.
+    pub fn new() -> Self {
+        Self {
+            config: Config::default(),
+            sinks: Vec::new(),
+            diagnostics: DiagnosticSink::Stderr,
+        }
+    }
+
+    /// A builder starting from `config`.
+    pub fn from_config(config: Config) -> Self {
+        Self {
+            config,
+            ..Self::new()
+        }
+    }
+
+    /// The configuration so far.
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// Bytes per ring (a power of two).
+    pub fn ring_size(mut self, bytes: usize) -> Self {
+        self.config.ring_size = bytes;
+        self
+    }
+
+    /// Rings in the pool.
+    pub fn ring_count(mut self, rings: u32) -> Self {
+        self.config.ring_count = rings;
+        self
+    }
+
+    /// Most rings one thread may hold.
+    pub fn max_rings_per_thread(mut self, rings: usize) -> Self {
+        self.config.max_rings_per_thread = rings;
+        self
+    }
+
+    /// Largest record in bytes, header included.
+    pub fn max_record_size(mut self, bytes: usize) -> Self {
+        self.config.max_record_size = bytes;
+        self
+    }
+
+    /// Longest a record waits in a partly filled ring.
+    pub fn flush_interval(mut self, d: Duration) -> Self {
+        self.config.flush_interval = d;
+        self
+    }
+
+    /// How long records are held back to merge threads by timestamp.
+    pub fn merge_window(mut self, d: Duration) -> Self {
+        self.config.merge_window = d;
+        self
+    }
+
+    /// Most events per sink batch.
+    pub fn batch_size(mut self, events: usize) -> Self {
+        self.config.batch_size = events;
+        self
+    }
+
+    /// The backpressure policy.
+    pub fn policy(mut self, p: Policy) -> Self {
+        self.config.policy = p;
+        self
+    }
+
+    /// Strict or best-effort serialization.
+    pub fn serialization(mut self, s: Serialization) -> Self {
+        self.config.serialization = s;
+        self
+    }
+
+    /// The most verbose level recorded.
+    pub fn level(mut self, l: Level) -> Self {
+        self.config.level = l;
+        self
+    }
+
+    /// How long dropping the guard waits for the drain.
+    pub fn shutdown_timeout(mut self, d: Duration) -> Self {
+        self.config.shutdown_timeout = d;
+        self
+    }
+
+    /// Adds a sink. Sinks get every batch in the order they were added.
+    pub fn sink(mut self, sink: impl Sink) -> Self {
+        self.sinks.push(Box::new(sink));
+        self
+    }
+
+    /// Adds a boxed sink.
+    pub fn boxed_sink(mut self, sink: Box<dyn Sink>) -> Self {
+        self.sinks.push(sink);
+        self
+    }
+
+    /// Where runtime diagnostics go (stderr by default).
+    pub fn diagnostics(mut self, to: DiagnosticSink) -> Self {
+        self.diagnostics = to;
+        self
+    }
+
+    /// Validates the configuration without installing anything.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        self.config.validate()
+    }
+
+    /// Validates, starts the sinks and the drain thread, and installs the runtime as the
+    /// target of the recording macros.
+    pub fn install(self) -> Result<Guard, BuildError> {
+        self.config.validate()?;
+        if INSTALLED
+            .compare_exchange(false, true, StdOrdering::AcqRel, StdOrdering::Acquire)
+            .is_err()
+        {
+            return Err(BuildError::AlreadyInstalled);
+        }
+        let result = self.install_claimed();
+        if result.is_err() {
+            INSTALLED.store(false, StdOrdering::Release);
+        }
+        result
+    }
+
+    fn install_claimed(self) -> Result<Guard, BuildError> {
+        let Builder {
+            config,
+            mut sinks,
+            diagnostics,
+        } = self;
+        let pool = Pool::new(config.ring_count, config.ring_size).map_err(|e| match e {
+            crate::pool::PoolError::Map(io) => BuildError::Pool(io),
+        })?;
+        let clock = ClockCalibration::measure();
+
+        // Start sinks in registration order; on failure stop the started ones in reverse.
+        for i in 0..sinks.len() {
+            let ctx = SinkContext::new(&clock, &config);
+            let res =
+                std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| sinks[i].start(&ctx)))
+                    .unwrap_or_else(|p| Err(crate::SinkError::new(panic_message(&p))));
+            if let Err(error) = res {
+                for s in sinks[..i].iter_mut().rev() {
+                    let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| s.stop()));
+                }
+                return Err(BuildError::SinkStart {
+                    sink: sinks[i].name().to_string(),
+                    error,
+                });
+            }
+        }
+
+        let generation = NEXT_GENERATION.fetch_add(1, StdOrdering::Relaxed);
+        let sink_stats = sinks
+            .iter()
+            .map(|s| SinkStats::new(s.name().to_string()))
+            .collect();
+        let shared = Arc::new(Shared {
+            generation,
+            registry: Registry::new(config.max_rings_per_thread),
+            config,
+            pool,
+            signal: DrainSignal::new(),
+            stop: AtomicBool::new(false),
+            clock,
+            diag: Diagnostics::new(diagnostics),
+            drain_stats: DrainStats::default(),
+            sink_stats,
+            sink_errors: Mutex::new(Vec::new()),
+            started: Instant::now(),
+        });
+        crate::set_max_level(shared.config.level);
+
+        let (tx, rx) = mpsc::channel();
+        let drain = Drain::new(shared.clone(), sinks);
+        let handle = std::thread::Builder::new()
+            .name("ringtrace-drain".into())
+            .spawn(move || {
+                let outcome = drain.run();
+                let _ = tx.send(outcome);
+            })
+            .map_err(BuildError::Spawn)?;
+        shared.signal.set_thread(handle.thread().clone());
+
+        CURRENT.store(Some(shared.clone()));
+        // Release: a producer that sees the new generation and then loads CURRENT sees it.
+        GENERATION.store(generation, StdOrdering::Release);
+        Ok(Guard {
+            shared,
+            handle: Some(handle),
+            outcome: rx,
+            done: false,
+        })
+    }
+}
+
+/// Whether a runtime is installed (and not yet shut down).
+static INSTALLED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+/// Generations start at 1; 0 means "none installed".
+static NEXT_GENERATION: AtomicU64 = AtomicU64::new(1);
+
+pub(crate) fn panic_message(p: &Box<dyn std::any::Any + Send>) -> String {
+    if let Some(s) = p.downcast_ref::<&str>() {
+        format!("panicked: {s}")
+    } else if let Some(s) = p.downcast_ref::<String>() {
+        format!("panicked: {s}")
+    } else {
+        "panicked".to_string()
+    }
+}
+
+/// The installed runtime. Shut it down with [`Guard::shutdown`] to get a [`DrainReport`];
+/// dropping the guard shuts down with the configured `shutdown_timeout` and reports problems as
+/// diagnostics.
+#[must_use = "dropping the guard shuts the runtime down"]
+#[derive(Debug)]
+pub struct Guard {
+    shared: Arc<Shared>,
+    handle: Option<std::thread::JoinHandle<()>>,
+    outcome: mpsc::Receiver<DrainOutcome>,
+    done: bool,
+}
+
+impl Guard {
+    /// A snapshot of the runtime's counters.
+    pub fn metrics(&self) -> Metrics {
+        Metrics::collect(&self.shared)
+    }
+
+    /// The clock calibration this runtime converts timestamps with.
+    pub fn clock(&self) -> ClockCalibration {
+        self.shared.clock
+    }
+
+    /// Stops intake, drains every ring, flushes and stops the sinks (in reverse order), joins
+    /// the drain thread and reports. If the drain does not finish within `timeout` (a sink
+    /// hangs), returns with `timed_out` set and leaves the drain thread running detached.
+    pub fn shutdown(mut self, timeout: Duration) -> DrainReport {
+        self.shutdown_inner(timeout)
+    }
+
+    fn shutdown_inner(&mut self, timeout: Duration) -> DrainReport {
+        let start = Instant::now();
+        self.done = true;
+        // Stop intake: producers see the generation change and stop recording here.
+        if CURRENT
+            .load()
+            .as_ref()
+            .is_some_and(|c| Arc::ptr_eq(c, &self.shared))
+        {
+            GENERATION.store(0, StdOrdering::Release);
+            CURRENT.store(None);
+        }
+        // SeqCst: the drain's Acquire load after waking sees it.
+        self.shared.stop.store(true, Ordering::SeqCst);
+        self.shared.signal.wake();
+        let outcome = self.outcome.recv_timeout(timeout).ok();
+        let timed_out = outcome.is_none();
+        if let (false, Some(h)) = (timed_out, self.handle.take()) {
+            let _ = h.join();
+        }
+        INSTALLED.store(false, StdOrdering::Release);
+        let m = Metrics::collect(&self.shared);
+        let report = DrainReport {
+            recorded: m.recorded,
+            dropped: m.dropped,
+            dropped_bytes: m.dropped_bytes,
+            loss_records: m.drain.loss_records,
+            sinks: m.sinks,
+            sink_errors: self
+                .shared
+                .sink_errors
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .clone(),
+            threads: m.threads_seen,
+            undelivered: outcome
+                .as_ref()
+                .map_or(m.pool.used_bytes, |o| o.undelivered_bytes),
+            duration: start.elapsed(),
+            uptime: self.shared.started.elapsed(),
+            timed_out,
+        };
+        if timed_out {
+            self.shared.diag.emit(
+                DiagnosticKind::ShutdownTimeout,
+                None,
+                format!(
+                    "shutdown timed out after {:?}: the drain thread did not finish in time (a sink may be hanging); \
+                     {} bytes of records were not delivered",
+                    timeout, report.undelivered
+                ),
+            );
+        }
+        report
+    }
+}
+
+impl Drop for Guard {
+    fn drop(&mut self) {
+        if self.done {
+            return;
+        }
+        let timeout = self.shared.config.shutdown_timeout;
+        let r = self.shutdown_inner(timeout);
+        if r.dropped.total() > 0 || !r.sink_errors.is_empty() {
+            self.shared
+                .diag
+                .emit(DiagnosticKind::Summary, None, r.summary_line());
+        }
+    }
+}
+
+/// What a runtime did, returned by [`Guard::shutdown`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DrainReport {
+    /// Events that made it into a ring (and were taken out by the drain).
+    pub recorded: u64,
+    /// Events dropped, per reason.
+    pub dropped: DropCounts,
+    /// Bytes of dropped events.
+    pub dropped_bytes: u64,
+    /// Loss records delivered to the sinks.
+    pub loss_records: u64,
+    /// Per sink: what it wrote and lost.
+    pub sinks: Vec<SinkReport>,
+    /// Every sink failure (the first 256), with the sink's name.
+    pub sink_errors: Vec<SinkErrorReport>,
+    /// Threads that recorded.
+    pub threads: u64,
+    /// Bytes of records still in rings when the report was made (non-zero only after a
+    /// timeout).
+    pub undelivered: u64,
+    /// How long the shutdown took.
+    pub duration: Duration,
+    /// How long the runtime ran.
+    pub uptime: Duration,
+    /// The drain did not finish within the timeout.
+    pub timed_out: bool,
+}
+
+impl DrainReport {
+    /// The report for one sink, by name.
+    pub fn sink(&self, name: &str) -> Option<&SinkReport> {
+        self.sinks.iter().find(|s| s.name == name)
+    }
+
+    /// A one-line summary.
+    pub fn summary_line(&self) -> String {
+        let mut s = format!(
+            "recorded {} events, dropped {}",
+            self.recorded,
+            self.dropped.total()
+        );
+        for (r, n) in self.dropped.iter() {
+            s.push_str(&format!(" {r}={n}"));
+        }
+        for k in &self.sinks {
+            s.push_str(&format!(
+                "; sink {:?} wrote {} lost {}",
+                k.name, k.written, k.dropped
+            ));
+        }
+        if self.timed_out {
+            s.push_str("; TIMED OUT: the drain thread did not finish in time");
+        }
+        s
+    }
+}

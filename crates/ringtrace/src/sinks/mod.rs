@@ -1,0 +1,287 @@
+//! The built-in sinks (R-OUT-1, R-OUT-2).
+//!
+//! - [`FmtSink`]: human text or JSON lines to stdout, stderr or a file with size-based
+//!   rotation.
+//! - [`BinarySink`]: the compact binary trace (see [`trace_file`](crate::trace_file)), to a
+//!   file with size-based rotation; `ringtrace decode` prints it.
+//!
+//! Files are opened when the sink is created, so an unwritable path is an error at set-up,
+//! never a surprise at run time. Output is written a batch at a time and flushed when the drain
+//! goes idle (within `flush_interval` of the last record).
+
+pub mod rotate;
+
+use crate::event::{Batch, CallsiteInfo};
+use crate::render::{render_json, render_text};
+use crate::sink::{Sink, SinkContext, SinkError};
+use crate::trace_file::{file_header, write_callsite, write_thread, RecordsWriter};
+use rotate::{OpenError, RotatingFile, Rotation};
+use std::collections::HashSet;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+/// The line format of a [`FmtSink`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    /// Human-readable text (see [`render`](crate::render)).
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
+enum Target {
+    Stdout,
+    Stderr,
+    File(RotatingFile),
+}
+
+impl std::fmt::Debug for Target {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Target::Stdout => f.write_str("stdout"),
+            Target::Stderr => f.write_str("stderr"),
+            Target::File(r) => write!(f, "{:?}", r.path()),
+        }
+    }
+}
+
+/// Text or JSON lines to stdout, stderr or a rotating file.
+///
+/// ```no_run
+/// use ringtrace::sinks::{FmtSink, Format, rotate::Rotation};
+/// let sink = FmtSink::file("/var/log/app.jsonl", Format::Json, Rotation { max_bytes: 64 << 20, max_files: 5 })?;
+/// # Ok::<(), ringtrace::sinks::rotate::OpenError>(())
+/// ```
+#[derive(Debug)]
+pub struct FmtSink {
+    name: String,
+    format: Format,
+    target: Target,
+    buf: String,
+}
+
+impl FmtSink {
+    fn new(name: &str, format: Format, target: Target) -> Self {
+        Self {
+            name: name.to_string(),
+            format,
+            target,
+            buf: String::with_capacity(64 * 1024),
+        }
+    }
+
+    /// Text to standard output.
+    pub fn stdout_text() -> Self {
+        Self::new("stdout", Format::Text, Target::Stdout)
+    }
+
+    /// Text to standard error.
+    pub fn stderr_text() -> Self {
+        Self::new("stderr", Format::Text, Target::Stderr)
+    }
+
+    /// JSON lines to standard output.
+    pub fn stdout_json() -> Self {
+        Self::new("stdout", Format::Json, Target::Stdout)
+    }
+
+    /// JSON lines to standard error.
+    pub fn stderr_json() -> Self {
+        Self::new("stderr", Format::Json, Target::Stderr)
+    }
+
+    /// Lines to a file (appended to; rotated by size). Fails if the file cannot be opened.
+    /// The sink is named after the format (`text` or `jsonl`); rename it with
+    /// [`FmtSink::named`] when you add several.
+    pub fn file(
+        path: impl Into<PathBuf>,
+        format: Format,
+        rotation: Rotation,
+    ) -> Result<Self, OpenError> {
+        let file = RotatingFile::open(path, rotation)?;
+        let name = match format {
+            Format::Text => "text",
+            Format::Json => "jsonl",
+        };
+        Ok(Self::new(name, format, Target::File(file)))
+    }
+
+    /// Renames the sink (names appear in reports and metrics).
+    pub fn named(mut self, name: impl Into<String>) -> Self {
+        self.name = name.into();
+        self
+    }
+
+    fn write_out(&mut self) -> std::io::Result<()> {
+        let bytes = self.buf.as_bytes();
+        let r = match &mut self.target {
+            Target::Stdout => std::io::stdout().lock().write_all(bytes),
+            Target::Stderr => std::io::stderr().lock().write_all(bytes),
+            Target::File(f) => f.write_unit(bytes),
+        };
+        self.buf.clear();
+        r
+    }
+}
+
+impl Sink for FmtSink {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn write_batch(&mut self, batch: &Batch<'_>) -> Result<(), SinkError> {
+        self.buf.clear();
+        for ev in batch.iter() {
+            match self.format {
+                Format::Text => render_text(&ev, &mut self.buf),
+                Format::Json => render_json(&ev, &mut self.buf),
+            }
+        }
+        self.write_out()
+            .map_err(|e| SinkError::with_source("cannot write output", e))
+    }
+
+    fn flush(&mut self) -> Result<(), SinkError> {
+        let r = match &mut self.target {
+            Target::Stdout => std::io::stdout().flush(),
+            Target::Stderr => Ok(()),
+            Target::File(f) => f.flush(),
+        };
+        r.map_err(|e| SinkError::with_source("cannot flush output", e))
+    }
+
+    fn outputs(&self) -> Vec<PathBuf> {
+        match &self.target {
+            Target::File(f) => f.paths(),
+            _ => Vec::new(),
+        }
+    }
+}
+
+/// What a [`BinarySink`] has described so far (shared with the rotation hook, which repeats
+/// it at the start of every new file).
+#[derive(Debug, Default)]
+struct Dictionary {
+    header: Vec<u8>,
+    /// Every CALLSITE and THREAD chunk written so far.
+    chunks: Vec<u8>,
+}
+
+/// The binary trace format to a rotating file. See [`trace_file`](crate::trace_file).
+#[derive(Debug)]
+pub struct BinarySink {
+    name: String,
+    file: RotatingFile,
+    dict: Arc<Mutex<Dictionary>>,
+    callsites: HashSet<u32>,
+    threads: HashSet<u64>,
+    unit: Vec<u8>,
+}
+
+impl BinarySink {
+    /// Creates (appends to) a trace file, rotated by size. Fails if it cannot be opened.
+    pub fn file(path: impl Into<PathBuf>, rotation: Rotation) -> Result<Self, OpenError> {
+        let mut file = RotatingFile::open(path, rotation)?;
+        let dict = Arc::new(Mutex::new(Dictionary::default()));
+        let d2 = dict.clone();
+        file.on_rotate(Box::new(move |_path: &Path| {
+            let d = d2.lock().unwrap_or_else(|e| e.into_inner());
+            let mut out = d.header.clone();
+            out.extend_from_slice(&d.chunks);
+            out
+        }));
+        Ok(Self {
+            name: "binary".into(),
+            file,
+            dict,
+            callsites: HashSet::new(),
+            threads: HashSet::new(),
+            unit: Vec::with_capacity(1 << 20),
+        })
+    }
+
+    /// Renames the sink.
+    pub fn named(mut self, name: impl Into<String>) -> Self {
+        self.name = name.into();
+        self
+    }
+
+    /// The live file's path.
+    pub fn path(&self) -> &Path {
+        self.file.path()
+    }
+
+    fn describe_callsite(&mut self, c: &CallsiteInfo) {
+        let start = self.unit.len();
+        write_callsite(&mut self.unit, c);
+        self.dict
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .chunks
+            .extend_from_slice(&self.unit[start..]);
+    }
+}
+
+impl Sink for BinarySink {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn start(&mut self, ctx: &SinkContext<'_>) -> Result<(), SinkError> {
+        let header = file_header(ctx.clock);
+        self.dict.lock().unwrap_or_else(|e| e.into_inner()).header = header.to_vec();
+        if self.file.live_size() == 0 {
+            self.file.write_unit(&header)?;
+        } else {
+            // Appending to an existing trace: a new header starts a new, self-contained run
+            // only if the old clock matches; simplest and always decodable: rotate now.
+            return Err(SinkError::new(format!(
+                "trace file {:?} already has content; ringtrace does not append to existing traces (remove it or use rotation)",
+                self.file.path()
+            )));
+        }
+        Ok(())
+    }
+
+    fn write_batch(&mut self, batch: &Batch<'_>) -> Result<(), SinkError> {
+        self.unit.clear();
+        let mut rw = RecordsWriter::default();
+        for ev in batch.iter() {
+            let t = ev.thread();
+            if !self.threads.contains(&t.id) {
+                rw.finish(&mut self.unit);
+                let start = self.unit.len();
+                write_thread(&mut self.unit, t);
+                self.dict
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .chunks
+                    .extend_from_slice(&self.unit[start..]);
+                self.threads.insert(t.id);
+            }
+            if let Some(c) = ev.callsite() {
+                if !self.callsites.contains(&c.id) {
+                    rw.finish(&mut self.unit);
+                    self.describe_callsite(c);
+                    self.callsites.insert(c.id);
+                }
+            }
+            rw.push(&mut self.unit, t.id, ev.record_bytes());
+        }
+        rw.finish(&mut self.unit);
+        self.file
+            .write_unit(&self.unit)
+            .map_err(|e| SinkError::with_source("cannot write trace", e))
+    }
+
+    fn flush(&mut self) -> Result<(), SinkError> {
+        self.file
+            .flush()
+            .map_err(|e| SinkError::with_source("cannot flush trace", e))
+    }
+
+    fn outputs(&self) -> Vec<PathBuf> {
+        self.file.paths()
+    }
+}

@@ -1,0 +1,334 @@
+//! One recording thread's shared state: which ring it writes, the full rings it has handed to
+//! the drain, and its counters.
+//!
+//! A producer thread owns at most `max_rings_per_thread` rings at a time: its **active** ring
+//! and the **chain** of full rings it swapped out and the drain has not taken yet, in swap
+//! order. The drain reads a thread's rings oldest first: the chain from its head, then the
+//! active ring, so records of one thread come out in the order they were recorded.
+//!
+//! # Who writes what
+//!
+//! | field | written by | read by |
+//! |---|---|---|
+//! | `active` | producer (swap, exit; SeqCst) | drain (SeqCst) |
+//! | `chain[i]`, `chain_tail` | producer (push; Release on `chain_tail`) | drain, producer |
+//! | `chain_head` | whoever takes the oldest ring: the drain, or the producer reclaiming it under `DropOldest`, by one CAS | both |
+//! | `reading` | drain (SeqCst) | producer (SeqCst) |
+//! | `dropped*` | producer (cold path) | metrics, drain |
+//! | `delivered` | drain | metrics |
+//!
+//! # Taking the oldest ring: one atomic step
+//!
+//! `take_oldest` loads `chain_head`, reads the ring index in that slot and CASes `chain_head`
+//! one further. Whoever wins the CAS owns the ring; the loser sees the new head and retries.
+//! This is how the drain's take and a producer's `DropOldest` reclaim of the same ring are
+//! decided. `chain_head` is a monotonic `u64`, so there is no ABA: the slot is rewritten only
+//! after `chain_tail` has gone a full lap, which needs `chain_head` to have moved past it.
+//!
+//! # Reading the active ring
+//!
+//! To flush partly filled rings the drain reads a thread's *active* ring while the producer
+//! writes to it, which the SPSC protocol allows. The one hazard is a `DropOldest` reclaim: the
+//! producer could swap the ring out and reclaim it while the drain is still copying it. The
+//! drain therefore announces the ring it is about to read in `reading` and then re-checks
+//! `active`; the producer, before reusing a reclaimed ring, checks `reading`. All four
+//! accesses are SeqCst, a Dekker pair: either the drain sees that the ring is no longer active
+//! and backs off, or the producer sees the drain reading it and waits (or picks another).
+
+use crate::pool::NIL;
+use crate::sync::{AtomicU32, AtomicU64, Mutex, Ordering};
+use std::fmt;
+use std::sync::Arc as StdArc;
+
+/// Why an event was dropped instead of recorded. Every dropped event is counted under exactly
+/// one reason.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[non_exhaustive]
+pub enum DropReason {
+    /// The thread's ring was full and the pool had no free ring (`DropNewest`).
+    PoolExhausted,
+    /// The thread already held `max_rings_per_thread` rings (per-thread quota, R-BP-5).
+    QuotaExceeded,
+    /// Overwritten by newer events: `DropOldest` reclaimed the ring holding them.
+    Overwritten,
+    /// `Block { timeout }` waited `timeout` for a free ring and none came.
+    BlockTimeout,
+    /// Recorded on the drain thread or inside a sink while the pool was exhausted: such
+    /// records never wait, even under `Block` (R-BP-4).
+    DrainContext,
+    /// Larger than `max_record_size` (strict serialization, or even the fixed-size part of
+    /// the arguments does not fit).
+    Oversized,
+    /// An argument could not be encoded (strict serialization).
+    Invalid,
+    /// Recorded from inside a recording call on the same thread (an argument's `Display`
+    /// implementation recorded an event), which cannot be nested.
+    Reentrant,
+}
+
+impl DropReason {
+    /// Every reason, in a fixed order.
+    pub const ALL: [DropReason; 8] = [
+        DropReason::PoolExhausted,
+        DropReason::QuotaExceeded,
+        DropReason::Overwritten,
+        DropReason::BlockTimeout,
+        DropReason::DrainContext,
+        DropReason::Oversized,
+        DropReason::Invalid,
+        DropReason::Reentrant,
+    ];
+
+    /// The snake_case name used in reports, JSON and metrics.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            DropReason::PoolExhausted => "pool_exhausted",
+            DropReason::QuotaExceeded => "quota_exceeded",
+            DropReason::Overwritten => "overwritten",
+            DropReason::BlockTimeout => "block_timeout",
+            DropReason::DrainContext => "drain_context",
+            DropReason::Oversized => "oversized",
+            DropReason::Invalid => "invalid",
+            DropReason::Reentrant => "reentrant",
+        }
+    }
+
+    pub(crate) const fn index(self) -> usize {
+        self as usize
+    }
+}
+
+impl fmt::Display for DropReason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Registry slot states.
+pub(crate) const SLOT_FREE: u32 = 0;
+pub(crate) const SLOT_LIVE: u32 = 1;
+pub(crate) const SLOT_EXITED: u32 = 2;
+
+/// Per-thread counters (all `Relaxed`: plain event counts).
+#[derive(Debug)]
+pub(crate) struct Counters {
+    /// Events dropped, per [`DropReason`]. Written by the producer.
+    pub dropped: [AtomicU64; DropReason::ALL.len()],
+    /// Bytes of dropped events. Written by the producer.
+    pub dropped_bytes: AtomicU64,
+    /// Records the drain has taken out of this thread's rings. Written by the drain.
+    pub delivered: AtomicU64,
+}
+
+impl Counters {
+    pub(crate) fn new() -> Self {
+        Self {
+            dropped: std::array::from_fn(|_| AtomicU64::new(0)),
+            dropped_bytes: AtomicU64::new(0),
+            delivered: AtomicU64::new(0),
+        }
+    }
+
+    /// Adds one dropped event. Single writer per thread, but `fetch_add` keeps it simple and
+    /// this is the cold path.
+    pub(crate) fn drop_event(&self, reason: DropReason, bytes: u64) {
+        self.drop_events(reason, 1, bytes);
+    }
+
+    pub(crate) fn drop_events(&self, reason: DropReason, events: u64, bytes: u64) {
+        self.dropped[reason.index()].fetch_add(events, Ordering::Relaxed);
+        self.dropped_bytes.fetch_add(bytes, Ordering::Relaxed);
+    }
+
+    #[cfg(test)]
+    pub(crate) fn dropped_total(&self) -> u64 {
+        self.dropped.iter().map(|d| d.load(Ordering::Relaxed)).sum()
+    }
+
+    /// Adds `other` into `self` and zeroes `other` (folding an exited thread into totals).
+    pub(crate) fn absorb(&self, other: &Counters) {
+        for (a, b) in self.dropped.iter().zip(&other.dropped) {
+            a.fetch_add(b.swap(0, Ordering::Relaxed), Ordering::Relaxed);
+        }
+        self.dropped_bytes.fetch_add(
+            other.dropped_bytes.swap(0, Ordering::Relaxed),
+            Ordering::Relaxed,
+        );
+        self.delivered.fetch_add(
+            other.delivered.swap(0, Ordering::Relaxed),
+            Ordering::Relaxed,
+        );
+    }
+}
+
+/// One slot of the registry: a recording thread's shared state (see the module doc).
+#[derive(Debug)]
+pub(crate) struct ThreadEntry {
+    /// `SLOT_FREE`, `SLOT_LIVE` or `SLOT_EXITED`. FREE→LIVE by a registering thread (CAS,
+    /// Acquire), LIVE→EXITED by the owner at exit (Release), EXITED→FREE by the drain once
+    /// everything is drained (Release).
+    pub(crate) slot: AtomicU32,
+    /// Bumped on every claim, so the drain can tell a recycled slot from the old thread.
+    pub(crate) generation: AtomicU32,
+    /// The runtime's number for the thread occupying the slot (unique per runtime).
+    pub(crate) thread_id: AtomicU64,
+    /// The OS thread id.
+    pub(crate) os_tid: AtomicU64,
+    /// The thread's name (set at registration; the drain copies it once per generation).
+    pub(crate) name: Mutex<StdArc<str>>,
+    /// The ring the producer writes, or `NIL`.
+    pub(crate) active: AtomicU32,
+    /// The ring the drain is reading as an active ring, or `NIL`.
+    pub(crate) reading: AtomicU32,
+    /// Full rings in swap order; slot `i % len` (len a power of two).
+    chain: Box<[AtomicU32]>,
+    /// Next chain position to take (monotonic).
+    chain_head: AtomicU64,
+    /// Next chain position to fill (monotonic; written only by the producer).
+    chain_tail: AtomicU64,
+    /// Counters.
+    pub(crate) counters: Counters,
+}
+
+impl ThreadEntry {
+    /// A free slot whose chain holds up to `chain_len` rings (rounded up to a power of two).
+    pub(crate) fn new(chain_len: usize) -> Self {
+        let len = chain_len.max(1).next_power_of_two();
+        Self {
+            slot: AtomicU32::new(SLOT_FREE),
+            generation: AtomicU32::new(0),
+            thread_id: AtomicU64::new(0),
+            os_tid: AtomicU64::new(0),
+            name: Mutex::new(StdArc::from("")),
+            active: AtomicU32::new(NIL),
+            reading: AtomicU32::new(NIL),
+            chain: (0..len).map(|_| AtomicU32::new(NIL)).collect(),
+            chain_head: AtomicU64::new(0),
+            chain_tail: AtomicU64::new(0),
+            counters: Counters::new(),
+        }
+    }
+
+    /// Producer: appends a full ring to the chain. The caller guarantees there is room (it
+    /// holds fewer rings than the chain's length).
+    pub(crate) fn push_full(&self, ring: u32) {
+        // Relaxed: only this producer writes chain_tail.
+        let t = self.chain_tail.load(Ordering::Relaxed);
+        debug_assert!(t - self.chain_head.load(Ordering::Relaxed) < self.chain.len() as u64);
+        // Relaxed: published by the Release store of chain_tail below.
+        self.chain[(t as usize) & (self.chain.len() - 1)].store(ring, Ordering::Relaxed);
+        // Release: pairs with the Acquire load in `take_oldest`; the slot (and the ring's
+        // records, already published by its tail) are visible to whoever sees the new tail.
+        self.chain_tail.store(t + 1, Ordering::Release);
+    }
+
+    /// Takes the oldest full ring, or `None` if the chain is empty. Called by the drain, and
+    /// by the producer reclaiming under `DropOldest`; one CAS decides (module doc).
+    pub(crate) fn take_oldest(&self) -> Option<u32> {
+        // Acquire: pairs with the AcqRel CAS of a previous taker (we may reuse what it freed).
+        let mut h = self.chain_head.load(Ordering::Acquire);
+        loop {
+            // Acquire: pairs with the Release in `push_full`.
+            if h == self.chain_tail.load(Ordering::Acquire) {
+                return None;
+            }
+            // Relaxed: ordered by the chain_tail Acquire above; a slot rewritten since then
+            // would mean chain_head moved, and the CAS below fails.
+            let ring = self.chain[(h as usize) & (self.chain.len() - 1)].load(Ordering::Relaxed);
+            match self
+                .chain_head
+                .compare_exchange(h, h + 1, Ordering::AcqRel, Ordering::Acquire)
+            {
+                Ok(_) => return Some(ring),
+                Err(actual) => h = actual,
+            }
+        }
+    }
+
+    /// Full rings waiting in the chain (a snapshot).
+    pub(crate) fn chain_len(&self) -> u64 {
+        // Acquire/Acquire: callers use a non-zero answer to decide to take rings.
+        let h = self.chain_head.load(Ordering::Acquire);
+        self.chain_tail.load(Ordering::Acquire).saturating_sub(h)
+    }
+
+    /// Capacity of the chain.
+    #[cfg(test)]
+    pub(crate) fn chain_capacity(&self) -> usize {
+        self.chain.len()
+    }
+
+    /// Drain: prepares a drained EXITED slot for reuse. Counters must have been folded.
+    pub(crate) fn reset_for_reuse(&self) {
+        debug_assert_eq!(self.chain_len(), 0);
+        debug_assert_eq!(self.active.load(Ordering::Relaxed), NIL);
+        // Release: the next claimer's Acquire CAS on `slot` sees the reset state.
+        self.slot.store(SLOT_FREE, Ordering::Release);
+    }
+}
+
+#[cfg(all(test, not(feature = "loom")))]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn chain_is_fifo() {
+        let e = ThreadEntry::new(3);
+        assert_eq!(e.chain_capacity(), 4);
+        assert_eq!(e.take_oldest(), None);
+        e.push_full(7);
+        e.push_full(8);
+        assert_eq!(e.chain_len(), 2);
+        assert_eq!(e.take_oldest(), Some(7));
+        e.push_full(9);
+        assert_eq!(e.take_oldest(), Some(8));
+        assert_eq!(e.take_oldest(), Some(9));
+        assert_eq!(e.take_oldest(), None);
+        for lap in 0..10 {
+            e.push_full(lap);
+            assert_eq!(e.take_oldest(), Some(lap), "wraps around the slots");
+        }
+    }
+
+    #[test]
+    fn concurrent_takers_split_rings_exactly() {
+        let e = std::sync::Arc::new(ThreadEntry::new(1024));
+        for r in 0..1000 {
+            e.push_full(r);
+        }
+        let hs: Vec<_> = (0..2)
+            .map(|_| {
+                let e = e.clone();
+                std::thread::spawn(move || {
+                    std::iter::from_fn(|| e.take_oldest()).collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        let mut all: Vec<u32> = hs.into_iter().flat_map(|h| h.join().unwrap()).collect();
+        all.sort();
+        assert_eq!(all, (0..1000).collect::<Vec<_>>());
+    }
+
+    #[test]
+    fn absorb_moves_counts() {
+        let a = Counters::new();
+        let b = Counters::new();
+        b.drop_event(DropReason::PoolExhausted, 40);
+        b.delivered.store(5, Ordering::Relaxed);
+        a.absorb(&b);
+        assert_eq!(a.dropped_total(), 1);
+        assert_eq!(a.dropped_bytes.load(Ordering::Relaxed), 40);
+        assert_eq!(a.delivered.load(Ordering::Relaxed), 5);
+        assert_eq!(b.dropped_total(), 0);
+    }
+
+    #[test]
+    fn reason_names_are_unique() {
+        let names: std::collections::HashSet<_> =
+            DropReason::ALL.iter().map(|r| r.as_str()).collect();
+        assert_eq!(names.len(), DropReason::ALL.len());
+        for (i, r) in DropReason::ALL.iter().enumerate() {
+            assert_eq!(r.index(), i);
+        }
+    }
+}

@@ -1,0 +1,682 @@
+//! The binary trace file (R-OUT-2): what [`BinarySink`](crate::sinks::BinarySink) writes and
+//! `ringtrace decode` reads.
+//!
+//! All integers are little-endian.
+//!
+//! ```text
+//! file header (48 bytes)
+//!   magic          8  b"RTRACE\0\x01"
+//!   version        u16  FORMAT_VERSION
+//!   header_len     u16  48
+//!   byte_order     u32  0x0A0B0C0D (reads back as 0x0D0C0B0A on a big-endian reader)
+//!   anchor_ticks   u64  } clock calibration: ticks ↔ Unix time
+//!   anchor_unix_ns u64  }
+//!   ticks_per_sec  u64  }
+//!   reserved       u64  0
+//! then chunks, each: kind u8, 3 reserved bytes, payload length u32, payload
+//!   CALLSITE (1): id u32, level u8, line u32, then strings (u16 length + UTF-8):
+//!                 target, module path, file, format; then u16 field count and the names
+//!   THREAD   (2): id u64, os tid u64, name (u16 length + UTF-8)
+//!   RECORDS  (3): thread id u64, record count u32, reserved u32, then the records exactly as
+//!                 in a ring (16-byte header + payload), each padded to 8 bytes
+//! ```
+//!
+//! A callsite or thread is described before the first record that refers to it. Each file a
+//! rotating sink starts begins with the header and every description written so far, so every
+//! file decodes on its own.
+//!
+//! [`TraceReader`] never panics on bad input: a wrong magic, a newer version, a truncated or
+//! corrupt chunk each give a [`TraceError`] with the byte offset where reading stopped.
+
+use crate::callsite::Level;
+use crate::clock::ClockCalibration;
+use crate::event::{Batch, CallsiteInfo, CallsiteTable, RecRef, ThreadInfo};
+use crate::record::{align8, Header, HEADER_LEN};
+use std::collections::HashMap;
+use std::fmt;
+use std::io::{self, Read};
+use std::path::Path;
+
+/// The first 8 bytes of every trace file.
+pub const MAGIC: [u8; 8] = *b"RTRACE\0\x01";
+/// The format version this crate writes and reads.
+pub const FORMAT_VERSION: u16 = 1;
+/// Bytes in the file header.
+pub const FILE_HEADER_LEN: usize = 48;
+const BYTE_ORDER: u32 = 0x0A0B_0C0D;
+const CHUNK_HEADER_LEN: usize = 8;
+/// Largest chunk payload a reader accepts (guards against absurd lengths in corrupt files).
+const MAX_CHUNK: usize = 1 << 30;
+
+const CHUNK_CALLSITE: u8 = 1;
+const CHUNK_THREAD: u8 = 2;
+const CHUNK_RECORDS: u8 = 3;
+
+/// The file header for a trace written with `clock`.
+pub fn file_header(clock: &ClockCalibration) -> [u8; FILE_HEADER_LEN] {
+    let mut h = [0u8; FILE_HEADER_LEN];
+    h[0..8].copy_from_slice(&MAGIC);
+    h[8..10].copy_from_slice(&FORMAT_VERSION.to_le_bytes());
+    h[10..12].copy_from_slice(&(FILE_HEADER_LEN as u16).to_le_bytes());
+    h[12..16].copy_from_slice(&BYTE_ORDER.to_le_bytes());
+    h[16..24].copy_from_slice(&clock.anchor_ticks.to_le_bytes());
+    h[24..32].copy_from_slice(&clock.anchor_unix_ns.to_le_bytes());
+    h[32..40].copy_from_slice(&clock.ticks_per_sec.to_le_bytes());
+    h
+}
+
+fn put_str(out: &mut Vec<u8>, s: &str) {
+    let s = &s.as_bytes()[..s.len().min(u16::MAX as usize)];
+    out.extend_from_slice(&(s.len() as u16).to_le_bytes());
+    out.extend_from_slice(s);
+}
+
+fn begin_chunk(out: &mut Vec<u8>, kind: u8) -> usize {
+    out.extend_from_slice(&[kind, 0, 0, 0, 0, 0, 0, 0]);
+    out.len()
+}
+
+fn end_chunk(out: &mut [u8], start: usize) {
+    let len = (out.len() - start) as u32;
+    out[start - 4..start].copy_from_slice(&len.to_le_bytes());
+}
+
+/// Appends a CALLSITE chunk.
+pub fn write_callsite(out: &mut Vec<u8>, c: &CallsiteInfo) {
+    let start = begin_chunk(out, CHUNK_CALLSITE);
+    out.extend_from_slice(&c.id.to_le_bytes());
+    out.push(c.level as u8);
+    out.extend_from_slice(&c.line.to_le_bytes());
+    for s in [&c.target, &c.module_path, &c.file, &c.format] {
+        put_str(out, s);
+    }
+    let n = c.fields.len().min(u16::MAX as usize);
+    out.extend_from_slice(&(n as u16).to_le_bytes());
+    for f in &c.fields[..n] {
+        put_str(out, f);
+    }
+    end_chunk(out, start);
+}
+
+/// Appends a THREAD chunk.
+pub fn write_thread(out: &mut Vec<u8>, t: &ThreadInfo) {
+    let start = begin_chunk(out, CHUNK_THREAD);
+    out.extend_from_slice(&t.id.to_le_bytes());
+    out.extend_from_slice(&t.os_tid.to_le_bytes());
+    put_str(out, &t.name);
+    end_chunk(out, start);
+}
+
+/// Builds RECORDS chunks: consecutive records of one thread share a chunk.
+#[derive(Debug, Default)]
+pub struct RecordsWriter {
+    open: Option<(usize, u64, u32)>,
+}
+
+impl RecordsWriter {
+    /// Appends one record (header included) of thread `thread` to `out`.
+    pub fn push(&mut self, out: &mut Vec<u8>, thread: u64, record: &[u8]) {
+        match &mut self.open {
+            Some((_, t, n)) if *t == thread && out.len() + record.len() < MAX_CHUNK / 2 => *n += 1,
+            _ => {
+                self.finish(out);
+                let start = begin_chunk(out, CHUNK_RECORDS);
+                out.extend_from_slice(&thread.to_le_bytes());
+                out.extend_from_slice(&[0; 8]);
+                self.open = Some((start, thread, 1));
+            }
+        }
+        out.extend_from_slice(record);
+        out.resize(out.len() + (align8(record.len()) - record.len()), 0);
+    }
+
+    /// Closes the open chunk (call before appending anything else to `out`).
+    pub fn finish(&mut self, out: &mut [u8]) {
+        if let Some((start, _, n)) = self.open.take() {
+            out[start + 8..start + 12].copy_from_slice(&n.to_le_bytes());
+            end_chunk(out, start);
+        }
+    }
+}
+
+/// Why a trace could not be read.
+#[derive(Debug)]
+pub struct TraceError {
+    /// Byte offset in the file where reading stopped.
+    pub offset: u64,
+    /// What is wrong.
+    pub kind: TraceErrorKind,
+}
+
+/// What is wrong with a trace.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum TraceErrorKind {
+    /// The file could not be read.
+    Io(io::Error),
+    /// Not a ringtrace trace (wrong magic).
+    BadMagic,
+    /// Written by a newer format version.
+    UnsupportedVersion(u16),
+    /// Written on a machine with the other byte order.
+    WrongByteOrder,
+    /// The file ends in the middle of the header or a chunk.
+    Truncated,
+    /// A chunk is malformed.
+    Corrupt(String),
+}
+
+impl fmt::Display for TraceError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.kind {
+            TraceErrorKind::Io(e) => write!(f, "cannot read trace at byte {}: {e}", self.offset),
+            TraceErrorKind::BadMagic => write!(f, "not a ringtrace trace file (bad magic at byte {})", self.offset),
+            TraceErrorKind::UnsupportedVersion(v) => write!(
+                f,
+                "trace format version {v} at byte {} is newer than this reader supports (version {FORMAT_VERSION})",
+                self.offset
+            ),
+            TraceErrorKind::WrongByteOrder => write!(f, "trace written with the other byte order (byte {})", self.offset),
+            TraceErrorKind::Truncated => write!(f, "trace truncated at byte {}", self.offset),
+            TraceErrorKind::Corrupt(m) => write!(f, "corrupt trace at byte {}: {m}", self.offset),
+        }
+    }
+}
+
+impl std::error::Error for TraceError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match &self.kind {
+            TraceErrorKind::Io(e) => Some(e),
+            _ => None,
+        }
+    }
+}
+
+/// What a successful read went through.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ReadStats {
+    /// Records (events, raw and loss records).
+    pub records: u64,
+    /// Callsite descriptions.
+    pub callsites: u64,
+    /// Thread descriptions.
+    pub threads: u64,
+    /// Bytes read.
+    pub bytes: u64,
+}
+
+/// Reads a trace file chunk by chunk and hands its records to a callback as [`Batch`]es.
+///
+/// ```no_run
+/// let mut reader = ringtrace::trace_file::TraceReader::open("trace.rtrace")?;
+/// let mut out = String::new();
+/// reader.for_each_batch(|batch| {
+///     for ev in batch.iter() {
+///         ringtrace::render::render_text(&ev, &mut out);
+///     }
+/// })?;
+/// # Ok::<(), ringtrace::trace_file::TraceError>(())
+/// ```
+#[derive(Debug)]
+pub struct TraceReader<R> {
+    input: R,
+    offset: u64,
+    clock: ClockCalibration,
+    callsites: CallsiteTable,
+    threads: Vec<ThreadInfo>,
+    thread_index: HashMap<u64, u32>,
+    chunk: Vec<u8>,
+    refs: Vec<RecRef>,
+}
+
+impl TraceReader<io::BufReader<std::fs::File>> {
+    /// Opens a trace file.
+    pub fn open(path: impl AsRef<Path>) -> Result<Self, TraceError> {
+        let f = std::fs::File::open(path).map_err(|e| TraceError {
+            offset: 0,
+            kind: TraceErrorKind::Io(e),
+        })?;
+        Self::new(io::BufReader::with_capacity(1 << 20, f))
+    }
+}
+
+impl<R: Read> TraceReader<R> {
+    /// Reads the header from `input`.
+    pub fn new(mut input: R) -> Result<Self, TraceError> {
+        let mut h = [0u8; FILE_HEADER_LEN];
+        let n = read_full(&mut input, &mut h).map_err(|e| TraceError {
+            offset: 0,
+            kind: TraceErrorKind::Io(e),
+        })?;
+        if n < 8 || h[0..8] != MAGIC {
+            return Err(TraceError {
+                offset: 0,
+                kind: if n < 8 && MAGIC.starts_with(&h[..n]) {
+                    TraceErrorKind::Truncated
+                } else {
+                    TraceErrorKind::BadMagic
+                },
+            });
+        }
+        if n < FILE_HEADER_LEN {
+            return Err(TraceError {
+                offset: n as u64,
+                kind: TraceErrorKind::Truncated,
+            });
+        }
+        let version = u16::from_le_bytes([h[8], h[9]]);
+        if version > FORMAT_VERSION || version == 0 {
+            return Err(TraceError {
+                offset: 8,
+                kind: TraceErrorKind::UnsupportedVersion(version),
+            });
+        }
+        let header_len = u16::from_le_bytes([h[10], h[11]]) as usize;
+        if header_len != FILE_HEADER_LEN {
+            return Err(TraceError {
+                offset: 10,
+                kind: TraceErrorKind::Corrupt(format!(
+                    "header length {header_len}, expected {FILE_HEADER_LEN}"
+                )),
+            });
+        }
+        match u32::from_le_bytes([h[12], h[13], h[14], h[15]]) {
+            BYTE_ORDER => {}
+            v if v == BYTE_ORDER.swap_bytes() => {
+                return Err(TraceError {
+                    offset: 12,
+                    kind: TraceErrorKind::WrongByteOrder,
+                })
+            }
+            v => {
+                return Err(TraceError {
+                    offset: 12,
+                    kind: TraceErrorKind::Corrupt(format!("byte-order mark {v:#010x}")),
+                })
+            }
+        }
+        let word = |i: usize| u64::from_le_bytes(h[i..i + 8].try_into().unwrap_or([0; 8]));
+        let clock = ClockCalibration::new(word(16), word(24), word(32));
+        Ok(Self {
+            input,
+            offset: FILE_HEADER_LEN as u64,
+            clock,
+            callsites: CallsiteTable::new(),
+            threads: Vec::new(),
+            thread_index: HashMap::new(),
+            chunk: Vec::new(),
+            refs: Vec::new(),
+        })
+    }
+
+    /// The clock calibration from the header.
+    pub fn clock(&self) -> &ClockCalibration {
+        &self.clock
+    }
+
+    /// Callsites described so far.
+    pub fn callsites(&self) -> &CallsiteTable {
+        &self.callsites
+    }
+
+    /// Threads described so far.
+    pub fn threads(&self) -> &[ThreadInfo] {
+        &self.threads
+    }
+
+    fn corrupt(&self, at: u64, msg: impl Into<String>) -> TraceError {
+        TraceError {
+            offset: at,
+            kind: TraceErrorKind::Corrupt(msg.into()),
+        }
+    }
+
+    /// Reads the whole trace, calling `f` with the records of each RECORDS chunk.
+    pub fn for_each_batch(
+        &mut self,
+        mut f: impl FnMut(&Batch<'_>),
+    ) -> Result<ReadStats, TraceError> {
+        let mut stats = ReadStats::default();
+        loop {
+            let chunk_at = self.offset;
+            let mut ch = [0u8; CHUNK_HEADER_LEN];
+            let n = read_full(&mut self.input, &mut ch).map_err(|e| TraceError {
+                offset: chunk_at,
+                kind: TraceErrorKind::Io(e),
+            })?;
+            if n == 0 {
+                stats.bytes = self.offset;
+                return Ok(stats);
+            }
+            if n < CHUNK_HEADER_LEN {
+                return Err(TraceError {
+                    offset: chunk_at + n as u64,
+                    kind: TraceErrorKind::Truncated,
+                });
+            }
+            let kind = ch[0];
+            let len = u32::from_le_bytes([ch[4], ch[5], ch[6], ch[7]]) as usize;
+            if len > MAX_CHUNK {
+                return Err(self.corrupt(chunk_at + 4, format!("chunk length {len} is too large")));
+            }
+            self.chunk.clear();
+            // Grows with the data actually present: a corrupt length cannot make us allocate it.
+            let got = (&mut self.input)
+                .take(len as u64)
+                .read_to_end(&mut self.chunk)
+                .map_err(|e| TraceError {
+                    offset: chunk_at,
+                    kind: TraceErrorKind::Io(e),
+                })?;
+            let body_at = chunk_at + CHUNK_HEADER_LEN as u64;
+            if got < len {
+                return Err(TraceError {
+                    offset: body_at + got as u64,
+                    kind: TraceErrorKind::Truncated,
+                });
+            }
+            self.offset = body_at + len as u64;
+            match kind {
+                CHUNK_CALLSITE => {
+                    let c = parse_callsite(&self.chunk)
+                        .ok_or_else(|| self.corrupt(body_at, "malformed callsite description"))?;
+                    self.callsites.insert(c);
+                    stats.callsites += 1;
+                }
+                CHUNK_THREAD => {
+                    let t = parse_thread(&self.chunk)
+                        .ok_or_else(|| self.corrupt(body_at, "malformed thread description"))?;
+                    match self.thread_index.get(&t.id) {
+                        Some(&i) => self.threads[i as usize] = t,
+                        None => {
+                            self.thread_index.insert(t.id, self.threads.len() as u32);
+                            self.threads.push(t);
+                        }
+                    }
+                    stats.threads += 1;
+                }
+                CHUNK_RECORDS => {
+                    stats.records += self.records_chunk(body_at)?;
+                    let batch = Batch::new(
+                        &self.refs,
+                        &self.chunk,
+                        &self.threads,
+                        &self.callsites,
+                        &self.clock,
+                    );
+                    f(&batch);
+                }
+                other => return Err(self.corrupt(chunk_at, format!("unknown chunk kind {other}"))),
+            }
+        }
+    }
+
+    /// Validates a RECORDS chunk and indexes its records into `refs`.
+    fn records_chunk(&mut self, body_at: u64) -> Result<u64, TraceError> {
+        self.refs.clear();
+        let c = &self.chunk;
+        if c.len() < 16 {
+            return Err(self.corrupt(body_at, "records chunk shorter than its header"));
+        }
+        let thread = u64::from_le_bytes(c[0..8].try_into().unwrap_or([0; 8]));
+        let count = u32::from_le_bytes(c[8..12].try_into().unwrap_or([0; 4]));
+        let Some(&tidx) = self.thread_index.get(&thread) else {
+            return Err(self.corrupt(
+                body_at,
+                format!("records of thread {thread}, which was never described"),
+            ));
+        };
+        let mut pos = 16usize;
+        for i in 0..count {
+            let at = body_at + pos as u64;
+            let Some(h) = c.get(pos..).and_then(Header::read) else {
+                return Err(self.corrupt(at, format!("record {i} of {count}: truncated header")));
+            };
+            let size = h.size as usize;
+            if size < HEADER_LEN || h.kind().is_none() || pos + align8(size) > c.len() {
+                return Err(self.corrupt(
+                    at,
+                    format!(
+                        "record {i} of {count}: invalid size {size} or kind {:#x}",
+                        h.flags
+                    ),
+                ));
+            }
+            self.refs.push(RecRef {
+                key: h.ts,
+                thread: tidx,
+                offset: pos as u32,
+                len: size as u32,
+            });
+            pos += align8(size);
+        }
+        if pos != c.len() {
+            return Err(self.corrupt(
+                body_at + pos as u64,
+                format!("{} bytes after the last of {count} records", c.len() - pos),
+            ));
+        }
+        Ok(count as u64)
+    }
+}
+
+/// Reads until `buf` is full or the input ends; returns the bytes read.
+fn read_full(r: &mut impl Read, buf: &mut [u8]) -> io::Result<usize> {
+    let mut n = 0;
+    while n < buf.len() {
+        match r.read(&mut buf[n..]) {
+            Ok(0) => break,
+            Ok(k) => n += k,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(n)
+}
+
+struct Cursor<'a>(&'a [u8]);
+
+impl<'a> Cursor<'a> {
+    fn take(&mut self, n: usize) -> Option<&'a [u8]> {
+        if self.0.len() < n {
+            return None;
+        }
+        let (a, b) = self.0.split_at(n);
+        self.0 = b;
+        Some(a)
+    }
+    fn u16(&mut self) -> Option<u16> {
+        Some(u16::from_le_bytes(self.take(2)?.try_into().ok()?))
+    }
+    fn u32(&mut self) -> Option<u32> {
+        Some(u32::from_le_bytes(self.take(4)?.try_into().ok()?))
+    }
+    fn u64(&mut self) -> Option<u64> {
+        Some(u64::from_le_bytes(self.take(8)?.try_into().ok()?))
+    }
+    fn string(&mut self) -> Option<String> {
+        let n = self.u16()? as usize;
+        Some(std::str::from_utf8(self.take(n)?).ok()?.to_string())
+    }
+}
+
+fn parse_callsite(b: &[u8]) -> Option<CallsiteInfo> {
+    let mut c = Cursor(b);
+    let id = c.u32()?;
+    let level = Level::from_u8(*c.take(1)?.first()?)?;
+    let line = c.u32()?;
+    let (target, module, file, format) = (c.string()?, c.string()?, c.string()?, c.string()?);
+    let n = c.u16()?;
+    let fields = (0..n).map(|_| c.string()).collect::<Option<Vec<_>>>()?;
+    if !c.0.is_empty() {
+        return None;
+    }
+    Some(CallsiteInfo::new(
+        id, level, target, module, file, line, format, fields,
+    ))
+}
+
+fn parse_thread(b: &[u8]) -> Option<ThreadInfo> {
+    let mut c = Cursor(b);
+    let t = ThreadInfo {
+        id: c.u64()?,
+        os_tid: c.u64()?,
+        name: c.string()?,
+    };
+    c.0.is_empty().then_some(t)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::record::RecordKind;
+
+    fn sample() -> Vec<u8> {
+        sample_with_boundaries().0
+    }
+
+    /// The sample trace and the offsets where a chunk ends (a valid shorter trace).
+    fn sample_with_boundaries() -> (Vec<u8>, Vec<usize>) {
+        let clock = ClockCalibration::new(100, 1_000_000_000, 1_000_000_000);
+        let mut out = file_header(&clock).to_vec();
+        let mut ends = vec![out.len()];
+        write_callsite(
+            &mut out,
+            &CallsiteInfo::new(
+                5,
+                Level::Warn,
+                "t",
+                "m",
+                "f.rs",
+                9,
+                "x={}",
+                vec!["k".into()],
+            ),
+        );
+        ends.push(out.len());
+        write_thread(
+            &mut out,
+            &ThreadInfo {
+                id: 1,
+                name: "main".into(),
+                os_tid: 42,
+            },
+        );
+        ends.push(out.len());
+        let mut w = RecordsWriter::default();
+        for i in 0..3u64 {
+            let mut rec = Header {
+                size: 0,
+                flags: RecordKind::Event.bits(),
+                id: 5,
+                ts: 100 + i,
+            }
+            .to_bytes()
+            .to_vec();
+            rec.extend_from_slice(&[crate::value::tag::U8, i as u8, crate::value::tag::U64]);
+            rec.extend_from_slice(&i.to_le_bytes());
+            let size = rec.len() as u16;
+            rec[0..2].copy_from_slice(&size.to_le_bytes());
+            w.push(&mut out, 1, &rec);
+        }
+        w.finish(&mut out);
+        ends.push(out.len());
+        (out, ends)
+    }
+
+    #[test]
+    fn round_trips_records_with_dictionary() {
+        let bytes = sample();
+        let mut r = TraceReader::new(&bytes[..]).unwrap();
+        let mut msgs = vec![];
+        let stats = r
+            .for_each_batch(|b| {
+                for ev in b.iter() {
+                    let fields: Vec<_> = ev.fields().map(|(k, v)| format!("{k}={v}")).collect();
+                    msgs.push(format!(
+                        "{} {} {}",
+                        ev.thread().name,
+                        ev.message(),
+                        fields.join(",")
+                    ));
+                }
+            })
+            .unwrap();
+        assert_eq!(msgs, vec!["main x=0 k=0", "main x=1 k=1", "main x=2 k=2"]);
+        assert_eq!(stats.records, 3);
+        assert_eq!(stats.bytes, bytes.len() as u64);
+        assert_eq!(r.clock().to_unix_ns(101), 1_000_000_001);
+    }
+
+    #[test]
+    fn every_truncation_is_an_error_with_an_offset_never_a_panic() {
+        let (bytes, ends) = sample_with_boundaries();
+        for cut in 0..bytes.len() {
+            let res = TraceReader::new(&bytes[..cut]).and_then(|mut r| r.for_each_batch(|_| {}));
+            if ends.contains(&cut) {
+                assert!(
+                    res.is_ok(),
+                    "a cut between chunks leaves a valid trace ({cut})"
+                );
+                continue;
+            }
+            let err = res.expect_err(&format!("cut at {cut} must fail"));
+            assert!(
+                err.offset <= cut as u64,
+                "offset {} beyond cut {cut}",
+                err.offset
+            );
+            assert!(!err.to_string().is_empty());
+        }
+    }
+
+    #[test]
+    fn bad_magic_version_and_byte_order_are_named() {
+        let mut b = sample();
+        b[0] = b'X';
+        assert!(matches!(
+            TraceReader::new(&b[..]).unwrap_err().kind,
+            TraceErrorKind::BadMagic
+        ));
+        let mut b = sample();
+        b[8..10].copy_from_slice(&99u16.to_le_bytes());
+        let e = TraceReader::new(&b[..]).unwrap_err();
+        assert!(matches!(e.kind, TraceErrorKind::UnsupportedVersion(99)));
+        assert!(e.to_string().contains("newer"), "{e}");
+        let mut b = sample();
+        b[12..16].copy_from_slice(&BYTE_ORDER.to_be_bytes());
+        assert!(matches!(
+            TraceReader::new(&b[..]).unwrap_err().kind,
+            TraceErrorKind::WrongByteOrder
+        ));
+    }
+
+    #[test]
+    fn random_corruption_never_panics() {
+        let base = sample();
+        let mut seed = 0x9E37_79B9_7F4A_7C15u64;
+        let mut next = || {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed
+        };
+        for _ in 0..20_000 {
+            let mut b = base.clone();
+            for _ in 0..(next() % 4 + 1) {
+                let i = (next() as usize) % b.len();
+                b[i] = next() as u8;
+            }
+            let cut = (next() as usize) % (b.len() + 1);
+            if let Ok(mut r) = TraceReader::new(&b[..cut]) {
+                let _ = r.for_each_batch(|batch| {
+                    for ev in batch.iter() {
+                        let mut s = String::new();
+                        crate::render::render_text(&ev, &mut s);
+                        crate::render::render_json(&ev, &mut s);
+                    }
+                });
+            }
+        }
+    }
+}
