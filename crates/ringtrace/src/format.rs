@@ -43,17 +43,18 @@
 //!    the padding counts `char`s, centring puts `pad / 2` before and `(pad + 1) / 2` after,
 //!    numbers default to right alignment and everything else to left.
 //!
-//! What each value kind does with a spec was checked against `format!` on this toolchain
-//! (the tests below compare tens of thousands of specs per kind):
+//! What each value kind does with a spec, as checked against `format!` on this toolchain (the
+//! tests compare thousands of specs per kind, each for several widths and precisions given as
+//! literals and as arguments):
 //!
 //! | value | traits | width, fill, align | precision | `+`, `#`, `0` |
 //! |---|---|---|---|---|
-//! | integers | all ten | padded, right by default | only `e`/`E` use it | std's own, incl. the prefix; with `0` and a width std pads sign-aware with zeros and ignores fill and align (delegated to std with the width) |
+//! | integers | all ten | padded, right by default | used by `e`/`E` only | std's own (`#` adds `0x`…); with `0` and a width std pads sign-aware with zeros and ignores fill and align, so that case goes to std with the width |
 //! | floats | `{}` `?` `x?` `X?` `e` `E` | as integers | std's own | as integers (`NaN` and `inf` are zero padded too) |
-//! | `str`, `char`, `bool`, `{}` | `{}` (and `?` for `bool`) | padded, left by default | maximum number of chars | ignored |
-//! | `str`, `char`, `?` | `?` `x?` `X?` | **ignored**: quoted and escaped, never padded | ignored | ignored |
-//! | `&[u8]` | `?` `x?` `X?` | applied to **each element**, the list itself is never padded | ignored (elements are `u8`) | per element; `#` also pretty-prints the list (indenting like std's `PadAdapter`, even when the fill is `'\n'`) |
-//! | `Display`, `Debug`, `Error` captures, `Invalid` | all ten | ignored: verbatim text | ignored | ignored |
+//! | `str`, `char` with `{}`; `bool` with `{}` `?` `x?` `X?` | those | padded, left by default | maximum number of chars kept | ignored (`0` included: the fill stays as given) |
+//! | `str`, `char` with `?` `x?` `X?` | those | **ignored**: quoted and escaped, never padded | ignored | ignored |
+//! | `&[u8]` | `?` `x?` `X?` | applied to **each element** (a `u8`), the list itself is never padded | ignored by the `u8`s | per element; `#` also pretty-prints the list, indented like std's `PadAdapter` does (even when the fill is `'\n'`) |
+//! | captured `Display`/`Debug` text, `Error`, `Invalid` | all ten | ignored: verbatim, as [`Value`]'s own impls | ignored | ignored |
 //!
 //! Strings and chars shown with `{}` and booleans are padded here directly; the `?` of strings
 //! and chars and every number go through std. Padding on the left is inserted in front of a
@@ -86,9 +87,29 @@ const SPACES: &str = "                                                          
 
 /// A parsed format string. Parse once per callsite, render many times.
 ///
-/// Built by [`Template::parse`] (strict) or [`Template::parse_lossy`] (never fails); rendered
-/// with [`Template::render`]. See the [module documentation](self) for the supported syntax
-/// and the exact emulation rules.
+/// Interprets Rust's `std::fmt` syntax at run time: `{{`/`}}`, `{}`, `{0}`, every trait
+/// (`?`, `x?`, `X?`, `x`, `X`, `o`, `b`, `e`, `E`), fill and alignment (any char as fill), `+`,
+/// `-`, `#`, `0`, widths and precisions as literals, `N$` or `.*`, with rustc's implicit
+/// argument counter. Named arguments and `{:p}` are not supported. For every supported spec,
+/// [`Template::render`] writes exactly what `format!` writes for the original typed argument
+/// (a [`Value`] keeps the argument's exact type); where `format!` would not have compiled or
+/// would have panicked, it writes `{?}` for the argument or ignores the bad count instead.
+///
+/// ```
+/// use ringtrace::{Template, Value};
+///
+/// let t = Template::parse("order {} filled at {:>8.2} qty {:#x}").unwrap();
+/// assert_eq!(t.arg_count(), 3);
+/// let mut out = String::new();
+/// t.render(&[Value::Str("A1"), Value::F64(101.255), Value::U32(4096)], &mut out);
+/// assert_eq!(out, format!("order {} filled at {:>8.2} qty {:#x}", "A1", 101.255, 4096u32));
+///
+/// // A missing argument or an unsupported trait shows as `{?}`; nothing panics.
+/// let t = Template::parse_lossy("{:x} {} {name}");
+/// out.clear();
+/// t.render(&[Value::Str("s")], &mut out);
+/// assert_eq!(out, "{?} {?} {name}");
+/// ```
 #[derive(Debug, Clone)]
 pub struct Template {
     /// Literal text and arguments, in order; adjacent literal text is merged.
@@ -199,7 +220,8 @@ impl Template {
     /// Strict parse: `Err` for malformed strings and for unsupported features (named arguments
     /// `{name}`, implicit captures, `{:width$}` or `{:.prec$}` with a name, `{:p}`).
     ///
-    /// Accepts exactly the strings `format!` accepts, apart from those features.
+    /// Otherwise accepts exactly the syntax `format!` accepts (the parser follows rustc's). The
+    /// error's offset is the byte where the problem was found.
     pub fn parse(fmt: &str) -> Result<Template, TemplateError> {
         parse_impl(fmt, false)
     }
@@ -213,7 +235,7 @@ impl Template {
     pub fn parse_lossy(fmt: &str) -> Template {
         match parse_impl(fmt, true) {
             Ok(t) => t,
-            // `parse_impl` recovers from every error in lossy mode; keep the text regardless.
+            // Not reachable: lossy parsing recovers from every error. Keep the text regardless.
             Err(_) => Template {
                 pieces: vec![Piece::Lit(fmt.into())],
                 arg_count: 0,
@@ -849,5 +871,681 @@ fn delegate(
         Trait::Binary => arms_flags!(out, v, plus, alt, w, p, "b"),
         Trait::LowerExp => arms_flags!(out, v, plus, alt, w, p, "e"),
         Trait::UpperExp => arms_flags!(out, v, plus, alt, w, p, "E"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::value::{decode_value, tag};
+    use std::fmt::{Binary, Debug, Display, LowerExp, LowerHex, Octal, UpperExp, UpperHex};
+
+    /// Everything an integer implements (and `Value` too, for the verbatim variants).
+    trait IntLike:
+        Display + Debug + LowerHex + UpperHex + Octal + Binary + LowerExp + UpperExp
+    {
+    }
+    impl<T> IntLike for T where
+        T: Display + Debug + LowerHex + UpperHex + Octal + Binary + LowerExp + UpperExp + ?Sized
+    {
+    }
+    /// What a float implements.
+    trait FloatLike: Display + Debug + LowerExp + UpperExp {}
+    impl<T: Display + Debug + LowerExp + UpperExp + ?Sized> FloatLike for T {}
+    /// What `str`, `char` and `bool` implement.
+    trait TextLike: Display + Debug {}
+    impl<T: Display + Debug + ?Sized> TextLike for T {}
+
+    fn render(fmt: &str, args: &[Value<'_>]) -> String {
+        let t = Template::parse(fmt).unwrap_or_else(|e| panic!("{fmt:?}: {e}"));
+        let mut out = String::new();
+        t.render(args, &mut out);
+        out
+    }
+
+    fn lossy(fmt: &str, args: &[Value<'_>]) -> String {
+        let mut out = String::new();
+        Template::parse_lossy(fmt).render(args, &mut out);
+        out
+    }
+
+    /// Separates the specs of one grid row (no test value contains it).
+    const SEP: char = '\u{E000}';
+
+    /// Cartesian product of lists of string literals: calls `$cb!($($ctx)*; (a b c) ...)`
+    /// once, with one parenthesised group of literals per combination (first list outermost).
+    macro_rules! product {
+        (@step $cb:ident!($($ctx:tt)*) [$($partials:tt)*]) => {
+            $cb!($($ctx)*; $($partials)*)
+        };
+        (@step $cb:ident!($($ctx:tt)*) [$($partials:tt)*] [$($list:literal),*] $($rest:tt)*) => {
+            product!(@mul $cb!($($ctx)*) [] [$($partials)*] [$($list),*] $($rest)*)
+        };
+        (@mul $cb:ident!($($ctx:tt)*) [$($out:tt)*] [$($partials:tt)*] [] $($rest:tt)*) => {
+            product!(@step $cb!($($ctx)*) [$($out)*] $($rest)*)
+        };
+        (@mul $cb:ident!($($ctx:tt)*) [$($out:tt)*] [$(($($p:literal)*))*]
+            [$h:literal $(, $hs:literal)*] $($rest:tt)*) => {
+            product!(@mul $cb!($($ctx)*) [$($out)* $(($($p)* $h))*] [$(($($p)*))*] [$($hs),*]
+                $($rest)*)
+        };
+        ($cb:ident!($($ctx:tt)*); $($lists:tt)*) => {
+            product!(@step $cb!($($ctx)*) [()] $($lists)*)
+        };
+    }
+
+    /// A reference formatter for one grid row: `format!` of every spec of the row on the same
+    /// value, with `w` and `p` as the named width and precision arguments `w$`/`p$`.
+    type Reference<T> = fn(&T, usize, usize) -> String;
+
+    /// Gives the closures in [`row`] their signature.
+    fn reference<T: ?Sized>(f: Reference<T>) -> Reference<T> {
+        f
+    }
+
+    /// One row: `(template text, reference)`. All specs go into a single `format!` (one
+    /// `format!` per spec would take minutes to compile), separated by [`SEP`]; the trailing
+    /// `{z:.w$}{z:.p$}` prints nothing but uses both counts, which not every row does.
+    macro_rules! row {
+        ($t:ty; $(($($lit:literal)*))*) => {
+            (
+                concat!($("{0:", $($lit,)* "}", '\u{E000}',)*),
+                reference::<$t>(|v, w, p| {
+                    format!(
+                        concat!($("{0:", $($lit,)* "}", '\u{E000}',)* "{z:.w$}{z:.p$}"),
+                        v, w = w, p = p, z = ""
+                    )
+                }),
+            )
+        };
+    }
+
+    /// Every fill/alignment × sign × `#` × `0` × precision (absent or `.p$`) × trait, always
+    /// with a width `w$` (a width of 0 formats exactly like no width; [`run_grid`] tests the
+    /// template both without one and with each literal and argument width).
+    macro_rules! grid {
+        ($t:ty, [$($ty:literal),*]) => {
+            [
+                product!(row!($t);
+                    ["", "<", "^", ">", "*<", "*^", "*>", "é^", "0>", "}<", "{^"]
+                    ["", "+", "-"] ["", "#"] ["", "0"] ["w$"] [""] [$($ty),*]),
+                product!(row!($t);
+                    ["", "<", "^", ">", "*<", "*^", "*>", "é^", "0>", "}<", "{^"]
+                    ["", "+", "-"] ["", "#"] ["", "0"] ["w$"] [".p$"] [$($ty),*]),
+            ]
+        };
+    }
+
+    /// Checks every row against every case for several widths and precisions, each given as a
+    /// literal (or left out, for 0) and as an argument. Returns the
+    /// number of spec × value × count comparisons.
+    fn run_grid<T: ?Sized + Debug>(
+        rows: &[(&str, Reference<T>)],
+        cases: &[(&T, Value<'_>)],
+    ) -> usize {
+        let mut n = 0;
+        let mut got = String::new();
+        for &(text, reference) in rows {
+            let specs = text.split(SEP).count() - 1;
+            let precisions: &[usize] = if text.contains(".p$") {
+                &[0, 1, 3, 8]
+            } else {
+                &[0]
+            };
+            let by_arg = text.replace("w$", "1$").replace(".p$", ".2$");
+            let by_arg = Template::parse(&by_arg).unwrap_or_else(|e| panic!("{by_arg:?}: {e}"));
+            for w in [0usize, 1, 5, 13] {
+                for &p in precisions {
+                    let width = if w == 0 { String::new() } else { w.to_string() };
+                    let lit = text.replace("w$", &width).replace(".p$", &format!(".{p}"));
+                    let literal = Template::parse(&lit).unwrap_or_else(|e| panic!("{lit:?}: {e}"));
+                    for (typed, val) in cases {
+                        let want = reference(typed, w, p);
+                        got.clear();
+                        literal.render(std::slice::from_ref(val), &mut got);
+                        same(&got, &want, &lit, None, typed);
+                        got.clear();
+                        by_arg.render(
+                            &[*val, Value::U64(w as u64), Value::U64(p as u64)],
+                            &mut got,
+                        );
+                        same(&got, &want, text, Some((w, p)), typed);
+                        n += specs;
+                    }
+                }
+            }
+        }
+        n
+    }
+
+    /// Asserts that a rendered row equals its reference, naming the first spec that differs
+    /// (and the width and precision arguments, when the row takes them from arguments).
+    fn same(got: &str, want: &str, text: &str, counts: Option<(usize, usize)>, typed: &dyn Debug) {
+        if got == want {
+            return;
+        }
+        let specs = text.split(SEP);
+        for ((g, w), spec) in got.split(SEP).zip(want.split(SEP)).zip(specs) {
+            assert_eq!(g, w, "spec {spec:?}, (w, p) = {counts:?}, value {typed:?}");
+        }
+        panic!("rows differ: {got:?} vs {want:?}");
+    }
+
+    /// `.*` (precision from the next implicit argument) against `format!(spec, p, v)`.
+    macro_rules! check_star {
+        ($cases:ident, $($spec:literal),*) => {{
+            let mut n = 0;
+            $(
+                let t = Template::parse($spec).unwrap();
+                assert_eq!(t.arg_count(), 2, "{}", $spec);
+                for (typed, val) in $cases.iter() {
+                    for p in [0usize, 1, 4] {
+                        let mut got = String::new();
+                        t.render(&[Value::U32(p as u32), *val], &mut got);
+                        let want = format!($spec, p, typed);
+                        assert_eq!(got, want, "spec {:?}, value {typed:?}", $spec);
+                        n += 1;
+                    }
+                }
+            )*
+            n
+        }};
+    }
+
+    macro_rules! cases {
+        ($($ty:ident: $variant:ident => [$($v:expr),* $(,)?];)*) => {
+            vec![$($((&$v as &dyn IntLike, Value::$variant($v)),)*)*]
+        };
+    }
+
+    fn int_cases() -> Vec<(&'static dyn IntLike, Value<'static>)> {
+        cases! {
+            u8: U8 => [0u8, 7, u8::MAX];
+            u16: U16 => [u16::MAX];
+            u32: U32 => [65536u32];
+            u64: U64 => [u64::MAX];
+            u128: U128 => [0u128, u128::MAX];
+            i8: I8 => [i8::MIN, -1i8, i8::MAX];
+            i16: I16 => [-300i16];
+            i32: I32 => [i32::MIN, 42i32];
+            i64: I64 => [i64::MIN, 1_000_000_007i64];
+            i128: I128 => [i128::MIN, -1i128, i128::MAX];
+        }
+    }
+
+    /// Captured text: `Value` itself is the typed value (verbatim under every trait).
+    fn verbatim_cases() -> Vec<(&'static dyn IntLike, Value<'static>)> {
+        static ERR: &[u8] = &[
+            tag::ERROR,
+            2,
+            4,
+            0,
+            b'o',
+            b'u',
+            b't',
+            b'!',
+            4,
+            0,
+            b'r',
+            b'o',
+            b'o',
+            b't',
+        ];
+        let err = decode_value(ERR).expect("valid error encoding").0;
+        let vals: Vec<Value<'static>> = vec![
+            Value::Display("shown é"),
+            Value::Debug("Some(\"x\")"),
+            Value::Display(""),
+            err,
+            Value::Invalid,
+        ];
+        vals.into_iter()
+            .map(|v| (Box::leak(Box::new(v)) as &dyn IntLike, v))
+            .collect()
+    }
+
+    fn float_cases() -> Vec<(&'static dyn FloatLike, Value<'static>)> {
+        macro_rules! floats {
+            ($($ty:ident: $variant:ident => [$($v:expr),* $(,)?];)*) => {
+                vec![$($((&$v as &dyn FloatLike, Value::$variant($v)),)*)*]
+            };
+        }
+        floats! {
+            f32: F32 => [0.0f32, -0.0f32, 1.5f32, -2.25f32, 0.1f32, 1e-7f32, f32::MAX,
+                f32::MIN_POSITIVE,
+                f32::NAN, f32::INFINITY, f32::NEG_INFINITY, 123456.79f32, 1e16f32, -9.999f32];
+            f64: F64 => [0.0f64, -0.0f64, 1.5f64, -1234.5678f64, 0.30000000000000004f64, 1e-7f64,
+                5e-324f64, -1.5e100f64, f64::MIN_POSITIVE, f64::NAN, -f64::NAN, f64::INFINITY,
+                f64::NEG_INFINITY, 1e15f64, 1e16f64, 0.0001f64, 0.00001f64, 2.5f64, -0.5f64];
+        }
+    }
+
+    fn text_cases() -> Vec<(&'static dyn TextLike, Value<'static>)> {
+        macro_rules! texts {
+            ($($variant:ident => [$($v:expr),* $(,)?];)*) => {
+                vec![$($((&$v as &dyn TextLike, Value::$variant($v)),)*)*]
+            };
+        }
+        texts! {
+            Str => ["", "a", "héllo", "a\"b\\c'\n\t", "日本語テキスト", "e\u{301}", "\u{0}\u{7f}\u{200b}",
+                "a long string that is wider than every width"];
+            Char => ['a', 'é', '日', '\n', '\'', '"', '\u{301}', '\u{10FFFF}', '\u{7f}', ' ', '\\'];
+            Bool => [true, false];
+        }
+    }
+
+    fn bytes_cases() -> Vec<(&'static dyn Debug, Value<'static>)> {
+        static BYTES: [&[u8]; 5] = [&[], &[0], &[1, 2, 255], &[10, 100, 16], b"hi\n"];
+        BYTES
+            .iter()
+            .map(|b| (b as &dyn Debug, Value::Bytes(b)))
+            .collect()
+    }
+
+    #[test]
+    fn ints_match_format() {
+        let table = grid!(
+            dyn IntLike,
+            ["", "?", "x?", "X?", "x", "X", "o", "b", "e", "E"]
+        );
+        let cases = int_cases();
+        let n = run_grid(&table, &cases);
+        let n = n + check_star!(cases, "{:.*}", "{:*^+#09.*e}", "{:.*x?}", "{1:>5.*}");
+        assert!(n > 100_000, "{n}");
+    }
+
+    #[test]
+    fn floats_match_format() {
+        let table = grid!(dyn FloatLike, ["", "?", "x?", "X?", "e", "E"]);
+        let cases = float_cases();
+        let n = run_grid(&table, &cases);
+        let n = n + check_star!(
+            cases,
+            "{:.*}",
+            "{:*^+#09.*e}",
+            "{:é<9.*?}",
+            "{1:>5.*}",
+            "{:+010.*}"
+        );
+        assert!(n > 100_000, "{n}");
+    }
+
+    #[test]
+    fn extreme_floats_match_format() {
+        // Slow to format exactly (hundreds of digits), so a smaller spec list.
+        let cases: Vec<(&dyn FloatLike, Value<'_>)> = vec![
+            (&f64::MAX, Value::F64(f64::MAX)),
+            (&f64::MIN, Value::F64(f64::MIN)),
+            (&1e300f64, Value::F64(1e300)),
+            (&f32::MIN, Value::F32(f32::MIN)),
+        ];
+        let table = [product!(row!(dyn FloatLike);
+            ["", "*^", "é<"] ["", "+"] ["", "#"] ["", "0"] ["w$"] ["", ".p$"] ["", "?", "e"])];
+        assert!(run_grid(&table, &cases) > 5_000);
+    }
+
+    #[test]
+    fn counts_from_any_unsigned_kind() {
+        let v = Value::F64(-3.25);
+        let want = format!("{:*^+9.3}|{:>09.0e}", -3.25, -3.25);
+        let t = Template::parse("{0:*^+1$.2$}|{0:>01$.3$e}").unwrap();
+        for (w, p, z) in [
+            (Value::U8(9), Value::U16(3), Value::U32(0)),
+            (Value::U64(9), Value::U128(3), Value::U8(0)),
+            (Value::U128(9), Value::U8(3), Value::U64(0)),
+        ] {
+            let mut got = String::new();
+            t.render(&[v, w, p, z], &mut got);
+            assert_eq!(got, want);
+        }
+    }
+
+    #[test]
+    fn str_char_bool_match_format() {
+        let table = grid!(dyn TextLike, ["", "?", "x?", "X?"]);
+        let cases = text_cases();
+        let n = run_grid(&table, &cases);
+        let n = n + check_star!(
+            cases,
+            "{:.*}",
+            "{:*^+#09.*}",
+            "{:é<9.*?}",
+            "{1:>5.*}",
+            "{:010.*}"
+        );
+        assert!(n > 50_000, "{n}");
+    }
+
+    #[test]
+    fn bytes_match_format() {
+        let table = grid!(dyn Debug, ["?", "x?", "X?"]);
+        let cases = bytes_cases();
+        let n = run_grid(&table, &cases);
+        let n = n + check_star!(cases, "{:.*?}", "{:*^+#09.*x?}");
+        assert!(n > 10_000, "{n}");
+    }
+
+    #[test]
+    fn bytes_pretty_with_newline_fill_indents_like_pad_adapter() {
+        let b: &[u8] = &[1, 200];
+        let v = [Value::Bytes(b)];
+        assert_eq!(render("{:\n>#4?}", &v), format!("{:\n>#4?}", b));
+        assert_eq!(render("{:\n<#4?}", &v), format!("{:\n<#4?}", b));
+        assert_eq!(render("{:\n^#6x?}", &v), format!("{:\n^#6x?}", b));
+        assert_eq!(render("{:\n^4?}", &v), format!("{:\n^4?}", b));
+        assert_eq!(render("{:\n^#04?}", &v), format!("{:\n^#04?}", b));
+    }
+
+    #[test]
+    fn verbatim_values_match_their_own_formatting() {
+        let table = grid!(dyn IntLike, ["", "x", "?"]);
+        let n = run_grid(&table, &verbatim_cases());
+        assert!(n > 10_000, "{n}");
+    }
+
+    #[test]
+    fn positions_and_implicit_counter_follow_rustc() {
+        let a = [Value::Str("x"), Value::U8(5), Value::F64(0.01)];
+        // The std::fmt docs' example: precision from the argument after the implicit one.
+        assert_eq!(
+            render("Hello {} is {2:.*}", &a),
+            format!("Hello {} is {2:.*}", "x", 5, 0.01)
+        );
+        let b = [Value::I32(1), Value::I32(2), Value::I32(3)];
+        assert_eq!(render("{0}{0}", &b), format!("{0}{0}", 1));
+        assert_eq!(
+            render("{1} {} {0} {}", &b[..2]),
+            format!("{1} {} {0} {}", 1, 2)
+        );
+        assert_eq!(
+            render(
+                "{} {0 } { } { :x}|{:x }",
+                &[b[0], b[1], b[2], Value::I32(-1)]
+            ),
+            format!("{} {0 } { } { :x}|{:x }", 1, 2, 3, -1)
+        );
+        // `.*` takes the precision first, then the value.
+        let c = [
+            Value::U64(2),
+            Value::F32(1.23456),
+            Value::U64(1),
+            Value::F64(9.87),
+        ];
+        assert_eq!(
+            render("{:.*} {:.*}", &c),
+            format!("{:.*} {:.*}", 2, 1.23456f32, 1, 9.87)
+        );
+        // `0$` is a width taken from argument 0, not the `0` flag.
+        let d = [Value::U64(6), Value::I8(-3)];
+        assert_eq!(
+            render("[{1:0$}] [{1:00$}] [{1:0$.0$}]", &d),
+            format!("[{1:0$}] [{1:00$}] [{1:0$.0$}]", 6, -3i8)
+        );
+        assert_eq!(
+            render("{:1$}|{}", &[Value::U8(7), Value::U64(3)]),
+            format!("{:1$}|{}", 7u8, 3)
+        );
+        // Whitespace inside braces, `{:.}`, fills that are braces or flags.
+        let e = [Value::U16(42), Value::Str("s")];
+        assert_eq!(
+            render("{\t}{0\n:x\n}{:.}", &e),
+            format!("{\t}{0\n:x\n}{:.}", 42u16, "s")
+        );
+        assert_eq!(
+            render("[{:}>5}][{1:{<4}][{0:<<5}][{0:+>+5}]", &e),
+            format!("[{:}>5}][{1:{<4}][{0:<<5}][{0:+>+5}]", 42u16, "s")
+        );
+    }
+
+    #[test]
+    fn literals_and_escapes() {
+        assert_eq!(render("", &[]), "");
+        assert_eq!(render("{{}}", &[]), format!("{{}}"));
+        assert_eq!(render("a{{b}}c", &[]), "a{b}c");
+        let v = [Value::Str("id"), Value::F64(1234.5678), Value::U32(255)];
+        let fmt = "order {} filled at {:>8.2} qty {:#x} {{done}} ünï\n";
+        assert_eq!(
+            render(fmt, &v),
+            format!(
+                "order {} filled at {:>8.2} qty {:#x} {{done}} ünï\n",
+                "id", 1234.5678, 255u32
+            )
+        );
+        assert_eq!(render("{{{}}}", &v[..1]), "{id}");
+        let t = Template::parse("x{{").unwrap();
+        assert_eq!(t.arg_count(), 0);
+    }
+
+    #[test]
+    fn arg_count_counts_every_reference() {
+        let count = |s: &str| Template::parse(s).unwrap().arg_count();
+        assert_eq!(count("no args"), 0);
+        assert_eq!(count("{} {}"), 2);
+        assert_eq!(count("{:.*}"), 2);
+        assert_eq!(count("{0:.*}"), 1);
+        assert_eq!(count("{2}"), 3);
+        assert_eq!(count("{:5$}"), 6);
+        assert_eq!(count("{:.3$}"), 4);
+        assert_eq!(count("{0} {0:1$.2$}"), 3);
+        assert_eq!(count("{} {2:.*}"), 3);
+    }
+
+    #[test]
+    fn missing_and_unsupported_render_placeholder() {
+        assert_eq!(render("{} {}", &[Value::U8(1)]), "1 {?}");
+        assert_eq!(render("{:x}", &[Value::Str("a")]), "{?}");
+        assert_eq!(render("{:>8e}", &[Value::Bool(true)]), "{?}");
+        assert_eq!(render("{:o}", &[Value::F64(1.0)]), "{?}");
+        assert_eq!(render("{:X}", &[Value::Char('c')]), "{?}");
+        assert_eq!(render("{}", &[Value::Bytes(b"ab")]), "{?}");
+        assert_eq!(render("{:b}", &[Value::Bytes(b"ab")]), "{?}");
+        assert_eq!(render("a{:e}b", &[Value::Str("s")]), "a{?}b");
+        // Counts that are not unsigned integers, missing, or out of std's range are ignored.
+        assert_eq!(render("[{:1$}]", &[Value::U8(1), Value::I32(5)]), "[1]");
+        assert_eq!(render("[{:1$}]", &[Value::U8(1), Value::Str("5")]), "[1]");
+        assert_eq!(render("[{:1$}]", &[Value::U8(1)]), "[1]");
+        assert_eq!(
+            render("[{:.*}]", &[Value::F64(1.5), Value::F64(2.5)]),
+            "[2.5]"
+        );
+        assert_eq!(render("[{:.*}]", &[Value::U8(2)]), "[{?}]");
+        assert_eq!(
+            render("[{:>1$}]", &[Value::U8(1), Value::U64(65_536)]),
+            "[1]"
+        );
+        assert_eq!(
+            render("[{:>1$}]", &[Value::U8(1), Value::U64(u64::MAX)]),
+            "[1]"
+        );
+        assert_eq!(
+            render("[{:>1$}]", &[Value::U8(1), Value::U128(u128::MAX)]),
+            "[1]"
+        );
+        // ... while the largest count std accepts is honoured.
+        let s = render("{:>1$}", &[Value::U8(1), Value::U64(65_535)]);
+        assert_eq!(s, format!("{:>1$}", 1u8, 65_535));
+        let s = render(
+            "{:01$.2$}",
+            &[Value::F32(1.0), Value::U16(u16::MAX), Value::U16(u16::MAX)],
+        );
+        assert_eq!(s, format!("{:01$.2$}", 1.0f32, 65_535, 65_535));
+        let s = render("{:^65535.65535e}", &[Value::U128(u128::MAX)]);
+        assert_eq!(s, format!("{:^65535.65535e}", u128::MAX));
+    }
+
+    #[test]
+    fn parse_rejects_with_offsets() {
+        let err = |s: &str| Template::parse(s).expect_err(s);
+        let e = err("{name}");
+        assert_eq!(
+            (e.offset, e.reason),
+            (1, "named arguments are not supported")
+        );
+        assert_eq!(
+            e.to_string(),
+            "invalid format string at byte 1: named arguments are not supported"
+        );
+        assert_eq!(err("{").offset, 1);
+        assert_eq!(err("{").reason, "expected `}` but string was terminated");
+        assert_eq!(err("}").offset, 0);
+        assert_eq!(err("ab}c").offset, 2);
+        assert_eq!(
+            err("{:q}"),
+            TemplateError {
+                offset: 2,
+                reason: "unknown format trait"
+            }
+        );
+        assert_eq!(err("{0:.x$}").offset, 4);
+        assert_eq!(
+            err("{0:.x$}").reason,
+            "named width or precision arguments are not supported"
+        );
+        assert_eq!(err("{:width$}").offset, 2);
+        assert_eq!(err("ab {x} {}").offset, 4);
+        assert_eq!(err("{:p}").offset, 2);
+        assert_eq!(err("{:65536}").offset, 2);
+        assert_eq!(err("{65536}").offset, 1);
+        assert_eq!(err("{:.65536}").offset, 3);
+        // Strings rustc rejects (checked against rustc 1.95).
+        for s in [
+            "{ 0}", "{:+-}", "{0x}", "{:?#}", "{:?x}", "{:*}", "{:#+}", "{:0#}", "{: x}", "{:.-1}",
+            "{_}", "{:_}", "{:ee}", "{:x$}", "{:<", "{:}>", "{0:é}", "{é}", "{0:.*$}", "x{{{",
+        ] {
+            assert!(Template::parse(s).is_err(), "{s:?} should be rejected");
+        }
+        let e: Box<dyn std::error::Error> = Box::new(err("}"));
+        assert!(e.to_string().contains("byte 0"));
+    }
+
+    #[test]
+    fn lossy_keeps_bad_pieces_as_text() {
+        let v = [Value::U8(1), Value::U8(2)];
+        assert_eq!(lossy("a {name} b {}", &v), "a {name} b 1");
+        assert_eq!(lossy("} {:q} {} {", &v), "} {:q} 1 {");
+        assert_eq!(lossy("{ {}", &v), "{ 1");
+        assert_eq!(
+            lossy("{:.*q} {}", &v),
+            "{:.*q} 1",
+            "a failed `.*` consumes nothing"
+        );
+        assert_eq!(lossy("{0:.x$}{1}", &v), "{0:.x$}2");
+        assert_eq!(Template::parse_lossy("{x} {}").arg_count(), 1);
+    }
+
+    /// xorshift64*: deterministic, no dependencies.
+    struct Rng(u64);
+    impl Rng {
+        fn next(&mut self) -> u64 {
+            self.0 ^= self.0 >> 12;
+            self.0 ^= self.0 << 25;
+            self.0 ^= self.0 >> 27;
+            self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
+        }
+        fn below(&mut self, n: usize) -> usize {
+            (self.next() % n as u64) as usize
+        }
+    }
+
+    #[test]
+    fn lossy_parse_and_render_never_panic() {
+        const ALPHABET: &[char] = &[
+            '{', '}', '{', '}', ':', ':', '<', '>', '^', '+', '-', '#', '0', '0', '1', '2', '9',
+            '.', '$', '*', '?', 'x', 'X', 'e', 'E', 'o', 'b', 'p', 'q', 'a', '_', ' ', 'é', '\n',
+            '日',
+        ];
+        let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
+        let pool = [
+            Value::U8(3),
+            Value::U64(70_000),
+            Value::U16(2),
+            Value::I32(-7),
+            Value::F64(-1.5),
+            Value::F32(f32::NAN),
+            Value::Str("ünï"),
+            Value::Char('\n'),
+            Value::Bool(true),
+            Value::Bytes(&[1, 2]),
+            Value::Display("d"),
+            Value::Invalid,
+        ];
+        let mut s = String::new();
+        let mut out = String::new();
+        let mut accepted = 0;
+        for case in 0..100_000 {
+            s.clear();
+            for _ in 0..rng.below(20) {
+                let c = if rng.below(8) == 0 {
+                    // Any char at all, now and then.
+                    char::from_u32(rng.next() as u32 % 0x11_0000).unwrap_or('\u{fffd}')
+                } else {
+                    ALPHABET[rng.below(ALPHABET.len())]
+                };
+                s.push(c);
+            }
+            let args: Vec<Value<'_>> = (0..rng.below(5))
+                .map(|_| pool[rng.below(pool.len())])
+                .collect();
+            let t = Template::parse_lossy(&s);
+            out.clear();
+            t.render(&args, &mut out);
+            if let Ok(strict) = Template::parse(&s) {
+                accepted += 1;
+                let mut out2 = String::new();
+                strict.render(&args, &mut out2);
+                assert_eq!(out, out2, "case {case}: {s:?}");
+                assert_eq!(strict.arg_count(), t.arg_count(), "case {case}: {s:?}");
+            } else if !s.contains(['{', '}']) {
+                panic!("case {case}: {s:?} has no braces yet was rejected");
+            }
+            // Bytes as text too (lossily decoded), to reach odd code points next to braces.
+            let bytes: Vec<u8> = (0..rng.below(12))
+                .map(|_| rng.next() as u8 | 0x20)
+                .collect();
+            let _ = Template::parse_lossy(&String::from_utf8_lossy(&bytes)).arg_count();
+        }
+        assert!(accepted > 10_000, "{accepted}");
+    }
+
+    #[test]
+    fn render_never_panics_with_mismatched_args() {
+        let templates = [
+            "{} {:x} {:>1$} {:.*} {2:#?} {:e} {:08.3} {:é^+#012.5$b}",
+            "{0:?} {0:X?} {3:.2$}",
+            "{:#?}",
+        ];
+        let kinds = [
+            Value::U8(0),
+            Value::I128(i128::MIN),
+            Value::F64(f64::NAN),
+            Value::Bool(false),
+            Value::Char('é'),
+            Value::Str(""),
+            Value::Bytes(&[]),
+            Value::Bytes(&[255]),
+            Value::Debug("dbg"),
+            Value::U128(u128::MAX),
+            Value::Invalid,
+        ];
+        let mut out = String::new();
+        for t in templates.map(|s| Template::parse(s).unwrap()) {
+            for n in 0..=6 {
+                for (i, _) in kinds.iter().enumerate() {
+                    let args: Vec<_> = (0..n).map(|j| kinds[(i + j * 3) % kinds.len()]).collect();
+                    out.clear();
+                    t.render(&args, &mut out);
+                    assert!(n >= t.arg_count() || out.contains("{?}"), "{out:?}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn render_appends() {
+        let t = Template::parse("{:>4}|").unwrap();
+        let mut out = String::from("pre:");
+        t.render(&[Value::U8(7)], &mut out);
+        t.render(&[Value::Str("ab")], &mut out);
+        assert_eq!(out, "pre:   7|  ab|");
     }
 }

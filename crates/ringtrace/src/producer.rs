@@ -296,8 +296,14 @@ impl Producer {
             self.drop_event(DropReason::PoolExhausted, len);
             return None;
         };
+        let handed_over = self.ring != NIL;
         self.install_ring(fresh);
-        shared.signal.notify();
+        if handed_over {
+            // A full ring is waiting in the chain: wake a sleeping or napping drain. (A
+            // thread's first ring hands nothing over; its first record wakes the drain only
+            // if the drain is fully asleep, like any record.)
+            shared.signal.notify();
+        }
         self.writer.reserve(len)
     }
 
