@@ -606,6 +606,8 @@ mod tests {
     }
 
     #[test]
+    // The triple reference is the autoref dispatch the macros use, not a needless borrow.
+    #[allow(clippy::needless_borrow)]
     fn errors_capture_their_chain_and_display_types_do_not() {
         let e = Outer(std::io::Error::other("disk full"));
         let arg = (&&&Capture(&e)).__capture();

@@ -617,13 +617,10 @@ fn render_arg(spec: &Spec, args: &[Value<'_>], out: &mut String) {
         Value::Char(c) if ty == Trait::Display => {
             pad_str(c.encode_utf8(&mut [0; 4]), spec, width, precision, out)
         }
-        Value::Bool(b) if ty == Trait::Display || ty.is_debug() => pad_str(
-            if b { "true" } else { "false" },
-            spec,
-            width,
-            precision,
-            out,
-        ),
+        Value::Bool(b) if ty == Trait::Display || ty.is_debug() => {
+            let text = if b { "true" } else { "false" };
+            pad_str(text, spec, width, precision, out)
+        }
         // Quoted and escaped; std ignores every option here.
         Value::Str(_) | Value::Char(_) if ty.is_debug() => {
             let start = out.len();
@@ -647,26 +644,13 @@ fn render_arg(spec: &Spec, args: &[Value<'_>], out: &mut String) {
 
 /// `Formatter::pad`: truncate to `precision` chars, then pad (left-aligned by default).
 fn pad_str(s: &str, spec: &Spec, width: Option<usize>, precision: Option<usize>, out: &mut String) {
-    let (s, chars) = match precision {
-        Some(p) => match s.char_indices().nth(p) {
-            Some((end, _)) => (&s[..end], p),
-            None => (
-                s,
-                if width.is_some() {
-                    s.chars().count()
-                } else {
-                    0
-                },
-            ),
-        },
-        None => (
-            s,
-            if width.is_some() {
-                s.chars().count()
-            } else {
-                0
-            },
-        ),
+    let s = match precision.and_then(|p| s.char_indices().nth(p)) {
+        Some((end, _)) => &s[..end],
+        None => s,
+    };
+    let chars = match width {
+        Some(_) => s.chars().count(),
+        None => 0,
     };
     match width {
         Some(w) if w > chars => {
@@ -690,17 +674,8 @@ fn numeric(
     let start = out.len();
     // With `0` and a width std pads sign-aware with zeros and ignores fill and alignment.
     let zero_width = if spec.zero { width } else { None };
-    if delegate(
-        out,
-        v,
-        spec.ty,
-        spec.plus,
-        spec.alternate,
-        zero_width,
-        precision,
-    )
-    .is_err()
-    {
+    let (ty, plus, alt) = (spec.ty, spec.plus, spec.alternate);
+    if delegate(out, v, ty, plus, alt, zero_width, precision).is_err() {
         out.truncate(start);
         out.push_str(UNSUPPORTED);
         return;
@@ -913,7 +888,7 @@ mod tests {
     const SEP: char = '\u{E000}';
 
     /// Cartesian product of lists of string literals: calls `$cb!($($ctx)*; (a b c) ...)`
-    /// once, with one parenthesised group of literals per combination (first list outermost).
+    /// once, with one parenthesised group of literals per combination (last list outermost).
     macro_rules! product {
         (@step $cb:ident!($($ctx:tt)*) [$($partials:tt)*]) => {
             $cb!($($ctx)*; $($partials)*)

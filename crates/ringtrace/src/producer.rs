@@ -93,7 +93,8 @@ impl Local {
         if !p.is_null() {
             // SAFETY: `p` came from Box::into_raw in `ensure_producer` and was only used by
             // this thread; it was just unlinked, so this is the last use.
-            unsafe { Box::from_raw(p) }.retire();
+            let mut p = unsafe { Box::from_raw(p) };
+            p.retire();
         }
     }
 }
@@ -335,7 +336,7 @@ impl Producer {
     }
 
     /// Thread exit or runtime change: hand everything to the drain.
-    fn retire(mut self: Box<Self>) {
+    fn retire(&mut self) {
         let entry = self.entry();
         if self.ring != NIL {
             entry.push_full(self.ring);
@@ -413,8 +414,10 @@ fn with_producer(f: impl FnOnce(&mut Producer, &Local)) {
             return reentrant(local);
         }
         // Relaxed: see `GENERATION`.
-        let fast =
-            !p.is_null() && unsafe { (*p).generation } == GENERATION.load(StdOrdering::Relaxed);
+        let fast = !p.is_null()
+            // SAFETY: non-null `p` is this thread's producer and no `&mut` to it is alive
+            // (`busy` is false), so reading a field through the pointer is fine.
+            && unsafe { (*p).generation } == GENERATION.load(StdOrdering::Relaxed);
         let p = if fast {
             p
         } else {

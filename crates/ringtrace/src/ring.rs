@@ -215,10 +215,8 @@ impl RingWriter {
         let to_end = cap.wrapping_sub(off);
         let skip = if len as u64 > to_end { to_end } else { 0 };
         let need = skip + len as u64;
-        if self.tail + need - self.head_cache > cap {
-            if !self.refresh_head(need) {
-                return None;
-            }
+        if self.tail + need - self.head_cache > cap && !self.refresh_head(need) {
+            return None;
         }
         if skip != 0 {
             self.write_skip(off as usize, skip as usize);

@@ -135,7 +135,7 @@ fn lazy_output_equals_eager_formatting() {
 
     ringtrace::warn!(
         "{:>8.3}|{:<+10.2e}|{:^9}|{:#010x}|{:#b}|{:o}|{:X}|{:08.1}|{:.0}",
-        3.14159f64,
+        4.07365f64,
         1234.5f32,
         "mid",
         255u32,
@@ -150,7 +150,7 @@ fn lazy_output_equals_eager_formatting() {
         target: tgt,
         message: format!(
             "{:>8.3}|{:<+10.2e}|{:^9}|{:#010x}|{:#b}|{:o}|{:X}|{:08.1}|{:.0}",
-            3.14159f64, 1234.5f32, "mid", 255u32, -3i8, 64u16, 0xbeefu64, -2.25f64, 2.5f64
+            4.07365f64, 1234.5f32, "mid", 255u32, -3i8, 64u16, 0xbeefu64, -2.25f64, 2.5f64
         ),
         fields: vec![],
         ctx: vec![],
