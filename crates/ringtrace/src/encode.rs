@@ -440,7 +440,12 @@ impl_tuple!(A B C D E F G H I J K L M N O P);
 
 /// An argument captured eagerly with its `Display` implementation (`%x` in field position,
 /// [`display`](crate::display) in message position).
-#[derive(Debug, Clone, Copy)]
+///
+/// Deliberately not `Debug`: the macros' compile-time format check then rejects `"{:?}"` with
+/// a `display(..)` argument, whose lazy output (the `Display` text) would differ from the
+/// eager one.
+#[allow(missing_debug_implementations)]
+#[derive(Clone, Copy)]
 pub struct DisplayArg<'a, T: ?Sized>(pub &'a T);
 
 impl<T: fmt::Display + ?Sized> Encode for DisplayArg<'_, T> {

@@ -156,7 +156,7 @@ pub(crate) struct RecRef {
     /// Index into the batch's thread table.
     pub thread: u32,
     /// Offset of the record (header included) in the arena.
-    pub offset: u32,
+    pub offset: usize,
     /// Record length (header included, unpadded).
     pub len: u32,
 }
@@ -219,7 +219,7 @@ impl<'a> Batch<'a> {
     }
 
     fn event(&self, r: &RecRef) -> Event<'a> {
-        let record = &self.arena[r.offset as usize..(r.offset + r.len) as usize];
+        let record = &self.arena[r.offset..r.offset + r.len as usize];
         // The drain and the trace reader only admit records with a valid header.
         let header = Header::read(record).unwrap_or(Header {
             size: HEADER_LEN as u16,

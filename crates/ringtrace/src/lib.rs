@@ -68,6 +68,10 @@ mod threads;
 pub mod trace_file;
 mod value;
 
+#[cfg(feature = "loom")]
+#[doc(hidden)]
+pub mod loom_api;
+
 pub use callsite::{
     lookup as lookup_callsite, register_metadata, Callsite, Level, Metadata, ParseLevelError,
 };

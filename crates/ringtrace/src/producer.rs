@@ -427,10 +427,18 @@ fn with_producer(f: impl FnOnce(&mut Producer, &Local)) {
             }
         };
         local.busy.set(true);
+        // Clears `busy` even if an eagerly captured argument's `Display` panics (the
+        // half-written record is simply never committed).
+        struct Idle<'l>(&'l Cell<bool>);
+        impl Drop for Idle<'_> {
+            fn drop(&mut self) {
+                self.0.set(false);
+            }
+        }
+        let _idle = Idle(&local.busy);
         // SAFETY: `p` is this thread's producer; `busy` is set for as long as this `&mut`
         // lives, so no nested call creates another one (module doc).
         f(unsafe { &mut *p }, local);
-        local.busy.set(false);
     });
     if done.is_err() {
         unrecorded();

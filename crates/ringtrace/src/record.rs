@@ -19,7 +19,8 @@
 //!   come from the callsite), then the tagged message arguments (see `value.rs`).
 //! - Raw payload: the caller's bytes. Loss payload: see [`LossInfo`].
 //!
-//! The same layout is used in rings, in the drain's batches and in binary trace files.
+//! The same record bytes are used in rings and in binary trace files (both padded to 8 bytes),
+//! and in the drain's batches (unpadded, back to back).
 
 /// Bytes in a record header.
 pub const HEADER_LEN: usize = 16;

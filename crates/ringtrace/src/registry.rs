@@ -143,7 +143,7 @@ impl Registry {
     }
 
     /// Slots allocated (the most threads ever registered at once, at most).
-    #[cfg(test)]
+    #[cfg(all(test, not(feature = "loom")))]
     pub(crate) fn slot_count(&self) -> u32 {
         self.slots.load(Ordering::Relaxed)
     }
@@ -151,7 +151,8 @@ impl Registry {
 
 impl Drop for Registry {
     fn drop(&mut self) {
-        let mut cur = *self.head.get_mut();
+        // Relaxed: `&mut self`, nobody else can access the list.
+        let mut cur = self.head.load(Ordering::Relaxed);
         while !cur.is_null() {
             // SAFETY: we are the last owner (`&mut self`); each node was Box::into_raw'd once.
             let node = unsafe { Box::from_raw(cur) };

@@ -503,14 +503,19 @@ impl Builder {
         let handle = std::thread::Builder::new()
             .name("ringtrace-drain".into())
             .spawn(move || {
-                let outcome = drain.run();
+                // Sink panics are caught around each call; this catches a bug in the drain
+                // itself, so shutdown reports it instead of waiting for a timeout.
+                let outcome =
+                    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| drain.run()))
+                        .map_err(|p| panic_message(&p));
                 let _ = tx.send(outcome);
             })
             .map_err(BuildError::Spawn)?;
-        shared.signal.set_thread(handle.thread().clone());
 
         CURRENT.store(Some(shared.clone()));
-        // Release: a producer that sees the new generation and then loads CURRENT sees it.
+        // Release, though producers load GENERATION Relaxed: a producer that sees the new value
+        // takes its cold path, whose `CURRENT.load_full()` (ArcSwap, which orders itself)
+        // returns the runtime stored just above, or None (then the event is unrecorded).
         GENERATION.store(generation, StdOrdering::Release);
         Ok(Guard {
             shared,
@@ -544,7 +549,7 @@ pub(crate) fn panic_message(p: &Box<dyn std::any::Any + Send>) -> String {
 pub struct Guard {
     shared: Arc<Shared>,
     handle: Option<std::thread::JoinHandle<()>>,
-    outcome: mpsc::Receiver<DrainOutcome>,
+    outcome: mpsc::Receiver<Result<DrainOutcome, String>>,
     done: bool,
 }
 
@@ -578,11 +583,20 @@ impl Guard {
             GENERATION.store(0, StdOrdering::Release);
             CURRENT.store(None);
         }
-        // SeqCst: the drain's Acquire load after waking sees it.
         self.shared.stop.store(true, Ordering::SeqCst);
-        self.shared.signal.wake();
-        let outcome = self.outcome.recv_timeout(timeout).ok();
-        let timed_out = outcome.is_none();
+        // SeqCst fence: a Dekker pair with the drain's fence between announcing a sleep and
+        // re-checking `stop` (drain.rs): either the drain sees `stop`, or the wake below sees
+        // it sleeping and unparks it.
+        crate::sync::fence(Ordering::SeqCst);
+        self.shared.signal.wake_for_shutdown();
+        let (outcome, timed_out, drain_panic) = match self.outcome.recv_timeout(timeout) {
+            Ok(Ok(o)) => (Some(o), false, None),
+            Ok(Err(p)) => (None, false, Some(p)),
+            Err(mpsc::RecvTimeoutError::Disconnected) => {
+                (None, false, Some("the drain thread exited".to_string()))
+            }
+            Err(mpsc::RecvTimeoutError::Timeout) => (None, true, None),
+        };
         if let (false, Some(h)) = (timed_out, self.handle.take()) {
             let _ = h.join();
         }
@@ -607,7 +621,18 @@ impl Guard {
             duration: start.elapsed(),
             uptime: self.shared.started.elapsed(),
             timed_out,
+            drain_panic,
         };
+        if let Some(p) = &report.drain_panic {
+            self.shared.diag.emit(
+                DiagnosticKind::Summary,
+                None,
+                format!(
+                    "the drain thread failed: {p}; {} bytes of records were not delivered",
+                    report.undelivered
+                ),
+            );
+        }
         if timed_out {
             self.shared.diag.emit(
                 DiagnosticKind::ShutdownTimeout,
@@ -630,7 +655,7 @@ impl Drop for Guard {
         }
         let timeout = self.shared.config.shutdown_timeout;
         let r = self.shutdown_inner(timeout);
-        if r.dropped.total() > 0 || !r.sink_errors.is_empty() {
+        if r.dropped.total() > 0 || !r.sink_errors.is_empty() || r.drain_panic.is_some() {
             self.shared
                 .diag
                 .emit(DiagnosticKind::Summary, None, r.summary_line());
@@ -664,6 +689,9 @@ pub struct DrainReport {
     pub uptime: Duration,
     /// The drain did not finish within the timeout.
     pub timed_out: bool,
+    /// The drain thread itself panicked (a bug in ringtrace; sink panics are contained and
+    /// reported per sink): the message.
+    pub drain_panic: Option<String>,
 }
 
 impl DrainReport {

@@ -19,8 +19,9 @@
 //! load `state`. Drain: store `state = ASLEEP`, [`asymmetric_heavy`] (`membarrier`), load every
 //! ring's `tail`. Together the barriers order like two SeqCst fences, so either the producer
 //! sees `ASLEEP` and wakes the drain, or the drain sees the new tail and does not sleep. If the
-//! kernel has no `membarrier`, the drain cannot rely on this and never sleeps longer than
-//! `flush_interval`.
+//! kernel has no `membarrier` (not Linux, or refused by a seccomp policy), a record that races
+//! with the announcement can go unnoticed until the deep sleep's timeout (1 s): records are
+//! never lost, but in that race they are flushed late.
 //!
 //! *NAPPING.* Producer (cold path): push the full ring / change state, `fence(SeqCst)`, load
 //! `state`. Drain: store `state = NAPPING`, `fence(SeqCst)`, check the chains and states.
@@ -103,21 +104,27 @@ impl DrainSignal {
         }
     }
 
-    /// Drain: announce a sleep. Returns `false` if a deep sleep was asked for but cannot be
-    /// relied on (no `membarrier`): the caller must then bound the sleep by `flush_interval`.
-    /// After this the caller must re-check for work and call [`DrainSignal::cancel`] if it finds
-    /// any.
+    /// Shutdown: wake the drain without counting it as a producer wake-up.
+    pub(crate) fn wake_for_shutdown(&self) {
+        // AcqRel: as in `wake`.
+        if self.state.swap(AWAKE, Ordering::AcqRel) != AWAKE {
+            if let Some(t) = self.thread.get() {
+                t.unpark();
+            }
+        }
+    }
+
+    /// Drain: announce a sleep. Returns `false` if a deep sleep was asked for but the
+    /// asymmetric fence is unavailable (no `membarrier`): producers still wake the drain on
+    /// their next record, but one racing with the announcement may be missed, so the sleep is
+    /// only as prompt as its timeout. After this the caller must re-check for work and call
+    /// [`DrainSignal::cancel`] if it finds any.
     pub(crate) fn prepare(&self, deep: bool) -> bool {
         // Relaxed store: ordered by the fence that follows (module doc).
         self.state
             .store(if deep { ASLEEP } else { NAPPING }, Ordering::Relaxed);
-        if deep {
-            if asymmetric_heavy() {
-                return true;
-            }
-            // Without membarrier producers do not fence on the hot path: fall back to a
-            // bounded nap, which only needs the SeqCst pair.
-            self.state.store(NAPPING, Ordering::Relaxed);
+        if deep && asymmetric_heavy() {
+            return true;
         }
         fence(Ordering::SeqCst);
         !deep
@@ -136,7 +143,7 @@ impl DrainSignal {
     }
 
     /// The current state (for tests).
-    #[cfg(test)]
+    #[cfg(all(test, not(feature = "loom")))]
     pub(crate) fn state(&self) -> u32 {
         self.state.load(Ordering::Relaxed)
     }

@@ -1,9 +1,10 @@
 //! Sinks: where the drain sends events.
 //!
-//! A [`Sink`] is started once, receives batches of events in timestamp order, is flushed when
-//! the drain goes idle, and is stopped once at shutdown. Sinks run on the drain thread, one
-//! after the other, in registration order for every batch; they are started in registration
-//! order and stopped in reverse (R-LIFE-1).
+//! A [`Sink`] is started once (by `install`, on the installing thread), receives batches of
+//! events in timestamp order, is flushed when the drain goes idle, and is stopped once at
+//! shutdown. Batches, flushes and `stop` run on the drain thread, sink after sink in
+//! registration order; sinks are started in registration order and stopped in reverse
+//! (R-LIFE-1).
 //!
 //! Failure is contained (R-LIFE-2): a `write_batch` that returns an error or panics loses that
 //! batch *for that sink only* (its events are counted as dropped for the sink, the error is
@@ -62,7 +63,9 @@ pub trait Sink: Send + 'static {
     /// A short name used in reports, metrics and diagnostics. Should be unique per runtime.
     fn name(&self) -> &str;
 
-    /// Called once on the drain thread before the first batch.
+    /// Called once before the first batch, on the thread that calls
+    /// [`Builder::install`](crate::Builder::install): a failure makes `install` fail (and the
+    /// sinks started before are stopped again).
     fn start(&mut self, _ctx: &SinkContext<'_>) -> Result<(), SinkError> {
         Ok(())
     }

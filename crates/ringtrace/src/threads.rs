@@ -140,7 +140,7 @@ impl Counters {
         self.dropped_bytes.fetch_add(bytes, Ordering::Relaxed);
     }
 
-    #[cfg(test)]
+    #[cfg(all(test, not(feature = "loom")))]
     pub(crate) fn dropped_total(&self) -> u64 {
         self.dropped.iter().map(|d| d.load(Ordering::Relaxed)).sum()
     }
@@ -253,7 +253,7 @@ impl ThreadEntry {
     }
 
     /// Capacity of the chain.
-    #[cfg(test)]
+    #[cfg(all(test, not(feature = "loom")))]
     pub(crate) fn chain_capacity(&self) -> usize {
         self.chain.len()
     }

@@ -445,7 +445,7 @@ impl<R: Read> TraceReader<R> {
             self.refs.push(RecRef {
                 key: h.ts,
                 thread: tidx,
-                offset: pos as u32,
+                offset: pos,
                 len: size as u32,
             });
             pos += align8(size);

@@ -3,6 +3,9 @@
 //! A counting global allocator counts allocations made on the recording thread while a
 //! thread-local flag is set; the drain thread's own allocations are not counted.
 
+// These tests use the real atomics; under `--features loom` only the loom models run.
+#![cfg(not(feature = "loom"))]
+
 mod common;
 
 use std::alloc::{GlobalAlloc, Layout, System};

@@ -3,6 +3,9 @@
 //! `format!` on the original values and `serde_json` — a path independent of ringtrace's
 //! encoder, decoder and formatter.
 
+// These tests use the real atomics; under `--features loom` only the loom models run.
+#![cfg(not(feature = "loom"))]
+
 mod common;
 
 use serde_json::{json, Value as J};

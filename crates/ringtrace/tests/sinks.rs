@@ -1,5 +1,8 @@
 //! Acceptance: sink lifecycle and failure containment (R-LIFE-1, R-LIFE-2, R-LIFE-4).
 
+// These tests use the real atomics; under `--features loom` only the loom models run.
+#![cfg(not(feature = "loom"))]
+
 mod common;
 
 use ringtrace::{

@@ -1,5 +1,8 @@
 //! Acceptance: threads that record and exit lose nothing, and accounting is exact (R-CORE-3).
 
+// These tests use the real atomics; under `--features loom` only the loom models run.
+#![cfg(not(feature = "loom"))]
+
 mod common;
 
 use std::collections::HashMap;

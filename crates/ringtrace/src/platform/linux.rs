@@ -1,5 +1,8 @@
 //! Linux: `membarrier(2)` and `gettid(2)`.
 
+// Under loom the asymmetric fence is modelled by SeqCst fences, so membarrier is unused.
+#![cfg_attr(feature = "loom", allow(dead_code))]
+
 use std::sync::OnceLock;
 
 /// `MEMBARRIER_CMD_PRIVATE_EXPEDITED` and its registration command, from

@@ -11,7 +11,7 @@
 
 pub mod rotate;
 
-use crate::event::{Batch, CallsiteInfo};
+use crate::event::Batch;
 use crate::render::{render_json, render_text};
 use crate::sink::{Sink, SinkContext, SinkError};
 use crate::trace_file::{file_header, write_callsite, write_thread, RecordsWriter};
@@ -211,16 +211,6 @@ impl BinarySink {
     pub fn path(&self) -> &Path {
         self.file.path()
     }
-
-    fn describe_callsite(&mut self, c: &CallsiteInfo) {
-        let start = self.unit.len();
-        write_callsite(&mut self.unit, c);
-        self.dict
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .chunks
-            .extend_from_slice(&self.unit[start..]);
-    }
 }
 
 impl Sink for BinarySink {
@@ -246,25 +236,28 @@ impl Sink for BinarySink {
 
     fn write_batch(&mut self, batch: &Batch<'_>) -> Result<(), SinkError> {
         self.unit.clear();
+        // Threads and callsites described by this unit; they count as described only once
+        // the unit is written, so a failed write never leaves records without descriptions.
+        let mut new_threads: Vec<u64> = Vec::new();
+        let mut new_callsites: Vec<u32> = Vec::new();
+        let mut descriptions: Vec<u8> = Vec::new();
         let mut rw = RecordsWriter::default();
         for ev in batch.iter() {
             let t = ev.thread();
-            if !self.threads.contains(&t.id) {
+            if !self.threads.contains(&t.id) && !new_threads.contains(&t.id) {
                 rw.finish(&mut self.unit);
                 let start = self.unit.len();
                 write_thread(&mut self.unit, t);
-                self.dict
-                    .lock()
-                    .unwrap_or_else(|e| e.into_inner())
-                    .chunks
-                    .extend_from_slice(&self.unit[start..]);
-                self.threads.insert(t.id);
+                descriptions.extend_from_slice(&self.unit[start..]);
+                new_threads.push(t.id);
             }
             if let Some(c) = ev.callsite() {
-                if !self.callsites.contains(&c.id) {
+                if !self.callsites.contains(&c.id) && !new_callsites.contains(&c.id) {
                     rw.finish(&mut self.unit);
-                    self.describe_callsite(c);
-                    self.callsites.insert(c.id);
+                    let start = self.unit.len();
+                    write_callsite(&mut self.unit, c);
+                    descriptions.extend_from_slice(&self.unit[start..]);
+                    new_callsites.push(c.id);
                 }
             }
             rw.push(&mut self.unit, t.id, ev.record_bytes());
@@ -272,7 +265,15 @@ impl Sink for BinarySink {
         rw.finish(&mut self.unit);
         self.file
             .write_unit(&self.unit)
-            .map_err(|e| SinkError::with_source("cannot write trace", e))
+            .map_err(|e| SinkError::with_source("cannot write trace", e))?;
+        self.threads.extend(new_threads);
+        self.callsites.extend(new_callsites);
+        self.dict
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .chunks
+            .extend_from_slice(&descriptions);
+        Ok(())
     }
 
     fn flush(&mut self) -> Result<(), SinkError> {

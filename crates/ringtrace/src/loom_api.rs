@@ -1,0 +1,195 @@
+//! Handles on the runtime's internal protocols, compiled only with the `loom` feature, for the
+//! models in `loom-tests/`. Each handle calls the real protocol code (ring, free list, chain,
+//! sleep/wake signal); nothing here is a copy of it.
+
+use crate::pool::FreeList;
+use crate::record::{align8, Header, RecordKind, HEADER_LEN};
+use crate::ring::{RingCtl, RingWriter};
+use crate::signal::DrainSignal;
+use crate::sync::{thread, Ordering};
+use crate::threads::ThreadEntry;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// One ring: control block and bytes.
+#[derive(Debug)]
+pub struct Ring {
+    ctl: Box<RingCtl>,
+    mem: Box<[u64]>,
+    cap: usize,
+}
+
+// SAFETY: the bytes are accessed only through the SPSC protocol (one `Writer`, one consumer),
+// which is what the models check; the rest is atomics.
+unsafe impl Send for Ring {}
+// SAFETY: as above.
+unsafe impl Sync for Ring {}
+
+impl Ring {
+    /// A ring of `cap` bytes (a power of two, at least 32).
+    pub fn new(cap: usize) -> Arc<Self> {
+        Arc::new(Self {
+            ctl: Box::new(RingCtl::new(cap)),
+            mem: vec![0u64; cap / 8].into_boxed_slice(),
+            cap,
+        })
+    }
+
+    /// The producer half. Create exactly one.
+    pub fn writer(self: &Arc<Self>) -> Writer {
+        let mut w = RingWriter::detached();
+        // SAFETY: the memory and control block live in `self`, kept alive by the Arc in the
+        // writer; the caller creates one writer only.
+        unsafe { w.attach(self.mem.as_ptr() as *mut u8, &*self.ctl, self.cap) };
+        Writer {
+            ring: self.clone(),
+            w,
+        }
+    }
+
+    /// Consumer: passes every committed record (id, payload) to `f`; returns how many.
+    pub fn consume(&self, mut f: impl FnMut(u32, &[u8])) -> u64 {
+        // SAFETY: the models have one consumer; base/cap describe this ring.
+        unsafe {
+            self.ctl
+                .consume(self.mem.as_ptr() as *const u8, self.cap, |h, rec| {
+                    f(h.id, &rec[HEADER_LEN..])
+                })
+        }
+        .records
+    }
+
+    /// Whether everything published was consumed.
+    pub fn is_drained(&self) -> bool {
+        self.ctl.is_drained()
+    }
+}
+
+/// The producer half of a [`Ring`].
+#[derive(Debug)]
+pub struct Writer {
+    ring: Arc<Ring>,
+    w: RingWriter,
+}
+
+// SAFETY: the writer is moved to one thread and used only there (single producer).
+unsafe impl Send for Writer {}
+
+impl Writer {
+    /// Publishes one record with `payload`, or returns `false` if the ring is full.
+    pub fn try_push(&mut self, id: u32, payload: &[u8]) -> bool {
+        let size = HEADER_LEN + payload.len();
+        let Some(p) = self.w.reserve(align8(size)) else {
+            return false;
+        };
+        let h = Header {
+            size: size as u16,
+            flags: RecordKind::Event.bits(),
+            id,
+            ts: id as u64,
+        };
+        // SAFETY: `reserve` returned align8(size) writable bytes.
+        unsafe {
+            std::ptr::copy_nonoverlapping(h.to_bytes().as_ptr(), p, HEADER_LEN);
+            std::ptr::copy_nonoverlapping(payload.as_ptr(), p.add(HEADER_LEN), payload.len());
+        }
+        self.w.commit(align8(size));
+        true
+    }
+
+    /// The ring this writer writes.
+    pub fn ring(&self) -> &Arc<Ring> {
+        &self.ring
+    }
+}
+
+/// The pool's free list.
+#[derive(Debug)]
+pub struct Free(FreeList);
+
+impl Free {
+    /// `n` free rings.
+    pub fn new(n: u32) -> Self {
+        Self(FreeList::new(n))
+    }
+    /// Takes a ring.
+    pub fn pop(&self) -> Option<u32> {
+        self.0.pop()
+    }
+    /// Returns a ring.
+    pub fn push(&self, i: u32) {
+        self.0.push(i)
+    }
+    /// Free count.
+    pub fn free(&self) -> usize {
+        self.0.free()
+    }
+}
+
+/// A thread's chain of full rings.
+#[derive(Debug)]
+pub struct Chain(ThreadEntry);
+
+impl Chain {
+    /// A chain for up to `len` rings.
+    pub fn new(len: usize) -> Self {
+        Self(ThreadEntry::new(len))
+    }
+    /// Producer: appends a full ring.
+    pub fn push_full(&self, ring: u32) {
+        self.0.push_full(ring)
+    }
+    /// Drain or reclaimer: takes the oldest ring (one CAS decides).
+    pub fn take_oldest(&self) -> Option<u32> {
+        self.0.take_oldest()
+    }
+    /// Rings waiting.
+    pub fn len(&self) -> u64 {
+        self.0.chain_len()
+    }
+    /// Whether no ring is waiting.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+    /// The active ring (SeqCst store, as in a swap).
+    pub fn set_active(&self, ring: u32) {
+        self.0.active.store(ring, Ordering::SeqCst)
+    }
+}
+
+/// The drain's sleep/wake signal.
+#[derive(Debug)]
+pub struct Signal(DrainSignal);
+
+impl Default for Signal {
+    fn default() -> Self {
+        Self(DrainSignal::new())
+    }
+}
+
+impl Signal {
+    /// Drain: registers the calling thread as the one to unpark.
+    pub fn register_drain(&self) {
+        self.0.set_thread(thread::current())
+    }
+    /// Producer hot path after publishing.
+    pub fn after_publish(&self) {
+        self.0.after_publish()
+    }
+    /// Producer cold path (swap, pressure, exit).
+    pub fn notify(&self) {
+        self.0.notify()
+    }
+    /// Drain: announce a sleep (deep or nap).
+    pub fn prepare(&self, deep: bool) -> bool {
+        self.0.prepare(deep)
+    }
+    /// Drain: work found after `prepare`.
+    pub fn cancel(&self) {
+        self.0.cancel()
+    }
+    /// Drain: park until woken (under loom there is no timeout).
+    pub fn sleep(&self) {
+        self.0.sleep(Duration::from_secs(1))
+    }
+}

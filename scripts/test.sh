@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# The whole test suite, as CI runs it: formatting, lints (also with loom's types), tests,
+# doctests, and the loom models.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+echo "== cargo fmt --check"
+cargo fmt --all --check
+
+echo "== cargo clippy"
+cargo clippy --workspace --all-targets -- -D warnings
+cargo clippy --workspace --all-targets --features loom -- -D warnings
+
+echo "== cargo test"
+cargo test --workspace
+
+echo "== loom models"
+scripts/loom.sh
