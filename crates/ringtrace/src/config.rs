@@ -26,6 +26,12 @@ pub const DEFAULT_FLUSH_INTERVAL: Duration = Duration::from_millis(10);
 pub const DEFAULT_MERGE_WINDOW: Duration = Duration::from_millis(1);
 /// Default most events per batch handed to a sink.
 pub const DEFAULT_BATCH_SIZE: usize = 1024;
+/// Default fraction of free rings below which a thread that takes a ring enters PRESSURE.
+pub const DEFAULT_PRESSURE_WATERMARK: f64 = 0.25;
+/// Default fraction of free rings above which PRESSURE and DROPPING threads enter RECOVERY.
+pub const DEFAULT_RECOVERY_WATERMARK: f64 = 0.5;
+/// Default time a thread stays in RECOVERY without new pressure before it is NORMAL again.
+pub const DEFAULT_STABILITY_PERIOD: Duration = Duration::from_millis(100);
 /// Default time the drop guard waits for the drain at shutdown.
 pub const DEFAULT_SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(5);
 
@@ -95,6 +101,9 @@ impl fmt::Display for Serialization {
 /// | `batch_size` | [`DEFAULT_BATCH_SIZE`] (1024) |
 /// | `policy` | [`Policy::DropNewest`] |
 /// | `serialization` | [`Serialization::BestEffort`] |
+/// | `pressure_watermark` | [`DEFAULT_PRESSURE_WATERMARK`] (0.25: a quarter of the rings free) |
+/// | `recovery_watermark` | [`DEFAULT_RECOVERY_WATERMARK`] (0.5) |
+/// | `stability_period` | [`DEFAULT_STABILITY_PERIOD`] (100 ms) |
 /// | `level` | [`Level::Trace`] (everything) |
 /// | `shutdown_timeout` | [`DEFAULT_SHUTDOWN_TIMEOUT`] (5 s) |
 #[derive(Debug, Clone, PartialEq)]
@@ -118,6 +127,15 @@ pub struct Config {
     pub policy: Policy,
     /// Strict or best-effort serialization.
     pub serialization: Serialization,
+    /// Fraction of the pool's rings that must stay free: a thread that takes a ring and leaves
+    /// fewer free enters PRESSURE. Greater than 0, less than `recovery_watermark`.
+    pub pressure_watermark: f64,
+    /// Fraction of free rings above which PRESSURE and DROPPING threads enter RECOVERY. At
+    /// least `pressure_watermark`, at most 1.
+    pub recovery_watermark: f64,
+    /// How long a thread stays in RECOVERY without new pressure before it is NORMAL again,
+    /// 0 to 1 h.
+    pub stability_period: Duration,
     /// The most verbose level recorded.
     pub level: Level,
     /// How long the drop guard waits for the drain at shutdown.
@@ -136,6 +154,9 @@ impl Default for Config {
             batch_size: DEFAULT_BATCH_SIZE,
             policy: Policy::DropNewest,
             serialization: Serialization::BestEffort,
+            pressure_watermark: DEFAULT_PRESSURE_WATERMARK,
+            recovery_watermark: DEFAULT_RECOVERY_WATERMARK,
+            stability_period: DEFAULT_STABILITY_PERIOD,
             level: Level::Trace,
             shutdown_timeout: DEFAULT_SHUTDOWN_TIMEOUT,
         }
@@ -272,6 +293,30 @@ impl Config {
                 ));
             }
         }
+        if !(self.pressure_watermark > 0.0 && self.pressure_watermark < 1.0) {
+            return Err(err(
+                "pressure_watermark",
+                self.pressure_watermark,
+                "must be a fraction of the pool between 0 and 1 (exclusive), e.g. 0.25",
+            ));
+        }
+        if !(self.recovery_watermark >= self.pressure_watermark && self.recovery_watermark <= 1.0) {
+            return Err(err(
+                "recovery_watermark",
+                self.recovery_watermark,
+                format!(
+                    "must be between pressure_watermark ({}) and 1",
+                    self.pressure_watermark
+                ),
+            ));
+        }
+        if self.stability_period > Duration::from_secs(3600) {
+            return Err(err(
+                "stability_period",
+                ms(self.stability_period),
+                "must be at most 1h",
+            ));
+        }
         if self.shutdown_timeout > Duration::from_secs(86_400) {
             return Err(err(
                 "shutdown_timeout",
@@ -336,6 +381,31 @@ mod tests {
                 "1000ms",
             ),
             (with(|c| c.batch_size = 0), "batch_size", "0"),
+            (
+                with(|c| c.pressure_watermark = 0.0),
+                "pressure_watermark",
+                "0",
+            ),
+            (
+                with(|c| c.pressure_watermark = f64::NAN),
+                "pressure_watermark",
+                "NaN",
+            ),
+            (
+                with(|c| c.recovery_watermark = 0.1),
+                "recovery_watermark",
+                "0.1",
+            ),
+            (
+                with(|c| c.recovery_watermark = 1.5),
+                "recovery_watermark",
+                "1.5",
+            ),
+            (
+                with(|c| c.stability_period = Duration::from_secs(7200)),
+                "stability_period",
+                "7200000ms",
+            ),
         ];
         for (r, field, value) in cases {
             let e = r.expect_err(field);
