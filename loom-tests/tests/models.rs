@@ -49,14 +49,10 @@ fn ring_publish_consume_with_wraparound() {
 fn free_list_never_hands_a_ring_to_two_owners() {
     loom::model(|| {
         let free = Arc::new(Free::new(2));
-        let owned: Arc<[AtomicBool; 2]> =
-            Arc::new([AtomicBool::new(false), AtomicBool::new(false)]);
+        let owned: Arc<[AtomicBool; 2]> = Arc::new([AtomicBool::new(false), AtomicBool::new(false)]);
         let take = |free: &Free, owned: &[AtomicBool; 2]| {
             let i = free.pop()?;
-            assert!(
-                !owned[i as usize].swap(true, Ordering::SeqCst),
-                "ring {i} owned twice"
-            );
+            assert!(!owned[i as usize].swap(true, Ordering::SeqCst), "ring {i} owned twice");
             Some(i)
         };
         let give = |free: &Free, owned: &[AtomicBool; 2], i: u32| {

@@ -36,7 +36,5 @@ pub(crate) fn run(file: &Path, format: OutputFormat) -> Result<(), String> {
         Err(e) => return Err(format!("cannot write output: {e}")),
         Ok(()) => {}
     }
-    result
-        .map(|_| ())
-        .map_err(|e| format!("{}: {e}", file.display()))
+    result.map(|_| ()).map_err(|e| format!("{}: {e}", file.display()))
 }

@@ -67,19 +67,11 @@ fn histogram() -> Histogram<u64> {
 }
 
 /// One worker's loop; returns how many events it attempted and their per-call costs.
-fn work(
-    index: u32,
-    deadline: Instant,
-    burst: u32,
-    pause: Duration,
-    clock: ringtrace::ClockCalibration,
-) -> Worker {
+fn work(index: u32, deadline: Instant, burst: u32, pause: Duration, clock: ringtrace::ClockCalibration) -> Worker {
     let mut latency = histogram();
     let mut attempted = 0u64;
     let symbols = ["AAPL", "MSFT", "NVDA", "AMZN", "GOOG"];
-    let reject = VenueError {
-        source: std::io::Error::other("connection reset by venue gateway"),
-    };
+    let reject = VenueError { source: std::io::Error::other("connection reset by venue gateway") };
     let payload = [0xABu8; 24];
     let mut order = u64::from(index) << 40;
     let mut request = 0u64;
@@ -124,20 +116,13 @@ fn work(
 }
 
 fn output_paths(out: &Path) -> (PathBuf, PathBuf, PathBuf) {
-    (
-        out.join("demo.jsonl"),
-        out.join("demo.log"),
-        out.join("demo.rtrace"),
-    )
+    (out.join("demo.jsonl"), out.join("demo.log"), out.join("demo.rtrace"))
 }
 
 /// Runs the demo.
 pub(crate) fn run(args: DemoArgs) -> Result<(), String> {
     if !(args.duration.is_finite() && args.duration > 0.0 && args.duration <= 3600.0) {
-        return Err(format!(
-            "invalid --duration {}: must be between 0 and 3600 seconds",
-            args.duration
-        ));
+        return Err(format!("invalid --duration {}: must be between 0 and 3600 seconds", args.duration));
     }
     std::fs::create_dir_all(&args.out)
         .map_err(|e| format!("cannot create output directory {}: {e}", args.out.display()))?;
@@ -149,10 +134,7 @@ pub(crate) fn run(args: DemoArgs) -> Result<(), String> {
             Err(e) => return Err(format!("cannot replace {}: {e}", p.display())),
         }
     }
-    let no_rotation = Rotation {
-        max_bytes: 0,
-        max_files: 0,
-    };
+    let no_rotation = Rotation { max_bytes: 0, max_files: 0 };
     let guard = Builder::new()
         .sink(FmtSink::file(&jsonl, Format::Json, no_rotation.clone()).map_err(|e| e.to_string())?)
         .sink(FmtSink::file(&text, Format::Text, no_rotation.clone()).map_err(|e| e.to_string())?)
@@ -175,13 +157,9 @@ pub(crate) fn run(args: DemoArgs) -> Result<(), String> {
     let mut attempted = 0;
     let mut latency = histogram();
     for h in handles {
-        let w = h
-            .join()
-            .map_err(|_| "a worker thread panicked".to_string())?;
+        let w = h.join().map_err(|_| "a worker thread panicked".to_string())?;
         attempted += w.attempted;
-        latency
-            .add(&w.latency)
-            .map_err(|e| format!("cannot merge latency histograms: {e}"))?;
+        latency.add(&w.latency).map_err(|e| format!("cannot merge latency histograms: {e}"))?;
     }
     let ran = started.elapsed();
     let metrics = guard.metrics();
@@ -189,10 +167,7 @@ pub(crate) fn run(args: DemoArgs) -> Result<(), String> {
     if args.json {
         println!("{}", summary_json(&args, attempted, &latency, &report, ran));
     } else {
-        print!(
-            "{}",
-            summary_text(&args, attempted, &latency, &report, ran, &metrics)
-        );
+        print!("{}", summary_text(&args, attempted, &latency, &report, ran, &metrics));
     }
     if report.timed_out {
         return Err("the drain thread did not finish in time".into());
@@ -207,26 +182,13 @@ fn summary_json(
     r: &DrainReport,
     ran: Duration,
 ) -> serde_json::Value {
-    let dropped: serde_json::Map<String, serde_json::Value> = r
-        .dropped
-        .iter()
-        .map(|(k, n)| (k.to_string(), json!(n)))
-        .collect();
-    let written: serde_json::Map<String, serde_json::Value> = r
-        .sinks
-        .iter()
-        .map(|s| (s.name.clone(), json!(s.written)))
-        .collect();
-    let sink_dropped: serde_json::Map<String, serde_json::Value> = r
-        .sinks
-        .iter()
-        .map(|s| (s.name.clone(), json!(s.dropped)))
-        .collect();
-    let outputs: Vec<String> = r
-        .sinks
-        .iter()
-        .flat_map(|s| s.outputs.iter().map(|p| p.display().to_string()))
-        .collect();
+    let dropped: serde_json::Map<String, serde_json::Value> =
+        r.dropped.iter().map(|(k, n)| (k.to_string(), json!(n))).collect();
+    let written: serde_json::Map<String, serde_json::Value> =
+        r.sinks.iter().map(|s| (s.name.clone(), json!(s.written))).collect();
+    let sink_dropped: serde_json::Map<String, serde_json::Value> =
+        r.sinks.iter().map(|s| (s.name.clone(), json!(s.dropped))).collect();
+    let outputs: Vec<String> = r.sinks.iter().flat_map(|s| s.outputs.iter().map(|p| p.display().to_string())).collect();
     json!({
         "threads": args.threads,
         "duration_s": ran.as_secs_f64(),
@@ -270,12 +232,7 @@ fn summary_text(
 ) -> String {
     let mut s = String::new();
     let rate = attempted as f64 / ran.as_secs_f64();
-    s += &format!(
-        "ringtrace demo: {} threads for {:.1} s ({:.0} events/s)\n\n",
-        args.threads,
-        ran.as_secs_f64(),
-        rate
-    );
+    s += &format!("ringtrace demo: {} threads for {:.1} s ({:.0} events/s)\n\n", args.threads, ran.as_secs_f64(), rate);
     s += &format!("  attempted   {attempted} events\n");
     s += &format!("  recorded    {}\n", r.recorded);
     s += &format!("  dropped     {} ({})\n", r.dropped.total(), r.dropped);
@@ -318,9 +275,6 @@ fn summary_text(
     for e in &r.sink_errors {
         s += &format!("  error: {e}\n");
     }
-    s += &format!(
-        "\n  decode the binary trace with: ringtrace decode {}\n",
-        output_paths(&args.out).2.display()
-    );
+    s += &format!("\n  decode the binary trace with: ringtrace decode {}\n", output_paths(&args.out).2.display());
     s
 }

@@ -20,51 +20,21 @@ fn tempdir(name: &str) -> PathBuf {
 }
 
 fn run_demo(out: &Path) -> Value {
-    let o = bin()
-        .args([
-            "demo",
-            "--threads",
-            "4",
-            "--duration",
-            "1",
-            "--json",
-            "--out",
-        ])
-        .arg(out)
-        .output()
-        .unwrap();
-    assert!(
-        o.status.success(),
-        "demo failed: {}",
-        String::from_utf8_lossy(&o.stderr)
-    );
-    serde_json::from_slice(&o.stdout)
-        .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&o.stdout)))
+    let o = bin().args(["demo", "--threads", "4", "--duration", "1", "--json", "--out"]).arg(out).output().unwrap();
+    assert!(o.status.success(), "demo failed: {}", String::from_utf8_lossy(&o.stderr));
+    serde_json::from_slice(&o.stdout).unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&o.stdout)))
 }
 
 #[test]
 fn demo_json_adds_up_and_decode_prints_exactly_what_was_written() {
     let dir = tempdir("demo");
     let v = run_demo(&dir);
-    for key in [
-        "attempted",
-        "recorded",
-        "dropped",
-        "written",
-        "transitions",
-        "latency_ns",
-        "outputs",
-    ] {
+    for key in ["attempted", "recorded", "dropped", "written", "transitions", "latency_ns", "outputs"] {
         assert!(v.get(key).is_some(), "missing key {key}: {v}");
     }
     let attempted = v["attempted"].as_u64().unwrap();
     let recorded = v["recorded"].as_u64().unwrap();
-    let dropped: u64 = v["dropped"]
-        .as_object()
-        .unwrap()
-        .values()
-        .map(|n| n.as_u64().unwrap())
-        .sum();
+    let dropped: u64 = v["dropped"].as_object().unwrap().values().map(|n| n.as_u64().unwrap()).sum();
     assert!(attempted > 0);
     assert_eq!(attempted, recorded + dropped, "{v}");
     let loss = v["loss_records"].as_u64().unwrap();
@@ -80,15 +50,8 @@ fn demo_json_adds_up_and_decode_prints_exactly_what_was_written() {
         assert!(v["latency_ns"][q].as_u64().unwrap() > 0, "latency {q}");
     }
     let lat = &v["latency_ns"];
-    assert!(
-        lat["p50"].as_u64() <= lat["p99"].as_u64() && lat["p99"].as_u64() <= lat["max"].as_u64()
-    );
-    let outputs: Vec<&str> = v["outputs"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|p| p.as_str().unwrap())
-        .collect();
+    assert!(lat["p50"].as_u64() <= lat["p99"].as_u64() && lat["p99"].as_u64() <= lat["max"].as_u64());
+    let outputs: Vec<&str> = v["outputs"].as_array().unwrap().iter().map(|p| p.as_str().unwrap()).collect();
     assert_eq!(outputs.len(), 3);
     for p in &outputs {
         assert!(Path::new(p).exists(), "{p}");
@@ -100,22 +63,11 @@ fn demo_json_adds_up_and_decode_prints_exactly_what_was_written() {
     let written = v["written"]["binary"].as_u64().unwrap();
     let text = bin().arg("decode").arg(&rtrace).output().unwrap();
     assert!(text.status.success());
-    assert_eq!(
-        text.stdout.iter().filter(|&&b| b == b'\n').count() as u64,
-        written
-    );
+    assert_eq!(text.stdout.iter().filter(|&&b| b == b'\n').count() as u64, written);
     assert_eq!(text.stdout, std::fs::read(dir.join("demo.log")).unwrap());
-    let jsonl = bin()
-        .args(["decode", "--format", "jsonl"])
-        .arg(&rtrace)
-        .output()
-        .unwrap();
+    let jsonl = bin().args(["decode", "--format", "jsonl"]).arg(&rtrace).output().unwrap();
     assert!(jsonl.status.success());
-    let lines: Vec<&[u8]> = jsonl
-        .stdout
-        .split(|&b| b == b'\n')
-        .filter(|l| !l.is_empty())
-        .collect();
+    let lines: Vec<&[u8]> = jsonl.stdout.split(|&b| b == b'\n').filter(|l| !l.is_empty()).collect();
     assert_eq!(lines.len() as u64, written);
     for l in &lines {
         serde_json::from_slice::<Value>(l).unwrap();
@@ -133,11 +85,7 @@ fn decode_reports_corrupt_and_missing_files_with_offsets_not_panics() {
         std::fs::read(dir.join("demo.rtrace")).unwrap()
     };
     let cases: Vec<(&str, Vec<u8>, &str)> = vec![
-        (
-            "truncated",
-            good[..good.len() / 2].to_vec(),
-            "truncated at byte",
-        ),
+        ("truncated", good[..good.len() / 2].to_vec(), "truncated at byte"),
         (
             "magic",
             {
@@ -156,13 +104,7 @@ fn decode_reports_corrupt_and_missing_files_with_offsets_not_panics() {
             },
             "newer than this reader supports",
         ),
-        (
-            "garbage",
-            (0..4096u32)
-                .map(|i| (i.wrapping_mul(2654435761) >> 13) as u8)
-                .collect(),
-            "bad magic at byte 0",
-        ),
+        ("garbage", (0..4096u32).map(|i| (i.wrapping_mul(2654435761) >> 13) as u8).collect(), "bad magic at byte 0"),
         ("empty", vec![], "truncated at byte 0"),
     ];
     for (name, bytes, want) in cases {
@@ -174,11 +116,7 @@ fn decode_reports_corrupt_and_missing_files_with_offsets_not_panics() {
         assert!(err.contains(want), "{name}: {err}");
         assert!(!err.contains("panicked"), "{name}: {err}");
     }
-    let o = bin()
-        .arg("decode")
-        .arg(dir.join("missing.rtrace"))
-        .output()
-        .unwrap();
+    let o = bin().arg("decode").arg(dir.join("missing.rtrace")).output().unwrap();
     assert!(!o.status.success());
     assert!(String::from_utf8_lossy(&o.stderr).contains("No such file"));
     let _ = std::fs::remove_dir_all(&dir);
@@ -191,10 +129,7 @@ fn demo_rejects_bad_arguments() {
     assert!(String::from_utf8_lossy(&o.stderr).contains("invalid --duration"));
     let o = bin().args(["demo", "--threads", "0"]).output().unwrap();
     assert!(!o.status.success());
-    let o = bin()
-        .args(["demo", "--out", "/proc/forbidden/dir"])
-        .output()
-        .unwrap();
+    let o = bin().args(["demo", "--out", "/proc/forbidden/dir"]).output().unwrap();
     assert!(!o.status.success());
     assert!(String::from_utf8_lossy(&o.stderr).contains("cannot create output directory"));
 }

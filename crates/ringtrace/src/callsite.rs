@@ -48,13 +48,7 @@ pub enum Level {
 
 impl Level {
     /// Every level, most severe first.
-    pub const ALL: [Level; 5] = [
-        Level::Error,
-        Level::Warn,
-        Level::Info,
-        Level::Debug,
-        Level::Trace,
-    ];
+    pub const ALL: [Level; 5] = [Level::Error, Level::Warn, Level::Info, Level::Debug, Level::Trace];
 
     /// The upper-case name (`"INFO"`).
     pub const fn as_str(self) -> &'static str {
@@ -149,20 +143,14 @@ const BUSY: u32 = u32::MAX;
 
 impl fmt::Debug for Callsite {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Callsite")
-            .field("meta", self.meta)
-            .field("id", &self.id.load(Ordering::Relaxed))
-            .finish()
+        f.debug_struct("Callsite").field("meta", self.meta).field("id", &self.id.load(Ordering::Relaxed)).finish()
     }
 }
 
 impl Callsite {
     /// A callsite for `meta`, not yet registered.
     pub const fn new(meta: &'static Metadata) -> Self {
-        Self {
-            meta,
-            id: AtomicU32::new(0),
-        }
+        Self { meta, id: AtomicU32::new(0) }
     }
 
     /// The metadata.
@@ -186,10 +174,7 @@ impl Callsite {
     #[inline(never)]
     fn register(&'static self) -> u32 {
         loop {
-            match self
-                .id
-                .compare_exchange(0, BUSY, Ordering::Acquire, Ordering::Acquire)
-            {
+            match self.id.compare_exchange(0, BUSY, Ordering::Acquire, Ordering::Acquire) {
                 Ok(_) => {
                     let id = register_metadata(self.meta);
                     // Release: publishes the table entry written by `register_metadata`.
@@ -207,15 +192,13 @@ impl Callsite {
 const BUCKETS: usize = 27;
 const FIRST_BUCKET: usize = 32;
 
-static TABLE: [AtomicPtr<AtomicPtr<Metadata>>; BUCKETS] =
-    [const { AtomicPtr::new(std::ptr::null_mut()) }; BUCKETS];
+static TABLE: [AtomicPtr<AtomicPtr<Metadata>>; BUCKETS] = [const { AtomicPtr::new(std::ptr::null_mut()) }; BUCKETS];
 static NEXT_ID: AtomicU32 = AtomicU32::new(1);
 
 /// (bucket, offset, bucket length) of an id.
 fn locate(id: u32) -> Option<(usize, usize, usize)> {
     let v = id as usize + FIRST_BUCKET;
-    let bucket =
-        (usize::BITS - 1 - v.leading_zeros()) as usize - FIRST_BUCKET.trailing_zeros() as usize;
+    let bucket = (usize::BITS - 1 - v.leading_zeros()) as usize - FIRST_BUCKET.trailing_zeros() as usize;
     if bucket >= BUCKETS {
         return None;
     }
@@ -229,16 +212,9 @@ fn bucket(b: usize, len: usize) -> *mut AtomicPtr<Metadata> {
     if !cur.is_null() {
         return cur;
     }
-    let fresh: Box<[AtomicPtr<Metadata>]> = (0..len)
-        .map(|_| AtomicPtr::new(std::ptr::null_mut()))
-        .collect();
+    let fresh: Box<[AtomicPtr<Metadata>]> = (0..len).map(|_| AtomicPtr::new(std::ptr::null_mut())).collect();
     let fresh = Box::into_raw(fresh) as *mut AtomicPtr<Metadata>;
-    match TABLE[b].compare_exchange(
-        std::ptr::null_mut(),
-        fresh,
-        Ordering::AcqRel,
-        Ordering::Acquire,
-    ) {
+    match TABLE[b].compare_exchange(std::ptr::null_mut(), fresh, Ordering::AcqRel, Ordering::Acquire) {
         Ok(_) => fresh,
         Err(winner) => {
             // SAFETY: `fresh` came from Box::into_raw of a `len`-element slice and lost the race,
@@ -316,13 +292,7 @@ mod tests {
     #[test]
     fn concurrent_registration_gives_distinct_ids() {
         let hs: Vec<_> = (0..4)
-            .map(|_| {
-                std::thread::spawn(|| {
-                    (0..500)
-                        .map(|_| register_metadata(&META))
-                        .collect::<Vec<_>>()
-                })
-            })
+            .map(|_| std::thread::spawn(|| (0..500).map(|_| register_metadata(&META)).collect::<Vec<_>>()))
             .collect();
         let mut ids: Vec<u32> = hs.into_iter().flat_map(|h| h.join().unwrap()).collect();
         let n = ids.len();

@@ -29,15 +29,10 @@ pub fn now_ticks() -> u64 {
 
 /// Reads a POSIX clock in nanoseconds.
 pub(crate) fn clock_ns(clock: libc::clockid_t) -> u64 {
-    let mut ts = libc::timespec {
-        tv_sec: 0,
-        tv_nsec: 0,
-    };
+    let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
     // SAFETY: `ts` is a valid, writable timespec; clock_gettime writes only into it.
     unsafe { libc::clock_gettime(clock, &mut ts) };
-    (ts.tv_sec as u64)
-        .wrapping_mul(1_000_000_000)
-        .wrapping_add(ts.tv_nsec as u64)
+    (ts.tv_sec as u64).wrapping_mul(1_000_000_000).wrapping_add(ts.tv_nsec as u64)
 }
 
 /// How ticks map to wall-clock time for one runtime (and for every trace file it writes).
@@ -65,12 +60,7 @@ impl ClockCalibration {
     pub fn new(anchor_ticks: u64, anchor_unix_ns: u64, ticks_per_sec: u64) -> Self {
         let hz = ticks_per_sec.max(1);
         let q = (1_000_000_000u128 << 64) / hz as u128;
-        Self {
-            anchor_ticks,
-            anchor_unix_ns,
-            ticks_per_sec: hz,
-            ns_per_tick_q64: q,
-        }
+        Self { anchor_ticks, anchor_unix_ns, ticks_per_sec: hz, ns_per_tick_q64: q }
     }
 
     /// Measures the clock now: the process-wide tick rate and a fresh anchor.
@@ -165,11 +155,7 @@ mod tests {
     #[test]
     fn measured_clock_is_monotonic_and_plausible() {
         let cal = ClockCalibration::measure();
-        assert!(
-            cal.ticks_per_sec >= 1_000_000,
-            "{} ticks/s",
-            cal.ticks_per_sec
-        );
+        assert!(cal.ticks_per_sec >= 1_000_000, "{} ticks/s", cal.ticks_per_sec);
         let a = now_ticks();
         let b = now_ticks();
         assert!(b >= a);

@@ -182,22 +182,14 @@ pub struct ConfigError {
 
 impl fmt::Display for ConfigError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "invalid {} = {}: {}",
-            self.field, self.value, self.allowed
-        )
+        write!(f, "invalid {} = {}: {}", self.field, self.value, self.allowed)
     }
 }
 
 impl std::error::Error for ConfigError {}
 
 fn err(field: &'static str, value: impl fmt::Display, allowed: impl Into<String>) -> ConfigError {
-    ConfigError {
-        field,
-        value: value.to_string(),
-        allowed: allowed.into(),
-    }
+    ConfigError { field, value: value.to_string(), allowed: allowed.into() }
 }
 
 fn ms(d: Duration) -> String {
@@ -217,23 +209,13 @@ impl Config {
             ));
         }
         if !(1..=1 << 20).contains(&self.ring_count) {
-            return Err(err(
-                "ring_count",
-                self.ring_count,
-                "must be between 1 and 1048576",
-            ));
+            return Err(err("ring_count", self.ring_count, "must be between 1 and 1048576"));
         }
-        if (self.ring_count as usize)
-            .checked_mul(self.ring_size)
-            .is_none_or(|b| b > 1 << 40)
-        {
+        if (self.ring_count as usize).checked_mul(self.ring_size).is_none_or(|b| b > 1 << 40) {
             return Err(err(
                 "ring_count",
                 self.ring_count,
-                format!(
-                    "ring_count × ring_size must be at most 1 TiB (ring_size = {})",
-                    self.ring_size
-                ),
+                format!("ring_count × ring_size must be at most 1 TiB (ring_size = {})", self.ring_size),
             ));
         }
         if self.max_rings_per_thread == 0 || self.max_rings_per_thread > self.ring_count as usize {
@@ -258,39 +240,22 @@ impl Config {
                 format!("must be at most half of ring_size ({})", self.ring_size / 2),
             ));
         }
-        if self.flush_interval < Duration::from_millis(1)
-            || self.flush_interval > Duration::from_secs(60)
-        {
-            return Err(err(
-                "flush_interval",
-                ms(self.flush_interval),
-                "must be between 1ms and 60s",
-            ));
+        if self.flush_interval < Duration::from_millis(1) || self.flush_interval > Duration::from_secs(60) {
+            return Err(err("flush_interval", ms(self.flush_interval), "must be between 1ms and 60s"));
         }
         if self.merge_window > self.flush_interval {
             return Err(err(
                 "merge_window",
                 ms(self.merge_window),
-                format!(
-                    "must be at most flush_interval ({})",
-                    ms(self.flush_interval)
-                ),
+                format!("must be at most flush_interval ({})", ms(self.flush_interval)),
             ));
         }
         if !(1..=1 << 20).contains(&self.batch_size) {
-            return Err(err(
-                "batch_size",
-                self.batch_size,
-                "must be between 1 and 1048576",
-            ));
+            return Err(err("batch_size", self.batch_size, "must be between 1 and 1048576"));
         }
         if let Policy::Block { timeout } = self.policy {
             if timeout > Duration::from_secs(3600) {
-                return Err(err(
-                    "policy",
-                    format!("block({})", ms(timeout)),
-                    "the block timeout must be at most 1h",
-                ));
+                return Err(err("policy", format!("block({})", ms(timeout)), "the block timeout must be at most 1h"));
             }
         }
         if !(self.pressure_watermark > 0.0 && self.pressure_watermark < 1.0) {
@@ -304,25 +269,14 @@ impl Config {
             return Err(err(
                 "recovery_watermark",
                 self.recovery_watermark,
-                format!(
-                    "must be between pressure_watermark ({}) and 1",
-                    self.pressure_watermark
-                ),
+                format!("must be between pressure_watermark ({}) and 1", self.pressure_watermark),
             ));
         }
         if self.stability_period > Duration::from_secs(3600) {
-            return Err(err(
-                "stability_period",
-                ms(self.stability_period),
-                "must be at most 1h",
-            ));
+            return Err(err("stability_period", ms(self.stability_period), "must be at most 1h"));
         }
         if self.shutdown_timeout > Duration::from_secs(86_400) {
-            return Err(err(
-                "shutdown_timeout",
-                ms(self.shutdown_timeout),
-                "must be at most 24h",
-            ));
+            return Err(err("shutdown_timeout", ms(self.shutdown_timeout), "must be at most 24h"));
         }
         Ok(())
     }
@@ -354,69 +308,25 @@ mod tests {
             (with(|c| c.ring_size = 1000), "ring_size", "1000"),
             (with(|c| c.ring_size = 2048), "ring_size", "2048"),
             (with(|c| c.ring_count = 0), "ring_count", "0"),
-            (
-                with(|c| c.max_rings_per_thread = 0),
-                "max_rings_per_thread",
-                "0",
-            ),
-            (
-                with(|c| c.max_rings_per_thread = 65),
-                "max_rings_per_thread",
-                "65",
-            ),
+            (with(|c| c.max_rings_per_thread = 0), "max_rings_per_thread", "0"),
+            (with(|c| c.max_rings_per_thread = 65), "max_rings_per_thread", "65"),
             (with(|c| c.max_record_size = 8), "max_record_size", "8"),
-            (
-                with(|c| c.max_record_size = 40_000),
-                "max_record_size",
-                "40000",
-            ),
-            (
-                with(|c| c.flush_interval = Duration::ZERO),
-                "flush_interval",
-                "0ms",
-            ),
-            (
-                with(|c| c.merge_window = Duration::from_secs(1)),
-                "merge_window",
-                "1000ms",
-            ),
+            (with(|c| c.max_record_size = 40_000), "max_record_size", "40000"),
+            (with(|c| c.flush_interval = Duration::ZERO), "flush_interval", "0ms"),
+            (with(|c| c.merge_window = Duration::from_secs(1)), "merge_window", "1000ms"),
             (with(|c| c.batch_size = 0), "batch_size", "0"),
-            (
-                with(|c| c.pressure_watermark = 0.0),
-                "pressure_watermark",
-                "0",
-            ),
-            (
-                with(|c| c.pressure_watermark = f64::NAN),
-                "pressure_watermark",
-                "NaN",
-            ),
-            (
-                with(|c| c.recovery_watermark = 0.1),
-                "recovery_watermark",
-                "0.1",
-            ),
-            (
-                with(|c| c.recovery_watermark = 1.5),
-                "recovery_watermark",
-                "1.5",
-            ),
-            (
-                with(|c| c.stability_period = Duration::from_secs(7200)),
-                "stability_period",
-                "7200000ms",
-            ),
+            (with(|c| c.pressure_watermark = 0.0), "pressure_watermark", "0"),
+            (with(|c| c.pressure_watermark = f64::NAN), "pressure_watermark", "NaN"),
+            (with(|c| c.recovery_watermark = 0.1), "recovery_watermark", "0.1"),
+            (with(|c| c.recovery_watermark = 1.5), "recovery_watermark", "1.5"),
+            (with(|c| c.stability_period = Duration::from_secs(7200)), "stability_period", "7200000ms"),
         ];
         for (r, field, value) in cases {
             let e = r.expect_err(field);
             assert_eq!(e.field, field);
             assert_eq!(e.value, value);
             assert!(!e.allowed.is_empty());
-            assert!(
-                e.to_string()
-                    .starts_with(&format!("invalid {field} = {value}: ")),
-                "{e}"
-            );
+            assert!(e.to_string().starts_with(&format!("invalid {field} = {value}: ")), "{e}");
         }
     }
 }

@@ -29,10 +29,7 @@ pub(crate) struct ContextBuf {
 
 impl ContextBuf {
     pub(crate) const fn new() -> Self {
-        Self {
-            len: Cell::new(0),
-            bytes: UnsafeCell::new([0; CONTEXT_CAPACITY]),
-        }
+        Self { len: Cell::new(0), bytes: UnsafeCell::new([0; CONTEXT_CAPACITY]) }
     }
 
     /// Bytes currently bound.
@@ -65,11 +62,7 @@ impl ContextBuf {
         buf[start + 1..start + 1 + key.len()].copy_from_slice(key);
         let body_start = start + 1 + key.len();
         // Dynamic values (eager captures) get whatever space is left.
-        let end = if T::DYNAMIC {
-            CONTEXT_CAPACITY
-        } else {
-            start + need
-        };
+        let end = if T::DYNAMIC { CONTEXT_CAPACITY } else { start + need };
         let mut enc = Encoder::new(&mut buf[body_start..end], 0);
         value.encode(&mut enc);
         if enc.truncated() && !T::DYNAMIC {
@@ -108,11 +101,7 @@ impl ContextGuard {
     #[doc(hidden)]
     pub fn __enter() -> Self {
         let restore = crate::producer::with_context_buf(|c| c.len()).unwrap_or(0);
-        Self {
-            restore,
-            complete: true,
-            _not_send: PhantomData,
-        }
+        Self { restore, complete: true, _not_send: PhantomData }
     }
 
     /// Binds `key = value` until the guard is dropped.
@@ -144,9 +133,7 @@ mod tests {
         let mut out = vec![];
         let mut rest = b;
         while let Some((&klen, r)) = rest.split_first() {
-            let key = std::str::from_utf8(&r[..klen as usize])
-                .unwrap()
-                .to_string();
+            let key = std::str::from_utf8(&r[..klen as usize]).unwrap().to_string();
             let (v, r2) = decode_value(&r[klen as usize..]).unwrap();
             out.push((key, format!("{v:?}")));
             rest = r2;
@@ -164,10 +151,7 @@ mod tests {
                 let mut g2 = ContextGuard::__enter();
                 g2.__bind("b", "x");
                 let inner = crate::producer::with_context_buf(|c| pairs(c.bytes())).unwrap();
-                assert_eq!(
-                    inner,
-                    vec![("a".into(), "1".into()), ("b".into(), "\"x\"".into())]
-                );
+                assert_eq!(inner, vec![("a".into(), "1".into()), ("b".into(), "\"x\"".into())]);
             }
             let after = crate::producer::with_context_buf(|c| pairs(c.bytes())).unwrap();
             assert_eq!(after, outer);

@@ -72,11 +72,7 @@ impl fmt::Display for Diagnostic {
         }
         f.write_str(&self.message)?;
         if self.suppressed_before > 0 {
-            write!(
-                f,
-                " ({} similar diagnostics suppressed)",
-                self.suppressed_before
-            )?;
+            write!(f, " ({} similar diagnostics suppressed)", self.suppressed_before)?;
         }
         Ok(())
     }
@@ -129,21 +125,11 @@ thread_local! {
 
 impl Diagnostics {
     pub(crate) fn new(to: DiagnosticSink) -> Self {
-        Self {
-            to,
-            windows: Mutex::new(HashMap::new()),
-            delivered: AtomicU64::new(0),
-            suppressed: AtomicU64::new(0),
-        }
+        Self { to, windows: Mutex::new(HashMap::new()), delivered: AtomicU64::new(0), suppressed: AtomicU64::new(0) }
     }
 
     /// Emits a diagnostic, subject to rate limiting and the recursion guard.
-    pub(crate) fn emit(
-        &self,
-        kind: DiagnosticKind,
-        sink: Option<&str>,
-        message: impl Into<String>,
-    ) {
+    pub(crate) fn emit(&self, kind: DiagnosticKind, sink: Option<&str>, message: impl Into<String>) {
         if DELIVERING.try_with(|d| d.get()).unwrap_or(true) {
             self.suppressed.fetch_add(1, Ordering::Relaxed);
             return;
@@ -151,11 +137,7 @@ impl Diagnostics {
         let suppressed_before = {
             let mut w = self.windows.lock().unwrap_or_else(|e| e.into_inner());
             let now = Instant::now();
-            let win = w.entry(kind).or_insert(Window {
-                start: now,
-                delivered: 0,
-                suppressed: 0,
-            });
+            let win = w.entry(kind).or_insert(Window { start: now, delivered: 0, suppressed: 0 });
             if now.duration_since(win.start) >= RATE_WINDOW {
                 win.start = now;
                 win.delivered = 0;
@@ -168,12 +150,7 @@ impl Diagnostics {
             win.delivered += 1;
             std::mem::take(&mut win.suppressed)
         };
-        let d = Diagnostic {
-            kind,
-            sink: sink.map(str::to_owned),
-            message: message.into(),
-            suppressed_before,
-        };
+        let d = Diagnostic { kind, sink: sink.map(str::to_owned), message: message.into(), suppressed_before };
         self.delivered.fetch_add(1, Ordering::Relaxed);
         let _ = DELIVERING.try_with(|f| f.set(true));
         match &self.to {
@@ -206,9 +183,8 @@ mod tests {
     fn collecting() -> (Diagnostics, Arc<Mutex<Vec<Diagnostic>>>) {
         let seen = Arc::new(Mutex::new(Vec::new()));
         let s2 = seen.clone();
-        let d = Diagnostics::new(DiagnosticSink::Hook(Arc::new(move |d: &Diagnostic| {
-            s2.lock().unwrap().push(d.clone())
-        })));
+        let d =
+            Diagnostics::new(DiagnosticSink::Hook(Arc::new(move |d: &Diagnostic| s2.lock().unwrap().push(d.clone()))));
         (d, seen)
     }
 
@@ -220,12 +196,7 @@ mod tests {
         }
         d.emit(DiagnosticKind::SinkPanic, None, "other kind");
         let seen = seen.lock().unwrap();
-        assert_eq!(
-            seen.iter()
-                .filter(|x| x.kind == DiagnosticKind::SinkWrite)
-                .count(),
-            RATE_LIMIT as usize
-        );
+        assert_eq!(seen.iter().filter(|x| x.kind == DiagnosticKind::SinkWrite).count(), RATE_LIMIT as usize);
         assert_eq!(seen.last().unwrap().kind, DiagnosticKind::SinkPanic);
         assert_eq!(d.suppressed(), 15);
         assert_eq!(d.delivered(), RATE_LIMIT as u64 + 1);
@@ -238,16 +209,14 @@ mod tests {
         let d2 = d.clone();
         let calls = Arc::new(AtomicU64::new(0));
         let c2 = calls.clone();
-        let diags = Arc::new(Diagnostics::new(DiagnosticSink::Hook(Arc::new(
-            move |_d: &Diagnostic| {
-                c2.fetch_add(1, Ordering::SeqCst);
-                let inner = d2.lock().unwrap().clone();
-                if let Some(inner) = inner {
-                    inner.emit(DiagnosticKind::SinkWrite, None, "from inside the hook");
-                }
-                panic!("hook panics");
-            },
-        ))));
+        let diags = Arc::new(Diagnostics::new(DiagnosticSink::Hook(Arc::new(move |_d: &Diagnostic| {
+            c2.fetch_add(1, Ordering::SeqCst);
+            let inner = d2.lock().unwrap().clone();
+            if let Some(inner) = inner {
+                inner.emit(DiagnosticKind::SinkWrite, None, "from inside the hook");
+            }
+            panic!("hook panics");
+        }))));
         *d.lock().unwrap() = Some(diags.clone());
         diags.emit(DiagnosticKind::SinkStop, None, "outer");
         assert_eq!(calls.load(Ordering::SeqCst), 1);

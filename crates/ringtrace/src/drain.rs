@@ -102,10 +102,7 @@ pub(crate) struct Drain {
 
 impl std::fmt::Debug for Drain {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Drain")
-            .field("sinks", &self.sinks.len())
-            .field("threads", &self.threads.len())
-            .finish()
+        f.debug_struct("Drain").field("sinks", &self.sinks.len()).field("threads", &self.threads.len()).finish()
     }
 }
 
@@ -113,10 +110,7 @@ impl Drain {
     pub(crate) fn new(shared: Arc<Shared>, sinks: Vec<Box<dyn Sink>>) -> Self {
         Self {
             shared,
-            sinks: sinks
-                .into_iter()
-                .map(|sink| SinkSlot { sink, dirty: false })
-                .collect(),
+            sinks: sinks.into_iter().map(|sink| SinkSlot { sink, dirty: false }).collect(),
             arena: Vec::with_capacity(1 << 20),
             spare: Vec::new(),
             refs: Vec::with_capacity(16 * 1024),
@@ -132,9 +126,7 @@ impl Drain {
     pub(crate) fn run(mut self) -> DrainOutcome {
         crate::producer::mark_drain_thread();
         // Before the drain can first sleep, so no wake-up can find the handle missing.
-        self.shared
-            .signal
-            .set_thread(crate::sync::thread::current());
+        self.shared.signal.set_thread(crate::sync::thread::current());
         let stats = &self.shared.clone();
         let stats = &stats.drain_stats;
         // Nothing recorded yet: start as if idle for a long time.
@@ -171,10 +163,7 @@ impl Drain {
                 IDLE_TIMEOUT
             } else if !self.refs.is_empty() {
                 // Held-back records: come back when they are old enough.
-                self.shared
-                    .config
-                    .merge_window
-                    .max(Duration::from_micros(100))
+                self.shared.config.merge_window.max(Duration::from_micros(100))
             } else {
                 self.shared.config.flush_interval
             };
@@ -201,15 +190,10 @@ impl Drain {
                 Err(p) => shared.sink_failed(i, SinkPhase::Stop, panic_message(&p), true),
             }
             let outputs = slot.sink.outputs();
-            *shared.sink_stats[i]
-                .outputs
-                .lock()
-                .unwrap_or_else(|e| e.into_inner()) = outputs;
+            *shared.sink_stats[i].outputs.lock().unwrap_or_else(|e| e.into_inner()) = outputs;
         }
         let pool = &self.shared.pool;
-        let undelivered_bytes = (0..pool.ring_count() as u32)
-            .map(|i| pool.ctl(i).used())
-            .sum();
+        let undelivered_bytes = (0..pool.ring_count() as u32).map(|i| pool.ctl(i).used()).sum();
         DrainOutcome { undelivered_bytes }
     }
 
@@ -233,14 +217,8 @@ impl Drain {
     fn pass(&mut self, final_pass: bool) -> usize {
         let shared = self.shared.clone();
         let now = crate::clock::now_ticks();
-        let window = shared
-            .clock
-            .ns_to_ticks(shared.config.merge_window.as_nanos() as u64);
-        let cutoff = if final_pass {
-            u64::MAX
-        } else {
-            now.saturating_sub(window)
-        };
+        let window = shared.clock.ns_to_ticks(shared.config.merge_window.as_nanos() as u64);
+        let cutoff = if final_pass { u64::MAX } else { now.saturating_sub(window) };
         let mut read = 0;
         for entry in shared.registry.iter() {
             let state = entry.slot.load(Ordering::Acquire);
@@ -248,10 +226,7 @@ impl Drain {
                 continue;
             }
             read += self.collect_thread(entry);
-            if state == SLOT_EXITED
-                && entry.chain_len() == 0
-                && entry.active.load(Ordering::SeqCst) == NIL
-            {
+            if state == SLOT_EXITED && entry.chain_len() == 0 && entry.active.load(Ordering::SeqCst) == NIL {
                 self.retire_slot(entry);
             }
         }
@@ -304,66 +279,46 @@ impl Drain {
         let key = entry as *const ThreadEntry as usize;
         let generation = entry.generation.load(StdOrdering::Relaxed);
         let tidx = self.thread_index(entry, key, generation);
-        let view = self
-            .slots
-            .get_mut(&key)
-            .expect("slot registered by thread_index");
+        let view = self.slots.get_mut(&key).expect("slot registered by thread_index");
         let (arena, refs, callsites) = (&mut self.arena, &mut self.refs, &mut self.callsites);
         let mut events = 0u64;
         let mut losses = 0u64;
         // SAFETY: `ring` is either taken from the chain (we own it) or the active ring under
         // the `reading` announcement; the drain is the only consumer; base/size are the pool's.
         let consumed = unsafe {
-            pool.ctl(ring).consume(
-                pool.base(ring),
-                pool.ring_size(),
-                |h: Header, rec: &[u8]| {
-                    let offset = arena.len();
-                    arena.extend_from_slice(rec);
-                    view.last_key = view.last_key.max(h.ts);
-                    refs.push(RecRef {
-                        key: view.last_key,
-                        thread: tidx,
-                        offset,
-                        len: rec.len() as u32,
-                    });
-                    match h.kind() {
-                        Some(RecordKind::Event) => {
-                            events += 1;
-                            if !callsites.contains(h.id) {
-                                let info = crate::callsite::lookup(h.id).map_or_else(
-                                    || CallsiteInfo::unknown(h.id),
-                                    |m| CallsiteInfo::from_metadata(h.id, m),
-                                );
-                                callsites.insert(info);
-                            }
+            pool.ctl(ring).consume(pool.base(ring), pool.ring_size(), |h: Header, rec: &[u8]| {
+                let offset = arena.len();
+                arena.extend_from_slice(rec);
+                view.last_key = view.last_key.max(h.ts);
+                refs.push(RecRef { key: view.last_key, thread: tidx, offset, len: rec.len() as u32 });
+                match h.kind() {
+                    Some(RecordKind::Event) => {
+                        events += 1;
+                        if !callsites.contains(h.id) {
+                            let info = crate::callsite::lookup(h.id)
+                                .map_or_else(|| CallsiteInfo::unknown(h.id), |m| CallsiteInfo::from_metadata(h.id, m));
+                            callsites.insert(info);
                         }
-                        Some(RecordKind::Loss) => losses += 1,
-                        _ => events += 1,
                     }
-                },
-            )
+                    Some(RecordKind::Loss) => losses += 1,
+                    _ => events += 1,
+                }
+            })
         };
         if consumed.corrupt {
-            shared
-                .drain_stats
-                .corrupt_rings
-                .fetch_add(1, StdOrdering::Relaxed);
+            shared.drain_stats.corrupt_rings.fetch_add(1, StdOrdering::Relaxed);
             shared.diag.emit(
                 crate::diag::DiagnosticKind::CorruptRing,
                 None,
-                format!("ring {ring} of thread {:?} held an unreadable record; the rest of it was skipped", self.threads[tidx as usize].name),
+                format!(
+                    "ring {ring} of thread {:?} held an unreadable record; the rest of it was skipped",
+                    self.threads[tidx as usize].name
+                ),
             );
         }
         // Relaxed: a count (only the drain writes it).
-        entry
-            .counters
-            .delivered
-            .fetch_add(events, StdOrdering::Relaxed);
-        shared
-            .drain_stats
-            .loss_records
-            .fetch_add(losses, StdOrdering::Relaxed);
+        entry.counters.delivered.fetch_add(events, StdOrdering::Relaxed);
+        shared.drain_stats.loss_records.fetch_add(losses, StdOrdering::Relaxed);
         consumed.records as usize
     }
 
@@ -389,14 +344,7 @@ impl Drain {
                 (self.threads.len() - 1) as u32
             }
         };
-        if let Some(old) = self.slots.insert(
-            key,
-            SlotView {
-                generation,
-                thread: idx,
-                last_key: 0,
-            },
-        ) {
+        if let Some(old) = self.slots.insert(key, SlotView { generation, thread: idx, last_key: 0 }) {
             self.retired_threads.push(old.thread);
         }
         idx
@@ -422,17 +370,8 @@ impl Drain {
         let shared = self.shared.clone();
         let batch_size = shared.config.batch_size;
         for chunk in self.refs[..ready].chunks(batch_size) {
-            let batch = Batch::new(
-                chunk,
-                &self.arena,
-                &self.threads,
-                &self.callsites,
-                &shared.clock,
-            );
-            shared
-                .drain_stats
-                .batches
-                .fetch_add(1, StdOrdering::Relaxed);
+            let batch = Batch::new(chunk, &self.arena, &self.threads, &self.callsites, &shared.clock);
+            shared.drain_stats.batches.fetch_add(1, StdOrdering::Relaxed);
             for (i, slot) in self.sinks.iter_mut().enumerate() {
                 let n = chunk.len() as u64;
                 let stats = &shared.sink_stats[i];
@@ -444,12 +383,7 @@ impl Drain {
                     }
                     Ok(Err(e)) => {
                         stats.dropped.fetch_add(n, StdOrdering::Relaxed);
-                        shared.sink_failed(
-                            i,
-                            SinkPhase::Write,
-                            format!("batch of {n} events lost: {e}"),
-                            false,
-                        );
+                        shared.sink_failed(i, SinkPhase::Write, format!("batch of {n} events lost: {e}"), false);
                     }
                     Err(p) => {
                         stats.dropped.fetch_add(n, StdOrdering::Relaxed);
@@ -468,8 +402,7 @@ impl Drain {
         for r in &mut self.refs[ready..] {
             let start = r.offset;
             r.offset = self.spare.len();
-            self.spare
-                .extend_from_slice(&self.arena[start..start + r.len as usize]);
+            self.spare.extend_from_slice(&self.arena[start..start + r.len as usize]);
         }
         self.refs.drain(..ready);
         std::mem::swap(&mut self.arena, &mut self.spare);

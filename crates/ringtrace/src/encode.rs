@@ -55,12 +55,7 @@ pub struct Encoder<'a> {
 
 impl<'a> Encoder<'a> {
     pub(crate) fn new(buf: &'a mut [u8], shrink: usize) -> Self {
-        Self {
-            buf,
-            pos: 0,
-            shrink,
-            truncated: false,
-        }
+        Self { buf, pos: 0, shrink, truncated: false }
     }
 
     /// Bytes written so far.
@@ -174,11 +169,7 @@ impl<'a> Encoder<'a> {
         self.buf[start] = t;
         let body_start = start + 3;
         let limit = (self.buf.len() - body_start).min(u16::MAX as usize);
-        let mut w = TextWriter {
-            buf: &mut self.buf[body_start..body_start + limit],
-            len: 0,
-            full: false,
-        };
+        let mut w = TextWriter { buf: &mut self.buf[body_start..body_start + limit], len: 0, full: false };
         // A Display impl that returns an error just ends the text where it stopped.
         let _ = f(&mut w);
         let (len, full) = (w.len, w.full);
@@ -217,11 +208,7 @@ impl<'a> Encoder<'a> {
             // Each level: u16 length + text, written like a capture without the tag byte.
             let start = self.pos;
             let limit = (self.buf.len() - start - 2).min(u16::MAX as usize);
-            let mut w = TextWriter {
-                buf: &mut self.buf[start + 2..start + 2 + limit],
-                len: 0,
-                full: false,
-            };
+            let mut w = TextWriter { buf: &mut self.buf[start + 2..start + 2 + limit], len: 0, full: false };
             let _ = write!(w, "{err}");
             let (len, full) = (w.len, w.full);
             self.buf[start..start + 2].copy_from_slice(&(len as u16).to_le_bytes());
@@ -259,11 +246,7 @@ impl fmt::Write for TextWriter<'_> {
             return Err(fmt::Error);
         }
         let room = self.buf.len() - self.len;
-        let n = if s.len() <= room {
-            s.len()
-        } else {
-            floor_char_boundary(s, room)
-        };
+        let n = if s.len() <= room { s.len() } else { floor_char_boundary(s, room) };
         self.buf[self.len..self.len + n].copy_from_slice(&s.as_bytes()[..n]);
         self.len += n;
         if n < s.len() {
@@ -553,9 +536,7 @@ mod tests {
     fn exact_lengths_match_written_bytes() {
         let s = String::from("héllo");
         let args = (
-            (
-                1u8, -2i16, 3u32, 4u64, 5u128, -6i8, 7i32, -8i64, 9i128, 1.5f32, 2.5f64, true, 'x',
-            ),
+            (1u8, -2i16, 3u32, 4u64, 5u128, -6i8, 7i32, -8i64, 9i128, 1.5f32, 2.5f64, true, 'x'),
             ("abc", &s, 10usize, -11isize),
         );
         let (b, t) = encode_all(&args, 1024, 0);
@@ -576,11 +557,7 @@ mod tests {
         let (b, t) = encode_all(&args, 64, 3);
         assert!(t);
         let vals: Vec<_> = Values::new(&b, 2).collect();
-        assert_eq!(
-            vals,
-            vec![Value::Str("é"), Value::U8(7)],
-            "3 bytes cut → 2 kept, rounded down to 'é'"
-        );
+        assert_eq!(vals, vec![Value::Str("é"), Value::U8(7)], "3 bytes cut → 2 kept, rounded down to 'é'");
     }
 
     #[test]
@@ -588,10 +565,7 @@ mod tests {
         let long = "x".repeat(100);
         let (b, t) = encode_all(&DisplayArg(&long), 20, 0);
         assert!(t);
-        assert_eq!(
-            Values::new(&b, 1).next(),
-            Some(Value::Display(&"x".repeat(17)))
-        );
+        assert_eq!(Values::new(&b, 1).next(), Some(Value::Display(&"x".repeat(17))));
         let (b, t) = encode_all(&DebugArg(&Some(1)), 64, 0);
         assert!(!t);
         assert_eq!(Values::new(&b, 1).next(), Some(Value::Debug("Some(1)")));
@@ -617,13 +591,8 @@ mod tests {
         let e = Outer(std::io::Error::other("disk full"));
         let arg = (&&&Capture(&e)).__capture();
         let (b, _) = encode_all(&arg, 128, 0);
-        let Some(Value::Error(chain)) = Values::new(&b, 1).next() else {
-            panic!()
-        };
-        assert_eq!(
-            chain.iter().collect::<Vec<_>>(),
-            ["outer failed", "disk full"]
-        );
+        let Some(Value::Error(chain)) = Values::new(&b, 1).next() else { panic!() };
+        assert_eq!(chain.iter().collect::<Vec<_>>(), ["outer failed", "disk full"]);
         let n = 42;
         let arg = (&&&Capture(&n)).__capture();
         let (b, _) = encode_all(&arg, 128, 0);

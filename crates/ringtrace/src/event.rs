@@ -140,10 +140,7 @@ impl CallsiteTable {
 
     /// Every callsite, by id.
     pub fn iter(&self) -> impl Iterator<Item = &CallsiteInfo> {
-        self.by_id
-            .iter()
-            .filter_map(|c| c.as_deref())
-            .chain(self.sparse.values().map(|c| &**c))
+        self.by_id.iter().filter_map(|c| c.as_deref()).chain(self.sparse.values().map(|c| &**c))
     }
 }
 
@@ -179,13 +176,7 @@ impl<'a> Batch<'a> {
         callsites: &'a CallsiteTable,
         clock: &'a ClockCalibration,
     ) -> Self {
-        Self {
-            refs,
-            arena,
-            threads,
-            callsites,
-            clock,
-        }
+        Self { refs, arena, threads, callsites, clock }
     }
 
     /// Number of events (loss records included).
@@ -221,32 +212,14 @@ impl<'a> Batch<'a> {
     fn event(&self, r: &RecRef) -> Event<'a> {
         let record = &self.arena[r.offset..r.offset + r.len as usize];
         // The drain and the trace reader only admit records with a valid header.
-        let header = Header::read(record).unwrap_or(Header {
-            size: HEADER_LEN as u16,
-            flags: 0,
-            id: 0,
-            ts: 0,
-        });
-        static UNKNOWN_THREAD: ThreadInfo = ThreadInfo {
-            id: 0,
-            name: String::new(),
-            os_tid: 0,
-        };
-        let thread = self
-            .threads
-            .get(r.thread as usize)
-            .unwrap_or(&UNKNOWN_THREAD);
+        let header = Header::read(record).unwrap_or(Header { size: HEADER_LEN as u16, flags: 0, id: 0, ts: 0 });
+        static UNKNOWN_THREAD: ThreadInfo = ThreadInfo { id: 0, name: String::new(), os_tid: 0 };
+        let thread = self.threads.get(r.thread as usize).unwrap_or(&UNKNOWN_THREAD);
         let callsite = match header.kind() {
             Some(RecordKind::Event) => self.callsites.get(header.id),
             _ => None,
         };
-        Event {
-            header,
-            record,
-            thread,
-            callsite,
-            clock: self.clock,
-        }
+        Event { header, record, thread, callsite, clock: self.clock }
     }
 }
 
@@ -339,16 +312,10 @@ impl<'a> Event<'a> {
 
     /// The context bound when the event was recorded, as (key, value) pairs.
     pub fn context(&self) -> impl Iterator<Item = (&'a str, Value<'a>)> + 'a {
-        let (mut rest, _) = if self.kind() == RecordKind::Event {
-            self.split_context()
-        } else {
-            (&[][..], &[][..])
-        };
+        let (mut rest, _) = if self.kind() == RecordKind::Event { self.split_context() } else { (&[][..], &[][..]) };
         std::iter::from_fn(move || {
             let (&klen, r) = rest.split_first()?;
-            let key = r
-                .get(..klen as usize)
-                .and_then(|k| std::str::from_utf8(k).ok());
+            let key = r.get(..klen as usize).and_then(|k| std::str::from_utf8(k).ok());
             let Some(key) = key else {
                 rest = &[];
                 return Some(("?", Value::Invalid));
@@ -410,20 +377,11 @@ impl<'a> Event<'a> {
                     }
                     n += 1;
                 }
-                let args = if n <= INLINE_ARGS {
-                    &inline[..n]
-                } else {
-                    &spill[..]
-                };
+                let args = if n <= INLINE_ARGS { &inline[..n] } else { &spill[..] };
                 cs.template.render(args, out);
             }
             RecordKind::Raw => {
-                let _ = write!(
-                    out,
-                    "raw event {} ({} bytes)",
-                    self.header.id,
-                    self.payload().len()
-                );
+                let _ = write!(out, "raw event {} ({} bytes)", self.header.id, self.payload().len());
             }
             RecordKind::Loss => {
                 let l = self.loss().unwrap_or_default();

@@ -129,11 +129,7 @@ pub struct TemplateError {
 
 impl fmt::Display for TemplateError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "invalid format string at byte {}: {}",
-            self.offset, self.reason
-        )
+        write!(f, "invalid format string at byte {}: {}", self.offset, self.reason)
     }
 }
 
@@ -209,10 +205,7 @@ enum Trait {
 
 impl Trait {
     fn is_debug(self) -> bool {
-        matches!(
-            self,
-            Trait::Debug | Trait::DebugLowerHex | Trait::DebugUpperHex
-        )
+        matches!(self, Trait::Debug | Trait::DebugLowerHex | Trait::DebugUpperHex)
     }
 }
 
@@ -236,10 +229,7 @@ impl Template {
         match parse_impl(fmt, true) {
             Ok(t) => t,
             // Not reachable: lossy parsing recovers from every error. Keep the text regardless.
-            Err(_) => Template {
-                pieces: vec![Piece::Lit(fmt.into())],
-                arg_count: 0,
-            },
+            Err(_) => Template { pieces: vec![Piece::Lit(fmt.into())], arg_count: 0 },
         }
     }
 
@@ -270,11 +260,7 @@ impl Template {
 // ---------------------------------------------------------------------------------------------
 
 fn parse_impl(fmt: &str, lossy: bool) -> Result<Template, TemplateError> {
-    let mut p = Parser {
-        s: fmt,
-        pos: 0,
-        curarg: 0,
-    };
+    let mut p = Parser { s: fmt, pos: 0, curarg: 0 };
     let mut pieces = Vec::new();
     let mut lit = String::new();
     let mut arg_count = 0usize;
@@ -297,10 +283,7 @@ fn parse_impl(fmt: &str, lossy: bool) -> Result<Template, TemplateError> {
                 lit.push('}');
                 p.pos += 1;
             } else {
-                return Err(TemplateError {
-                    offset: brace,
-                    reason: "unmatched `}` found",
-                });
+                return Err(TemplateError { offset: brace, reason: "unmatched `}` found" });
             }
             continue;
         }
@@ -435,18 +418,11 @@ impl Parser<'_> {
     /// A width or precision: `N`, `N$`, or nothing (a `name$` is an error).
     fn count(&mut self) -> Result<Count, TemplateError> {
         if let Some(i) = self.integer()? {
-            return Ok(if self.consume('$') {
-                Count::Arg(usize::from(i))
-            } else {
-                Count::Is(i)
-            });
+            return Ok(if self.consume('$') { Count::Arg(usize::from(i)) } else { Count::Is(i) });
         }
         let start = self.pos;
         if !self.word().is_empty() && self.consume('$') {
-            return Err(self.err(
-                start,
-                "named width or precision arguments are not supported",
-            ));
+            return Err(self.err(start, "named width or precision arguments are not supported"));
         }
         self.pos = start;
         Ok(Count::Implied)
@@ -457,9 +433,7 @@ impl Parser<'_> {
         let position = match self.integer()? {
             Some(i) => Some(usize::from(i)),
             None => match self.peek() {
-                Some(c) if is_id_start(c) => {
-                    return Err(self.err(self.pos, "named arguments are not supported"))
-                }
+                Some(c) if is_id_start(c) => return Err(self.err(self.pos, "named arguments are not supported")),
                 _ => None,
             },
         };
@@ -608,15 +582,12 @@ fn render_arg(spec: &Spec, args: &[Value<'_>], out: &mut String) {
         | Value::I64(_)
         | Value::I128(_) => numeric(v, spec, width, precision, out),
         Value::F32(_) | Value::F64(_)
-            if matches!(ty, Trait::Display | Trait::LowerExp | Trait::UpperExp)
-                || ty.is_debug() =>
+            if matches!(ty, Trait::Display | Trait::LowerExp | Trait::UpperExp) || ty.is_debug() =>
         {
             numeric(v, spec, width, precision, out)
         }
         Value::Str(s) if ty == Trait::Display => pad_str(s, spec, width, precision, out),
-        Value::Char(c) if ty == Trait::Display => {
-            pad_str(c.encode_utf8(&mut [0; 4]), spec, width, precision, out)
-        }
+        Value::Char(c) if ty == Trait::Display => pad_str(c.encode_utf8(&mut [0; 4]), spec, width, precision, out),
         Value::Bool(b) if ty == Trait::Display || ty.is_debug() => {
             let text = if b { "true" } else { "false" };
             pad_str(text, spec, width, precision, out)
@@ -664,13 +635,7 @@ fn pad_str(s: &str, spec: &Spec, width: Option<usize>, precision: Option<usize>,
 }
 
 /// An integer or a float: std writes the body, padding is added here (see the module doc).
-fn numeric(
-    v: &Value<'_>,
-    spec: &Spec,
-    width: Option<usize>,
-    precision: Option<usize>,
-    out: &mut String,
-) {
+fn numeric(v: &Value<'_>, spec: &Spec, width: Option<usize>, precision: Option<usize>, out: &mut String) {
     let start = out.len();
     // With `0` and a width std pads sign-aware with zeros and ignores fill and alignment.
     let zero_width = if spec.zero { width } else { None };
@@ -696,13 +661,7 @@ fn numeric(
 
 /// `<[u8] as Debug>::fmt`: `debug_list` over the elements, each formatted as a `u8` with the
 /// whole spec (fill, width and all); `#` pretty-prints with std's `PadAdapter` indentation.
-fn bytes_debug(
-    bytes: &[u8],
-    spec: &Spec,
-    width: Option<usize>,
-    precision: Option<usize>,
-    out: &mut String,
-) {
+fn bytes_debug(bytes: &[u8], spec: &Spec, width: Option<usize>, precision: Option<usize>, out: &mut String) {
     out.push('[');
     if spec.alternate {
         if !bytes.is_empty() {
@@ -738,11 +697,7 @@ fn bytes_debug(
 
 /// Padding before and after, as `Formatter::padding` splits it.
 fn split_padding(pad: usize, align: Align, default: Align) -> (usize, usize) {
-    let align = if align == Align::Unknown {
-        default
-    } else {
-        align
-    };
+    let align = if align == Align::Unknown { default } else { align };
     match align {
         Align::Left => (0, pad),
         Align::Center => (pad / 2, pad.div_ceil(2)),
@@ -800,13 +755,7 @@ macro_rules! arms_wp {
             (Some(w), None) => write!($out, concat!("{:", $flags, "0w$", $ty, "}"), $v, w = w),
             (None, Some(p)) => write!($out, concat!("{:", $flags, ".p$", $ty, "}"), $v, p = p),
             (Some(w), Some(p)) => {
-                write!(
-                    $out,
-                    concat!("{:", $flags, "0w$.p$", $ty, "}"),
-                    $v,
-                    w = w,
-                    p = p
-                )
+                write!($out, concat!("{:", $flags, "0w$.p$", $ty, "}"), $v, w = w, p = p)
             }
         }
     };
@@ -856,14 +805,8 @@ mod tests {
     use std::fmt::{Binary, Debug, Display, LowerExp, LowerHex, Octal, UpperExp, UpperHex};
 
     /// Everything an integer implements (and `Value` too, for the verbatim variants).
-    trait IntLike:
-        Display + Debug + LowerHex + UpperHex + Octal + Binary + LowerExp + UpperExp
-    {
-    }
-    impl<T> IntLike for T where
-        T: Display + Debug + LowerHex + UpperHex + Octal + Binary + LowerExp + UpperExp + ?Sized
-    {
-    }
+    trait IntLike: Display + Debug + LowerHex + UpperHex + Octal + Binary + LowerExp + UpperExp {}
+    impl<T> IntLike for T where T: Display + Debug + LowerHex + UpperHex + Octal + Binary + LowerExp + UpperExp + ?Sized {}
     /// What a float implements.
     trait FloatLike: Display + Debug + LowerExp + UpperExp {}
     impl<T: Display + Debug + LowerExp + UpperExp + ?Sized> FloatLike for T {}
@@ -954,19 +897,12 @@ mod tests {
     /// Checks every row against every case for several widths and precisions, each given as a
     /// literal (or left out, for 0) and as an argument. Returns the
     /// number of spec × value × count comparisons.
-    fn run_grid<T: ?Sized + Debug>(
-        rows: &[(&str, Reference<T>)],
-        cases: &[(&T, Value<'_>)],
-    ) -> usize {
+    fn run_grid<T: ?Sized + Debug>(rows: &[(&str, Reference<T>)], cases: &[(&T, Value<'_>)]) -> usize {
         let mut n = 0;
         let mut got = String::new();
         for &(text, reference) in rows {
             let specs = text.split(SEP).count() - 1;
-            let precisions: &[usize] = if text.contains(".p$") {
-                &[0, 1, 3, 8]
-            } else {
-                &[0]
-            };
+            let precisions: &[usize] = if text.contains(".p$") { &[0, 1, 3, 8] } else { &[0] };
             let by_arg = text.replace("w$", "1$").replace(".p$", ".2$");
             let by_arg = Template::parse(&by_arg).unwrap_or_else(|e| panic!("{by_arg:?}: {e}"));
             for w in [0usize, 1, 5, 13] {
@@ -980,10 +916,7 @@ mod tests {
                         literal.render(std::slice::from_ref(val), &mut got);
                         same(&got, &want, &lit, None, typed);
                         got.clear();
-                        by_arg.render(
-                            &[*val, Value::U64(w as u64), Value::U64(p as u64)],
-                            &mut got,
-                        );
+                        by_arg.render(&[*val, Value::U64(w as u64), Value::U64(p as u64)], &mut got);
                         same(&got, &want, text, Some((w, p)), typed);
                         n += specs;
                     }
@@ -1050,33 +983,11 @@ mod tests {
 
     /// Captured text: `Value` itself is the typed value (verbatim under every trait).
     fn verbatim_cases() -> Vec<(&'static dyn IntLike, Value<'static>)> {
-        static ERR: &[u8] = &[
-            tag::ERROR,
-            2,
-            4,
-            0,
-            b'o',
-            b'u',
-            b't',
-            b'!',
-            4,
-            0,
-            b'r',
-            b'o',
-            b'o',
-            b't',
-        ];
+        static ERR: &[u8] = &[tag::ERROR, 2, 4, 0, b'o', b'u', b't', b'!', 4, 0, b'r', b'o', b'o', b't'];
         let err = decode_value(ERR).expect("valid error encoding").0;
-        let vals: Vec<Value<'static>> = vec![
-            Value::Display("shown é"),
-            Value::Debug("Some(\"x\")"),
-            Value::Display(""),
-            err,
-            Value::Invalid,
-        ];
-        vals.into_iter()
-            .map(|v| (Box::leak(Box::new(v)) as &dyn IntLike, v))
-            .collect()
+        let vals: Vec<Value<'static>> =
+            vec![Value::Display("shown é"), Value::Debug("Some(\"x\")"), Value::Display(""), err, Value::Invalid];
+        vals.into_iter().map(|v| (Box::leak(Box::new(v)) as &dyn IntLike, v)).collect()
     }
 
     fn float_cases() -> Vec<(&'static dyn FloatLike, Value<'static>)> {
@@ -1111,18 +1022,12 @@ mod tests {
 
     fn bytes_cases() -> Vec<(&'static dyn Debug, Value<'static>)> {
         static BYTES: [&[u8]; 5] = [&[], &[0], &[1, 2, 255], &[10, 100, 16], b"hi\n"];
-        BYTES
-            .iter()
-            .map(|b| (b as &dyn Debug, Value::Bytes(b)))
-            .collect()
+        BYTES.iter().map(|b| (b as &dyn Debug, Value::Bytes(b))).collect()
     }
 
     #[test]
     fn ints_match_format() {
-        let table = grid!(
-            dyn IntLike,
-            ["", "?", "x?", "X?", "x", "X", "o", "b", "e", "E"]
-        );
+        let table = grid!(dyn IntLike, ["", "?", "x?", "X?", "x", "X", "o", "b", "e", "E"]);
         let cases = int_cases();
         let n = run_grid(&table, &cases);
         let n = n + check_star!(cases, "{:.*}", "{:*^+#09.*e}", "{:.*x?}", "{1:>5.*}");
@@ -1134,14 +1039,7 @@ mod tests {
         let table = grid!(dyn FloatLike, ["", "?", "x?", "X?", "e", "E"]);
         let cases = float_cases();
         let n = run_grid(&table, &cases);
-        let n = n + check_star!(
-            cases,
-            "{:.*}",
-            "{:*^+#09.*e}",
-            "{:é<9.*?}",
-            "{1:>5.*}",
-            "{:+010.*}"
-        );
+        let n = n + check_star!(cases, "{:.*}", "{:*^+#09.*e}", "{:é<9.*?}", "{1:>5.*}", "{:+010.*}");
         assert!(n > 100_000, "{n}");
     }
 
@@ -1180,14 +1078,7 @@ mod tests {
         let table = grid!(dyn TextLike, ["", "?", "x?", "X?"]);
         let cases = text_cases();
         let n = run_grid(&table, &cases);
-        let n = n + check_star!(
-            cases,
-            "{:.*}",
-            "{:*^+#09.*}",
-            "{:é<9.*?}",
-            "{1:>5.*}",
-            "{:010.*}"
-        );
+        let n = n + check_star!(cases, "{:.*}", "{:*^+#09.*}", "{:é<9.*?}", "{1:>5.*}", "{:010.*}");
         assert!(n > 50_000, "{n}");
     }
 
@@ -1222,50 +1113,24 @@ mod tests {
     fn positions_and_implicit_counter_follow_rustc() {
         let a = [Value::Str("x"), Value::U8(5), Value::F64(0.01)];
         // The std::fmt docs' example: precision from the argument after the implicit one.
-        assert_eq!(
-            render("Hello {} is {2:.*}", &a),
-            format!("Hello {} is {2:.*}", "x", 5, 0.01)
-        );
+        assert_eq!(render("Hello {} is {2:.*}", &a), format!("Hello {} is {2:.*}", "x", 5, 0.01));
         let b = [Value::I32(1), Value::I32(2), Value::I32(3)];
         assert_eq!(render("{0}{0}", &b), format!("{0}{0}", 1));
+        assert_eq!(render("{1} {} {0} {}", &b[..2]), format!("{1} {} {0} {}", 1, 2));
         assert_eq!(
-            render("{1} {} {0} {}", &b[..2]),
-            format!("{1} {} {0} {}", 1, 2)
-        );
-        assert_eq!(
-            render(
-                "{} {0 } { } { :x}|{:x }",
-                &[b[0], b[1], b[2], Value::I32(-1)]
-            ),
+            render("{} {0 } { } { :x}|{:x }", &[b[0], b[1], b[2], Value::I32(-1)]),
             format!("{} {0 } { } { :x}|{:x }", 1, 2, 3, -1)
         );
         // `.*` takes the precision first, then the value.
-        let c = [
-            Value::U64(2),
-            Value::F32(1.23456),
-            Value::U64(1),
-            Value::F64(9.87),
-        ];
-        assert_eq!(
-            render("{:.*} {:.*}", &c),
-            format!("{:.*} {:.*}", 2, 1.23456f32, 1, 9.87)
-        );
+        let c = [Value::U64(2), Value::F32(1.23456), Value::U64(1), Value::F64(9.87)];
+        assert_eq!(render("{:.*} {:.*}", &c), format!("{:.*} {:.*}", 2, 1.23456f32, 1, 9.87));
         // `0$` is a width taken from argument 0, not the `0` flag.
         let d = [Value::U64(6), Value::I8(-3)];
-        assert_eq!(
-            render("[{1:0$}] [{1:00$}] [{1:0$.0$}]", &d),
-            format!("[{1:0$}] [{1:00$}] [{1:0$.0$}]", 6, -3i8)
-        );
-        assert_eq!(
-            render("{:1$}|{}", &[Value::U8(7), Value::U64(3)]),
-            format!("{:1$}|{}", 7u8, 3)
-        );
+        assert_eq!(render("[{1:0$}] [{1:00$}] [{1:0$.0$}]", &d), format!("[{1:0$}] [{1:00$}] [{1:0$.0$}]", 6, -3i8));
+        assert_eq!(render("{:1$}|{}", &[Value::U8(7), Value::U64(3)]), format!("{:1$}|{}", 7u8, 3));
         // Whitespace inside braces, `{:.}`, fills that are braces or flags.
         let e = [Value::U16(42), Value::Str("s")];
-        assert_eq!(
-            render("{\t}{0\n:x\n}{:.}", &e),
-            format!("{\t}{0\n:x\n}{:.}", 42u16, "s")
-        );
+        assert_eq!(render("{\t}{0\n:x\n}{:.}", &e), format!("{\t}{0\n:x\n}{:.}", 42u16, "s"));
         assert_eq!(
             render("[{:}>5}][{1:{<4}][{0:<<5}][{0:+>+5}]", &e),
             format!("[{:}>5}][{1:{<4}][{0:<<5}][{0:+>+5}]", 42u16, "s")
@@ -1281,10 +1146,7 @@ mod tests {
         let fmt = "order {} filled at {:>8.2} qty {:#x} {{done}} ünï\n";
         assert_eq!(
             render(fmt, &v),
-            format!(
-                "order {} filled at {:>8.2} qty {:#x} {{done}} ünï\n",
-                "id", 1234.5678, 255u32
-            )
+            format!("order {} filled at {:>8.2} qty {:#x} {{done}} ünï\n", "id", 1234.5678, 255u32)
         );
         assert_eq!(render("{{{}}}", &v[..1]), "{id}");
         let t = Template::parse("x{{").unwrap();
@@ -1319,30 +1181,15 @@ mod tests {
         assert_eq!(render("[{:1$}]", &[Value::U8(1), Value::I32(5)]), "[1]");
         assert_eq!(render("[{:1$}]", &[Value::U8(1), Value::Str("5")]), "[1]");
         assert_eq!(render("[{:1$}]", &[Value::U8(1)]), "[1]");
-        assert_eq!(
-            render("[{:.*}]", &[Value::F64(1.5), Value::F64(2.5)]),
-            "[2.5]"
-        );
+        assert_eq!(render("[{:.*}]", &[Value::F64(1.5), Value::F64(2.5)]), "[2.5]");
         assert_eq!(render("[{:.*}]", &[Value::U8(2)]), "[{?}]");
-        assert_eq!(
-            render("[{:>1$}]", &[Value::U8(1), Value::U64(65_536)]),
-            "[1]"
-        );
-        assert_eq!(
-            render("[{:>1$}]", &[Value::U8(1), Value::U64(u64::MAX)]),
-            "[1]"
-        );
-        assert_eq!(
-            render("[{:>1$}]", &[Value::U8(1), Value::U128(u128::MAX)]),
-            "[1]"
-        );
+        assert_eq!(render("[{:>1$}]", &[Value::U8(1), Value::U64(65_536)]), "[1]");
+        assert_eq!(render("[{:>1$}]", &[Value::U8(1), Value::U64(u64::MAX)]), "[1]");
+        assert_eq!(render("[{:>1$}]", &[Value::U8(1), Value::U128(u128::MAX)]), "[1]");
         // ... while the largest count std accepts is honoured.
         let s = render("{:>1$}", &[Value::U8(1), Value::U64(65_535)]);
         assert_eq!(s, format!("{:>1$}", 1u8, 65_535));
-        let s = render(
-            "{:01$.2$}",
-            &[Value::F32(1.0), Value::U16(u16::MAX), Value::U16(u16::MAX)],
-        );
+        let s = render("{:01$.2$}", &[Value::F32(1.0), Value::U16(u16::MAX), Value::U16(u16::MAX)]);
         assert_eq!(s, format!("{:01$.2$}", 1.0f32, 65_535, 65_535));
         let s = render("{:^65535.65535e}", &[Value::U128(u128::MAX)]);
         assert_eq!(s, format!("{:^65535.65535e}", u128::MAX));
@@ -1352,30 +1199,15 @@ mod tests {
     fn parse_rejects_with_offsets() {
         let err = |s: &str| Template::parse(s).expect_err(s);
         let e = err("{name}");
-        assert_eq!(
-            (e.offset, e.reason),
-            (1, "named arguments are not supported")
-        );
-        assert_eq!(
-            e.to_string(),
-            "invalid format string at byte 1: named arguments are not supported"
-        );
+        assert_eq!((e.offset, e.reason), (1, "named arguments are not supported"));
+        assert_eq!(e.to_string(), "invalid format string at byte 1: named arguments are not supported");
         assert_eq!(err("{").offset, 1);
         assert_eq!(err("{").reason, "expected `}` but string was terminated");
         assert_eq!(err("}").offset, 0);
         assert_eq!(err("ab}c").offset, 2);
-        assert_eq!(
-            err("{:q}"),
-            TemplateError {
-                offset: 2,
-                reason: "unknown format trait"
-            }
-        );
+        assert_eq!(err("{:q}"), TemplateError { offset: 2, reason: "unknown format trait" });
         assert_eq!(err("{0:.x$}").offset, 4);
-        assert_eq!(
-            err("{0:.x$}").reason,
-            "named width or precision arguments are not supported"
-        );
+        assert_eq!(err("{0:.x$}").reason, "named width or precision arguments are not supported");
         assert_eq!(err("{:width$}").offset, 2);
         assert_eq!(err("ab {x} {}").offset, 4);
         assert_eq!(err("{:p}").offset, 2);
@@ -1384,8 +1216,8 @@ mod tests {
         assert_eq!(err("{:.65536}").offset, 3);
         // Strings rustc rejects (checked against rustc 1.95).
         for s in [
-            "{ 0}", "{:+-}", "{0x}", "{:?#}", "{:?x}", "{:*}", "{:#+}", "{:0#}", "{: x}", "{:.-1}",
-            "{_}", "{:_}", "{:ee}", "{:x$}", "{:<", "{:}>", "{0:é}", "{é}", "{0:.*$}", "x{{{",
+            "{ 0}", "{:+-}", "{0x}", "{:?#}", "{:?x}", "{:*}", "{:#+}", "{:0#}", "{: x}", "{:.-1}", "{_}", "{:_}",
+            "{:ee}", "{:x$}", "{:<", "{:}>", "{0:é}", "{é}", "{0:.*$}", "x{{{",
         ] {
             assert!(Template::parse(s).is_err(), "{s:?} should be rejected");
         }
@@ -1399,11 +1231,7 @@ mod tests {
         assert_eq!(lossy("a {name} b {}", &v), "a {name} b 1");
         assert_eq!(lossy("} {:q} {} {", &v), "} {:q} 1 {");
         assert_eq!(lossy("{ {}", &v), "{ 1");
-        assert_eq!(
-            lossy("{:.*q} {}", &v),
-            "{:.*q} 1",
-            "a failed `.*` consumes nothing"
-        );
+        assert_eq!(lossy("{:.*q} {}", &v), "{:.*q} 1", "a failed `.*` consumes nothing");
         assert_eq!(lossy("{0:.x$}{1}", &v), "{0:.x$}2");
         assert_eq!(Template::parse_lossy("{x} {}").arg_count(), 1);
     }
@@ -1425,9 +1253,8 @@ mod tests {
     #[test]
     fn lossy_parse_and_render_never_panic() {
         const ALPHABET: &[char] = &[
-            '{', '}', '{', '}', ':', ':', '<', '>', '^', '+', '-', '#', '0', '0', '1', '2', '9',
-            '.', '$', '*', '?', 'x', 'X', 'e', 'E', 'o', 'b', 'p', 'q', 'a', '_', ' ', 'é', '\n',
-            '日',
+            '{', '}', '{', '}', ':', ':', '<', '>', '^', '+', '-', '#', '0', '0', '1', '2', '9', '.', '$', '*', '?',
+            'x', 'X', 'e', 'E', 'o', 'b', 'p', 'q', 'a', '_', ' ', 'é', '\n', '日',
         ];
         let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
         let pool = [
@@ -1458,9 +1285,7 @@ mod tests {
                 };
                 s.push(c);
             }
-            let args: Vec<Value<'_>> = (0..rng.below(5))
-                .map(|_| pool[rng.below(pool.len())])
-                .collect();
+            let args: Vec<Value<'_>> = (0..rng.below(5)).map(|_| pool[rng.below(pool.len())]).collect();
             let t = Template::parse_lossy(&s);
             out.clear();
             t.render(&args, &mut out);
@@ -1474,9 +1299,7 @@ mod tests {
                 panic!("case {case}: {s:?} has no braces yet was rejected");
             }
             // Bytes as text too (lossily decoded), to reach odd code points next to braces.
-            let bytes: Vec<u8> = (0..rng.below(12))
-                .map(|_| rng.next() as u8 | 0x20)
-                .collect();
+            let bytes: Vec<u8> = (0..rng.below(12)).map(|_| rng.next() as u8 | 0x20).collect();
             let _ = Template::parse_lossy(&String::from_utf8_lossy(&bytes)).arg_count();
         }
         assert!(accepted > 10_000, "{accepted}");
@@ -1484,11 +1307,7 @@ mod tests {
 
     #[test]
     fn render_never_panics_with_mismatched_args() {
-        let templates = [
-            "{} {:x} {:>1$} {:.*} {2:#?} {:e} {:08.3} {:é^+#012.5$b}",
-            "{0:?} {0:X?} {3:.2$}",
-            "{:#?}",
-        ];
+        let templates = ["{} {:x} {:>1$} {:.*} {2:#?} {:e} {:08.3} {:é^+#012.5$b}", "{0:?} {0:X?} {3:.2$}", "{:#?}"];
         let kinds = [
             Value::U8(0),
             Value::I128(i128::MIN),

@@ -42,6 +42,7 @@
 #[macro_use]
 mod macros;
 
+mod backpressure;
 mod callsite;
 mod clock;
 mod config;
@@ -72,28 +73,23 @@ mod value;
 #[doc(hidden)]
 pub mod loom_api;
 
-pub use callsite::{
-    lookup as lookup_callsite, register_metadata, Callsite, Level, Metadata, ParseLevelError,
-};
+pub use backpressure::{ThreadState, TransitionError};
+pub use callsite::{lookup as lookup_callsite, register_metadata, Callsite, Level, Metadata, ParseLevelError};
 pub use clock::{now_ticks, ClockCalibration};
 pub use config::{
-    Config, ConfigError, Policy, Serialization, DEFAULT_BATCH_SIZE, DEFAULT_FLUSH_INTERVAL,
-    DEFAULT_MAX_RECORD_SIZE, DEFAULT_MAX_RINGS_PER_THREAD, DEFAULT_MERGE_WINDOW,
-    DEFAULT_RING_COUNT, DEFAULT_RING_SIZE, DEFAULT_SHUTDOWN_TIMEOUT,
+    Config, ConfigError, Policy, Serialization, DEFAULT_BATCH_SIZE, DEFAULT_FLUSH_INTERVAL, DEFAULT_MAX_RECORD_SIZE,
+    DEFAULT_MAX_RINGS_PER_THREAD, DEFAULT_MERGE_WINDOW, DEFAULT_RING_COUNT, DEFAULT_RING_SIZE,
+    DEFAULT_SHUTDOWN_TIMEOUT,
 };
 pub use context::{ContextGuard, CONTEXT_CAPACITY};
-pub use diag::{
-    Diagnostic, DiagnosticHook, DiagnosticKind, DiagnosticSink, RATE_LIMIT, RATE_WINDOW,
-};
+pub use diag::{Diagnostic, DiagnosticHook, DiagnosticKind, DiagnosticSink, RATE_LIMIT, RATE_WINDOW};
 pub use encode::{DebugArg, DisplayArg, Encode, Encoder, ErrorArg};
 pub use event::{Batch, CallsiteInfo, CallsiteTable, Event, ThreadInfo};
 pub use format::{Template, TemplateError};
 pub use metrics::{metrics, DrainMetrics, DropCounts, Metrics, PoolMetrics, ThreadMetrics};
 pub use producer::{record_bytes, unrecorded_events};
 pub use record::{LossInfo, RecordKind, HEADER_LEN, MAX_RECORD_LEN};
-pub use runtime::{
-    BuildError, Builder, DrainReport, Guard, SinkErrorReport, SinkPhase, SinkReport,
-};
+pub use runtime::{BuildError, Builder, DrainReport, Guard, SinkErrorReport, SinkPhase, SinkReport};
 pub use sink::{Sink, SinkContext, SinkError};
 pub use threads::DropReason;
 pub use value::{ErrorChain, Value};

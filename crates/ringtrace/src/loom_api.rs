@@ -28,11 +28,7 @@ unsafe impl Sync for Ring {}
 impl Ring {
     /// A ring of `cap` bytes (a power of two, at least 32).
     pub fn new(cap: usize) -> Arc<Self> {
-        Arc::new(Self {
-            ctl: Box::new(RingCtl::new(cap)),
-            mem: vec![0u64; cap / 8].into_boxed_slice(),
-            cap,
-        })
+        Arc::new(Self { ctl: Box::new(RingCtl::new(cap)), mem: vec![0u64; cap / 8].into_boxed_slice(), cap })
     }
 
     /// The producer half. Create exactly one.
@@ -41,22 +37,14 @@ impl Ring {
         // SAFETY: the memory and control block live in `self`, kept alive by the Arc in the
         // writer; the caller creates one writer only.
         unsafe { w.attach(self.mem.as_ptr() as *mut u8, &*self.ctl, self.cap) };
-        Writer {
-            ring: self.clone(),
-            w,
-        }
+        Writer { ring: self.clone(), w }
     }
 
     /// Consumer: passes every committed record (id, payload) to `f`; returns how many.
     pub fn consume(&self, mut f: impl FnMut(u32, &[u8])) -> u64 {
         // SAFETY: the models have one consumer; base/cap describe this ring.
-        unsafe {
-            self.ctl
-                .consume(self.mem.as_ptr() as *const u8, self.cap, |h, rec| {
-                    f(h.id, &rec[HEADER_LEN..])
-                })
-        }
-        .records
+        unsafe { self.ctl.consume(self.mem.as_ptr() as *const u8, self.cap, |h, rec| f(h.id, &rec[HEADER_LEN..])) }
+            .records
     }
 
     /// Whether everything published was consumed.
@@ -82,12 +70,7 @@ impl Writer {
         let Some(p) = self.w.reserve(align8(size)) else {
             return false;
         };
-        let h = Header {
-            size: size as u16,
-            flags: RecordKind::Event.bits(),
-            id,
-            ts: id as u64,
-        };
+        let h = Header { size: size as u16, flags: RecordKind::Event.bits(), id, ts: id as u64 };
         // SAFETY: `reserve` returned align8(size) writable bytes.
         unsafe {
             std::ptr::copy_nonoverlapping(h.to_bytes().as_ptr(), p, HEADER_LEN);

@@ -27,10 +27,7 @@ impl DropCounts {
 
     /// The reasons with a non-zero count.
     pub fn iter(&self) -> impl Iterator<Item = (DropReason, u64)> + '_ {
-        DropReason::ALL
-            .iter()
-            .map(|&r| (r, self.get(r)))
-            .filter(|&(_, n)| n > 0)
+        DropReason::ALL.iter().map(|&r| (r, self.get(r))).filter(|&(_, n)| n > 0)
     }
 
     pub(crate) fn add(&mut self, c: &Counters) {
@@ -169,9 +166,7 @@ impl Metrics {
         }
         threads.sort_by_key(|t| t.id);
         let pool = &shared.pool;
-        let used_bytes = (0..pool.ring_count() as u32)
-            .map(|i| pool.ctl(i).used())
-            .sum();
+        let used_bytes = (0..pool.ring_count() as u32).map(|i| pool.ctl(i).used()).sum();
         let ds = &shared.drain_stats;
         Metrics {
             recorded,
@@ -205,8 +200,5 @@ impl Metrics {
 
 /// A snapshot of the installed runtime's counters, or `None` if no runtime is installed.
 pub fn metrics() -> Option<Metrics> {
-    crate::producer::CURRENT
-        .load()
-        .as_ref()
-        .map(|s| Metrics::collect(s))
+    crate::producer::CURRENT.load().as_ref().map(|s| Metrics::collect(s))
 }

@@ -80,9 +80,7 @@ fn unpack(v: u64) -> (u32, u32) {
 impl FreeList {
     /// A free list holding rings `0..n` (ring 0 on top).
     pub(crate) fn new(n: u32) -> Self {
-        let next: Box<[AtomicU32]> = (0..n)
-            .map(|i| AtomicU32::new(if i + 1 < n { i + 1 } else { NIL }))
-            .collect();
+        let next: Box<[AtomicU32]> = (0..n).map(|i| AtomicU32::new(if i + 1 < n { i + 1 } else { NIL })).collect();
         Self {
             head: AtomicU64::new(pack(0, if n == 0 { NIL } else { 0 })),
             next,
@@ -117,8 +115,7 @@ impl FreeList {
                 Ok(_) => {
                     // Relaxed counters: monitoring and pressure thresholds only.
                     let free = self.free.fetch_sub(1, Ordering::Relaxed) - 1;
-                    self.high_water
-                        .fetch_max(self.capacity() - free, Ordering::Relaxed);
+                    self.high_water.fetch_max(self.capacity() - free, Ordering::Relaxed);
                     return Some(index);
                 }
                 Err(actual) => cur = actual,
@@ -192,14 +189,9 @@ impl Pool {
     /// the configuration).
     pub(crate) fn new(ring_count: u32, ring_size: usize) -> Result<Self, PoolError> {
         debug_assert!(ring_size.is_power_of_two());
-        let len = (ring_count as usize)
-            .checked_mul(ring_size)
-            .ok_or_else(|| {
-                PoolError::Map(std::io::Error::new(
-                    std::io::ErrorKind::InvalidInput,
-                    "pool size overflows",
-                ))
-            })?;
+        let len = (ring_count as usize).checked_mul(ring_size).ok_or_else(|| {
+            PoolError::Map(std::io::Error::new(std::io::ErrorKind::InvalidInput, "pool size overflows"))
+        })?;
         let mut map = memmap2::MmapMut::map_anon(len.max(1)).map_err(PoolError::Map)?;
         let base = map.as_mut_ptr();
         Ok(Self {
@@ -267,11 +259,8 @@ mod tests {
     #[test]
     fn concurrent_pop_push_never_hands_a_ring_to_two_owners() {
         let f = Arc::new(FreeList::new(8));
-        let owners: Arc<Vec<std::sync::atomic::AtomicU32>> = Arc::new(
-            (0..8)
-                .map(|_| std::sync::atomic::AtomicU32::new(0))
-                .collect(),
-        );
+        let owners: Arc<Vec<std::sync::atomic::AtomicU32>> =
+            Arc::new((0..8).map(|_| std::sync::atomic::AtomicU32::new(0)).collect());
         let threads: Vec<_> = (0..4)
             .map(|_| {
                 let (f, owners) = (f.clone(), owners.clone());

@@ -166,15 +166,7 @@ impl Producer {
         // SAFETY: `reserve` returned `len` writable bytes that belong to this record.
         let buf = unsafe { std::slice::from_raw_parts_mut(p, len) };
         let flags = RecordKind::Event.bits() | if ctx_len == 0 { 0 } else { FLAG_CONTEXT };
-        buf[..HEADER_LEN].copy_from_slice(
-            &Header {
-                size: size as u16,
-                flags,
-                id,
-                ts,
-            }
-            .to_bytes(),
-        );
+        buf[..HEADER_LEN].copy_from_slice(&Header { size: size as u16, flags, id, ts }.to_bytes());
         let body = write_context(buf, ctx);
         let mut enc = Encoder::new(&mut buf[body..size], 0);
         args.encode(&mut enc);
@@ -187,14 +179,7 @@ impl Producer {
     /// what was written — or drop in strict mode.
     #[cold]
     #[inline(never)]
-    fn event_unsized<T: Encode + ?Sized>(
-        &mut self,
-        id: u32,
-        ts: u64,
-        args: &T,
-        ctx: &ContextBuf,
-        size: usize,
-    ) {
+    fn event_unsized<T: Encode + ?Sized>(&mut self, id: u32, ts: u64, args: &T, ctx: &ContextBuf, size: usize) {
         let limit = self.record_limit;
         let fixed = size - args.shrinkable_len();
         if fixed > limit || (size > limit && self.strict) {
@@ -222,15 +207,7 @@ impl Producer {
         if truncated {
             flags |= FLAG_TRUNCATED;
         }
-        buf[..HEADER_LEN].copy_from_slice(
-            &Header {
-                size: size as u16,
-                flags,
-                id,
-                ts,
-            }
-            .to_bytes(),
-        );
+        buf[..HEADER_LEN].copy_from_slice(&Header { size: size as u16, flags, id, ts }.to_bytes());
         self.writer.commit(align8(size));
         self.shared.signal.after_publish();
     }
@@ -243,10 +220,7 @@ impl Producer {
         let mut flags = RecordKind::Raw.bits();
         if HEADER_LEN + keep > self.record_limit {
             if self.strict {
-                self.drop_event(
-                    DropReason::Oversized,
-                    align8(HEADER_LEN + keep).min(self.record_limit + 8),
-                );
+                self.drop_event(DropReason::Oversized, align8(HEADER_LEN + keep).min(self.record_limit + 8));
                 return;
             }
             keep = self.record_limit - HEADER_LEN;
@@ -259,15 +233,7 @@ impl Producer {
         };
         // SAFETY: `len` writable bytes reserved for this record.
         let buf = unsafe { std::slice::from_raw_parts_mut(p, len) };
-        buf[..HEADER_LEN].copy_from_slice(
-            &Header {
-                size: size as u16,
-                flags,
-                id: event_id,
-                ts,
-            }
-            .to_bytes(),
-        );
+        buf[..HEADER_LEN].copy_from_slice(&Header { size: size as u16, flags, id: event_id, ts }.to_bytes());
         buf[HEADER_LEN..size].copy_from_slice(&payload[..keep]);
         self.writer.commit(len);
         self.shared.signal.after_publish();
@@ -321,13 +287,7 @@ impl Producer {
         self.ring = fresh;
         // SAFETY: `fresh` was popped from the pool, so this thread is its only producer; the
         // pool (inside `shared`) outlives the writer, which is reset before the producer dies.
-        unsafe {
-            self.writer.attach(
-                shared.pool.base(fresh),
-                shared.pool.ctl(fresh),
-                self.ring_size,
-            )
-        };
+        unsafe { self.writer.attach(shared.pool.base(fresh), shared.pool.ctl(fresh), self.ring_size) };
     }
 
     #[cold]
@@ -399,9 +359,7 @@ fn ensure_producer(local: &Local) -> Option<*mut Producer> {
 }
 
 fn thread_name() -> Arc<str> {
-    let named = std::panic::catch_unwind(|| std::thread::current().name().map(Arc::<str>::from))
-        .ok()
-        .flatten();
+    let named = std::panic::catch_unwind(|| std::thread::current().name().map(Arc::<str>::from)).ok().flatten();
     named.unwrap_or_else(|| Arc::from(format!("thread-{}", crate::platform::os_thread_id())))
 }
 

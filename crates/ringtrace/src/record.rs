@@ -152,15 +152,8 @@ impl LossInfo {
     }
 
     pub(crate) fn from_bytes(b: &[u8]) -> Option<Self> {
-        let w = |i: usize| -> Option<u64> {
-            Some(u64::from_le_bytes(b.get(i..i + 8)?.try_into().ok()?))
-        };
-        Some(LossInfo {
-            events: w(0)?,
-            bytes: w(8)?,
-            first_ticks: w(16)?,
-            last_ticks: w(24)?,
-        })
+        let w = |i: usize| -> Option<u64> { Some(u64::from_le_bytes(b.get(i..i + 8)?.try_into().ok()?)) };
+        Some(LossInfo { events: w(0)?, bytes: w(8)?, first_ticks: w(16)?, last_ticks: w(24)? })
     }
 }
 
@@ -170,12 +163,7 @@ mod tests {
 
     #[test]
     fn header_round_trips() {
-        let h = Header {
-            size: 40,
-            flags: RecordKind::Raw.bits() | FLAG_CONTEXT,
-            id: 7,
-            ts: 1 << 40,
-        };
+        let h = Header { size: 40, flags: RecordKind::Raw.bits() | FLAG_CONTEXT, id: 7, ts: 1 << 40 };
         let b = h.to_bytes();
         assert_eq!(Header::read(&b), Some(h));
         assert_eq!(h.kind(), Some(RecordKind::Raw));
@@ -191,12 +179,7 @@ mod tests {
 
     #[test]
     fn loss_info_round_trips() {
-        let l = LossInfo {
-            events: 1,
-            bytes: 2,
-            first_ticks: 3,
-            last_ticks: 4,
-        };
+        let l = LossInfo { events: 1, bytes: 2, first_ticks: 3, last_ticks: 4 };
         assert_eq!(LossInfo::from_bytes(&l.to_bytes()), Some(l));
         assert_eq!(LossInfo::from_bytes(&[0; 31]), None);
     }

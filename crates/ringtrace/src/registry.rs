@@ -59,9 +59,7 @@ unsafe impl Sync for Registry {}
 
 impl fmt::Debug for Registry {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Registry")
-            .field("slots", &self.slots.load(Ordering::Relaxed))
-            .finish()
+        f.debug_struct("Registry").field("slots", &self.slots.load(Ordering::Relaxed)).finish()
     }
 }
 
@@ -83,9 +81,7 @@ impl Registry {
     pub(crate) fn claim(&self, name: StdArc<str>, os_tid: u64) -> &ThreadEntry {
         let entry = match self.iter().find(|e| {
             // Acquire on success: see the drain's reset of the slot (its Release store).
-            e.slot
-                .compare_exchange(SLOT_FREE, SLOT_LIVE, Ordering::Acquire, Ordering::Relaxed)
-                .is_ok()
+            e.slot.compare_exchange(SLOT_FREE, SLOT_LIVE, Ordering::Acquire, Ordering::Relaxed).is_ok()
         }) {
             Some(e) => e,
             None => self.push_new(),
@@ -93,20 +89,15 @@ impl Registry {
         entry.generation.fetch_add(1, Ordering::Relaxed);
         // Relaxed: identity fields are read by the drain after it sees the thread's records,
         // which are published with Release after this point.
-        entry.thread_id.store(
-            self.next_thread_id.fetch_add(1, Ordering::Relaxed),
-            Ordering::Relaxed,
-        );
+        entry.thread_id.store(self.next_thread_id.fetch_add(1, Ordering::Relaxed), Ordering::Relaxed);
         entry.os_tid.store(os_tid, Ordering::Relaxed);
         *entry.name.lock().unwrap_or_else(|e| e.into_inner()) = name;
         entry
     }
 
     fn push_new(&self) -> &ThreadEntry {
-        let node = Box::into_raw(Box::new(Node {
-            entry: ThreadEntry::new(self.chain_len),
-            next: std::ptr::null_mut(),
-        }));
+        let node =
+            Box::into_raw(Box::new(Node { entry: ThreadEntry::new(self.chain_len), next: std::ptr::null_mut() }));
         // SAFETY: `node` is a fresh allocation, not yet shared.
         unsafe { (*node).entry.slot.store(SLOT_LIVE, Ordering::Relaxed) };
         self.slots.fetch_add(1, Ordering::Relaxed);
@@ -115,10 +106,7 @@ impl Registry {
             // SAFETY: not yet published; we are its only user.
             unsafe { (*node).next = head };
             // Release: publishes the node's initialisation to traversals (Acquire on head).
-            match self
-                .head
-                .compare_exchange_weak(head, node, Ordering::Release, Ordering::Relaxed)
-            {
+            match self.head.compare_exchange_weak(head, node, Ordering::Release, Ordering::Relaxed) {
                 // SAFETY: nodes live until the registry is dropped, which outlives `&self`.
                 Ok(_) => return unsafe { &(*node).entry },
                 Err(actual) => head = actual,
@@ -192,9 +180,7 @@ mod tests {
         let hs: Vec<_> = (0..8)
             .map(|i| {
                 let r = r.clone();
-                std::thread::spawn(move || {
-                    r.claim(format!("t{i}").into(), i) as *const ThreadEntry as usize
-                })
+                std::thread::spawn(move || r.claim(format!("t{i}").into(), i) as *const ThreadEntry as usize)
             })
             .collect();
         let mut ptrs: Vec<usize> = hs.into_iter().map(|h| h.join().unwrap()).collect();

@@ -40,13 +40,7 @@ pub fn write_timestamp(out: &mut String, unix_ns: u64) {
     let days = (secs / 86_400) as i64;
     let rem = secs % 86_400;
     let (y, m, d) = civil_from_days(days);
-    let _ = write!(
-        out,
-        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{nanos:09}Z",
-        rem / 3600,
-        rem / 60 % 60,
-        rem % 60
-    );
+    let _ = write!(out, "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{nanos:09}Z", rem / 3600, rem / 60 % 60, rem % 60);
 }
 
 /// Days since 1970-01-01 to (year, month, day), proleptic Gregorian (Howard Hinnant's
@@ -138,11 +132,7 @@ pub fn render_text(ev: &Event<'_>, out: &mut String) {
         }
         RecordKind::Loss => {
             let l = ev.loss().unwrap_or_default();
-            let _ = write!(
-                out,
-                "ringtrace: lost {} events ({} bytes) from ",
-                l.events, l.bytes
-            );
+            let _ = write!(out, "ringtrace: lost {} events ({} bytes) from ", l.events, l.bytes);
             write_timestamp(out, ev.clock().to_unix_ns(l.first_ticks));
             out.push_str(" to ");
             write_timestamp(out, ev.clock().to_unix_ns(l.last_ticks));
@@ -273,11 +263,7 @@ pub fn render_json(ev: &Event<'_>, out: &mut String) {
     out.push('"');
     match ev.kind() {
         RecordKind::Event => {
-            let _ = write!(
-                out,
-                ",\"level\":\"{}\"",
-                ev.level().map_or("?", |l| l.as_str())
-            );
+            let _ = write!(out, ",\"level\":\"{}\"", ev.level().map_or("?", |l| l.as_str()));
         }
         kind => {
             let _ = write!(out, ",\"kind\":\"{}\"", kind.as_str());
@@ -311,11 +297,7 @@ pub fn render_json(ev: &Event<'_>, out: &mut String) {
         }
         RecordKind::Loss => {
             let l = ev.loss().unwrap_or_default();
-            let _ = write!(
-                out,
-                ",\"lost_events\":{},\"lost_bytes\":{},\"first_ts\":\"",
-                l.events, l.bytes
-            );
+            let _ = write!(out, ",\"lost_events\":{},\"lost_bytes\":{},\"first_ts\":\"", l.events, l.bytes);
             write_timestamp(out, ev.clock().to_unix_ns(l.first_ticks));
             out.push_str("\",\"last_ts\":\"");
             write_timestamp(out, ev.clock().to_unix_ns(l.last_ticks));

@@ -97,12 +97,7 @@ impl RingCtl {
     ///
     /// `base` must point to this ring's `cap` bytes, `cap` must be the ring size, and the
     /// caller must be the ring's only consumer for the duration of the call.
-    pub(crate) unsafe fn consume(
-        &self,
-        base: *const u8,
-        cap: usize,
-        mut f: impl FnMut(Header, &[u8]),
-    ) -> Consumed {
+    pub(crate) unsafe fn consume(&self, base: *const u8, cap: usize, mut f: impl FnMut(Header, &[u8])) -> Consumed {
         let mask = cap as u64 - 1;
         // Acquire: `head` may have been reset by the ring's previous owner (see `reset`).
         let start = self.head.load(Ordering::Acquire);
@@ -123,9 +118,7 @@ impl RingCtl {
             let header = Header::read(hb);
             let len = header.map_or(0, |h| align8(h.size as usize));
             let valid = match header {
-                Some(h) => {
-                    h.size as usize >= HEADER_LEN && len <= to_end && pos + len as u64 <= tail
-                }
+                Some(h) => h.size as usize >= HEADER_LEN && len <= to_end && pos + len as u64 <= tail,
                 None => false,
             };
             let Some(header) = header.filter(|_| valid) else {
@@ -138,8 +131,7 @@ impl RingCtl {
             if header.kind() != Some(RecordKind::Pad) {
                 self.tracker.read(off, len);
                 // SAFETY: [off, off + len) lies inside the ring (checked above) and is committed.
-                let rec =
-                    unsafe { std::slice::from_raw_parts(base.add(off), header.size as usize) };
+                let rec = unsafe { std::slice::from_raw_parts(base.add(off), header.size as usize) };
                 f(header, rec);
                 out.records += 1;
             }
@@ -172,13 +164,7 @@ pub(crate) struct RingWriter {
 impl RingWriter {
     /// A writer without a ring: every `reserve` fails.
     pub(crate) const fn detached() -> Self {
-        Self {
-            base: std::ptr::null_mut(),
-            ctl: std::ptr::null(),
-            cap: 0,
-            tail: 0,
-            head_cache: 0,
-        }
+        Self { base: std::ptr::null_mut(), ctl: std::ptr::null(), cap: 0, tail: 0, head_cache: 0 }
     }
 
     /// Starts writing into a ring.
@@ -247,20 +233,11 @@ impl RingWriter {
     #[cold]
     fn write_skip(&mut self, off: usize, skip: usize) {
         if skip >= HEADER_LEN {
-            let h = Header {
-                size: skip as u16,
-                flags: RecordKind::Pad.bits(),
-                id: 0,
-                ts: 0,
-            };
+            let h = Header { size: skip as u16, flags: RecordKind::Pad.bits(), id: 0, ts: 0 };
             // SAFETY: attached (reserve checked), and the pad lies inside our region.
             unsafe {
                 (*self.ctl).tracker.write(off, HEADER_LEN);
-                std::ptr::copy_nonoverlapping(
-                    h.to_bytes().as_ptr(),
-                    self.base.add(off),
-                    HEADER_LEN,
-                );
+                std::ptr::copy_nonoverlapping(h.to_bytes().as_ptr(), self.base.add(off), HEADER_LEN);
             }
         }
         self.tail += skip as u64;
@@ -292,11 +269,8 @@ mod tests {
 
     impl TestRing {
         fn new(cap: usize) -> Self {
-            let mut t = TestRing {
-                mem: vec![0u64; cap / 8],
-                ctl: Box::new(RingCtl::new(cap)),
-                w: RingWriter::detached(),
-            };
+            let mut t =
+                TestRing { mem: vec![0u64; cap / 8], ctl: Box::new(RingCtl::new(cap)), w: RingWriter::detached() };
             let base = t.mem.as_mut_ptr() as *mut u8;
             // SAFETY: the Vec and the Box outlive the writer inside the same struct and their
             // heap storage does not move; this test is the only producer.
@@ -309,12 +283,7 @@ mod tests {
             let Some(p) = self.w.reserve(align8(size)) else {
                 return false;
             };
-            let h = Header {
-                size: size as u16,
-                flags: RecordKind::Event.bits(),
-                id,
-                ts: id as u64,
-            };
+            let h = Header { size: size as u16, flags: RecordKind::Event.bits(), id, ts: id as u64 };
             // SAFETY: the reservation is `align8(size)` writable bytes.
             unsafe {
                 std::ptr::copy_nonoverlapping(h.to_bytes().as_ptr(), p, HEADER_LEN);
@@ -328,11 +297,9 @@ mod tests {
             let mut out = vec![];
             // SAFETY: test is the only consumer; mem is the ring's bytes.
             unsafe {
-                self.ctl.consume(
-                    self.mem.as_ptr() as *const u8,
-                    self.mem.len() * 8,
-                    |h, rec| out.push((h.id, rec[HEADER_LEN..].to_vec())),
-                )
+                self.ctl.consume(self.mem.as_ptr() as *const u8, self.mem.len() * 8, |h, rec| {
+                    out.push((h.id, rec[HEADER_LEN..].to_vec()))
+                })
             };
             out
         }
@@ -345,10 +312,7 @@ mod tests {
         assert!(r.push(2, b""));
         assert!(r.push(3, &[9; 20]));
         let got = r.drain();
-        assert_eq!(
-            got,
-            vec![(1, b"abc".to_vec()), (2, vec![]), (3, vec![9; 20])]
-        );
+        assert_eq!(got, vec![(1, b"abc".to_vec()), (2, vec![]), (3, vec![9; 20])]);
         assert!(r.ctl.is_drained());
         assert!(r.drain().is_empty());
     }
@@ -373,10 +337,7 @@ mod tests {
             assert!(r.push(lap * 2, &[lap as u8; 32]), "lap {lap}");
             assert!(r.push(lap * 2 + 1, &[lap as u8; 32]), "lap {lap}");
             let got = r.drain();
-            assert_eq!(
-                got.iter().map(|g| g.0).collect::<Vec<_>>(),
-                vec![lap * 2, lap * 2 + 1]
-            );
+            assert_eq!(got.iter().map(|g| g.0).collect::<Vec<_>>(), vec![lap * 2, lap * 2 + 1]);
             assert!(got.iter().all(|g| g.1 == vec![lap as u8; 32]));
         }
         // 8 bytes before the end: 120 = 5 × 24-byte records, then the next one skips 8 bytes.
@@ -396,10 +357,7 @@ mod tests {
         // Corrupt the size field of the committed record.
         r.mem[0] = (3u64) | ((FLAG_CONTEXT as u64) << 16);
         // SAFETY: as in `drain`.
-        let c = unsafe {
-            r.ctl
-                .consume(r.mem.as_ptr() as *const u8, 128, |_, _| panic!("no record"))
-        };
+        let c = unsafe { r.ctl.consume(r.mem.as_ptr() as *const u8, 128, |_, _| panic!("no record")) };
         assert!(c.corrupt);
         assert!(r.ctl.is_drained());
     }

@@ -101,16 +101,8 @@ impl SinkStats {
             batches: self.batches.load(StdOrdering::Relaxed),
             errors: self.errors.load(StdOrdering::Relaxed),
             panics: self.panics.load(StdOrdering::Relaxed),
-            last_error: self
-                .last_error
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .clone(),
-            outputs: self
-                .outputs
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .clone(),
+            last_error: self.last_error.lock().unwrap_or_else(|e| e.into_inner()).clone(),
+            outputs: self.outputs.lock().unwrap_or_else(|e| e.into_inner()).clone(),
         }
     }
 }
@@ -152,11 +144,7 @@ pub struct SinkErrorReport {
 
 impl fmt::Display for SinkErrorReport {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "sink {:?} failed in {}: {}",
-            self.sink, self.phase, self.message
-        )
+        write!(f, "sink {:?} failed in {}: {}", self.sink, self.phase, self.message)
     }
 }
 
@@ -186,13 +174,7 @@ const MAX_SINK_ERRORS: usize = 256;
 
 impl Shared {
     /// Records a sink failure: counters, the error list and a diagnostic.
-    pub(crate) fn sink_failed(
-        &self,
-        sink: usize,
-        phase: SinkPhase,
-        message: String,
-        panicked: bool,
-    ) {
+    pub(crate) fn sink_failed(&self, sink: usize, phase: SinkPhase, message: String, panicked: bool) {
         let stats = &self.sink_stats[sink];
         stats.errors.fetch_add(1, StdOrdering::Relaxed);
         if panicked {
@@ -205,18 +187,10 @@ impl Shared {
             (false, SinkPhase::Stop) => DiagnosticKind::SinkStop,
             (false, _) => DiagnosticKind::SinkWrite,
         };
-        self.diag.emit(
-            kind,
-            Some(&stats.name),
-            format!("{phase} failed: {message}"),
-        );
+        self.diag.emit(kind, Some(&stats.name), format!("{phase} failed: {message}"));
         let mut errs = self.sink_errors.lock().unwrap_or_else(|e| e.into_inner());
         if errs.len() < MAX_SINK_ERRORS {
-            errs.push(SinkErrorReport {
-                sink: stats.name.clone(),
-                phase,
-                message,
-            });
+            errs.push(SinkErrorReport { sink: stats.name.clone(), phase, message });
         }
     }
 }
@@ -301,14 +275,7 @@ impl fmt::Debug for Builder {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Builder")
             .field("config", &self.config)
-            .field(
-                "sinks",
-                &self
-                    .sinks
-                    .iter()
-                    .map(|s| s.name().to_string())
-                    .collect::<Vec<_>>(),
-            )
+            .field("sinks", &self.sinks.iter().map(|s| s.name().to_string()).collect::<Vec<_>>())
             .field("diagnostics", &self.diagnostics)
             .finish()
     }
@@ -323,19 +290,12 @@ impl Default for Builder {
 impl Builder {
     /// A builder with the default configuration and no sinks.
     pub fn new() -> Self {
-        Self {
-            config: Config::default(),
-            sinks: Vec::new(),
-            diagnostics: DiagnosticSink::Stderr,
-        }
+        Self { config: Config::default(), sinks: Vec::new(), diagnostics: DiagnosticSink::Stderr }
     }
 
     /// A builder starting from `config`.
     pub fn from_config(config: Config) -> Self {
-        Self {
-            config,
-            ..Self::new()
-        }
+        Self { config, ..Self::new() }
     }
 
     /// The configuration so far.
@@ -436,10 +396,7 @@ impl Builder {
     /// target of the recording macros.
     pub fn install(self) -> Result<Guard, BuildError> {
         self.config.validate()?;
-        if INSTALLED
-            .compare_exchange(false, true, StdOrdering::AcqRel, StdOrdering::Acquire)
-            .is_err()
-        {
+        if INSTALLED.compare_exchange(false, true, StdOrdering::AcqRel, StdOrdering::Acquire).is_err() {
             return Err(BuildError::AlreadyInstalled);
         }
         let result = self.install_claimed();
@@ -450,11 +407,7 @@ impl Builder {
     }
 
     fn install_claimed(self) -> Result<Guard, BuildError> {
-        let Builder {
-            config,
-            mut sinks,
-            diagnostics,
-        } = self;
+        let Builder { config, mut sinks, diagnostics } = self;
         let pool = Pool::new(config.ring_count, config.ring_size).map_err(|e| match e {
             crate::pool::PoolError::Map(io) => BuildError::Pool(io),
         })?;
@@ -463,25 +416,18 @@ impl Builder {
         // Start sinks in registration order; on failure stop the started ones in reverse.
         for i in 0..sinks.len() {
             let ctx = SinkContext::new(&clock, &config);
-            let res =
-                std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| sinks[i].start(&ctx)))
-                    .unwrap_or_else(|p| Err(crate::SinkError::new(panic_message(&p))));
+            let res = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| sinks[i].start(&ctx)))
+                .unwrap_or_else(|p| Err(crate::SinkError::new(panic_message(&p))));
             if let Err(error) = res {
                 for s in sinks[..i].iter_mut().rev() {
                     let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| s.stop()));
                 }
-                return Err(BuildError::SinkStart {
-                    sink: sinks[i].name().to_string(),
-                    error,
-                });
+                return Err(BuildError::SinkStart { sink: sinks[i].name().to_string(), error });
             }
         }
 
         let generation = NEXT_GENERATION.fetch_add(1, StdOrdering::Relaxed);
-        let sink_stats = sinks
-            .iter()
-            .map(|s| SinkStats::new(s.name().to_string()))
-            .collect();
+        let sink_stats = sinks.iter().map(|s| SinkStats::new(s.name().to_string())).collect();
         let shared = Arc::new(Shared {
             generation,
             registry: Registry::new(config.max_rings_per_thread),
@@ -505,9 +451,8 @@ impl Builder {
             .spawn(move || {
                 // Sink panics are caught around each call; this catches a bug in the drain
                 // itself, so shutdown reports it instead of waiting for a timeout.
-                let outcome =
-                    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| drain.run()))
-                        .map_err(|p| panic_message(&p));
+                let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| drain.run()))
+                    .map_err(|p| panic_message(&p));
                 let _ = tx.send(outcome);
             })
             .map_err(BuildError::Spawn)?;
@@ -517,12 +462,7 @@ impl Builder {
         // takes its cold path, whose `CURRENT.load_full()` (ArcSwap, which orders itself)
         // returns the runtime stored just above, or None (then the event is unrecorded).
         GENERATION.store(generation, StdOrdering::Release);
-        Ok(Guard {
-            shared,
-            handle: Some(handle),
-            outcome: rx,
-            done: false,
-        })
+        Ok(Guard { shared, handle: Some(handle), outcome: rx, done: false })
     }
 }
 
@@ -575,11 +515,7 @@ impl Guard {
         let start = Instant::now();
         self.done = true;
         // Stop intake: producers see the generation change and stop recording here.
-        if CURRENT
-            .load()
-            .as_ref()
-            .is_some_and(|c| Arc::ptr_eq(c, &self.shared))
-        {
+        if CURRENT.load().as_ref().is_some_and(|c| Arc::ptr_eq(c, &self.shared)) {
             GENERATION.store(0, StdOrdering::Release);
             CURRENT.store(None);
         }
@@ -592,9 +528,7 @@ impl Guard {
         let (outcome, timed_out, drain_panic) = match self.outcome.recv_timeout(timeout) {
             Ok(Ok(o)) => (Some(o), false, None),
             Ok(Err(p)) => (None, false, Some(p)),
-            Err(mpsc::RecvTimeoutError::Disconnected) => {
-                (None, false, Some("the drain thread exited".to_string()))
-            }
+            Err(mpsc::RecvTimeoutError::Disconnected) => (None, false, Some("the drain thread exited".to_string())),
             Err(mpsc::RecvTimeoutError::Timeout) => (None, true, None),
         };
         if let (false, Some(h)) = (timed_out, self.handle.take()) {
@@ -608,16 +542,9 @@ impl Guard {
             dropped_bytes: m.dropped_bytes,
             loss_records: m.drain.loss_records,
             sinks: m.sinks,
-            sink_errors: self
-                .shared
-                .sink_errors
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .clone(),
+            sink_errors: self.shared.sink_errors.lock().unwrap_or_else(|e| e.into_inner()).clone(),
             threads: m.threads_seen,
-            undelivered: outcome
-                .as_ref()
-                .map_or(m.pool.used_bytes, |o| o.undelivered_bytes),
+            undelivered: outcome.as_ref().map_or(m.pool.used_bytes, |o| o.undelivered_bytes),
             duration: start.elapsed(),
             uptime: self.shared.started.elapsed(),
             timed_out,
@@ -627,10 +554,7 @@ impl Guard {
             self.shared.diag.emit(
                 DiagnosticKind::Summary,
                 None,
-                format!(
-                    "the drain thread failed: {p}; {} bytes of records were not delivered",
-                    report.undelivered
-                ),
+                format!("the drain thread failed: {p}; {} bytes of records were not delivered", report.undelivered),
             );
         }
         if timed_out {
@@ -656,9 +580,7 @@ impl Drop for Guard {
         let timeout = self.shared.config.shutdown_timeout;
         let r = self.shutdown_inner(timeout);
         if r.dropped.total() > 0 || !r.sink_errors.is_empty() || r.drain_panic.is_some() {
-            self.shared
-                .diag
-                .emit(DiagnosticKind::Summary, None, r.summary_line());
+            self.shared.diag.emit(DiagnosticKind::Summary, None, r.summary_line());
         }
     }
 }
@@ -702,19 +624,12 @@ impl DrainReport {
 
     /// A one-line summary.
     pub fn summary_line(&self) -> String {
-        let mut s = format!(
-            "recorded {} events, dropped {}",
-            self.recorded,
-            self.dropped.total()
-        );
+        let mut s = format!("recorded {} events, dropped {}", self.recorded, self.dropped.total());
         for (r, n) in self.dropped.iter() {
             s.push_str(&format!(" {r}={n}"));
         }
         for k in &self.sinks {
-            s.push_str(&format!(
-                "; sink {:?} wrote {} lost {}",
-                k.name, k.written, k.dropped
-            ));
+            s.push_str(&format!("; sink {:?} wrote {} lost {}", k.name, k.written, k.dropped));
         }
         if self.timed_out {
             s.push_str("; TIMED OUT: the drain thread did not finish in time");

@@ -34,9 +34,7 @@
 //! [`asymmetric_light`]: crate::sync::asymmetric_light
 //! [`asymmetric_heavy`]: crate::sync::asymmetric_heavy
 
-use crate::sync::{
-    asymmetric_heavy, asymmetric_light, fence, thread, AtomicU32, AtomicU64, Ordering,
-};
+use crate::sync::{asymmetric_heavy, asymmetric_light, fence, thread, AtomicU32, AtomicU64, Ordering};
 use std::sync::OnceLock;
 use std::time::Duration;
 
@@ -58,11 +56,7 @@ pub(crate) struct DrainSignal {
 
 impl DrainSignal {
     pub(crate) fn new() -> Self {
-        Self {
-            state: AtomicU32::new(AWAKE),
-            thread: OnceLock::new(),
-            wakes: AtomicU64::new(0),
-        }
+        Self { state: AtomicU32::new(AWAKE), thread: OnceLock::new(), wakes: AtomicU64::new(0) }
     }
 
     /// Records which thread to unpark. Called by the drain thread when it starts.
@@ -121,8 +115,7 @@ impl DrainSignal {
     /// [`DrainSignal::cancel`] if it finds any.
     pub(crate) fn prepare(&self, deep: bool) -> bool {
         // Relaxed store: ordered by the fence that follows (module doc).
-        self.state
-            .store(if deep { ASLEEP } else { NAPPING }, Ordering::Relaxed);
+        self.state.store(if deep { ASLEEP } else { NAPPING }, Ordering::Relaxed);
         if deep && asymmetric_heavy() {
             return true;
         }

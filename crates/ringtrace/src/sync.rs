@@ -31,9 +31,7 @@
 
 #[cfg(not(feature = "loom"))]
 mod imp {
-    pub(crate) use std::sync::atomic::{
-        fence, AtomicBool, AtomicPtr, AtomicU32, AtomicU64, AtomicUsize, Ordering,
-    };
+    pub(crate) use std::sync::atomic::{fence, AtomicBool, AtomicPtr, AtomicU32, AtomicU64, AtomicUsize, Ordering};
     pub(crate) use std::sync::Mutex;
     pub(crate) use std::thread;
 
@@ -96,9 +94,7 @@ mod imp {
 
 #[cfg(feature = "loom")]
 mod imp {
-    pub(crate) use loom::sync::atomic::{
-        fence, AtomicBool, AtomicPtr, AtomicU32, AtomicU64, AtomicUsize, Ordering,
-    };
+    pub(crate) use loom::sync::atomic::{fence, AtomicBool, AtomicPtr, AtomicU32, AtomicU64, AtomicUsize, Ordering};
     pub(crate) use loom::sync::Mutex;
     pub(crate) use loom::thread;
 
@@ -113,11 +109,7 @@ mod imp {
 
     impl AccessTracker {
         pub(crate) fn new(bytes: usize) -> Self {
-            Self {
-                words: (0..bytes.div_ceil(8))
-                    .map(|_| UnsafeCell::new(()))
-                    .collect(),
-            }
+            Self { words: (0..bytes.div_ceil(8)).map(|_| UnsafeCell::new(())).collect() }
         }
 
         pub(crate) fn write(&self, offset: usize, len: usize) {

@@ -35,6 +35,7 @@
 //! accesses are SeqCst, a Dekker pair: either the drain sees that the ring is no longer active
 //! and backs off, or the producer sees the drain reading it and waits (or picks another).
 
+use crate::backpressure::StateCell;
 use crate::pool::NIL;
 use crate::sync::{AtomicU32, AtomicU64, Mutex, Ordering};
 use std::fmt;
@@ -118,6 +119,12 @@ pub(crate) struct Counters {
     pub dropped_bytes: AtomicU64,
     /// Records the drain has taken out of this thread's rings. Written by the drain.
     pub delivered: AtomicU64,
+    /// Transitions per (from, to) pair, index `from * 4 + to`. Written by whoever makes the
+    /// transition.
+    pub transitions: [AtomicU64; 16],
+    /// Ticks spent in each state (closed intervals; the current one is open in the state
+    /// word). Written by whoever makes the transition.
+    pub time_in_state: [AtomicU64; 4],
 }
 
 impl Counters {
@@ -126,6 +133,8 @@ impl Counters {
             dropped: std::array::from_fn(|_| AtomicU64::new(0)),
             dropped_bytes: AtomicU64::new(0),
             delivered: AtomicU64::new(0),
+            transitions: std::array::from_fn(|_| AtomicU64::new(0)),
+            time_in_state: std::array::from_fn(|_| AtomicU64::new(0)),
         }
     }
 
@@ -150,14 +159,14 @@ impl Counters {
         for (a, b) in self.dropped.iter().zip(&other.dropped) {
             a.fetch_add(b.swap(0, Ordering::Relaxed), Ordering::Relaxed);
         }
-        self.dropped_bytes.fetch_add(
-            other.dropped_bytes.swap(0, Ordering::Relaxed),
-            Ordering::Relaxed,
-        );
-        self.delivered.fetch_add(
-            other.delivered.swap(0, Ordering::Relaxed),
-            Ordering::Relaxed,
-        );
+        self.dropped_bytes.fetch_add(other.dropped_bytes.swap(0, Ordering::Relaxed), Ordering::Relaxed);
+        self.delivered.fetch_add(other.delivered.swap(0, Ordering::Relaxed), Ordering::Relaxed);
+        for (a, b) in self.transitions.iter().zip(&other.transitions) {
+            a.fetch_add(b.swap(0, Ordering::Relaxed), Ordering::Relaxed);
+        }
+        for (a, b) in self.time_in_state.iter().zip(&other.time_in_state) {
+            a.fetch_add(b.swap(0, Ordering::Relaxed), Ordering::Relaxed);
+        }
     }
 }
 
@@ -188,6 +197,13 @@ pub(crate) struct ThreadEntry {
     chain_tail: AtomicU64,
     /// Counters.
     pub(crate) counters: Counters,
+    /// Backpressure state (backpressure.rs).
+    pub(crate) state: StateCell,
+    /// The open loss gap — events dropped since the thread's last loss record: events, bytes,
+    /// first and last tick. Written only by the producer (Relaxed stores; it also keeps a
+    /// private flag), read by the drain to report a gap the producer could not close itself
+    /// (the thread exited, or the runtime shut down, while dropping).
+    pub(crate) gap: [AtomicU64; 4],
 }
 
 impl ThreadEntry {
@@ -206,6 +222,8 @@ impl ThreadEntry {
             chain_head: AtomicU64::new(0),
             chain_tail: AtomicU64::new(0),
             counters: Counters::new(),
+            state: StateCell::new(crate::clock::now_ticks()),
+            gap: std::array::from_fn(|_| AtomicU64::new(0)),
         }
     }
 
@@ -235,10 +253,7 @@ impl ThreadEntry {
             // Relaxed: ordered by the chain_tail Acquire above; a slot rewritten since then
             // would mean chain_head moved, and the CAS below fails.
             let ring = self.chain[(h as usize) & (self.chain.len() - 1)].load(Ordering::Relaxed);
-            match self
-                .chain_head
-                .compare_exchange(h, h + 1, Ordering::AcqRel, Ordering::Acquire)
-            {
+            match self.chain_head.compare_exchange(h, h + 1, Ordering::AcqRel, Ordering::Acquire) {
                 Ok(_) => return Some(ring),
                 Err(actual) => h = actual,
             }
@@ -262,6 +277,10 @@ impl ThreadEntry {
     pub(crate) fn reset_for_reuse(&self) {
         debug_assert_eq!(self.chain_len(), 0);
         debug_assert_eq!(self.active.load(Ordering::Relaxed), NIL);
+        self.state.reset(crate::clock::now_ticks());
+        for g in &self.gap {
+            g.store(0, Ordering::Relaxed);
+        }
         // Release: the next claimer's Acquire CAS on `slot` sees the reset state.
         self.slot.store(SLOT_FREE, Ordering::Release);
     }
@@ -299,9 +318,7 @@ mod tests {
         let hs: Vec<_> = (0..2)
             .map(|_| {
                 let e = e.clone();
-                std::thread::spawn(move || {
-                    std::iter::from_fn(|| e.take_oldest()).collect::<Vec<_>>()
-                })
+                std::thread::spawn(move || std::iter::from_fn(|| e.take_oldest()).collect::<Vec<_>>())
             })
             .collect();
         let mut all: Vec<u32> = hs.into_iter().flat_map(|h| h.join().unwrap()).collect();
@@ -324,8 +341,7 @@ mod tests {
 
     #[test]
     fn reason_names_are_unique() {
-        let names: std::collections::HashSet<_> =
-            DropReason::ALL.iter().map(|r| r.as_str()).collect();
+        let names: std::collections::HashSet<_> = DropReason::ALL.iter().map(|r| r.as_str()).collect();
         assert_eq!(names.len(), DropReason::ALL.len());
         for (i, r) in DropReason::ALL.iter().enumerate() {
             assert_eq!(r.index(), i);

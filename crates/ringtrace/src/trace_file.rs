@@ -176,7 +176,9 @@ impl fmt::Display for TraceError {
                 "trace format version {v} at byte {} is newer than this reader supports (version {FORMAT_VERSION})",
                 self.offset
             ),
-            TraceErrorKind::WrongByteOrder => write!(f, "trace written with the other byte order (byte {})", self.offset),
+            TraceErrorKind::WrongByteOrder => {
+                write!(f, "trace written with the other byte order (byte {})", self.offset)
+            }
             TraceErrorKind::Truncated => write!(f, "trace truncated at byte {}", self.offset),
             TraceErrorKind::Corrupt(m) => write!(f, "corrupt trace at byte {}: {m}", self.offset),
         }
@@ -232,10 +234,7 @@ pub struct TraceReader<R> {
 impl TraceReader<io::BufReader<std::fs::File>> {
     /// Opens a trace file.
     pub fn open(path: impl AsRef<Path>) -> Result<Self, TraceError> {
-        let f = std::fs::File::open(path).map_err(|e| TraceError {
-            offset: 0,
-            kind: TraceErrorKind::Io(e),
-        })?;
+        let f = std::fs::File::open(path).map_err(|e| TraceError { offset: 0, kind: TraceErrorKind::Io(e) })?;
         Self::new(io::BufReader::with_capacity(1 << 20, f))
     }
 }
@@ -244,10 +243,7 @@ impl<R: Read> TraceReader<R> {
     /// Reads the header from `input`.
     pub fn new(mut input: R) -> Result<Self, TraceError> {
         let mut h = [0u8; FILE_HEADER_LEN];
-        let n = read_full(&mut input, &mut h).map_err(|e| TraceError {
-            offset: 0,
-            kind: TraceErrorKind::Io(e),
-        })?;
+        let n = read_full(&mut input, &mut h).map_err(|e| TraceError { offset: 0, kind: TraceErrorKind::Io(e) })?;
         if n < 8 || h[0..8] != MAGIC {
             return Err(TraceError {
                 offset: 0,
@@ -259,34 +255,23 @@ impl<R: Read> TraceReader<R> {
             });
         }
         if n < FILE_HEADER_LEN {
-            return Err(TraceError {
-                offset: n as u64,
-                kind: TraceErrorKind::Truncated,
-            });
+            return Err(TraceError { offset: n as u64, kind: TraceErrorKind::Truncated });
         }
         let version = u16::from_le_bytes([h[8], h[9]]);
         if version > FORMAT_VERSION || version == 0 {
-            return Err(TraceError {
-                offset: 8,
-                kind: TraceErrorKind::UnsupportedVersion(version),
-            });
+            return Err(TraceError { offset: 8, kind: TraceErrorKind::UnsupportedVersion(version) });
         }
         let header_len = u16::from_le_bytes([h[10], h[11]]) as usize;
         if header_len != FILE_HEADER_LEN {
             return Err(TraceError {
                 offset: 10,
-                kind: TraceErrorKind::Corrupt(format!(
-                    "header length {header_len}, expected {FILE_HEADER_LEN}"
-                )),
+                kind: TraceErrorKind::Corrupt(format!("header length {header_len}, expected {FILE_HEADER_LEN}")),
             });
         }
         match u32::from_le_bytes([h[12], h[13], h[14], h[15]]) {
             BYTE_ORDER => {}
             v if v == BYTE_ORDER.swap_bytes() => {
-                return Err(TraceError {
-                    offset: 12,
-                    kind: TraceErrorKind::WrongByteOrder,
-                })
+                return Err(TraceError { offset: 12, kind: TraceErrorKind::WrongByteOrder })
             }
             v => {
                 return Err(TraceError {
@@ -325,34 +310,23 @@ impl<R: Read> TraceReader<R> {
     }
 
     fn corrupt(&self, at: u64, msg: impl Into<String>) -> TraceError {
-        TraceError {
-            offset: at,
-            kind: TraceErrorKind::Corrupt(msg.into()),
-        }
+        TraceError { offset: at, kind: TraceErrorKind::Corrupt(msg.into()) }
     }
 
     /// Reads the whole trace, calling `f` with the records of each RECORDS chunk.
-    pub fn for_each_batch(
-        &mut self,
-        mut f: impl FnMut(&Batch<'_>),
-    ) -> Result<ReadStats, TraceError> {
+    pub fn for_each_batch(&mut self, mut f: impl FnMut(&Batch<'_>)) -> Result<ReadStats, TraceError> {
         let mut stats = ReadStats::default();
         loop {
             let chunk_at = self.offset;
             let mut ch = [0u8; CHUNK_HEADER_LEN];
-            let n = read_full(&mut self.input, &mut ch).map_err(|e| TraceError {
-                offset: chunk_at,
-                kind: TraceErrorKind::Io(e),
-            })?;
+            let n = read_full(&mut self.input, &mut ch)
+                .map_err(|e| TraceError { offset: chunk_at, kind: TraceErrorKind::Io(e) })?;
             if n == 0 {
                 stats.bytes = self.offset;
                 return Ok(stats);
             }
             if n < CHUNK_HEADER_LEN {
-                return Err(TraceError {
-                    offset: chunk_at + n as u64,
-                    kind: TraceErrorKind::Truncated,
-                });
+                return Err(TraceError { offset: chunk_at + n as u64, kind: TraceErrorKind::Truncated });
             }
             let kind = ch[0];
             let len = u32::from_le_bytes([ch[4], ch[5], ch[6], ch[7]]) as usize;
@@ -364,16 +338,10 @@ impl<R: Read> TraceReader<R> {
             let got = (&mut self.input)
                 .take(len as u64)
                 .read_to_end(&mut self.chunk)
-                .map_err(|e| TraceError {
-                    offset: chunk_at,
-                    kind: TraceErrorKind::Io(e),
-                })?;
+                .map_err(|e| TraceError { offset: chunk_at, kind: TraceErrorKind::Io(e) })?;
             let body_at = chunk_at + CHUNK_HEADER_LEN as u64;
             if got < len {
-                return Err(TraceError {
-                    offset: body_at + got as u64,
-                    kind: TraceErrorKind::Truncated,
-                });
+                return Err(TraceError { offset: body_at + got as u64, kind: TraceErrorKind::Truncated });
             }
             self.offset = body_at + len as u64;
             match kind {
@@ -397,13 +365,7 @@ impl<R: Read> TraceReader<R> {
                 }
                 CHUNK_RECORDS => {
                     stats.records += self.records_chunk(body_at)?;
-                    let batch = Batch::new(
-                        &self.refs,
-                        &self.chunk,
-                        &self.threads,
-                        &self.callsites,
-                        &self.clock,
-                    );
+                    let batch = Batch::new(&self.refs, &self.chunk, &self.threads, &self.callsites, &self.clock);
                     f(&batch);
                 }
                 other => return Err(self.corrupt(chunk_at, format!("unknown chunk kind {other}"))),
@@ -421,10 +383,7 @@ impl<R: Read> TraceReader<R> {
         let thread = u64::from_le_bytes(c[0..8].try_into().unwrap_or([0; 8]));
         let count = u32::from_le_bytes(c[8..12].try_into().unwrap_or([0; 4]));
         let Some(&tidx) = self.thread_index.get(&thread) else {
-            return Err(self.corrupt(
-                body_at,
-                format!("records of thread {thread}, which was never described"),
-            ));
+            return Err(self.corrupt(body_at, format!("records of thread {thread}, which was never described")));
         };
         let mut pos = 16usize;
         for i in 0..count {
@@ -434,27 +393,16 @@ impl<R: Read> TraceReader<R> {
             };
             let size = h.size as usize;
             if size < HEADER_LEN || h.kind().is_none() || pos + align8(size) > c.len() {
-                return Err(self.corrupt(
-                    at,
-                    format!(
-                        "record {i} of {count}: invalid size {size} or kind {:#x}",
-                        h.flags
-                    ),
-                ));
+                return Err(
+                    self.corrupt(at, format!("record {i} of {count}: invalid size {size} or kind {:#x}", h.flags))
+                );
             }
-            self.refs.push(RecRef {
-                key: h.ts,
-                thread: tidx,
-                offset: pos,
-                len: size as u32,
-            });
+            self.refs.push(RecRef { key: h.ts, thread: tidx, offset: pos, len: size as u32 });
             pos += align8(size);
         }
         if pos != c.len() {
-            return Err(self.corrupt(
-                body_at + pos as u64,
-                format!("{} bytes after the last of {count} records", c.len() - pos),
-            ));
+            return Err(self
+                .corrupt(body_at + pos as u64, format!("{} bytes after the last of {count} records", c.len() - pos)));
         }
         Ok(count as u64)
     }
@@ -511,18 +459,12 @@ fn parse_callsite(b: &[u8]) -> Option<CallsiteInfo> {
     if !c.0.is_empty() {
         return None;
     }
-    Some(CallsiteInfo::new(
-        id, level, target, module, file, line, format, fields,
-    ))
+    Some(CallsiteInfo::new(id, level, target, module, file, line, format, fields))
 }
 
 fn parse_thread(b: &[u8]) -> Option<ThreadInfo> {
     let mut c = Cursor(b);
-    let t = ThreadInfo {
-        id: c.u64()?,
-        os_tid: c.u64()?,
-        name: c.string()?,
-    };
+    let t = ThreadInfo { id: c.u64()?, os_tid: c.u64()?, name: c.string()? };
     c.0.is_empty().then_some(t)
 }
 
@@ -540,39 +482,13 @@ mod tests {
         let clock = ClockCalibration::new(100, 1_000_000_000, 1_000_000_000);
         let mut out = file_header(&clock).to_vec();
         let mut ends = vec![out.len()];
-        write_callsite(
-            &mut out,
-            &CallsiteInfo::new(
-                5,
-                Level::Warn,
-                "t",
-                "m",
-                "f.rs",
-                9,
-                "x={}",
-                vec!["k".into()],
-            ),
-        );
+        write_callsite(&mut out, &CallsiteInfo::new(5, Level::Warn, "t", "m", "f.rs", 9, "x={}", vec!["k".into()]));
         ends.push(out.len());
-        write_thread(
-            &mut out,
-            &ThreadInfo {
-                id: 1,
-                name: "main".into(),
-                os_tid: 42,
-            },
-        );
+        write_thread(&mut out, &ThreadInfo { id: 1, name: "main".into(), os_tid: 42 });
         ends.push(out.len());
         let mut w = RecordsWriter::default();
         for i in 0..3u64 {
-            let mut rec = Header {
-                size: 0,
-                flags: RecordKind::Event.bits(),
-                id: 5,
-                ts: 100 + i,
-            }
-            .to_bytes()
-            .to_vec();
+            let mut rec = Header { size: 0, flags: RecordKind::Event.bits(), id: 5, ts: 100 + i }.to_bytes().to_vec();
             rec.extend_from_slice(&[crate::value::tag::U8, i as u8, crate::value::tag::U64]);
             rec.extend_from_slice(&i.to_le_bytes());
             let size = rec.len() as u16;
@@ -593,12 +509,7 @@ mod tests {
             .for_each_batch(|b| {
                 for ev in b.iter() {
                     let fields: Vec<_> = ev.fields().map(|(k, v)| format!("{k}={v}")).collect();
-                    msgs.push(format!(
-                        "{} {} {}",
-                        ev.thread().name,
-                        ev.message(),
-                        fields.join(",")
-                    ));
+                    msgs.push(format!("{} {} {}", ev.thread().name, ev.message(), fields.join(",")));
                 }
             })
             .unwrap();
@@ -614,18 +525,11 @@ mod tests {
         for cut in 0..bytes.len() {
             let res = TraceReader::new(&bytes[..cut]).and_then(|mut r| r.for_each_batch(|_| {}));
             if ends.contains(&cut) {
-                assert!(
-                    res.is_ok(),
-                    "a cut between chunks leaves a valid trace ({cut})"
-                );
+                assert!(res.is_ok(), "a cut between chunks leaves a valid trace ({cut})");
                 continue;
             }
             let err = res.expect_err(&format!("cut at {cut} must fail"));
-            assert!(
-                err.offset <= cut as u64,
-                "offset {} beyond cut {cut}",
-                err.offset
-            );
+            assert!(err.offset <= cut as u64, "offset {} beyond cut {cut}", err.offset);
             assert!(!err.to_string().is_empty());
         }
     }
@@ -634,10 +538,7 @@ mod tests {
     fn bad_magic_version_and_byte_order_are_named() {
         let mut b = sample();
         b[0] = b'X';
-        assert!(matches!(
-            TraceReader::new(&b[..]).unwrap_err().kind,
-            TraceErrorKind::BadMagic
-        ));
+        assert!(matches!(TraceReader::new(&b[..]).unwrap_err().kind, TraceErrorKind::BadMagic));
         let mut b = sample();
         b[8..10].copy_from_slice(&99u16.to_le_bytes());
         let e = TraceReader::new(&b[..]).unwrap_err();
@@ -645,10 +546,7 @@ mod tests {
         assert!(e.to_string().contains("newer"), "{e}");
         let mut b = sample();
         b[12..16].copy_from_slice(&BYTE_ORDER.to_be_bytes());
-        assert!(matches!(
-            TraceReader::new(&b[..]).unwrap_err().kind,
-            TraceErrorKind::WrongByteOrder
-        ));
+        assert!(matches!(TraceReader::new(&b[..]).unwrap_err().kind, TraceErrorKind::WrongByteOrder));
     }
 
     #[test]

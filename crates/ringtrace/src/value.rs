@@ -217,13 +217,7 @@ pub(crate) fn decode_value(b: &[u8]) -> Option<(Value<'_>, &[u8])> {
                 rest = split_str(rest)?.1;
             }
             let used = start.len() - rest.len();
-            (
-                Value::Error(ErrorChain {
-                    count,
-                    bytes: &start[..used],
-                }),
-                rest,
-            )
+            (Value::Error(ErrorChain { count, bytes: &start[..used] }), rest)
         }
         _ => return None,
     })
@@ -240,10 +234,7 @@ pub(crate) struct Values<'a> {
 impl<'a> Values<'a> {
     /// Decodes at most `count` values from `bytes` (fewer if the bytes end first).
     pub(crate) fn new(bytes: &'a [u8], count: usize) -> Self {
-        Self {
-            rest: bytes,
-            remaining: count,
-        }
+        Self { rest: bytes, remaining: count }
     }
 }
 
@@ -344,20 +335,10 @@ mod tests {
         assert!(decode_value(&[tag::U64, 1, 2]).is_none());
         assert!(decode_value(&[200]).is_none());
         assert!(decode_value(&[tag::STR, 5, 0, b'a']).is_none());
-        assert!(
-            decode_value(&[tag::STR, 1, 0, 0xff]).is_none(),
-            "invalid UTF-8"
-        );
-        assert!(
-            decode_value(&[tag::CHAR, 0, 0xd8, 0, 0]).is_none(),
-            "surrogate"
-        );
+        assert!(decode_value(&[tag::STR, 1, 0, 0xff]).is_none(), "invalid UTF-8");
+        assert!(decode_value(&[tag::CHAR, 0, 0xd8, 0, 0]).is_none(), "surrogate");
         assert!(decode_value(&[tag::ERROR, 2, 1, 0, b'a']).is_none());
-        assert_eq!(
-            Values::new(&[tag::U8, 1], 5).count(),
-            1,
-            "the bytes end first"
-        );
+        assert_eq!(Values::new(&[tag::U8, 1], 5).count(), 1, "the bytes end first");
         let mut it = Values::new(&[tag::U8, 1, 99], 3);
         assert_eq!(it.next(), Some(Value::U8(1)));
         assert_eq!(it.next(), Some(Value::Invalid));
@@ -382,24 +363,12 @@ mod tests {
 
     #[test]
     fn formatting_delegates_with_flags() {
-        assert_eq!(
-            format!("{:08.3}", Value::F64(-2.5)),
-            format!("{:08.3}", -2.5f64)
-        );
+        assert_eq!(format!("{:08.3}", Value::F64(-2.5)), format!("{:08.3}", -2.5f64));
         assert_eq!(format!("{:#010b}", Value::U8(5)), format!("{:#010b}", 5u8));
         assert_eq!(format!("{:^7}", Value::Str("ab")), format!("{:^7}", "ab"));
-        assert_eq!(
-            format!("{:e}", Value::F32(1234.5)),
-            format!("{:e}", 1234.5f32)
-        );
+        assert_eq!(format!("{:e}", Value::F32(1234.5)), format!("{:e}", 1234.5f32));
         assert_eq!(format!("{:?}", Value::Bytes(&[1, 2])), "[1, 2]");
-        assert_eq!(
-            format!("{:>9}", Value::Display("x")),
-            "x",
-            "captured text is verbatim"
-        );
-        assert!(
-            std::fmt::write(&mut String::new(), format_args!("{:x}", Value::Str("a"))).is_err()
-        );
+        assert_eq!(format!("{:>9}", Value::Display("x")), "x", "captured text is verbatim");
+        assert!(std::fmt::write(&mut String::new(), format_args!("{:x}", Value::Str("a"))).is_err());
     }
 }

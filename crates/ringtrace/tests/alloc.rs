@@ -109,9 +109,5 @@ fn records_allocate_nothing_after_registration() {
     let report = guard.shutdown(Duration::from_secs(10));
     assert_eq!(n, 0, "{n} allocations in 20 000 × 7 records");
     // The loop went through ring swaps and (possibly) drops: both are allocation-free too.
-    assert_eq!(
-        report.recorded + report.dropped.total(),
-        20_001 * 7,
-        "{report:?}"
-    );
+    assert_eq!(report.recorded + report.dropped.total(), 20_001 * 7, "{report:?}");
 }

@@ -27,22 +27,12 @@ fn eventually(limit: Duration, mut cond: impl FnMut() -> bool) -> bool {
 #[test]
 fn idle_drain_iterates_at_most_three_times_a_second() {
     let _s = common::serial();
-    let guard = ringtrace::Builder::new()
-        .sink(common::Collect::new("mem"))
-        .install()
-        .unwrap();
+    let guard = ringtrace::Builder::new().sink(common::Collect::new("mem")).install().unwrap();
     let before = metrics(&guard).iterations;
     std::thread::sleep(Duration::from_secs(1));
     let after = metrics(&guard);
-    assert!(
-        after.iterations - before <= 3,
-        "{} iterations in 1 s idle: {after:?}",
-        after.iterations - before
-    );
-    assert_eq!(
-        after.wakeups_by_producers, 0,
-        "nobody recorded, nobody woke it"
-    );
+    assert!(after.iterations - before <= 3, "{} iterations in 1 s idle: {after:?}", after.iterations - before);
+    assert_eq!(after.wakeups_by_producers, 0, "nobody recorded, nobody woke it");
     assert!(after.deep_sleeps >= 1);
     let report = guard.shutdown(Duration::from_secs(10));
     assert_eq!(report.recorded, 0);
@@ -64,23 +54,13 @@ fn a_ring_swap_wakes_a_napping_drain() {
         .unwrap();
 
     // Once the drain is asleep, the first record wakes it (one wake-up); it drains, then naps.
-    assert!(
-        eventually(Duration::from_secs(20), || metrics(&guard).deep_sleeps >= 1),
-        "drain fell asleep"
-    );
+    assert!(eventually(Duration::from_secs(20), || metrics(&guard).deep_sleeps >= 1), "drain fell asleep");
     let asleep = metrics(&guard);
     ringtrace::info!("first");
-    assert!(
-        eventually(Duration::from_secs(20), || sink.events().len() == 1),
-        "first record drained"
-    );
+    assert!(eventually(Duration::from_secs(20), || sink.events().len() == 1), "first record drained");
     let woken = metrics(&guard);
     assert_eq!(woken.wakeups_by_producers - asleep.wakeups_by_producers, 1);
-    assert!(
-        eventually(Duration::from_secs(20), || metrics(&guard).sleeps
-            > asleep.sleeps),
-        "drain napped again"
-    );
+    assert!(eventually(Duration::from_secs(20), || metrics(&guard).sleeps > asleep.sleeps), "drain napped again");
     let napping = metrics(&guard);
 
     // Ordinary records do not wake a napping drain...
@@ -88,16 +68,8 @@ fn a_ring_swap_wakes_a_napping_drain() {
         ringtrace::info!("quiet {}", i);
     }
     std::thread::sleep(Duration::from_millis(200));
-    assert_eq!(
-        metrics(&guard).wakeups_by_producers,
-        napping.wakeups_by_producers,
-        "no wake-up for ordinary records"
-    );
-    assert_eq!(
-        sink.events().len(),
-        1,
-        "still napping: nothing new delivered"
-    );
+    assert_eq!(metrics(&guard).wakeups_by_producers, napping.wakeups_by_producers, "no wake-up for ordinary records");
+    assert_eq!(sink.events().len(), 1, "still napping: nothing new delivered");
 
     // ...filling the ring does: the swap wakes it (once), and everything is delivered.
     let mut n = 10;
@@ -105,15 +77,8 @@ fn a_ring_swap_wakes_a_napping_drain() {
         ringtrace::info!("filler {}", n);
         n += 1;
     }
-    assert!(
-        eventually(Duration::from_secs(20), || sink.events().len()
-            == 1 + n as usize),
-        "swap woke the drain"
-    );
-    assert_eq!(
-        metrics(&guard).wakeups_by_producers,
-        napping.wakeups_by_producers + 1
-    );
+    assert!(eventually(Duration::from_secs(20), || sink.events().len() == 1 + n as usize), "swap woke the drain");
+    assert_eq!(metrics(&guard).wakeups_by_producers, napping.wakeups_by_producers + 1);
     let report = guard.shutdown(Duration::from_secs(10));
     assert_eq!(report.recorded, 1 + n);
 }

@@ -26,11 +26,7 @@ impl Eager {
     fn text_after_timestamp(&self, thread: &str) -> String {
         let mut s = format!("{:>5} [{thread}]", self.level);
         if !self.ctx.is_empty() {
-            let c: Vec<String> = self
-                .ctx
-                .iter()
-                .map(|(k, t, _)| format!("{k}={t}"))
-                .collect();
+            let c: Vec<String> = self.ctx.iter().map(|(k, t, _)| format!("{k}={t}")).collect();
             s.push_str(&format!(" {{{}}}", c.join(" ")));
         }
         s.push_str(&format!(" {}: {}", self.target, self.message));
@@ -99,10 +95,7 @@ impl fmt::Display for Point {
 fn lazy_output_equals_eager_formatting() {
     let _s = common::serial();
     let sink = common::Collect::new("mem");
-    let guard = ringtrace::Builder::new()
-        .sink(sink.clone())
-        .install()
-        .unwrap();
+    let guard = ringtrace::Builder::new().sink(sink.clone()).install().unwrap();
     let mut expected: Vec<Eager> = Vec::new();
     let tgt = module_path!();
 
@@ -110,28 +103,11 @@ fn lazy_output_equals_eager_formatting() {
     let (a, b, c, d, e) = (200u8, 60_000u16, 4_000_000_000u32, u64::MAX, u128::MAX);
     let (f, g, h, i, j) = (-100i8, -30_000i16, i32::MIN, -9_000_000_000i64, i128::MIN);
     let (k, l) = (3.5f32, -0.1f64);
-    ringtrace::info!(
-        "{} {} {} {} {} | {} {} {} {} {} | {} {}",
-        a,
-        b,
-        c,
-        d,
-        e,
-        f,
-        g,
-        h,
-        i,
-        j,
-        k,
-        l
-    );
+    ringtrace::info!("{} {} {} {} {} | {} {} {} {} {} | {} {}", a, b, c, d, e, f, g, h, i, j, k, l);
     expected.push(Eager {
         level: "INFO",
         target: tgt,
-        message: format!(
-            "{} {} {} {} {} | {} {} {} {} {} | {} {}",
-            a, b, c, d, e, f, g, h, i, j, k, l
-        ),
+        message: format!("{} {} {} {} {} | {} {} {} {} {} | {} {}", a, b, c, d, e, f, g, h, i, j, k, l),
         fields: vec![],
         ctx: vec![],
     });
@@ -161,48 +137,21 @@ fn lazy_output_equals_eager_formatting() {
 
     let s = String::from("quote \" backslash \\ newline \n tab \t é ☃");
     let bytes: &[u8] = &[0, 1, 255];
-    ringtrace::error!(
-        "{:?} {} {:?} {:?} {} {:?} {:5}|{:.3}",
-        s,
-        s,
-        'x',
-        '\n',
-        true,
-        bytes,
-        'é',
-        "truncated"
-    );
+    ringtrace::error!("{:?} {} {:?} {:?} {} {:?} {:5}|{:.3}", s, s, 'x', '\n', true, bytes, 'é', "truncated");
     expected.push(Eager {
         level: "ERROR",
         target: tgt,
-        message: format!(
-            "{:?} {} {:?} {:?} {} {:?} {:5}|{:.3}",
-            s, s, 'x', '\n', true, bytes, 'é', "truncated"
-        ),
+        message: format!("{:?} {} {:?} {:?} {} {:?} {:5}|{:.3}", s, s, 'x', '\n', true, bytes, 'é', "truncated"),
         fields: vec![],
         ctx: vec![],
     });
 
     // Positional and repeated arguments, escaped braces, float edge cases.
-    ringtrace::debug!(
-        "{1} {0} {1} {{literal}} {2} {3:?} {:?} {4}",
-        1u8,
-        2u8,
-        f64::NAN,
-        -0.0f64,
-        f64::INFINITY
-    );
+    ringtrace::debug!("{1} {0} {1} {{literal}} {2} {3:?} {:?} {4}", 1u8, 2u8, f64::NAN, -0.0f64, f64::INFINITY);
     expected.push(Eager {
         level: "DEBUG",
         target: tgt,
-        message: format!(
-            "{1} {0} {1} {{literal}} {2} {3:?} {:?} {4}",
-            1u8,
-            2u8,
-            f64::NAN,
-            -0.0f64,
-            f64::INFINITY
-        ),
+        message: format!("{1} {0} {1} {{literal}} {2} {3:?} {:?} {4}", 1u8, 2u8, f64::NAN, -0.0f64, f64::INFINITY),
         fields: vec![],
         ctx: vec![],
     });
@@ -225,16 +174,8 @@ fn lazy_output_equals_eager_formatting() {
             ("price", p1, p2),
             ("ok", b1, b2),
             ("pt", p.to_string(), json!(p.to_string())),
-            (
-                "dbg",
-                format!("{:?}", vec![1, 2]),
-                json!(format!("{:?}", vec![1, 2])),
-            ),
-            (
-                "error",
-                format!("{err} error.sources=[{}, {}]", err.0, err.0 .0),
-                json!(err.to_string()),
-            ),
+            ("dbg", format!("{:?}", vec![1, 2]), json!(format!("{:?}", vec![1, 2]))),
+            ("error", format!("{err} error.sources=[{}, {}]", err.0, err.0 .0), json!(err.to_string())),
         ],
         ctx: vec![],
     });
@@ -264,10 +205,7 @@ fn lazy_output_equals_eager_formatting() {
             target: tgt,
             message: "in context".into(),
             fields: vec![],
-            ctx: vec![
-                ("request_id", "7".into(), json!(7)),
-                ("user", "\"ada\"".into(), json!("ada")),
-            ],
+            ctx: vec![("request_id", "7".into(), json!(7)), ("user", "\"ada\"".into(), json!("ada"))],
         });
         {
             let _inner = ringtrace::with_context!(step = 2u8);
@@ -290,20 +228,11 @@ fn lazy_output_equals_eager_formatting() {
             target: tgt,
             message: "inner unbound".into(),
             fields: vec![],
-            ctx: vec![
-                ("request_id", "7".into(), json!(7)),
-                ("user", "\"ada\"".into(), json!("ada")),
-            ],
+            ctx: vec![("request_id", "7".into(), json!(7)), ("user", "\"ada\"".into(), json!("ada"))],
         });
     }
     ringtrace::info!("after context");
-    expected.push(Eager {
-        level: "INFO",
-        target: tgt,
-        message: "after context".into(),
-        fields: vec![],
-        ctx: vec![],
-    });
+    expected.push(Eager { level: "INFO", target: tgt, message: "after context".into(), fields: vec![], ctx: vec![] });
 
     let report = guard.shutdown(Duration::from_secs(10));
     assert_eq!(report.recorded, expected.len() as u64);
@@ -311,12 +240,7 @@ fn lazy_output_equals_eager_formatting() {
     assert_eq!(got.len(), expected.len());
     for (g, e) in got.iter().zip(&expected) {
         // Text: everything after the 30-character timestamp and its space.
-        assert_eq!(
-            &g.text[31..],
-            e.text_after_timestamp(&g.thread),
-            "text of {:?}",
-            e.message
-        );
+        assert_eq!(&g.text[31..], e.text_after_timestamp(&g.thread), "text of {:?}", e.message);
         assert!(g.text[..30].ends_with('Z'));
         // JSON: parsed by serde_json and compared with values built from the originals.
         let v: J = serde_json::from_str(&g.json).unwrap_or_else(|err| panic!("{err}: {}", g.json));
@@ -338,8 +262,5 @@ fn lazy_output_equals_eager_formatting() {
     }
     // The error's chain also appears in JSON.
     let with_err: J = serde_json::from_str(&got[4].json).unwrap();
-    assert_eq!(
-        with_err["fields"]["error.sources"],
-        json!(["cannot write segment 7", "disk full"])
-    );
+    assert_eq!(with_err["fields"]["error.sources"], json!(["cannot write segment 7", "disk full"]));
 }

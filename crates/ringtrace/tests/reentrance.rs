@@ -29,10 +29,7 @@ impl fmt::Display for Panicky {
 fn nested_record_is_dropped_as_reentrant_and_outer_survives() {
     let _s = common::serial();
     let sink = common::Collect::new("mem");
-    let guard = ringtrace::Builder::new()
-        .sink(sink.clone())
-        .install()
-        .unwrap();
+    let guard = ringtrace::Builder::new().sink(sink.clone()).install().unwrap();
     ringtrace::info!(who = %Chatty, "outer {}", 1u8);
     let report = guard.shutdown(Duration::from_secs(10));
     assert_eq!(report.recorded, 1);
@@ -46,10 +43,7 @@ fn nested_record_is_dropped_as_reentrant_and_outer_survives() {
 fn a_panicking_capture_leaves_the_thread_able_to_record() {
     let _s = common::serial();
     let sink = common::Collect::new("mem");
-    let guard = ringtrace::Builder::new()
-        .sink(sink.clone())
-        .install()
-        .unwrap();
+    let guard = ringtrace::Builder::new().sink(sink.clone()).install().unwrap();
     ringtrace::info!("before");
     let caught = std::panic::catch_unwind(|| ringtrace::info!(bad = %Panicky, "never recorded"));
     assert!(caught.is_err());

@@ -5,9 +5,7 @@
 
 mod common;
 
-use ringtrace::{
-    Batch, Diagnostic, DiagnosticKind, DiagnosticSink, Sink, SinkContext, SinkError, SinkPhase,
-};
+use ringtrace::{Batch, Diagnostic, DiagnosticKind, DiagnosticSink, Sink, SinkContext, SinkError, SinkPhase};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -46,10 +44,7 @@ impl Sink for Scripted {
         &self.name
     }
     fn start(&mut self, _: &SinkContext<'_>) -> Result<(), SinkError> {
-        self.log
-            .lock()
-            .unwrap()
-            .push(format!("start {}", self.name));
+        self.log.lock().unwrap().push(format!("start {}", self.name));
         Ok(())
     }
     fn write_batch(&mut self, batch: &Batch<'_>) -> Result<(), SinkError> {
@@ -76,12 +71,7 @@ impl Sink for Scripted {
 fn diag_collector() -> (DiagnosticSink, Arc<Mutex<Vec<Diagnostic>>>) {
     let seen = Arc::new(Mutex::new(Vec::new()));
     let s2 = seen.clone();
-    (
-        DiagnosticSink::Hook(Arc::new(move |d: &Diagnostic| {
-            s2.lock().unwrap().push(d.clone())
-        })),
-        seen,
-    )
+    (DiagnosticSink::Hook(Arc::new(move |d: &Diagnostic| s2.lock().unwrap().push(d.clone()))), seen)
 }
 
 #[test]
@@ -100,26 +90,16 @@ fn started_in_order_stopped_in_reverse_and_a_failing_stop_is_contained() {
         .unwrap();
     ringtrace::info!("one event");
     let report = guard.shutdown(Duration::from_secs(10));
-    assert_eq!(
-        *log.lock().unwrap(),
-        ["start a", "start b", "start c", "stop c", "stop b", "stop a"]
-    );
+    assert_eq!(*log.lock().unwrap(), ["start a", "start b", "start c", "stop c", "stop b", "stop a"]);
     assert_eq!(report.sink_errors.len(), 1);
     let e = &report.sink_errors[0];
-    assert_eq!(
-        (e.sink.as_str(), e.phase, e.message.as_str()),
-        ("b", SinkPhase::Stop, "stop refused")
-    );
+    assert_eq!((e.sink.as_str(), e.phase, e.message.as_str()), ("b", SinkPhase::Stop, "stop refused"));
     assert_eq!(report.sink("b").unwrap().errors, 1);
     for s in ["a", "b", "c"] {
         assert_eq!(report.sink(s).unwrap().written, 1, "sink {s}");
     }
     let seen = seen.lock().unwrap();
-    assert!(
-        seen.iter()
-            .any(|d| d.kind == DiagnosticKind::SinkStop && d.sink.as_deref() == Some("b")),
-        "{seen:?}"
-    );
+    assert!(seen.iter().any(|d| d.kind == DiagnosticKind::SinkStop && d.sink.as_deref() == Some("b")), "{seen:?}");
 }
 
 #[test]
@@ -131,13 +111,8 @@ fn a_sink_failing_every_third_batch_loses_exactly_those_batches() {
     let (failed, ok) = (flaky.failed_events.clone(), flaky.ok_events.clone());
     let all = common::Collect::new("all");
     let (diags, seen) = diag_collector();
-    let guard = ringtrace::Builder::new()
-        .batch_size(10)
-        .sink(flaky)
-        .sink(all.clone())
-        .diagnostics(diags)
-        .install()
-        .unwrap();
+    let guard =
+        ringtrace::Builder::new().batch_size(10).sink(flaky).sink(all.clone()).diagnostics(diags).install().unwrap();
     for i in 0..1_000u64 {
         ringtrace::info!("event {}", i);
     }
@@ -147,41 +122,20 @@ fn a_sink_failing_every_third_batch_loses_exactly_those_batches() {
     assert_eq!(report.recorded, 1_000);
     assert_eq!(all.events().len(), 1_000, "the other sink gets every event");
     assert_eq!(report.sink("all").unwrap().written, 1_000);
-    assert_eq!(
-        flaky.errors as usize,
-        batches / 3,
-        "every third of {batches} batches failed"
-    );
-    assert_eq!(
-        flaky.dropped,
-        *failed.lock().unwrap(),
-        "the failed batches' events, exactly"
-    );
+    assert_eq!(flaky.errors as usize, batches / 3, "every third of {batches} batches failed");
+    assert_eq!(flaky.dropped, *failed.lock().unwrap(), "the failed batches' events, exactly");
     assert_eq!(flaky.written, *ok.lock().unwrap());
     assert_eq!(flaky.written + flaky.dropped, 1_000);
     assert!(flaky.dropped > 0);
     assert_eq!(
-        report
-            .sink_errors
-            .iter()
-            .filter(|e| e.sink == "flaky" && e.phase == SinkPhase::Write)
-            .count(),
+        report.sink_errors.iter().filter(|e| e.sink == "flaky" && e.phase == SinkPhase::Write).count(),
         batches / 3
     );
     let seen = seen.lock().unwrap();
-    let write_diags: Vec<_> = seen
-        .iter()
-        .filter(|d| d.kind == DiagnosticKind::SinkWrite)
-        .collect();
+    let write_diags: Vec<_> = seen.iter().filter(|d| d.kind == DiagnosticKind::SinkWrite).collect();
     assert!(!write_diags.is_empty());
-    assert!(write_diags
-        .iter()
-        .all(|d| d.sink.as_deref() == Some("flaky")));
-    assert!(
-        write_diags.len() <= ringtrace::RATE_LIMIT as usize,
-        "rate-limited: {}",
-        write_diags.len()
-    );
+    assert!(write_diags.iter().all(|d| d.sink.as_deref() == Some("flaky")));
+    assert!(write_diags.len() <= ringtrace::RATE_LIMIT as usize, "rate-limited: {}", write_diags.len());
 }
 
 #[test]
@@ -206,16 +160,8 @@ fn a_panicking_sink_does_not_kill_the_drain() {
     let boom = report.sink("boom").unwrap();
     assert_eq!(boom.panics, 1);
     assert_eq!(boom.written + boom.dropped, 100);
-    assert_eq!(
-        all.events().len(),
-        100,
-        "batches after the panic still flow"
-    );
-    assert!(boom
-        .last_error
-        .as_deref()
-        .unwrap()
-        .contains("panics on purpose"));
+    assert_eq!(all.events().len(), 100, "batches after the panic still flow");
+    assert!(boom.last_error.as_deref().unwrap().contains("panics on purpose"));
     assert_eq!(*log.lock().unwrap(), ["start boom", "stop boom"]);
 }
 
@@ -235,15 +181,8 @@ fn a_sink_that_fails_to_start_is_an_install_error_and_started_ones_are_stopped()
         }
     }
     let log: Log = Default::default();
-    let err = ringtrace::Builder::new()
-        .sink(Scripted::new("first", &log))
-        .sink(NoStart)
-        .install()
-        .unwrap_err();
-    assert_eq!(
-        err.to_string(),
-        "sink \"nostart\" failed to start: no permission"
-    );
+    let err = ringtrace::Builder::new().sink(Scripted::new("first", &log)).sink(NoStart).install().unwrap_err();
+    assert_eq!(err.to_string(), "sink \"nostart\" failed to start: no permission");
     assert_eq!(*log.lock().unwrap(), ["start first", "stop first"]);
     // Nothing stayed installed.
     let g = ringtrace::Builder::new().install().unwrap();
@@ -265,11 +204,7 @@ fn a_hanging_sink_makes_shutdown_time_out_instead_of_hanging() {
     }
     let release = Arc::new(std::sync::Barrier::new(2));
     let (diags, seen) = diag_collector();
-    let guard = ringtrace::Builder::new()
-        .sink(Hang(release.clone()))
-        .diagnostics(diags)
-        .install()
-        .unwrap();
+    let guard = ringtrace::Builder::new().sink(Hang(release.clone())).diagnostics(diags).install().unwrap();
     ringtrace::info!("this batch hangs the sink");
     let report = guard.shutdown(Duration::from_millis(300));
     assert!(report.timed_out);
@@ -277,7 +212,6 @@ fn a_hanging_sink_makes_shutdown_time_out_instead_of_hanging() {
         .lock()
         .unwrap()
         .iter()
-        .any(|d| d.kind == DiagnosticKind::ShutdownTimeout
-            && d.message.contains("did not finish in time")));
+        .any(|d| d.kind == DiagnosticKind::ShutdownTimeout && d.message.contains("did not finish in time")));
     release.wait(); // let the detached drain thread finish
 }

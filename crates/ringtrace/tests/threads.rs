@@ -12,12 +12,7 @@ use std::time::Duration;
 fn hundred_short_lived_threads_deliver_every_event() {
     let _s = common::serial();
     let sink = common::Collect::new("all");
-    let guard = ringtrace::Builder::new()
-        .ring_count(256)
-        .ring_size(1 << 16)
-        .sink(sink.clone())
-        .install()
-        .unwrap();
+    let guard = ringtrace::Builder::new().ring_count(256).ring_size(1 << 16).sink(sink.clone()).install().unwrap();
 
     let threads: Vec<_> = (0..100u64)
         .map(|t| {
@@ -39,11 +34,7 @@ fn hundred_short_lived_threads_deliver_every_event() {
     assert!(!report.timed_out);
     let attempted = 100 * 1_000;
     assert_eq!(report.dropped.total(), 0, "{report:?}");
-    assert_eq!(
-        report.recorded + report.dropped.total(),
-        attempted,
-        "attempted == recorded + dropped"
-    );
+    assert_eq!(report.recorded + report.dropped.total(), attempted, "attempted == recorded + dropped");
     let all = report.sink("all").unwrap();
     assert_eq!(all.written, report.recorded, "written == recorded");
     assert_eq!(all.dropped, 0);
@@ -56,12 +47,7 @@ fn hundred_short_lived_threads_deliver_every_event() {
     for e in &events {
         let seq = next.entry(e.thread.clone()).or_insert(0);
         let t: u64 = e.thread.strip_prefix("worker-").unwrap().parse().unwrap();
-        assert_eq!(
-            e.message,
-            format!("event {} of thread {}", seq, t),
-            "out of order on {}",
-            e.thread
-        );
+        assert_eq!(e.message, format!("event {} of thread {}", seq, t), "out of order on {}", e.thread);
         *seq += 1;
     }
     assert_eq!(next.len(), 100);

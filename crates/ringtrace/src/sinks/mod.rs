@@ -63,12 +63,7 @@ pub struct FmtSink {
 
 impl FmtSink {
     fn new(name: &str, format: Format, target: Target) -> Self {
-        Self {
-            name: name.to_string(),
-            format,
-            target,
-            buf: String::with_capacity(64 * 1024),
-        }
+        Self { name: name.to_string(), format, target, buf: String::with_capacity(64 * 1024) }
     }
 
     /// Text to standard output.
@@ -94,11 +89,7 @@ impl FmtSink {
     /// Lines to a file (appended to; rotated by size). Fails if the file cannot be opened.
     /// The sink is named after the format (`text` or `jsonl`); rename it with
     /// [`FmtSink::named`] when you add several.
-    pub fn file(
-        path: impl Into<PathBuf>,
-        format: Format,
-        rotation: Rotation,
-    ) -> Result<Self, OpenError> {
+    pub fn file(path: impl Into<PathBuf>, format: Format, rotation: Rotation) -> Result<Self, OpenError> {
         let file = RotatingFile::open(path, rotation)?;
         let name = match format {
             Format::Text => "text",
@@ -138,8 +129,7 @@ impl Sink for FmtSink {
                 Format::Json => render_json(&ev, &mut self.buf),
             }
         }
-        self.write_out()
-            .map_err(|e| SinkError::with_source("cannot write output", e))
+        self.write_out().map_err(|e| SinkError::with_source("cannot write output", e))
     }
 
     fn flush(&mut self) -> Result<(), SinkError> {
@@ -263,23 +253,15 @@ impl Sink for BinarySink {
             rw.push(&mut self.unit, t.id, ev.record_bytes());
         }
         rw.finish(&mut self.unit);
-        self.file
-            .write_unit(&self.unit)
-            .map_err(|e| SinkError::with_source("cannot write trace", e))?;
+        self.file.write_unit(&self.unit).map_err(|e| SinkError::with_source("cannot write trace", e))?;
         self.threads.extend(new_threads);
         self.callsites.extend(new_callsites);
-        self.dict
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .chunks
-            .extend_from_slice(&descriptions);
+        self.dict.lock().unwrap_or_else(|e| e.into_inner()).chunks.extend_from_slice(&descriptions);
         Ok(())
     }
 
     fn flush(&mut self) -> Result<(), SinkError> {
-        self.file
-            .flush()
-            .map_err(|e| SinkError::with_source("cannot flush trace", e))
+        self.file.flush().map_err(|e| SinkError::with_source("cannot flush trace", e))
     }
 
     fn outputs(&self) -> Vec<PathBuf> {

@@ -175,9 +175,7 @@ impl RotatingFile {
     /// produced (at most [`Rotation::max_files`] of them, e.g. `app.log.2`, `app.log.1`) then
     /// the live file. Meant for reports; it checks the file system, so it is not free.
     pub fn paths(&self) -> Vec<PathBuf> {
-        let kept = usize::try_from(self.rotations)
-            .unwrap_or(usize::MAX)
-            .min(self.rotation.max_files);
+        let kept = usize::try_from(self.rotations).unwrap_or(usize::MAX).min(self.rotation.max_files);
         (1..=kept)
             .rev()
             .map(|k| self.rotated_path(k))
@@ -382,9 +380,7 @@ impl RotatingFile {
             return Ok(());
         }
         let Some(file) = self.file.as_mut() else {
-            return Err(io::Error::other(
-                "rotating file has buffered bytes but no live file",
-            ));
+            return Err(io::Error::other("rotating file has buffered bytes but no live file"));
         };
         let mut written = 0;
         let result = write_counted(file, &self.buf, &mut written);
@@ -514,10 +510,8 @@ mod tests {
 
         /// Names of the files in the directory, sorted.
         fn names(&self) -> Vec<String> {
-            let mut names: Vec<String> = fs::read_dir(&self.0)
-                .unwrap()
-                .map(|e| e.unwrap().file_name().into_string().unwrap())
-                .collect();
+            let mut names: Vec<String> =
+                fs::read_dir(&self.0).unwrap().map(|e| e.unwrap().file_name().into_string().unwrap()).collect();
             names.sort();
             names
         }
@@ -534,10 +528,7 @@ mod tests {
     }
 
     fn rot(max_bytes: u64, max_files: usize) -> Rotation {
-        Rotation {
-            max_bytes,
-            max_files,
-        }
+        Rotation { max_bytes, max_files }
     }
 
     #[test]
@@ -686,10 +677,7 @@ mod tests {
         let mut f = RotatingFile::open(&path, rot(4, 3)).unwrap();
         f.write_unit(b"new!").unwrap();
         f.flush().unwrap();
-        assert_eq!(
-            dir.names(),
-            ["app.log", "app.log.1", "app.log.2", "app.log.3"]
-        );
+        assert_eq!(dir.names(), ["app.log", "app.log.1", "app.log.2", "app.log.3"]);
         assert_eq!(dir.read("app.log.3"), b"old2");
         assert_eq!(dir.read("app.log.2"), b"old1");
         assert_eq!(dir.read("app.log.1"), b"live");
@@ -714,16 +702,7 @@ mod tests {
         assert_eq!(dir.read("app.log.1"), b"a");
         f.write_unit(b"c").unwrap(); // all of .1..=.3 exist: .3 deleted
         f.flush().unwrap();
-        assert_eq!(
-            dir.names(),
-            [
-                "app.log",
-                "app.log.1",
-                "app.log.2",
-                "app.log.3",
-                "app.log.9"
-            ]
-        );
+        assert_eq!(dir.names(), ["app.log", "app.log.1", "app.log.2", "app.log.3", "app.log.9"]);
         assert_eq!(dir.read("app.log.3"), b"one");
         assert_eq!(dir.read("app.log.2"), b"a");
         assert_eq!(dir.read("app.log.1"), b"b");
@@ -751,11 +730,7 @@ mod tests {
         f.flush().unwrap();
         assert_eq!(f.rotations(), 4);
         assert_eq!(calls.lock().unwrap().len(), 4);
-        assert!(calls
-            .lock()
-            .unwrap()
-            .iter()
-            .all(|p| p == &dir.join("trace.bin")));
+        assert!(calls.lock().unwrap().iter().all(|p| p == &dir.join("trace.bin")));
         assert_eq!(dir.read("trace.bin.4"), b"HDR1111111");
         assert_eq!(dir.read("trace.bin.3"), b"HDR2222222");
         assert_eq!(dir.read("trace.bin.2"), b"HDR3");
@@ -798,10 +773,7 @@ mod tests {
         assert_eq!(err.path(), path);
         assert_eq!(err.io_error().kind(), io::ErrorKind::NotFound);
         let msg = err.to_string();
-        assert!(
-            msg.starts_with(&format!("cannot open log file {:?}: ", path)),
-            "{msg}"
-        );
+        assert!(msg.starts_with(&format!("cannot open log file {:?}: ", path)), "{msg}");
         assert!(msg.contains("os error"), "{msg}");
         assert!(std::error::Error::source(&err).is_some());
         assert!(!dir.join("no").exists(), "must not create directories");
@@ -854,22 +826,10 @@ mod tests {
         assert_eq!(f.rotations(), 5);
         assert_eq!(
             f.paths(),
-            [
-                dir.join("app.log.3"),
-                dir.join("app.log.2"),
-                dir.join("app.log.1"),
-                dir.join("app.log")
-            ]
+            [dir.join("app.log.3"), dir.join("app.log.2"), dir.join("app.log.1"), dir.join("app.log")]
         );
         fs::remove_file(dir.join("app.log.2")).unwrap();
-        assert_eq!(
-            f.paths(),
-            [
-                dir.join("app.log.3"),
-                dir.join("app.log.1"),
-                dir.join("app.log")
-            ]
-        );
+        assert_eq!(f.paths(), [dir.join("app.log.3"), dir.join("app.log.1"), dir.join("app.log")]);
     }
 
     #[test]

@@ -36,10 +36,7 @@ pub struct Collect {
 
 impl Collect {
     pub fn new(name: &str) -> Self {
-        Self {
-            name: name.into(),
-            ..Default::default()
-        }
+        Self { name: name.into(), ..Default::default() }
     }
 
     pub fn events(&self) -> Vec<Seen> {

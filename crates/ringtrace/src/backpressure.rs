@@ -1,0 +1,318 @@
+//! Backpressure: the per-thread state machine (R-BP-1, R-BP-2) and the parking lot used by
+//! `Policy::Block`.
+//!
+//! ```text
+//!            pool free < pressure           no ring / quota hit
+//!  NORMAL ───────────────────────▶ PRESSURE ───────────────────▶ DROPPING
+//!    ▲                               │  ▲                           │
+//!    │ stability_period in RECOVERY  │  │ free < pressure            │ free > recovery
+//!    │ without new pressure          ▼  │                           ▼ (and quota room)
+//!    └──────────────────────────── RECOVERY ◀──────────────────────┘
+//!                                    │  no ring / quota hit → DROPPING
+//! ```
+//!
+//! Valid transitions: NORMAL→PRESSURE, PRESSURE→DROPPING, PRESSURE→RECOVERY,
+//! DROPPING→RECOVERY, RECOVERY→NORMAL, RECOVERY→PRESSURE, RECOVERY→DROPPING. A thread that
+//! hits its quota while NORMAL goes NORMAL→PRESSURE→DROPPING (two counted transitions).
+//!
+//! # Who moves a thread
+//!
+//! - Its **producer**, on the cold path: entering PRESSURE when it takes a ring and leaves
+//!   fewer than `pressure_watermark` of the pool free (from NORMAL or RECOVERY), entering
+//!   DROPPING when it finds no room (from PRESSURE or RECOVERY, via PRESSURE from NORMAL).
+//! - The **drain**, after every pass: PRESSURE or DROPPING → RECOVERY once more than
+//!   `recovery_watermark` of the pool is free (and, for DROPPING, the thread is below its
+//!   quota), RECOVERY → NORMAL after `stability_period` in RECOVERY.
+//!
+//! # One word, one CAS
+//!
+//! The state and the tick at which it was entered share one `AtomicU64`
+//! (`since << 2 | state`). A transition is a single `compare_exchange` from the exact word
+//! the caller read: it succeeds only if nobody moved the thread in between, so two parties
+//! racing on the same transition (the producer's RECOVERY→PRESSURE against the drain's
+//! RECOVERY→NORMAL, say) produce exactly one winner and never a torn state. The winner adds
+//! the time spent in the old state and counts the transition (Relaxed counters).
+//!
+//! Ordering: the CAS is AcqRel. Nothing else is published through the state word — it is a
+//! health label; the data the drain reads is ordered by the ring protocols — so Relaxed would
+//! do; AcqRel keeps a transition and the counters of the party that made it in one order for
+//! readers of `metrics()`.
+
+use crate::sync::{AtomicU64, AtomicUsize, Ordering};
+use crate::threads::Counters;
+use std::fmt;
+
+/// A thread's backpressure state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[repr(u8)]
+pub enum ThreadState {
+    /// Records fit; the pool has room.
+    Normal = 0,
+    /// The pool is running low (fewer than `pressure_watermark` of the rings free).
+    Pressure = 1,
+    /// The thread is losing events (no ring, or its quota is used up).
+    Dropping = 2,
+    /// The pool has recovered; the thread returns to NORMAL after `stability_period`.
+    Recovery = 3,
+}
+
+impl ThreadState {
+    /// Every state.
+    pub const ALL: [ThreadState; 4] = [ThreadState::Normal, ThreadState::Pressure, ThreadState::Dropping, ThreadState::Recovery];
+
+    /// The upper-case name (`"PRESSURE"`).
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            ThreadState::Normal => "NORMAL",
+            ThreadState::Pressure => "PRESSURE",
+            ThreadState::Dropping => "DROPPING",
+            ThreadState::Recovery => "RECOVERY",
+        }
+    }
+
+    const fn from_bits(b: u64) -> ThreadState {
+        match b & 3 {
+            0 => ThreadState::Normal,
+            1 => ThreadState::Pressure,
+            2 => ThreadState::Dropping,
+            _ => ThreadState::Recovery,
+        }
+    }
+
+    /// Whether `self → to` is one of the valid transitions (module doc).
+    pub const fn can_go_to(self, to: ThreadState) -> bool {
+        use ThreadState::*;
+        matches!(
+            (self, to),
+            (Normal, Pressure)
+                | (Pressure, Dropping)
+                | (Pressure, Recovery)
+                | (Dropping, Recovery)
+                | (Recovery, Normal)
+                | (Recovery, Pressure)
+                | (Recovery, Dropping)
+        )
+    }
+
+    /// Index of the transition `self → to` in per-pair counters.
+    pub(crate) const fn pair(self, to: ThreadState) -> usize {
+        self as usize * 4 + to as usize
+    }
+}
+
+impl fmt::Display for ThreadState {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.pad(self.as_str())
+    }
+}
+
+/// Why a transition did not happen.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TransitionError {
+    /// `from → to` is not a valid transition.
+    Invalid {
+        /// The state the caller asked to leave.
+        from: ThreadState,
+        /// The state the caller asked to enter.
+        to: ThreadState,
+    },
+    /// The thread was no longer in the state the caller read (someone else moved it first).
+    Lost {
+        /// The state found instead.
+        current: ThreadState,
+    },
+}
+
+impl fmt::Display for TransitionError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            TransitionError::Invalid { from, to } => write!(f, "invalid transition {from}->{to}"),
+            TransitionError::Lost { current } => write!(f, "lost the race: the thread is already {current}"),
+        }
+    }
+}
+
+impl std::error::Error for TransitionError {}
+
+/// A thread's state word (see the module doc).
+#[derive(Debug)]
+pub(crate) struct StateCell {
+    /// `since_ticks << 2 | state`.
+    word: AtomicU64,
+}
+
+fn pack(state: ThreadState, since: u64) -> u64 {
+    (since << 2) | state as u64
+}
+
+impl StateCell {
+    pub(crate) fn new(now: u64) -> Self {
+        Self { word: AtomicU64::new(pack(ThreadState::Normal, now)) }
+    }
+
+    /// The current state and the tick it was entered at.
+    pub(crate) fn get(&self) -> (ThreadState, u64) {
+        // Acquire: pairs with the AcqRel CAS of whoever set it (module doc).
+        let w = self.word.load(Ordering::Acquire);
+        (ThreadState::from_bits(w), w >> 2)
+    }
+
+    /// Moves the thread from `from` to `to` at tick `now`, if it is still in `from` (one CAS;
+    /// module doc). On success adds the time spent in `from` and counts the transition.
+    pub(crate) fn transition(&self, counters: &Counters, from: ThreadState, to: ThreadState, now: u64) -> Result<(), TransitionError> {
+        if !from.can_go_to(to) {
+            return Err(TransitionError::Invalid { from, to });
+        }
+        let mut cur = self.word.load(Ordering::Acquire);
+        loop {
+            let state = ThreadState::from_bits(cur);
+            if state != from {
+                return Err(TransitionError::Lost { current: state });
+            }
+            let since = cur >> 2;
+            // `now` may be a tick or two behind `since` if another party just moved the
+            // thread: keep time monotonic in the word.
+            let at = now.max(since) & (u64::MAX >> 2);
+            match self.word.compare_exchange(cur, pack(to, at), Ordering::AcqRel, Ordering::Acquire) {
+                Ok(_) => {
+                    counters.time_in_state[from as usize].fetch_add(at - since, Ordering::Relaxed);
+                    counters.transitions[from.pair(to)].fetch_add(1, Ordering::Relaxed);
+                    return Ok(());
+                }
+                // Only the state matters: a word with the same state but another `since`
+                // cannot exist (every change changes the state), so retry means "re-read".
+                Err(actual) => cur = actual,
+            }
+        }
+    }
+
+    /// Resets to NORMAL (a recycled registry slot).
+    pub(crate) fn reset(&self, now: u64) {
+        // Release: the next claimer's Acquire CAS on the slot orders after this.
+        self.word.store(pack(ThreadState::Normal, now), Ordering::Release);
+    }
+}
+
+/// Threads waiting under `Policy::Block`: a count the drain checks after each pass (one
+/// load), and their handles to unpark.
+#[derive(Debug, Default)]
+pub(crate) struct Waiters {
+    count: AtomicUsize,
+    threads: std::sync::Mutex<Vec<std::thread::Thread>>,
+}
+
+impl Waiters {
+    /// A blocked producer announces itself before its last check for room (so a ring freed
+    /// after that check finds it registered).
+    pub(crate) fn enter(&self) {
+        // SeqCst with `wake_all`'s load: a Dekker pair with the drain's freeing of rings.
+        self.count.fetch_add(1, Ordering::SeqCst);
+        self.threads.lock().unwrap_or_else(|e| e.into_inner()).push(std::thread::current());
+    }
+
+    /// The producer stops waiting.
+    pub(crate) fn leave(&self) {
+        let me = std::thread::current().id();
+        let mut t = self.threads.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(i) = t.iter().position(|h| h.id() == me) {
+            t.swap_remove(i);
+        }
+        drop(t);
+        self.count.fetch_sub(1, Ordering::SeqCst);
+    }
+
+    /// Drain: after freeing rings, unparks every waiting producer (cheap when none wait).
+    pub(crate) fn wake_all(&self) {
+        // SeqCst: see `enter`.
+        if self.count.load(Ordering::SeqCst) == 0 {
+            return;
+        }
+        for t in self.threads.lock().unwrap_or_else(|e| e.into_inner()).iter() {
+            t.unpark();
+        }
+    }
+}
+
+#[cfg(all(test, not(feature = "loom")))]
+mod tests {
+    use super::*;
+    use ThreadState::*;
+
+    #[test]
+    fn every_valid_transition_succeeds_and_is_counted() {
+        let valid = [
+            (Normal, Pressure),
+            (Pressure, Dropping),
+            (Pressure, Recovery),
+            (Dropping, Recovery),
+            (Recovery, Normal),
+            (Recovery, Pressure),
+            (Recovery, Dropping),
+        ];
+        for (from, to) in valid {
+            let c = Counters::new();
+            let s = StateCell::new(0);
+            s.word.store(pack(from, 10), Ordering::Relaxed);
+            assert_eq!(s.transition(&c, from, to, 25), Ok(()), "{from}->{to}");
+            assert_eq!(s.get(), (to, 25));
+            assert_eq!(c.transitions[from.pair(to)].load(Ordering::Relaxed), 1);
+            assert_eq!(c.time_in_state[from as usize].load(Ordering::Relaxed), 15);
+        }
+    }
+
+    #[test]
+    fn every_invalid_transition_is_rejected_without_change() {
+        for from in ThreadState::ALL {
+            for to in ThreadState::ALL {
+                if from.can_go_to(to) {
+                    continue;
+                }
+                let c = Counters::new();
+                let s = StateCell::new(0);
+                s.word.store(pack(from, 3), Ordering::Relaxed);
+                assert_eq!(s.transition(&c, from, to, 9), Err(TransitionError::Invalid { from, to }), "{from}->{to}");
+                assert_eq!(s.get(), (from, 3));
+                assert!(c.transitions.iter().all(|t| t.load(Ordering::Relaxed) == 0));
+            }
+        }
+        assert_eq!(ThreadState::ALL.iter().flat_map(|a| ThreadState::ALL.map(|b| a.can_go_to(b))).filter(|&v| v).count(), 7);
+    }
+
+    #[test]
+    fn a_transition_from_a_state_the_thread_is_not_in_is_lost() {
+        let c = Counters::new();
+        let s = StateCell::new(0);
+        assert_eq!(s.transition(&c, Pressure, Dropping, 1), Err(TransitionError::Lost { current: Normal }));
+    }
+
+    #[test]
+    fn producer_and_drain_racing_on_recovery_have_exactly_one_winner() {
+        // The producer (RECOVERY→PRESSURE) and the drain (RECOVERY→NORMAL) race on the same
+        // word, many times over; exactly one wins each round and the state is never torn.
+        for round in 0..2_000u64 {
+            let c = std::sync::Arc::new(Counters::new());
+            let s = std::sync::Arc::new(StateCell::new(0));
+            s.word.store(pack(Recovery, round), Ordering::Relaxed);
+            let barrier = std::sync::Arc::new(std::sync::Barrier::new(2));
+            let (s2, c2, b2) = (s.clone(), c.clone(), barrier.clone());
+            let producer = std::thread::spawn(move || {
+                b2.wait();
+                s2.transition(&c2, Recovery, Pressure, round + 1)
+            });
+            barrier.wait();
+            let drain = s.transition(&c, Recovery, Normal, round + 2);
+            let producer = producer.join().unwrap();
+            assert!(producer.is_ok() ^ drain.is_ok(), "exactly one winner: {producer:?} {drain:?}");
+            let (state, _) = s.get();
+            if producer.is_ok() {
+                assert_eq!(state, Pressure);
+                assert_eq!(drain, Err(TransitionError::Lost { current: Pressure }));
+            } else {
+                assert_eq!(state, Normal);
+                assert_eq!(producer, Err(TransitionError::Lost { current: Normal }));
+            }
+            let total: u64 = c.transitions.iter().map(|t| t.load(Ordering::Relaxed)).sum();
+            assert_eq!(total, 1);
+        }
+    }
+}
