@@ -58,7 +58,8 @@ pub enum ThreadState {
 
 impl ThreadState {
     /// Every state.
-    pub const ALL: [ThreadState; 4] = [ThreadState::Normal, ThreadState::Pressure, ThreadState::Dropping, ThreadState::Recovery];
+    pub const ALL: [ThreadState; 4] =
+        [ThreadState::Normal, ThreadState::Pressure, ThreadState::Dropping, ThreadState::Recovery];
 
     /// The upper-case name (`"PRESSURE"`).
     pub const fn as_str(self) -> &'static str {
@@ -159,7 +160,13 @@ impl StateCell {
 
     /// Moves the thread from `from` to `to` at tick `now`, if it is still in `from` (one CAS;
     /// module doc). On success adds the time spent in `from` and counts the transition.
-    pub(crate) fn transition(&self, counters: &Counters, from: ThreadState, to: ThreadState, now: u64) -> Result<(), TransitionError> {
+    pub(crate) fn transition(
+        &self,
+        counters: &Counters,
+        from: ThreadState,
+        to: ThreadState,
+        now: u64,
+    ) -> Result<(), TransitionError> {
         if !from.can_go_to(to) {
             return Err(TransitionError::Invalid { from, to });
         }
@@ -275,7 +282,10 @@ mod tests {
                 assert!(c.transitions.iter().all(|t| t.load(Ordering::Relaxed) == 0));
             }
         }
-        assert_eq!(ThreadState::ALL.iter().flat_map(|a| ThreadState::ALL.map(|b| a.can_go_to(b))).filter(|&v| v).count(), 7);
+        assert_eq!(
+            ThreadState::ALL.iter().flat_map(|a| ThreadState::ALL.map(|b| a.can_go_to(b))).filter(|&v| v).count(),
+            7
+        );
     }
 
     #[test]

@@ -33,13 +33,15 @@
 //! When `stop` is set the drain makes passes with no hold-back until one finds nothing, stops
 //! the sinks in reverse order and reports.
 
+use crate::backpressure::ThreadState;
+use crate::diag::DiagnosticKind;
 use crate::event::{Batch, CallsiteInfo, CallsiteTable, RecRef, ThreadInfo};
 use crate::pool::NIL;
-use crate::record::{Header, RecordKind};
+use crate::record::{Header, LossInfo, RecordKind, HEADER_LEN};
 use crate::runtime::{panic_message, Shared, SinkPhase};
 use crate::sink::Sink;
 use crate::sync::Ordering;
-use crate::threads::{ThreadEntry, SLOT_EXITED, SLOT_FREE};
+use crate::threads::{DropReason, ThreadEntry, SLOT_EXITED, SLOT_FREE};
 use std::collections::HashMap;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::Ordering as StdOrdering;
@@ -72,6 +74,11 @@ struct SlotView {
     thread: u32,
     /// Last merge key handed out for this thread.
     last_key: u64,
+    /// The thread's state word and counters when the drain last reported on them (for
+    /// transition and serialization diagnostics).
+    seen_word: (ThreadState, u64),
+    seen_transitions: [u64; 16],
+    seen_strict: [u64; 2],
 }
 
 /// A sink (its index in `sinks` is its index in `Shared::sink_stats`).
@@ -98,6 +105,8 @@ pub(crate) struct Drain {
     free_threads: Vec<u32>,
     slots: HashMap<usize, SlotView>,
     callsites: CallsiteTable,
+    /// Some thread was not NORMAL after the last pass.
+    unsettled: bool,
 }
 
 impl std::fmt::Debug for Drain {
@@ -119,6 +128,7 @@ impl Drain {
             free_threads: Vec::new(),
             slots: HashMap::new(),
             callsites: CallsiteTable::new(),
+            unsettled: false,
         }
     }
 
@@ -149,7 +159,8 @@ impl Drain {
                 continue;
             }
             self.flush_sinks();
-            let deep = since >= LINGER && self.refs.is_empty();
+            // A thread that is not NORMAL needs recovery checks: nap, do not sleep.
+            let deep = since >= LINGER && self.refs.is_empty() && !self.unsettled;
             // Without membarrier a deep sleep is still taken (see signal.rs): the idle budget
             // holds, and a record racing with the announcement waits at most IDLE_TIMEOUT.
             let _reliable = self.shared.signal.prepare(deep);
@@ -180,6 +191,16 @@ impl Drain {
             if self.pass(true) == 0 && self.refs.is_empty() {
                 break;
             }
+        }
+        // Threads still dropping when intake stopped never wrote their last loss record.
+        let shared = self.shared.clone();
+        for entry in shared.registry.iter() {
+            if entry.slot.load(Ordering::Acquire) != SLOT_FREE {
+                self.report_open_gap(entry);
+            }
+        }
+        if !self.refs.is_empty() {
+            self.dispatch(u64::MAX);
         }
         self.flush_sinks();
         let shared = self.shared.clone();
@@ -220,6 +241,7 @@ impl Drain {
         let window = shared.clock.ns_to_ticks(shared.config.merge_window.as_nanos() as u64);
         let cutoff = if final_pass { u64::MAX } else { now.saturating_sub(window) };
         let mut read = 0;
+        let mut unsettled = false;
         for entry in shared.registry.iter() {
             let state = entry.slot.load(Ordering::Acquire);
             if state == SLOT_FREE {
@@ -228,12 +250,145 @@ impl Drain {
             read += self.collect_thread(entry);
             if state == SLOT_EXITED && entry.chain_len() == 0 && entry.active.load(Ordering::SeqCst) == NIL {
                 self.retire_slot(entry);
+                continue;
             }
+            unsettled |= self.check_recovery(entry, now);
+            self.report_changes(entry);
+        }
+        self.unsettled = unsettled;
+        if read > 0 {
+            // Rings went back to the pool or active rings were emptied: blocked producers
+            // may proceed.
+            shared.waiters.wake_all();
         }
         if !self.refs.is_empty() {
             self.dispatch(cutoff);
         }
         read
+    }
+
+    /// After a pass (R-BP-2): PRESSURE/DROPPING → RECOVERY once the pool has recovered (and a
+    /// DROPPING thread has room again), RECOVERY → NORMAL after `stability_period` without new
+    /// pressure. Returns whether the thread is not NORMAL (the drain then keeps napping, not
+    /// sleeping, so it can finish the recovery). A lost CAS race means the producer moved the
+    /// thread meanwhile: nothing to do until the next pass.
+    fn check_recovery(&self, entry: &ThreadEntry, now: u64) -> bool {
+        let (state, since) = entry.state.get();
+        if state == ThreadState::Normal {
+            return false;
+        }
+        let shared = &self.shared;
+        let free = shared.pool.free_list().free();
+        let to = match state {
+            ThreadState::Pressure if free >= shared.recovery_at => ThreadState::Recovery,
+            ThreadState::Dropping if free >= shared.recovery_at && self.has_room(entry) => ThreadState::Recovery,
+            ThreadState::Recovery
+                if free >= shared.pressure_below
+                    && now.saturating_sub(since)
+                        >= shared.clock.ns_to_ticks(shared.config.stability_period.as_nanos() as u64) =>
+            {
+                ThreadState::Normal
+            }
+            _ => return true,
+        };
+        let _ = entry.state.transition(&entry.counters, state, to, now);
+        to != ThreadState::Normal
+    }
+
+    /// Whether a thread can record again: below its ring quota, or its active ring has room.
+    fn has_room(&self, entry: &ThreadEntry) -> bool {
+        let pool = &self.shared.pool;
+        // SeqCst: as everywhere `active` is read by the drain (threads.rs).
+        let active = entry.active.load(Ordering::SeqCst);
+        let held = entry.chain_len() as usize + usize::from(active != NIL);
+        held < self.shared.config.max_rings_per_thread
+            || (active != NIL && pool.ctl(active).used() as usize <= pool.ring_size() / 2)
+    }
+
+    /// Diagnostics for what changed on a thread since the last pass: state transitions
+    /// (R-BP-1: old state, new state, thread, pool free count) and strict-mode drops
+    /// (R-LIFE-3). Counts are exact; diagnostics are rate-limited.
+    fn report_changes(&mut self, entry: &ThreadEntry) {
+        let key = entry as *const ThreadEntry as usize;
+        let Some(view) = self.slots.get_mut(&key) else { return };
+        let word = entry.state.get();
+        let strict = [DropReason::Oversized, DropReason::Invalid]
+            .map(|r| entry.counters.dropped[r.index()].load(StdOrdering::Relaxed));
+        if word == view.seen_word && strict == view.seen_strict {
+            return;
+        }
+        let shared = &self.shared;
+        let name = &self.threads[view.thread as usize].name;
+        if word != view.seen_word {
+            view.seen_word = word;
+            let free = shared.pool.free_list().free();
+            for from in ThreadState::ALL {
+                for to in ThreadState::ALL {
+                    let i = from.pair(to);
+                    let n = entry.counters.transitions[i].load(StdOrdering::Relaxed);
+                    let new = n.saturating_sub(view.seen_transitions[i]);
+                    view.seen_transitions[i] = n;
+                    if new > 0 {
+                        let times = if new > 1 { format!(" ({new} times)") } else { String::new() };
+                        shared.diag.emit(
+                            DiagnosticKind::StateTransition,
+                            None,
+                            format!(
+                                "thread {name:?}: {from}->{to}{times}; pool {free} of {} rings free",
+                                shared.pool.ring_count()
+                            ),
+                        );
+                    }
+                }
+            }
+        }
+        for (i, reason) in [DropReason::Oversized, DropReason::Invalid].into_iter().enumerate() {
+            let new = strict[i].saturating_sub(view.seen_strict[i]);
+            view.seen_strict[i] = strict[i];
+            if new > 0 {
+                shared.diag.emit(
+                    DiagnosticKind::Serialization,
+                    None,
+                    format!(
+                        "strict serialization: thread {name:?} dropped {new} event(s): {} (max_record_size {})",
+                        if reason == DropReason::Oversized {
+                            "larger than max_record_size"
+                        } else {
+                            "an argument failed to format"
+                        },
+                        shared.config.max_record_size
+                    ),
+                );
+            }
+        }
+    }
+
+    /// Delivers a loss record for a gap the thread could not report itself (it exited, or the
+    /// runtime is shutting down, while it was dropping).
+    fn report_open_gap(&mut self, entry: &ThreadEntry) {
+        let g = &entry.gap;
+        // Relaxed: the producer wrote them before its Release store of EXITED, which the
+        // caller observed with Acquire (or, at shutdown, intake has stopped).
+        let loss = LossInfo {
+            events: g[0].swap(0, StdOrdering::Relaxed),
+            bytes: g[1].swap(0, StdOrdering::Relaxed),
+            first_ticks: g[2].swap(0, StdOrdering::Relaxed),
+            last_ticks: g[3].swap(0, StdOrdering::Relaxed),
+        };
+        if loss.events == 0 {
+            return;
+        }
+        let key = entry as *const ThreadEntry as usize;
+        let tidx = self.thread_index(entry, key, entry.generation.load(StdOrdering::Relaxed));
+        let view = self.slots.get_mut(&key).expect("slot registered by thread_index");
+        let len = HEADER_LEN + LossInfo::LEN;
+        let h = Header { size: len as u16, flags: RecordKind::Loss.bits(), id: 0, ts: loss.first_ticks };
+        let offset = self.arena.len();
+        self.arena.extend_from_slice(&h.to_bytes());
+        self.arena.extend_from_slice(&loss.to_bytes());
+        view.last_key = view.last_key.max(h.ts);
+        self.refs.push(RecRef { key: view.last_key, thread: tidx, offset, len: len as u32 });
+        self.shared.drain_stats.loss_records.fetch_add(1, StdOrdering::Relaxed);
     }
 
     /// Reads a thread's chain then its active ring (module doc).
@@ -283,6 +438,7 @@ impl Drain {
         let (arena, refs, callsites) = (&mut self.arena, &mut self.refs, &mut self.callsites);
         let mut events = 0u64;
         let mut losses = 0u64;
+        let mut truncated = 0u64;
         // SAFETY: `ring` is either taken from the chain (we own it) or the active ring under
         // the `reading` announcement; the drain is the only consumer; base/size are the pool's.
         let consumed = unsafe {
@@ -291,6 +447,9 @@ impl Drain {
                 arena.extend_from_slice(rec);
                 view.last_key = view.last_key.max(h.ts);
                 refs.push(RecRef { key: view.last_key, thread: tidx, offset, len: rec.len() as u32 });
+                if h.flags & crate::record::FLAG_TRUNCATED != 0 {
+                    truncated += 1;
+                }
                 match h.kind() {
                     Some(RecordKind::Event) => {
                         events += 1;
@@ -317,6 +476,17 @@ impl Drain {
             );
         }
         // Relaxed: a count (only the drain writes it).
+        if truncated > 0 {
+            shared.diag.emit(
+                DiagnosticKind::Serialization,
+                None,
+                format!(
+                    "best_effort serialization: {truncated} event(s) of thread {:?} were cut to fit max_record_size ({} bytes); \
+                     the output marks them [truncated] / \"truncated\":true",
+                    self.threads[tidx as usize].name, shared.config.max_record_size
+                ),
+            );
+        }
         entry.counters.delivered.fetch_add(events, StdOrdering::Relaxed);
         shared.drain_stats.loss_records.fetch_add(losses, StdOrdering::Relaxed);
         consumed.records as usize
@@ -344,7 +514,15 @@ impl Drain {
                 (self.threads.len() - 1) as u32
             }
         };
-        if let Some(old) = self.slots.insert(key, SlotView { generation, thread: idx, last_key: 0 }) {
+        let view = SlotView {
+            generation,
+            thread: idx,
+            last_key: 0,
+            seen_word: (ThreadState::Normal, 0),
+            seen_transitions: [0; 16],
+            seen_strict: [0; 2],
+        };
+        if let Some(old) = self.slots.insert(key, view) {
             self.retired_threads.push(old.thread);
         }
         idx
@@ -352,6 +530,7 @@ impl Drain {
 
     /// An exited thread's rings are all drained: fold its counters and free the slot.
     fn retire_slot(&mut self, entry: &ThreadEntry) {
+        self.report_open_gap(entry);
         let shared = self.shared.clone();
         let reg = &shared.registry;
         reg.retired.absorb(&entry.counters);

@@ -51,11 +51,13 @@ pub struct Encoder<'a> {
     /// Bytes string bodies still have to give up so the record fits (best effort).
     shrink: usize,
     truncated: bool,
+    /// A captured `Display`/`Debug` implementation returned an error.
+    invalid: bool,
 }
 
 impl<'a> Encoder<'a> {
     pub(crate) fn new(buf: &'a mut [u8], shrink: usize) -> Self {
-        Self { buf, pos: 0, shrink, truncated: false }
+        Self { buf, pos: 0, shrink, truncated: false, invalid: false }
     }
 
     /// Bytes written so far.
@@ -66,6 +68,12 @@ impl<'a> Encoder<'a> {
     /// Whether any value was cut short.
     pub(crate) fn truncated(&self) -> bool {
         self.truncated
+    }
+
+    /// Whether an eagerly captured value failed to format (its implementation returned an
+    /// error before the text was complete).
+    pub(crate) fn invalid(&self) -> bool {
+        self.invalid
     }
 
     fn remaining(&self) -> usize {
@@ -170,9 +178,11 @@ impl<'a> Encoder<'a> {
         let body_start = start + 3;
         let limit = (self.buf.len() - body_start).min(u16::MAX as usize);
         let mut w = TextWriter { buf: &mut self.buf[body_start..body_start + limit], len: 0, full: false };
-        // A Display impl that returns an error just ends the text where it stopped.
-        let _ = f(&mut w);
+        // A Display impl that returns an error ends the text where it stopped; if that was not
+        // our bound cutting it short, the value is invalid (strict mode drops the event).
+        let failed = f(&mut w).is_err();
         let (len, full) = (w.len, w.full);
+        self.invalid |= failed && !full;
         self.buf[start + 1..start + 3].copy_from_slice(&(len as u16).to_le_bytes());
         self.pos = body_start + len;
         self.truncated |= full;
@@ -209,8 +219,9 @@ impl<'a> Encoder<'a> {
             let start = self.pos;
             let limit = (self.buf.len() - start - 2).min(u16::MAX as usize);
             let mut w = TextWriter { buf: &mut self.buf[start + 2..start + 2 + limit], len: 0, full: false };
-            let _ = write!(w, "{err}");
+            let failed = write!(w, "{err}").is_err();
             let (len, full) = (w.len, w.full);
+            self.invalid |= failed && !full;
             self.buf[start..start + 2].copy_from_slice(&(len as u16).to_le_bytes());
             self.pos = start + 2 + len;
             self.truncated |= full;

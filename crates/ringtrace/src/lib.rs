@@ -86,8 +86,8 @@ pub use diag::{Diagnostic, DiagnosticHook, DiagnosticKind, DiagnosticSink, RATE_
 pub use encode::{DebugArg, DisplayArg, Encode, Encoder, ErrorArg};
 pub use event::{Batch, CallsiteInfo, CallsiteTable, Event, ThreadInfo};
 pub use format::{Template, TemplateError};
-pub use metrics::{metrics, DrainMetrics, DropCounts, Metrics, PoolMetrics, ThreadMetrics};
-pub use producer::{record_bytes, unrecorded_events};
+pub use metrics::{metrics, DrainMetrics, DropCounts, Metrics, PoolMetrics, ThreadMetrics, TransitionCounts};
+pub use producer::{record_bytes, set_thread_policy, unrecorded_events};
 pub use record::{LossInfo, RecordKind, HEADER_LEN, MAX_RECORD_LEN};
 pub use runtime::{BuildError, Builder, DrainReport, Guard, SinkErrorReport, SinkPhase, SinkReport};
 pub use sink::{Sink, SinkContext, SinkError};

@@ -5,10 +5,12 @@
 //! whole (a record taken by the drain between two loads may show in one total and not the
 //! other); after shutdown every count is final.
 
+use crate::backpressure::ThreadState;
 use crate::runtime::{Shared, SinkReport};
 use crate::threads::{Counters, DropReason, SLOT_FREE};
 use std::fmt;
 use std::sync::atomic::Ordering;
+use std::time::Duration;
 
 /// Dropped-event counts per [`DropReason`].
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -53,6 +55,54 @@ impl fmt::Display for DropCounts {
     }
 }
 
+/// Backpressure transitions per (from, to) pair.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct TransitionCounts([u64; 16]);
+
+impl TransitionCounts {
+    /// Transitions from `from` to `to`.
+    pub fn get(&self, from: ThreadState, to: ThreadState) -> u64 {
+        self.0[from.pair(to)]
+    }
+
+    /// All transitions.
+    pub fn total(&self) -> u64 {
+        self.0.iter().sum()
+    }
+
+    /// The pairs with a non-zero count, as (from, to, count).
+    pub fn iter(&self) -> impl Iterator<Item = (ThreadState, ThreadState, u64)> + '_ {
+        ThreadState::ALL
+            .iter()
+            .flat_map(|&f| ThreadState::ALL.iter().map(move |&t| (f, t)))
+            .map(|(f, t)| (f, t, self.get(f, t)))
+            .filter(|&(_, _, n)| n > 0)
+    }
+
+    pub(crate) fn add(&mut self, c: &Counters) {
+        for (a, b) in self.0.iter_mut().zip(&c.transitions) {
+            *a += b.load(Ordering::Relaxed);
+        }
+    }
+}
+
+impl fmt::Display for TransitionCounts {
+    /// `NORMAL->PRESSURE=3, PRESSURE->DROPPING=2`, or `none`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut first = true;
+        for (a, b, n) in self.iter() {
+            if !std::mem::take(&mut first) {
+                f.write_str(", ")?;
+            }
+            write!(f, "{a}->{b}={n}")?;
+        }
+        if first {
+            f.write_str("none")?;
+        }
+        Ok(())
+    }
+}
+
 /// One live thread.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ThreadMetrics {
@@ -68,6 +118,13 @@ pub struct ThreadMetrics {
     pub dropped_bytes: u64,
     /// Whether the thread has exited (its last records may still be in flight).
     pub exited: bool,
+    /// Its backpressure state now.
+    pub state: ThreadState,
+    /// Time spent in each state, indexed by `ThreadState as usize` (the current state's
+    /// time runs up to the snapshot).
+    pub time_in_state: [Duration; 4],
+    /// Its state transitions.
+    pub transitions: TransitionCounts,
 }
 
 /// The ring pool.
@@ -115,6 +172,8 @@ pub struct Metrics {
     pub dropped: DropCounts,
     /// Bytes dropped, all threads.
     pub dropped_bytes: u64,
+    /// Backpressure transitions, all threads (exited ones included).
+    pub transitions: TransitionCounts,
     /// Threads that registered so far (live and exited).
     pub threads_seen: u64,
     /// Live threads (and exited ones whose last rings are still being drained).
@@ -137,6 +196,9 @@ impl Metrics {
         let mut dropped = DropCounts::default();
         dropped.add(&reg.retired);
         let mut recorded = reg.retired.delivered.load(Ordering::Relaxed);
+        let mut transitions = TransitionCounts::default();
+        transitions.add(&reg.retired);
+        let now = crate::clock::now_ticks();
         let mut dropped_bytes = reg.retired.dropped_bytes.load(Ordering::Relaxed);
         let mut threads = Vec::new();
         for e in reg.iter() {
@@ -155,6 +217,17 @@ impl Metrics {
             for r in DropReason::ALL {
                 dropped.0[r.index()] += d.get(r);
             }
+            let mut t = TransitionCounts::default();
+            t.add(&e.counters);
+            transitions.add(&e.counters);
+            let (state, since) = e.state.get();
+            let time_in_state = std::array::from_fn(|i| {
+                let mut ticks = e.counters.time_in_state[i].load(Ordering::Relaxed);
+                if i == state as usize {
+                    ticks += now.saturating_sub(since);
+                }
+                Duration::from_nanos(shared.clock.ticks_to_ns(ticks))
+            });
             threads.push(ThreadMetrics {
                 id: e.thread_id.load(Ordering::Relaxed),
                 name: e.name.lock().map(|n| n.to_string()).unwrap_or_default(),
@@ -162,6 +235,9 @@ impl Metrics {
                 dropped: d,
                 dropped_bytes: bytes,
                 exited: slot == crate::threads::SLOT_EXITED,
+                state,
+                time_in_state,
+                transitions: t,
             });
         }
         threads.sort_by_key(|t| t.id);
@@ -172,6 +248,7 @@ impl Metrics {
             recorded,
             dropped,
             dropped_bytes,
+            transitions,
             threads_seen: reg.retired_threads.load(Ordering::Relaxed) + threads.len() as u64,
             threads,
             pool: PoolMetrics {

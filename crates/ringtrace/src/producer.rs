@@ -28,12 +28,14 @@
 //! a swapped-out ring), marks the registry slot EXITED, and nudges the drain: records of a
 //! thread that exits are never lost.
 
+use crate::backpressure::ThreadState;
 use crate::callsite::Callsite;
-use crate::config::Serialization;
+use crate::config::{Policy, Serialization};
 use crate::context::ContextBuf;
+use crate::diag::DiagnosticKind;
 use crate::encode::{Encode, Encoder};
 use crate::pool::NIL;
-use crate::record::{align8, Header, RecordKind, FLAG_CONTEXT, FLAG_TRUNCATED, HEADER_LEN};
+use crate::record::{align8, Header, LossInfo, RecordKind, FLAG_CONTEXT, FLAG_TRUNCATED, HEADER_LEN};
 use crate::ring::RingWriter;
 use crate::runtime::Shared;
 use crate::sync::Ordering;
@@ -71,6 +73,8 @@ pub(crate) struct Local {
     busy: Cell<bool>,
     /// This thread is the drain thread (R-BP-4: never wait).
     in_drain: Cell<bool>,
+    /// This thread's policy override ([`set_thread_policy`]).
+    policy: Cell<Option<Policy>>,
     /// Bound context.
     pub(crate) ctx: ContextBuf,
 }
@@ -82,6 +86,7 @@ impl Local {
             entry: Cell::new(std::ptr::null()),
             busy: Cell::new(false),
             in_drain: Cell::new(false),
+            policy: Cell::new(None),
             ctx: ContextBuf::new(),
         }
     }
@@ -119,10 +124,37 @@ pub(crate) fn mark_drain_thread() {
     let _ = LOCAL.try_with(|l| l.in_drain.set(true));
 }
 
+/// Overrides the runtime's backpressure [`Policy`] for the calling thread (`None` restores the
+/// runtime's). Takes effect on the thread's next record that finds no room, in this and in
+/// later runtimes.
+///
+/// ```
+/// use ringtrace::Policy;
+/// // A thread whose events matter more than its latency:
+/// ringtrace::set_thread_policy(Some(Policy::Block { timeout: std::time::Duration::from_millis(5) }));
+/// ```
+pub fn set_thread_policy(policy: Option<Policy>) {
+    let _ = LOCAL.try_with(|l| l.policy.set(policy));
+}
+
 /// Retires this thread's producer now, as thread exit would (for the runtime's own threads
 /// and for tests).
 pub(crate) fn retire_current_thread() {
     let _ = LOCAL.try_with(|l| l.retire());
+}
+
+/// Bytes of a loss record (header + `LossInfo`).
+const LOSS_LEN: usize = HEADER_LEN + LossInfo::LEN;
+
+/// What looking for room produced.
+enum Room {
+    /// A reservation of the requested length.
+    Reserved(*mut u8),
+    /// Room was made in a way that changed what must be written first (a `DropOldest`
+    /// reclaim opened a loss gap): ask again.
+    Retry,
+    /// No room; the record is dropped for this reason.
+    None(DropReason),
 }
 
 /// One thread's recording state for one runtime. Owned by the thread-local; see module doc.
@@ -133,13 +165,20 @@ pub(crate) struct Producer {
     writer: RingWriter,
     /// Index of the current ring, or `NIL`.
     ring: u32,
+    /// A loss gap is open (events were dropped since the last loss record): the next record
+    /// that finds room writes a loss record first. Mirrors `entry.gap` (hot-path copy).
+    gap_open: bool,
     /// The registry slot (lives as long as `shared`).
     entry: *const ThreadEntry,
+    /// This thread's `Local` (for the per-thread policy override); lives as long as the thread.
+    local: *const Local,
     /// Copied from the configuration so the hot path reads one cache line.
     record_limit: usize,
     strict: bool,
     quota: usize,
     ring_size: usize,
+    /// This is the drain thread: never wait (R-BP-4).
+    is_drain: bool,
     shared: Arc<Shared>,
 }
 
@@ -147,6 +186,12 @@ impl Producer {
     fn entry(&self) -> &ThreadEntry {
         // SAFETY: the slot lives as long as the registry, which `self.shared` keeps alive.
         unsafe { &*self.entry }
+    }
+
+    /// The policy in force for this thread: its override, or the runtime's.
+    fn policy(&self) -> Policy {
+        // SAFETY: `Local` outlives the producer it owns (the producer is retired in its drop).
+        unsafe { &*self.local }.policy.get().unwrap_or(self.shared.config.policy)
     }
 
     /// Records one event (hot path).
@@ -160,9 +205,7 @@ impl Producer {
             return self.event_unsized(id, ts, args, ctx, size);
         }
         let len = align8(size);
-        let Some(p) = self.reserve(len, ts) else {
-            return;
-        };
+        let Some(p) = self.reserve(len, ts) else { return };
         // SAFETY: `reserve` returned `len` writable bytes that belong to this record.
         let buf = unsafe { std::slice::from_raw_parts_mut(p, len) };
         let flags = RecordKind::Event.bits() | if ctx_len == 0 { 0 } else { FLAG_CONTEXT };
@@ -176,7 +219,7 @@ impl Producer {
 
     /// Events whose size is only known after encoding (eager captures) or that exceed
     /// `max_record_size`: reserve the largest record, encode with truncation, then commit
-    /// what was written — or drop in strict mode.
+    /// what was written — or drop in strict mode (R-LIFE-3).
     #[cold]
     #[inline(never)]
     fn event_unsized<T: Encode + ?Sized>(&mut self, id: u32, ts: u64, args: &T, ctx: &ContextBuf, size: usize) {
@@ -184,27 +227,26 @@ impl Producer {
         let fixed = size - args.shrinkable_len();
         if fixed > limit || (size > limit && self.strict) {
             // Even with every string emptied it would not fit, or strict mode forbids cutting.
-            self.drop_event(DropReason::Oversized, align8(size.min(limit + 8)));
+            self.dropped(DropReason::Oversized, align8(size), ts);
             return;
         }
         let shrink = size.saturating_sub(limit);
-        let Some(p) = self.reserve(limit, ts) else {
-            return;
-        };
+        let Some(p) = self.reserve(limit, ts) else { return };
         // SAFETY: `reserve` returned `limit` writable bytes for this record.
         let buf = unsafe { std::slice::from_raw_parts_mut(p, limit) };
         let body = write_context(buf, ctx);
         let mut enc = Encoder::new(&mut buf[body..limit], shrink);
         args.encode(&mut enc);
-        let (written, truncated) = (enc.position(), enc.truncated());
-        if truncated && self.strict {
+        let (written, truncated, invalid) = (enc.position(), enc.truncated(), enc.invalid());
+        if self.strict && (truncated || invalid) {
             // Nothing was published: the reservation is simply not committed.
-            self.drop_event(DropReason::Oversized, limit);
+            let reason = if invalid { DropReason::Invalid } else { DropReason::Oversized };
+            self.dropped(reason, limit, ts);
             return;
         }
         let size = body + written;
         let mut flags = RecordKind::Event.bits() | if ctx.len() == 0 { 0 } else { FLAG_CONTEXT };
-        if truncated {
+        if truncated || invalid {
             flags |= FLAG_TRUNCATED;
         }
         buf[..HEADER_LEN].copy_from_slice(&Header { size: size as u16, flags, id, ts }.to_bytes());
@@ -220,7 +262,7 @@ impl Producer {
         let mut flags = RecordKind::Raw.bits();
         if HEADER_LEN + keep > self.record_limit {
             if self.strict {
-                self.drop_event(DropReason::Oversized, align8(HEADER_LEN + keep).min(self.record_limit + 8));
+                self.dropped(DropReason::Oversized, align8(HEADER_LEN + keep), ts);
                 return;
             }
             keep = self.record_limit - HEADER_LEN;
@@ -228,9 +270,7 @@ impl Producer {
         }
         let size = HEADER_LEN + keep;
         let len = align8(size);
-        let Some(p) = self.reserve(len, ts) else {
-            return;
-        };
+        let Some(p) = self.reserve(len, ts) else { return };
         // SAFETY: `len` writable bytes reserved for this record.
         let buf = unsafe { std::slice::from_raw_parts_mut(p, len) };
         buf[..HEADER_LEN].copy_from_slice(&Header { size: size as u16, flags, id: event_id, ts }.to_bytes());
@@ -239,39 +279,95 @@ impl Producer {
         self.shared.signal.after_publish();
     }
 
+    /// Room for one record of `len` bytes: the hot path when the ring has room and no loss
+    /// gap is open, the cold path otherwise.
     #[inline(always)]
     fn reserve(&mut self, len: usize, ts: u64) -> Option<*mut u8> {
-        match self.writer.reserve(len) {
-            Some(p) => Some(p),
-            None => self.make_room(len, ts),
+        if !self.gap_open {
+            if let Some(p) = self.writer.reserve(len) {
+                return Some(p);
+            }
+        }
+        self.reserve_slow(len, ts)
+    }
+
+    /// Cold path: close an open loss gap first (a loss record goes before the record that
+    /// ends the gap, R-BP-6), then find room for the record, or drop it and count it.
+    #[cold]
+    #[inline(never)]
+    fn reserve_slow(&mut self, len: usize, ts: u64) -> Option<*mut u8> {
+        // At most: a reclaim (Retry), the loss record, the record.
+        for _ in 0..4 {
+            let need = if self.gap_open { LOSS_LEN } else { len };
+            match self.find_room(need, ts) {
+                Room::Reserved(p) if self.gap_open => self.write_loss(p),
+                Room::Reserved(p) => return Some(p),
+                Room::Retry => {}
+                Room::None(reason) => {
+                    self.dropped(reason, len, ts);
+                    return None;
+                }
+            }
+        }
+        self.dropped(DropReason::PoolExhausted, len, ts);
+        None
+    }
+
+    /// Room for `need` bytes: the current ring, else a fresh ring from the pool, else what the
+    /// policy says (R-BP-3).
+    fn find_room(&mut self, need: usize, ts: u64) -> Room {
+        if let Some(p) = self.writer.reserve(need) {
+            return Room::Reserved(p);
+        }
+        let reason = match self.take_fresh_ring() {
+            Ok(()) => return self.writer.reserve(need).map_or(Room::None(DropReason::Oversized), Room::Reserved),
+            Err(reason) => reason,
+        };
+        self.enter_dropping(ts);
+        match self.policy() {
+            Policy::DropNewest => Room::None(reason),
+            Policy::DropOldest => {
+                if self.reclaim_oldest() {
+                    Room::Retry
+                } else {
+                    Room::None(reason)
+                }
+            }
+            Policy::Block { timeout } => {
+                if self.is_drain {
+                    self.drain_context_drop();
+                    return Room::None(DropReason::DrainContext);
+                }
+                match self.block(need, timeout) {
+                    Some(p) => Room::Reserved(p),
+                    None => Room::None(DropReason::BlockTimeout),
+                }
+            }
         }
     }
 
-    /// The ring is full (or there is none yet): swap to a free ring, or drop the record.
-    #[cold]
-    #[inline(never)]
-    fn make_room(&mut self, len: usize, _ts: u64) -> Option<*mut u8> {
+    /// Swaps the full current ring (if any) for a free one from the pool, within the quota.
+    fn take_fresh_ring(&mut self) -> Result<(), DropReason> {
         let shared = self.shared.clone();
         if self.ring != NIL {
             let held = 1 + self.entry().chain_len() as usize;
             if held >= self.quota {
-                self.drop_event(DropReason::QuotaExceeded, len);
-                return None;
+                return Err(DropReason::QuotaExceeded);
             }
         }
-        let Some(fresh) = shared.pool.free_list().pop() else {
-            self.drop_event(DropReason::PoolExhausted, len);
-            return None;
-        };
+        let fresh = shared.pool.free_list().pop().ok_or(DropReason::PoolExhausted)?;
         let handed_over = self.ring != NIL;
         self.install_ring(fresh);
+        if shared.pool.free_list().free() < shared.pressure_below {
+            self.enter_pressure();
+        }
         if handed_over {
             // A full ring is waiting in the chain: wake a sleeping or napping drain. (A
             // thread's first ring hands nothing over; its first record wakes the drain only
             // if the drain is fully asleep, like any record.)
             shared.signal.notify();
         }
-        self.writer.reserve(len)
+        Ok(())
     }
 
     /// Hands the current ring (if any) to the drain and starts writing into `fresh`.
@@ -285,25 +381,218 @@ impl Producer {
         // and `reading`; it also orders after the chain push for the drain's chain check.
         entry.active.store(fresh, Ordering::SeqCst);
         self.ring = fresh;
-        // SAFETY: `fresh` was popped from the pool, so this thread is its only producer; the
-        // pool (inside `shared`) outlives the writer, which is reset before the producer dies.
+        // SAFETY: `fresh` is this thread's (popped from the pool or reclaimed), so it is its
+        // only producer; the pool (inside `shared`) outlives the writer.
         unsafe { self.writer.attach(shared.pool.base(fresh), shared.pool.ctl(fresh), self.ring_size) };
     }
 
+    /// `DropOldest`: takes back this thread's oldest full ring that the drain has not taken
+    /// (one CAS on the chain decides against the drain), counts its records as overwritten and
+    /// makes it the active ring. `false` if there is none.
+    fn reclaim_oldest(&mut self) -> bool {
+        let shared = self.shared.clone();
+        let entry = self.entry();
+        let Some(ring) = entry.take_oldest() else { return false };
+        // The drain may still be copying this ring, read as an active ring before it was
+        // swapped out: wait for it to finish (one ring's copy). SeqCst: the Dekker pair with
+        // the drain's store of `reading` and load of `active` (threads.rs).
+        let mut spins = 0u32;
+        while entry.reading.load(Ordering::SeqCst) == ring {
+            spins += 1;
+            if spins < 64 {
+                std::hint::spin_loop();
+            } else {
+                std::thread::yield_now();
+            }
+        }
+        let ctl = shared.pool.ctl(ring);
+        let mut lost = LossInfo::default();
+        let mut folded = LossInfo::default();
+        // We own the ring now: consuming it as its reader just walks what the drain never
+        // took, without copying.
+        // SAFETY: `ring` is exclusively ours (won from the chain, the drain is not reading it);
+        // base and size are the pool's.
+        unsafe {
+            ctl.consume(shared.pool.base(ring), self.ring_size, |h, rec| match h.kind() {
+                Some(RecordKind::Loss) => {
+                    // An overwritten loss record: carry its report into the next one.
+                    let l = LossInfo::from_bytes(&rec[HEADER_LEN..]).unwrap_or_default();
+                    folded.merge(l);
+                }
+                _ => lost.merge(LossInfo {
+                    events: 1,
+                    bytes: align8(h.size as usize) as u64,
+                    first_ticks: h.ts,
+                    last_ticks: h.ts,
+                }),
+            })
+        };
+        ctl.reset();
+        if lost.events > 0 {
+            entry.counters.drop_events(DropReason::Overwritten, lost.events, lost.bytes);
+        }
+        lost.merge(folded);
+        self.add_to_gap(lost);
+        self.install_ring(ring);
+        shared.signal.notify();
+        true
+    }
+
+    /// `Block`: spin, then park, until room appears or `timeout` passes.
+    fn block(&mut self, need: usize, timeout: std::time::Duration) -> Option<*mut u8> {
+        let shared = self.shared.clone();
+        let deadline = std::time::Instant::now() + timeout;
+        for _ in 0..256 {
+            if let Some(p) = self.try_room(need) {
+                return Some(p);
+            }
+            std::hint::spin_loop();
+        }
+        shared.waiters.enter();
+        let mut room = None;
+        loop {
+            // Checked after announcing ourselves: a ring freed from now on unparks us.
+            if let Some(p) = self.try_room(need) {
+                room = Some(p);
+                break;
+            }
+            let now = std::time::Instant::now();
+            if now >= deadline {
+                break;
+            }
+            shared.signal.notify();
+            std::thread::park_timeout((deadline - now).min(std::time::Duration::from_millis(1)));
+        }
+        shared.waiters.leave();
+        room
+    }
+
+    fn try_room(&mut self, need: usize) -> Option<*mut u8> {
+        if let Some(p) = self.writer.reserve(need) {
+            return Some(p);
+        }
+        self.take_fresh_ring().ok()?;
+        self.writer.reserve(need)
+    }
+
+    /// R-BP-4: a record made on the drain thread (or in a sink) found no room under `Block`.
+    /// It cannot wait for the thread that would free a ring; say so, once per rate window.
     #[cold]
-    fn drop_event(&self, reason: DropReason, bytes: usize) {
+    fn drain_context_drop(&self) {
+        let shared = &self.shared;
+        let dropped = self.entry().counters.dropped[DropReason::DrainContext.index()].load(Ordering::Relaxed) + 1;
+        shared.diag.emit(
+            DiagnosticKind::DrainContextDrop,
+            None,
+            format!(
+                "a record made on the drain thread (inside a sink or diagnostics hook) was dropped although the policy is {}: \
+                 the drain cannot wait for a ring only it can free. {} such drops so far; pool high-water mark {} of {} rings. \
+                 Record from sinks sparingly, or give the drain thread its own policy with set_thread_policy(Some(Policy::DropNewest))",
+                self.policy(),
+                dropped,
+                shared.pool.free_list().high_water(),
+                shared.pool.ring_count()
+            ),
+        );
+    }
+
+    /// Counts a dropped record and adds it to the open loss gap.
+    #[cold]
+    fn dropped(&mut self, reason: DropReason, bytes: usize, ts: u64) {
         self.entry().counters.drop_event(reason, bytes as u64);
+        self.add_to_gap(LossInfo { events: 1, bytes: bytes as u64, first_ticks: ts, last_ticks: ts });
+        if !matches!(reason, DropReason::Reentrant | DropReason::Oversized | DropReason::Invalid) {
+            self.enter_dropping(ts);
+        }
+    }
+
+    /// Adds to the open gap (mirrored in the slot so the drain can report a gap the thread
+    /// never closes).
+    fn add_to_gap(&mut self, l: LossInfo) {
+        if l.events == 0 {
+            return;
+        }
+        let g = &self.entry().gap;
+        let mut cur = LossInfo {
+            events: g[0].load(Ordering::Relaxed),
+            bytes: g[1].load(Ordering::Relaxed),
+            first_ticks: g[2].load(Ordering::Relaxed),
+            last_ticks: g[3].load(Ordering::Relaxed),
+        };
+        cur.merge(l);
+        // Relaxed: single writer (this producer); the drain reads them only after the thread
+        // exited (Release/Acquire on the slot) or at shutdown.
+        g[1].store(cur.bytes, Ordering::Relaxed);
+        g[2].store(cur.first_ticks, Ordering::Relaxed);
+        g[3].store(cur.last_ticks, Ordering::Relaxed);
+        g[0].store(cur.events, Ordering::Relaxed);
+        self.gap_open = true;
+    }
+
+    /// Writes the loss record for the open gap into a reservation of `LOSS_LEN` bytes and
+    /// closes the gap (R-BP-6).
+    fn write_loss(&mut self, p: *mut u8) {
+        let g = &self.entry().gap;
+        let loss = LossInfo {
+            events: g[0].swap(0, Ordering::Relaxed),
+            bytes: g[1].swap(0, Ordering::Relaxed),
+            first_ticks: g[2].swap(0, Ordering::Relaxed),
+            last_ticks: g[3].swap(0, Ordering::Relaxed),
+        };
+        self.gap_open = false;
+        // SAFETY: the caller reserved LOSS_LEN bytes at `p` for this record.
+        let buf = unsafe { std::slice::from_raw_parts_mut(p, LOSS_LEN) };
+        let h = Header { size: LOSS_LEN as u16, flags: RecordKind::Loss.bits(), id: 0, ts: loss.first_ticks };
+        buf[..HEADER_LEN].copy_from_slice(&h.to_bytes());
+        buf[HEADER_LEN..].copy_from_slice(&loss.to_bytes());
+        self.writer.commit(LOSS_LEN);
+    }
+
+    /// The thread found no room: it is DROPPING (via PRESSURE from NORMAL).
+    fn enter_dropping(&self, ts: u64) {
+        let entry = self.entry();
+        for _ in 0..4 {
+            let (state, _) = entry.state.get();
+            let step = match state {
+                ThreadState::Dropping => return,
+                ThreadState::Normal => ThreadState::Pressure,
+                ThreadState::Pressure | ThreadState::Recovery => ThreadState::Dropping,
+            };
+            // A lost race (the drain moved the thread) just means: look again.
+            if entry.state.transition(&entry.counters, state, step, ts).is_ok() && step == ThreadState::Pressure {
+                self.shared.signal.notify();
+            }
+        }
+    }
+
+    /// The pool ran low when this thread took a ring: NORMAL or RECOVERY → PRESSURE, and wake
+    /// the drain (R-CORE-5).
+    fn enter_pressure(&self) {
+        let entry = self.entry();
+        let (state, _) = entry.state.get();
+        if matches!(state, ThreadState::Normal | ThreadState::Recovery)
+            && entry.state.transition(&entry.counters, state, ThreadState::Pressure, crate::clock::now_ticks()).is_ok()
+        {
+            self.shared.signal.notify();
+        }
     }
 
     /// Thread exit or runtime change: hand everything to the drain.
     fn retire(&mut self) {
+        // Close an open gap if the ring has room; otherwise the drain reports it from the
+        // slot's gap counters when it retires the slot.
+        if self.gap_open {
+            if let Some(p) = self.writer.reserve(LOSS_LEN) {
+                self.write_loss(p);
+            }
+        }
         let entry = self.entry();
         if self.ring != NIL {
             entry.push_full(self.ring);
         }
         // SeqCst: as in `install_ring`.
         entry.active.store(NIL, Ordering::SeqCst);
-        // Release: the drain that sees EXITED sees the final chain and counters.
+        // Release: the drain that sees EXITED sees the final chain, gap and counters.
         entry.slot.store(SLOT_EXITED, Ordering::Release);
         self.ring = NIL;
         self.writer.detach();
@@ -345,7 +634,10 @@ fn ensure_producer(local: &Local) -> Option<*mut Producer> {
         generation: shared.generation,
         writer: RingWriter::detached(),
         ring: NIL,
+        gap_open: false,
         entry,
+        local: local as *const Local,
+        is_drain: local.in_drain.get(),
         record_limit: config.record_limit(),
         strict: config.serialization == Serialization::Strict,
         quota: config.max_rings_per_thread,

@@ -136,8 +136,6 @@ pub struct LossInfo {
     pub last_ticks: u64,
 }
 
-// Loss records are written by the backpressure state machine when a thread leaves DROPPING.
-#[allow(dead_code)]
 impl LossInfo {
     /// Bytes in an encoded loss payload.
     pub(crate) const LEN: usize = 32;
@@ -149,6 +147,21 @@ impl LossInfo {
         out[16..24].copy_from_slice(&self.first_ticks.to_le_bytes());
         out[24..32].copy_from_slice(&self.last_ticks.to_le_bytes());
         out
+    }
+
+    /// Adds another gap to this one (counts add up, the time span widens).
+    pub(crate) fn merge(&mut self, o: LossInfo) {
+        if o.events == 0 {
+            return;
+        }
+        if self.events == 0 {
+            *self = o;
+            return;
+        }
+        self.events += o.events;
+        self.bytes += o.bytes;
+        self.first_ticks = self.first_ticks.min(o.first_ticks);
+        self.last_ticks = self.last_ticks.max(o.last_ticks);
     }
 
     pub(crate) fn from_bytes(b: &[u8]) -> Option<Self> {

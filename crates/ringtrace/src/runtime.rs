@@ -10,12 +10,13 @@
 //! One runtime is installed at a time; after a shutdown another may be installed. Threads that
 //! recorded into the old runtime re-register with the new one on their next record.
 
+use crate::backpressure::Waiters;
 use crate::callsite::Level;
 use crate::clock::ClockCalibration;
 use crate::config::{Config, ConfigError, Policy, Serialization};
 use crate::diag::{DiagnosticKind, DiagnosticSink, Diagnostics};
 use crate::drain::{Drain, DrainOutcome};
-use crate::metrics::{DropCounts, Metrics};
+use crate::metrics::{DropCounts, Metrics, TransitionCounts};
 use crate::pool::Pool;
 use crate::producer::{CURRENT, GENERATION};
 use crate::registry::Registry;
@@ -45,6 +46,12 @@ pub(crate) struct Shared {
     pub(crate) sink_stats: Vec<SinkStats>,
     pub(crate) sink_errors: Mutex<Vec<SinkErrorReport>>,
     pub(crate) started: Instant,
+    /// Fewer free rings than this: PRESSURE (`pressure_watermark` × rings, rounded up).
+    pub(crate) pressure_below: usize,
+    /// At least this many free rings: RECOVERY (`recovery_watermark` × rings, rounded up).
+    pub(crate) recovery_at: usize,
+    /// Producers waiting under `Policy::Block`.
+    pub(crate) waiters: Waiters,
 }
 
 /// Drain-side counters (written by the drain thread, read by `metrics()`; Relaxed counts).
@@ -427,6 +434,9 @@ impl Builder {
         }
 
         let generation = NEXT_GENERATION.fetch_add(1, StdOrdering::Relaxed);
+        let rings = config.ring_count as f64;
+        let pressure_below = (config.pressure_watermark * rings).ceil() as usize;
+        let recovery_at = (config.recovery_watermark * rings).ceil() as usize;
         let sink_stats = sinks.iter().map(|s| SinkStats::new(s.name().to_string())).collect();
         let shared = Arc::new(Shared {
             generation,
@@ -441,6 +451,9 @@ impl Builder {
             sink_stats,
             sink_errors: Mutex::new(Vec::new()),
             started: Instant::now(),
+            pressure_below,
+            recovery_at,
+            waiters: Waiters::default(),
         });
         crate::set_max_level(shared.config.level);
 
@@ -540,6 +553,7 @@ impl Guard {
             recorded: m.recorded,
             dropped: m.dropped,
             dropped_bytes: m.dropped_bytes,
+            transitions: m.transitions,
             loss_records: m.drain.loss_records,
             sinks: m.sinks,
             sink_errors: self.shared.sink_errors.lock().unwrap_or_else(|e| e.into_inner()).clone(),
@@ -594,6 +608,8 @@ pub struct DrainReport {
     pub dropped: DropCounts,
     /// Bytes of dropped events.
     pub dropped_bytes: u64,
+    /// Backpressure state transitions of all threads.
+    pub transitions: TransitionCounts,
     /// Loss records delivered to the sinks.
     pub loss_records: u64,
     /// Per sink: what it wrote and lost.
