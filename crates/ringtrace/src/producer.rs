@@ -476,10 +476,14 @@ impl Producer {
     }
 
     /// R-BP-4: a record made on the drain thread (or in a sink) found no room under `Block`.
-    /// It cannot wait for the thread that would free a ring; say so, once per rate window.
+    /// It cannot wait for the thread that would free a ring; say so, once per runtime (the
+    /// drops are all counted as `DrainContext`).
     #[cold]
     fn drain_context_drop(&self) {
         let shared = &self.shared;
+        if shared.drain_context_reported.swap(true, StdOrdering::Relaxed) {
+            return;
+        }
         let dropped = self.entry().counters.dropped[DropReason::DrainContext.index()].load(Ordering::Relaxed) + 1;
         shared.diag.emit(
             DiagnosticKind::DrainContextDrop,

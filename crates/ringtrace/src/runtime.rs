@@ -52,6 +52,9 @@ pub(crate) struct Shared {
     pub(crate) recovery_at: usize,
     /// Producers waiting under `Policy::Block`.
     pub(crate) waiters: Waiters,
+    /// The same-thread-rule diagnostic was emitted (once per runtime; the count is in the
+    /// report).
+    pub(crate) drain_context_reported: std::sync::atomic::AtomicBool,
 }
 
 /// Drain-side counters (written by the drain thread, read by `metrics()`; Relaxed counts).
@@ -454,6 +457,7 @@ impl Builder {
             pressure_below,
             recovery_at,
             waiters: Waiters::default(),
+            drain_context_reported: std::sync::atomic::AtomicBool::new(false),
         });
         crate::set_max_level(shared.config.level);
 
