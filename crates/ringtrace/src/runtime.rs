@@ -367,6 +367,24 @@ impl Builder {
         self
     }
 
+    /// Fraction of rings that must stay free before threads enter PRESSURE.
+    pub fn pressure_watermark(mut self, fraction: f64) -> Self {
+        self.config.pressure_watermark = fraction;
+        self
+    }
+
+    /// Fraction of free rings at which PRESSURE and DROPPING threads enter RECOVERY.
+    pub fn recovery_watermark(mut self, fraction: f64) -> Self {
+        self.config.recovery_watermark = fraction;
+        self
+    }
+
+    /// Time in RECOVERY without new pressure before a thread is NORMAL again.
+    pub fn stability_period(mut self, d: Duration) -> Self {
+        self.config.stability_period = d;
+        self
+    }
+
     /// The most verbose level recorded.
     pub fn level(mut self, l: Level) -> Self {
         self.config.level = l;
