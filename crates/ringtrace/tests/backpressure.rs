@@ -234,10 +234,11 @@ fn a_sink_recording_under_block_never_waits_on_its_own_drain() {
             "chatty"
         }
         fn write_batch(&mut self, _: &Batch<'_>) -> Result<(), SinkError> {
-            if !self.recorded.swap(true, Ordering::AcqRel) {
+            if !self.recorded.load(Ordering::Acquire) {
                 for i in 0..1_000u64 {
                     ringtrace::info!("from the sink {}", i);
                 }
+                self.recorded.store(true, Ordering::Release);
             }
             Ok(())
         }
