@@ -279,3 +279,123 @@ impl Metrics {
 pub fn metrics() -> Option<Metrics> {
     crate::producer::CURRENT.load().as_ref().map(|s| Metrics::collect(s))
 }
+
+/// Escapes a Prometheus label value (`\`, `"` and newlines).
+fn label(v: &str) -> String {
+    v.replace('\\', "\\\\").replace('"', "\\\"").replace('\n', "\\n")
+}
+
+impl Metrics {
+    /// The snapshot in the Prometheus text exposition format (version 0.0.4), for a
+    /// `/metrics` endpoint. Metric names start with `ringtrace_`; per-thread series carry a
+    /// `thread` label, per-sink series a `sink` label.
+    ///
+    /// ```
+    /// # let guard = ringtrace::Builder::new().install().unwrap();
+    /// let text = guard.metrics().to_prometheus();
+    /// assert!(text.contains("# TYPE ringtrace_events_recorded_total counter"));
+    /// # drop(guard);
+    /// ```
+    pub fn to_prometheus(&self) -> String {
+        use std::fmt::Write;
+        let mut o = String::with_capacity(4096);
+        let family = |o: &mut String, name: &str, kind: &str, help: &str| {
+            let _ = writeln!(o, "# HELP ringtrace_{name} {help}\n# TYPE ringtrace_{name} {kind}");
+        };
+        family(&mut o, "events_recorded_total", "counter", "Events taken out of the rings by the drain.");
+        let _ = writeln!(o, "ringtrace_events_recorded_total {}", self.recorded);
+        family(&mut o, "events_dropped_total", "counter", "Events dropped, by reason.");
+        for r in DropReason::ALL {
+            let _ = writeln!(o, "ringtrace_events_dropped_total{{reason=\"{r}\"}} {}", self.dropped.get(r));
+        }
+        family(&mut o, "bytes_dropped_total", "counter", "Bytes of dropped events.");
+        let _ = writeln!(o, "ringtrace_bytes_dropped_total {}", self.dropped_bytes);
+        family(&mut o, "state_transitions_total", "counter", "Backpressure state transitions, all threads.");
+        for from in ThreadState::ALL {
+            for to in ThreadState::ALL {
+                if from.can_go_to(to) {
+                    let n = self.transitions.get(from, to);
+                    let _ = writeln!(o, "ringtrace_state_transitions_total{{from=\"{from}\",to=\"{to}\"}} {n}");
+                }
+            }
+        }
+        family(&mut o, "loss_records_total", "counter", "Loss records delivered to the sinks.");
+        let _ = writeln!(o, "ringtrace_loss_records_total {}", self.drain.loss_records);
+        family(&mut o, "threads_seen_total", "counter", "Threads that registered.");
+        let _ = writeln!(o, "ringtrace_threads_seen_total {}", self.threads_seen);
+
+        family(&mut o, "thread_state", "gauge", "1 for the state each live thread is in, 0 for the others.");
+        for t in &self.threads {
+            for s in ThreadState::ALL {
+                let _ = writeln!(
+                    o,
+                    "ringtrace_thread_state{{thread=\"{}\",state=\"{s}\"}} {}",
+                    label(&t.name),
+                    u8::from(t.state == s)
+                );
+            }
+        }
+        family(&mut o, "thread_state_seconds_total", "counter", "Time each live thread spent in each state.");
+        for t in &self.threads {
+            for s in ThreadState::ALL {
+                let secs = t.time_in_state[s as usize].as_secs_f64();
+                let _ = writeln!(
+                    o,
+                    "ringtrace_thread_state_seconds_total{{thread=\"{}\",state=\"{s}\"}} {secs}",
+                    label(&t.name)
+                );
+            }
+        }
+        family(&mut o, "thread_events_recorded_total", "counter", "Events the drain took from each live thread.");
+        for t in &self.threads {
+            let _ =
+                writeln!(o, "ringtrace_thread_events_recorded_total{{thread=\"{}\"}} {}", label(&t.name), t.recorded);
+        }
+        family(&mut o, "thread_events_dropped_total", "counter", "Events each live thread dropped, by reason.");
+        for t in &self.threads {
+            for (r, n) in t.dropped.iter() {
+                let _ = writeln!(
+                    o,
+                    "ringtrace_thread_events_dropped_total{{thread=\"{}\",reason=\"{r}\"}} {n}",
+                    label(&t.name)
+                );
+            }
+        }
+
+        family(&mut o, "pool_rings", "gauge", "Rings in the pool.");
+        let _ = writeln!(o, "ringtrace_pool_rings {}", self.pool.rings);
+        family(&mut o, "pool_ring_bytes", "gauge", "Bytes per ring.");
+        let _ = writeln!(o, "ringtrace_pool_ring_bytes {}", self.pool.ring_size);
+        family(&mut o, "pool_free_rings", "gauge", "Free rings now.");
+        let _ = writeln!(o, "ringtrace_pool_free_rings {}", self.pool.free);
+        family(&mut o, "pool_high_water_rings", "gauge", "Most rings in use at once so far.");
+        let _ = writeln!(o, "ringtrace_pool_high_water_rings {}", self.pool.high_water);
+        family(&mut o, "pool_used_bytes", "gauge", "Bytes recorded and not yet taken by the drain.");
+        let _ = writeln!(o, "ringtrace_pool_used_bytes {}", self.pool.used_bytes);
+
+        for (name, help, get) in [
+            ("sink_batches_total", "Batches a sink wrote.", (|s: &SinkReport| s.batches) as fn(&SinkReport) -> u64),
+            ("sink_events_written_total", "Events a sink wrote.", |s| s.written),
+            ("sink_events_dropped_total", "Events lost for a sink because their batch failed.", |s| s.dropped),
+            ("sink_errors_total", "Failed batches, flushes and stops.", |s| s.errors),
+            ("sink_panics_total", "Panics caught in a sink.", |s| s.panics),
+        ] {
+            family(&mut o, name, "counter", help);
+            for s in &self.sinks {
+                let _ = writeln!(o, "ringtrace_{name}{{sink=\"{}\"}} {}", label(&s.name), get(s));
+            }
+        }
+
+        for (name, help, v) in [
+            ("drain_iterations_total", "Turns of the drain loop.", self.drain.iterations),
+            ("drain_sleeps_total", "Times the drain parked.", self.drain.sleeps),
+            ("drain_wakeups_by_producers_total", "Times a producer woke the drain.", self.drain.wakeups_by_producers),
+            ("drain_batches_total", "Batches handed to the sinks.", self.drain.batches),
+            ("diagnostics_suppressed_total", "Diagnostics suppressed by rate limiting.", self.diagnostics_suppressed),
+        ] {
+            family(&mut o, name, "counter", help);
+            let _ = writeln!(o, "ringtrace_{name} {v}");
+        }
+        o
+    }
+}

@@ -218,3 +218,46 @@ fn oscillating_load_every_dropping_episode_ends_with_a_loss_record() {
     // Time was spent in every state, and metrics see it.
     assert!(report.dropped.total() > 0);
 }
+
+#[test]
+fn metrics_and_prometheus_exposition_show_the_episode() {
+    let _s = common::serial();
+    let gate = Gate::new(false);
+    let guard = pool(&gate);
+    record(0);
+    assert!(eventually(|| gate.entered.load(Ordering::Acquire) >= 1));
+    for seq in 1..2_000 {
+        record(seq);
+    }
+    let m = guard.metrics();
+    let t = m.threads.iter().find(|t| t.name == std::thread::current().name().unwrap()).unwrap();
+    assert_eq!(t.state, ThreadState::Dropping);
+    assert!(t.time_in_state[ThreadState::Normal as usize] > Duration::ZERO);
+    let text = m.to_prometheus();
+    gate.set(true);
+    drop(guard);
+
+    // Every line is a comment or `name{labels} value` with a numeric value.
+    let mut samples = std::collections::HashMap::new();
+    for line in text.lines() {
+        if line.starts_with('#') {
+            assert!(line.starts_with("# HELP ringtrace_") || line.starts_with("# TYPE ringtrace_"), "{line}");
+            continue;
+        }
+        let (series, value) = line.rsplit_once(' ').unwrap();
+        let v: f64 = value.parse().unwrap_or_else(|_| panic!("value of {line}"));
+        assert!(series.starts_with("ringtrace_"));
+        samples.insert(series.to_string(), v);
+    }
+    let me = std::thread::current().name().unwrap().to_string();
+    assert_eq!(samples[&format!("ringtrace_thread_state{{thread=\"{me}\",state=\"DROPPING\"}}")], 1.0);
+    assert_eq!(samples[&format!("ringtrace_thread_state{{thread=\"{me}\",state=\"NORMAL\"}}")], 0.0);
+    assert_eq!(samples["ringtrace_state_transitions_total{from=\"NORMAL\",to=\"PRESSURE\"}"], 1.0);
+    assert_eq!(
+        samples["ringtrace_events_dropped_total{reason=\"quota_exceeded\"}"],
+        m.dropped.get(DropReason::QuotaExceeded) as f64
+    );
+    assert_eq!(samples["ringtrace_pool_free_rings"], 0.0);
+    assert_eq!(samples["ringtrace_pool_rings"], 8.0);
+    assert!(samples.contains_key("ringtrace_sink_events_written_total{sink=\"gate\"}"));
+}
