@@ -12,10 +12,56 @@ use hdrhistogram::Histogram;
 use ringtrace::sinks::rotate::Rotation;
 use ringtrace::sinks::{BinarySink, FmtSink, Format};
 use ringtrace::{Builder, DrainReport};
+use ringtrace::{Diagnostic, DiagnosticSink, ThreadState};
 use serde_json::json;
+use std::collections::BTreeMap;
 use std::fmt;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
+
+/// How often the timeline samples the threads' states.
+const TIMELINE_STEP: Duration = Duration::from_millis(100);
+
+/// Each worker's state, sampled every `TIMELINE_STEP`.
+#[derive(Debug, Default)]
+struct Timeline {
+    rows: BTreeMap<String, String>,
+    samples: usize,
+}
+
+impl Timeline {
+    fn sample(&mut self, m: &ringtrace::Metrics) {
+        self.samples += 1;
+        for t in m.threads.iter().filter(|t| t.name.starts_with("worker-")) {
+            let row = self.rows.entry(t.name.clone()).or_default();
+            while row.chars().count() + 1 < self.samples {
+                row.push(' ');
+            }
+            row.push(match t.state {
+                ThreadState::Normal => '.',
+                ThreadState::Pressure => 'P',
+                ThreadState::Dropping => 'D',
+                ThreadState::Recovery => 'R',
+            });
+        }
+    }
+
+    fn render(&self) -> String {
+        let mut s = format!(
+            "\n  timeline (one column per {} ms; . normal, P pressure, D dropping, R recovery)\n",
+            TIMELINE_STEP.as_millis()
+        );
+        let mut rows: Vec<_> = self.rows.iter().collect();
+        rows.sort_by_key(|(name, _)| name.trim_start_matches("worker-").parse::<u32>().unwrap_or(u32::MAX));
+        for (name, row) in rows {
+            s += &format!("    {name:<10} {row}\n");
+        }
+        s
+    }
+}
 
 /// Options of `ringtrace demo`.
 #[derive(Debug, Args)]
@@ -67,7 +113,18 @@ fn histogram() -> Histogram<u64> {
 }
 
 /// One worker's loop; returns how many events it attempted and their per-call costs.
-fn work(index: u32, deadline: Instant, burst: u32, pause: Duration, clock: ringtrace::ClockCalibration) -> Worker {
+/// The workload's phases: steady bursts with pauses, then a flood (no pauses, a fixed volume)
+/// that drives the pool dry, then steady again until told to stop (so every thread recovers).
+#[derive(Debug, Clone)]
+struct Plan {
+    burst_start: Instant,
+    /// Events each worker records back to back once `burst_start` has passed: enough to fill
+    /// its ring quota several times over, so the pool runs dry whatever the machine's speed.
+    burst_events: u64,
+    stop: Arc<AtomicBool>,
+}
+
+fn work(index: u32, plan: Plan, burst: u32, pause: Duration, clock: ringtrace::ClockCalibration) -> Worker {
     let mut latency = histogram();
     let mut attempted = 0u64;
     let symbols = ["AAPL", "MSFT", "NVDA", "AMZN", "GOOG"];
@@ -81,7 +138,14 @@ fn work(index: u32, deadline: Instant, burst: u32, pause: Duration, clock: ringt
         let t1 = ringtrace::now_ticks();
         let _ = latency.record(clock.ticks_to_ns(t1.wrapping_sub(t0)).max(1));
     };
-    while Instant::now() < deadline {
+    let mut flood_left = plan.burst_events;
+    while !plan.stop.load(Ordering::Relaxed) {
+        let now = Instant::now();
+        let flooding = now >= plan.burst_start && flood_left > 0;
+        let burst = if flooding { 512.min(flood_left) as u32 } else { burst };
+        if flooding {
+            flood_left -= u64::from(burst);
+        }
         request += 1;
         let _ctx = ringtrace::with_context!(request_id = request, worker = index);
         for k in 0..burst {
@@ -108,7 +172,7 @@ fn work(index: u32, deadline: Instant, burst: u32, pause: Duration, clock: ringt
             attempted += 1;
         }
         drop(_ctx);
-        if !pause.is_zero() {
+        if !pause.is_zero() && !flooding {
             std::thread::sleep(pause);
         }
     }
@@ -135,7 +199,14 @@ pub(crate) fn run(args: DemoArgs) -> Result<(), String> {
         }
     }
     let no_rotation = Rotation { max_bytes: 0, max_files: 0 };
+    // Diagnostics (state transitions, drops) are collected and summarised at the end rather
+    // than interleaved with the output.
+    let diagnostics: Arc<Mutex<Vec<Diagnostic>>> = Arc::default();
+    let d2 = diagnostics.clone();
     let guard = Builder::new()
+        .diagnostics(DiagnosticSink::Hook(Arc::new(move |d: &Diagnostic| {
+            d2.lock().unwrap_or_else(|e| e.into_inner()).push(d.clone())
+        })))
         .sink(FmtSink::file(&jsonl, Format::Json, no_rotation.clone()).map_err(|e| e.to_string())?)
         .sink(FmtSink::file(&text, Format::Text, no_rotation.clone()).map_err(|e| e.to_string())?)
         .sink(BinarySink::file(&binary, no_rotation).map_err(|e| e.to_string())?)
@@ -144,16 +215,41 @@ pub(crate) fn run(args: DemoArgs) -> Result<(), String> {
 
     let clock = guard.clock();
     let started = Instant::now();
-    let deadline = started + Duration::from_secs_f64(args.duration);
+    let total = Duration::from_secs_f64(args.duration);
+    let plan = Plan {
+        burst_start: started + total.mul_f64(0.35),
+        // 4 × (ring quota in bytes / a ~40-byte record).
+        burst_events: 4 * (ringtrace::DEFAULT_MAX_RINGS_PER_THREAD * ringtrace::DEFAULT_RING_SIZE / 40) as u64,
+        stop: Arc::new(AtomicBool::new(false)),
+    };
     let pause = Duration::from_micros(args.pause_us);
     let handles: Vec<_> = (0..args.threads)
         .map(|i| {
+            let plan = plan.clone();
             std::thread::Builder::new()
                 .name(format!("worker-{i}"))
-                .spawn(move || work(i, deadline, args.burst.max(1), pause, clock))
+                .spawn(move || work(i, plan, args.burst.max(1), pause, clock))
                 .map_err(|e| format!("cannot spawn worker thread: {e}"))
         })
         .collect::<Result<_, _>>()?;
+
+    // Sample every thread's state for the timeline; after the planned duration, let the
+    // workers run on (at their steady rate) until every one of them is NORMAL again, at most
+    // 10 s more, so the recovery completes before they exit.
+    let mut timeline = Timeline::default();
+    let deadline = started + total;
+    loop {
+        std::thread::sleep(TIMELINE_STEP);
+        let m = guard.metrics();
+        timeline.sample(&m);
+        let now = Instant::now();
+        let settled =
+            m.threads.iter().filter(|t| t.name.starts_with("worker-")).all(|t| t.state == ThreadState::Normal);
+        if now >= deadline && (settled || now >= deadline + Duration::from_secs(10)) {
+            break;
+        }
+    }
+    plan.stop.store(true, Ordering::Relaxed);
     let mut attempted = 0;
     let mut latency = histogram();
     for h in handles {
@@ -164,10 +260,26 @@ pub(crate) fn run(args: DemoArgs) -> Result<(), String> {
     let ran = started.elapsed();
     let metrics = guard.metrics();
     let report = guard.shutdown(Duration::from_secs(30));
+    let mut out = String::new();
     if args.json {
-        println!("{}", summary_json(&args, attempted, &latency, &report, ran));
+        out = format!("{}\n", summary_json(&args, attempted, &latency, &report, ran));
     } else {
-        print!("{}", summary_text(&args, attempted, &latency, &report, ran, &metrics));
+        out += &summary_text(&args, attempted, &latency, &report, ran, &metrics);
+        out += &timeline.render();
+        let diags = diagnostics.lock().unwrap_or_else(|e| e.into_inner());
+        out += &format!(
+            "\n  diagnostics: {} delivered, {} suppressed by rate limiting; the first ones:\n",
+            diags.len(),
+            metrics.diagnostics_suppressed
+        );
+        for d in diags.iter().take(6) {
+            out += &format!("    {d}\n");
+        }
+    }
+    // A closed pipe (`ringtrace demo | head`) is not an error.
+    match std::io::Write::write_all(&mut std::io::stdout().lock(), out.as_bytes()) {
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => return Err(format!("cannot write the summary: {e}")),
+        _ => {}
     }
     if report.timed_out {
         return Err("the drain thread did not finish in time".into());
@@ -199,7 +311,7 @@ fn summary_json(
         "written": written,
         "sink_dropped": sink_dropped,
         "loss_records": r.loss_records,
-        "transitions": serde_json::Map::new(),
+        "transitions": r.transitions.iter().map(|(a, b, n)| (format!("{a}->{b}"), json!(n))).collect::<serde_json::Map<_, _>>(),
         "latency_ns": {
             "p50": latency.value_at_quantile(0.50),
             "p90": latency.value_at_quantile(0.90),
@@ -237,6 +349,7 @@ fn summary_text(
     s += &format!("  recorded    {}\n", r.recorded);
     s += &format!("  dropped     {} ({})\n", r.dropped.total(), r.dropped);
     let ok = attempted == r.recorded + r.dropped.total();
+    s += &format!("  transitions {}\n", r.transitions);
     s += &format!(
         "  accounting  attempted {} recorded + dropped: {}\n",
         if ok { "==" } else { "!=" },

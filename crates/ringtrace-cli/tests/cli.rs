@@ -37,6 +37,19 @@ fn demo_json_adds_up_and_decode_prints_exactly_what_was_written() {
     let dropped: u64 = v["dropped"].as_object().unwrap().values().map(|n| n.as_u64().unwrap()).sum();
     assert!(attempted > 0);
     assert_eq!(attempted, recorded + dropped, "{v}");
+    // Issue 3: the burst phase drives the pool dry, so the demo goes through all four states
+    // and back to NORMAL, and drops (counted per reason).
+    assert!(dropped > 0, "the burst phase dropped events: {v}");
+    let t = v["transitions"].as_object().unwrap();
+    for (from, to) in [("NORMAL", "PRESSURE"), ("PRESSURE", "DROPPING"), ("RECOVERY", "NORMAL")] {
+        assert!(t.get(&format!("{from}->{to}")).and_then(|n| n.as_u64()).unwrap_or(0) > 0, "{from}->{to} in {t:?}");
+    }
+    let into_recovery: u64 = ["PRESSURE->RECOVERY", "DROPPING->RECOVERY"]
+        .iter()
+        .filter_map(|k| t.get(*k))
+        .map(|n| n.as_u64().unwrap())
+        .sum();
+    assert!(into_recovery > 0, "RECOVERY reached: {t:?}");
     let loss = v["loss_records"].as_u64().unwrap();
     for (sink, written) in v["written"].as_object().unwrap() {
         let lost = v["sink_dropped"][sink].as_u64().unwrap();

@@ -56,6 +56,8 @@ const LINGER: Duration = Duration::from_millis(100);
 const IDLE_TIMEOUT: Duration = Duration::from_secs(1);
 /// How many times one pass retries reading a thread's active ring when it keeps swapping.
 const ACTIVE_RETRIES: u32 = 4;
+/// How often a long dispatch stops to check recovery (R-BP-2: detected within 1 s).
+const RECOVERY_SWEEP: Duration = Duration::from_millis(5);
 /// Upper bound on final passes at shutdown (threads may still be recording).
 const MAX_FINAL_PASSES: u32 = 1000;
 
@@ -252,7 +254,7 @@ impl Drain {
                 self.retire_slot(entry);
                 continue;
             }
-            unsettled |= self.check_recovery(entry, now);
+            unsettled |= Self::check_recovery(&shared, entry, now);
             self.report_changes(entry);
         }
         self.unsettled = unsettled;
@@ -272,16 +274,17 @@ impl Drain {
     /// pressure. Returns whether the thread is not NORMAL (the drain then keeps napping, not
     /// sleeping, so it can finish the recovery). A lost CAS race means the producer moved the
     /// thread meanwhile: nothing to do until the next pass.
-    fn check_recovery(&self, entry: &ThreadEntry, now: u64) -> bool {
+    fn check_recovery(shared: &Shared, entry: &ThreadEntry, now: u64) -> bool {
         let (state, since) = entry.state.get();
         if state == ThreadState::Normal {
             return false;
         }
-        let shared = &self.shared;
         let free = shared.pool.free_list().free();
         let to = match state {
             ThreadState::Pressure if free >= shared.recovery_at => ThreadState::Recovery,
-            ThreadState::Dropping if free >= shared.recovery_at && self.has_room(entry) => ThreadState::Recovery,
+            ThreadState::Dropping if free >= shared.recovery_at && Self::has_room(shared, entry) => {
+                ThreadState::Recovery
+            }
             ThreadState::Recovery
                 if free >= shared.pressure_below
                     && now.saturating_sub(since)
@@ -296,12 +299,12 @@ impl Drain {
     }
 
     /// Whether a thread can record again: below its ring quota, or its active ring has room.
-    fn has_room(&self, entry: &ThreadEntry) -> bool {
-        let pool = &self.shared.pool;
+    fn has_room(shared: &Shared, entry: &ThreadEntry) -> bool {
+        let pool = &shared.pool;
         // SeqCst: as everywhere `active` is read by the drain (threads.rs).
         let active = entry.active.load(Ordering::SeqCst);
         let held = entry.chain_len() as usize + usize::from(active != NIL);
-        held < self.shared.config.max_rings_per_thread
+        held < shared.config.max_rings_per_thread
             || (active != NIL && pool.ctl(active).used() as usize <= pool.ring_size() / 2)
     }
 
@@ -548,7 +551,19 @@ impl Drain {
         let ready = self.refs.partition_point(|r| r.key <= cutoff);
         let shared = self.shared.clone();
         let batch_size = shared.config.batch_size;
+        let mut last_sweep = Instant::now();
         for chunk in self.refs[..ready].chunks(batch_size) {
+            // A long backlog takes many batches: keep checking recovery meanwhile, so a thread
+            // is not held in DROPPING or RECOVERY while the drain formats old records.
+            if last_sweep.elapsed() >= RECOVERY_SWEEP {
+                last_sweep = Instant::now();
+                let now = crate::clock::now_ticks();
+                for entry in shared.registry.iter() {
+                    if entry.slot.load(Ordering::Acquire) != SLOT_FREE {
+                        Self::check_recovery(&shared, entry, now);
+                    }
+                }
+            }
             let batch = Batch::new(chunk, &self.arena, &self.threads, &self.callsites, &shared.clock);
             shared.drain_stats.batches.fetch_add(1, StdOrdering::Relaxed);
             for (i, slot) in self.sinks.iter_mut().enumerate() {

@@ -46,6 +46,7 @@ mod backpressure;
 mod callsite;
 mod clock;
 mod config;
+pub mod config_source;
 mod context;
 mod diag;
 mod drain;
@@ -55,6 +56,7 @@ mod format;
 mod metrics;
 mod platform;
 mod pool;
+mod preset;
 mod producer;
 mod record;
 mod registry;
@@ -81,12 +83,16 @@ pub use config::{
     DEFAULT_MAX_RINGS_PER_THREAD, DEFAULT_MERGE_WINDOW, DEFAULT_RING_COUNT, DEFAULT_RING_SIZE,
     DEFAULT_SHUTDOWN_TIMEOUT,
 };
+pub use config_source::{apply_env, env_vars, resolve, Source, DEFAULT_BLOCK_TIMEOUT};
+#[cfg(feature = "config-file")]
+pub use config_source::{apply_file, apply_toml};
 pub use context::{ContextGuard, CONTEXT_CAPACITY};
 pub use diag::{Diagnostic, DiagnosticHook, DiagnosticKind, DiagnosticSink, RATE_LIMIT, RATE_WINDOW};
 pub use encode::{DebugArg, DisplayArg, Encode, Encoder, ErrorArg};
 pub use event::{Batch, CallsiteInfo, CallsiteTable, Event, ThreadInfo};
 pub use format::{Template, TemplateError};
 pub use metrics::{metrics, DrainMetrics, DropCounts, Metrics, PoolMetrics, ThreadMetrics, TransitionCounts};
+pub use preset::{PostgresSpec, Preset, SinkSpec};
 pub use producer::{record_bytes, set_thread_policy, unrecorded_events};
 pub use record::{LossInfo, RecordKind, HEADER_LEN, MAX_RECORD_LEN};
 pub use runtime::{BuildError, Builder, DrainReport, Guard, SinkErrorReport, SinkPhase, SinkReport};

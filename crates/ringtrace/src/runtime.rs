@@ -18,6 +18,7 @@ use crate::diag::{DiagnosticKind, DiagnosticSink, Diagnostics};
 use crate::drain::{Drain, DrainOutcome};
 use crate::metrics::{DropCounts, Metrics, TransitionCounts};
 use crate::pool::Pool;
+use crate::preset::{Preset, SinkSpec};
 use crate::producer::{CURRENT, GENERATION};
 use crate::registry::Registry;
 use crate::signal::DrainSignal;
@@ -279,6 +280,11 @@ pub struct Builder {
     config: Config,
     sinks: Vec<Box<dyn Sink>>,
     diagnostics: DiagnosticSink,
+    /// A TOML file applied over the code's values (`config_file`); without it,
+    /// `RINGTRACE_CONFIG` names one.
+    config_file: Option<PathBuf>,
+    /// Whether `RINGTRACE_*` environment variables are applied (the default).
+    use_env: bool,
 }
 
 impl fmt::Debug for Builder {
@@ -300,7 +306,13 @@ impl Default for Builder {
 impl Builder {
     /// A builder with the default configuration and no sinks.
     pub fn new() -> Self {
-        Self { config: Config::default(), sinks: Vec::new(), diagnostics: DiagnosticSink::Stderr }
+        Self {
+            config: Config::default(),
+            sinks: Vec::new(),
+            diagnostics: DiagnosticSink::Stderr,
+            config_file: None,
+            use_env: true,
+        }
     }
 
     /// A builder starting from `config`.
@@ -415,15 +427,61 @@ impl Builder {
         self
     }
 
-    /// Validates the configuration without installing anything.
+    /// Starts from a [`Preset`]'s settings (its sinks are added separately, with
+    /// [`Builder::preset_sinks`]). Like every value set in code, a configuration file and the
+    /// environment override them.
+    pub fn preset(mut self, preset: Preset) -> Self {
+        self.config = preset.config();
+        self
+    }
+
+    /// Adds the sinks of a [`Preset`] that this crate provides, writing files under `dir`.
+    /// Returns the specs it did not build (a PostgreSQL sink, provided by the
+    /// `ringtrace-postgres` crate) so the caller can build them.
+    pub fn preset_sinks(mut self, preset: Preset, dir: &std::path::Path) -> Result<(Self, Vec<SinkSpec>), BuildError> {
+        let mut rest = Vec::new();
+        for spec in preset.sinks() {
+            match spec.build(dir) {
+                Some(Ok(sink)) => self.sinks.push(sink),
+                Some(Err(error)) => return Err(BuildError::SinkStart { sink: spec.name().to_string(), error }),
+                None => rest.push(spec),
+            }
+        }
+        Ok((self, rest))
+    }
+
+    /// Applies a TOML configuration file over the values set in code (R-CONF-1; see
+    /// [`config_source`](crate::config_source) for the keys and the precedence). Without
+    /// this, the file named by `RINGTRACE_CONFIG`, if any, is used.
+    pub fn config_file(mut self, path: impl Into<PathBuf>) -> Self {
+        self.config_file = Some(path.into());
+        self
+    }
+
+    /// Does not apply `RINGTRACE_*` environment variables (they are applied by default, over
+    /// the code's values and the file's).
+    pub fn ignore_env(mut self) -> Self {
+        self.use_env = false;
+        self
+    }
+
+    /// The configuration `install` would use: the code's values, then the file, then the
+    /// environment, validated.
+    pub fn resolved_config(&self) -> Result<Config, ConfigError> {
+        let vars = if self.use_env { crate::config_source::env_vars() } else { Vec::new() };
+        crate::config_source::resolve(self.config.clone(), self.config_file.as_deref(), vars)
+    }
+
+    /// Validates the configuration (as resolved with the file and the environment) without
+    /// installing anything.
     pub fn validate(&self) -> Result<(), ConfigError> {
-        self.config.validate()
+        self.resolved_config().map(|_| ())
     }
 
     /// Validates, starts the sinks and the drain thread, and installs the runtime as the
     /// target of the recording macros.
-    pub fn install(self) -> Result<Guard, BuildError> {
-        self.config.validate()?;
+    pub fn install(mut self) -> Result<Guard, BuildError> {
+        self.config = self.resolved_config()?;
         if INSTALLED.compare_exchange(false, true, StdOrdering::AcqRel, StdOrdering::Acquire).is_err() {
             return Err(BuildError::AlreadyInstalled);
         }
@@ -435,7 +493,7 @@ impl Builder {
     }
 
     fn install_claimed(self) -> Result<Guard, BuildError> {
-        let Builder { config, mut sinks, diagnostics } = self;
+        let Builder { config, mut sinks, diagnostics, .. } = self;
         let pool = Pool::new(config.ring_count, config.ring_size).map_err(|e| match e {
             crate::pool::PoolError::Map(io) => BuildError::Pool(io),
         })?;
