@@ -12,7 +12,7 @@ use hdrhistogram::Histogram;
 use ringtrace::sinks::rotate::Rotation;
 use ringtrace::sinks::{BinarySink, FmtSink, Format};
 use ringtrace::{Builder, DrainReport};
-use ringtrace::{Diagnostic, DiagnosticSink, ThreadState};
+use ringtrace::{Diagnostic, DiagnosticSink, Level, ThreadState};
 use serde_json::json;
 use std::collections::BTreeMap;
 use std::fmt;
@@ -84,6 +84,14 @@ pub(crate) struct DemoArgs {
     /// Pause between bursts, in microseconds.
     #[arg(long, default_value_t = 1000)]
     pause_us: u64,
+    /// A TOML configuration file for the runtime (see `ringtrace::config_source`);
+    /// `RINGTRACE_*` variables still override it.
+    #[arg(long)]
+    config: Option<PathBuf>,
+    /// Start from a preset's runtime settings: dev, production or flight_recorder. The demo
+    /// keeps its own three outputs.
+    #[arg(long)]
+    preset: Option<String>,
 }
 
 #[derive(Debug)]
@@ -153,6 +161,14 @@ fn work(index: u32, plan: Plan, burst: u32, pause: Duration, clock: ringtrace::C
             let sym = symbols[(order % 5) as usize];
             let price = 100.0 + (order % 1000) as f64 * 0.25;
             let qty = (order % 500) as u32 + 1;
+            // Events above the runtime's level are filtered before they are attempted.
+            let level = match k % 8 {
+                0..=4 => Level::Info,
+                5 => Level::Debug,
+                6 => Level::Info, // record_bytes has no level: always recorded
+                _ if order % 64 == 7 => Level::Warn,
+                _ => Level::Trace,
+            };
             match k % 8 {
                 0..=4 => timed(&mut || {
                     ringtrace::info!(target: "demo::orders", side = if order % 2 == 0 { "buy" } else { "sell" }, symbol = sym,
@@ -169,7 +185,9 @@ fn work(index: u32, plan: Plan, burst: u32, pause: Duration, clock: ringtrace::C
                     &mut || ringtrace::trace!(target: "demo::risk", "exposure check for {} ok: {:.3}", sym, price * qty as f64),
                 ),
             }
-            attempted += 1;
+            if level <= ringtrace::max_level() || k % 8 == 6 {
+                attempted += 1;
+            }
         }
         drop(_ctx);
         if !pause.is_zero() && !flooding {
@@ -203,7 +221,15 @@ pub(crate) fn run(args: DemoArgs) -> Result<(), String> {
     // than interleaved with the output.
     let diagnostics: Arc<Mutex<Vec<Diagnostic>>> = Arc::default();
     let d2 = diagnostics.clone();
-    let guard = Builder::new()
+    let mut builder = Builder::new();
+    if let Some(p) = &args.preset {
+        builder = builder.preset(p.parse::<ringtrace::Preset>().map_err(|e| e.to_string())?);
+    }
+    if let Some(f) = &args.config {
+        builder = builder.config_file(f);
+    }
+    let config = builder.resolved_config().map_err(|e| e.to_string())?;
+    let guard = builder
         .diagnostics(DiagnosticSink::Hook(Arc::new(move |d: &Diagnostic| {
             d2.lock().unwrap_or_else(|e| e.into_inner()).push(d.clone())
         })))
@@ -219,7 +245,7 @@ pub(crate) fn run(args: DemoArgs) -> Result<(), String> {
     let plan = Plan {
         burst_start: started + total.mul_f64(0.35),
         // 4 × (ring quota in bytes / a ~40-byte record).
-        burst_events: 4 * (ringtrace::DEFAULT_MAX_RINGS_PER_THREAD * ringtrace::DEFAULT_RING_SIZE / 40) as u64,
+        burst_events: 4 * (config.max_rings_per_thread * config.ring_size / 40) as u64,
         stop: Arc::new(AtomicBool::new(false)),
     };
     let pause = Duration::from_micros(args.pause_us);

@@ -146,3 +146,37 @@ fn demo_rejects_bad_arguments() {
     assert!(!o.status.success());
     assert!(String::from_utf8_lossy(&o.stderr).contains("cannot create output directory"));
 }
+
+#[test]
+fn demo_takes_a_preset_and_a_config_file_and_rejects_bad_ones() {
+    let dir = tempdir("config");
+    let toml = dir.join("rt.toml");
+    std::fs::write(&toml, "ring_count = 32\npolicy = \"drop_oldest\"\n").unwrap();
+    let o = bin()
+        .args(["demo", "--threads", "2", "--duration", "1", "--json", "--preset", "production", "--config"])
+        .arg(&toml)
+        .arg("--out")
+        .arg(&dir)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let v: Value = serde_json::from_slice(&o.stdout).unwrap();
+    let dropped: u64 = v["dropped"].as_object().unwrap().values().map(|n| n.as_u64().unwrap()).sum();
+    assert_eq!(v["attempted"].as_u64().unwrap(), v["recorded"].as_u64().unwrap() + dropped);
+    // The file's policy (drop_oldest) overrides the preset's (drop_newest).
+    assert!(v["dropped"].get("overwritten").is_some(), "{}", v["dropped"]);
+
+    std::fs::write(&toml, "ring_size = 1000\n").unwrap();
+    let o = bin().args(["demo", "--config"]).arg(&toml).output().unwrap();
+    assert!(!o.status.success());
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("invalid ring_size = 1000") && err.contains("power of two") && err.contains("rt.toml"),
+        "{err}"
+    );
+
+    let o = bin().args(["demo", "--preset", "staging"]).output().unwrap();
+    assert!(!o.status.success());
+    assert!(String::from_utf8_lossy(&o.stderr).contains("invalid preset = staging"));
+    let _ = std::fs::remove_dir_all(&dir);
+}
