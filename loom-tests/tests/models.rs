@@ -8,7 +8,7 @@
 use loom::sync::atomic::{AtomicBool, Ordering};
 use loom::sync::Arc;
 use loom::thread;
-use ringtrace::loom_api::{Chain, Free, Ring, Signal};
+use ringtrace::loom_api::{Chain, Free, Ring, Signal, Threads};
 
 /// Ring publish/consume across the wrap-around: 24-byte records in a 64-byte ring, so the
 /// third record needs a pad record and a wrap. The consumer sees every record once, in order,
@@ -167,5 +167,97 @@ fn nap_handshake_wakes_on_swap() {
         chain.push_full(5);
         signal.notify();
         drain.join().unwrap();
+    });
+}
+
+/// The drain reads a thread's active ring while the producer swaps it out and, under
+/// `DropOldest`, reclaims it from the chain and writes into it again. Every record is either
+/// delivered by the drain or counted by the reclaim, exactly once; and the producer never
+/// writes into the ring while the drain is copying it (loom's access tracking would flag the
+/// race).
+#[test]
+fn active_read_vs_drop_oldest_reclaim() {
+    loom::model(|| {
+        const A: u32 = 0;
+        const C: u32 = 1;
+        let a = Ring::new(64);
+        let thread = Arc::new(Chain::new(2));
+        let mut wa = a.writer();
+        assert!(wa.try_push(1, b"one"));
+        assert!(wa.try_push(2, b"two"));
+        drop(wa);
+        thread.set_active(A);
+
+        let (a2, t2) = (a.clone(), thread.clone());
+        let drain = thread::spawn(move || {
+            let mut delivered = 0;
+            while let Some(r) = t2.take_oldest() {
+                assert_eq!(r, A);
+                delivered += a2.consume(|_, _| {});
+            }
+            if t2.begin_active_read(A) {
+                delivered += a2.consume(|_, _| {});
+                t2.end_active_read();
+            }
+            delivered
+        });
+
+        // Producer: swap A out (C becomes active), then reclaim the oldest ring.
+        thread.push_full(A);
+        thread.set_active(C);
+        let mut reclaimed = 0;
+        if thread.take_oldest() == Some(A) {
+            thread.wait_unread(A);
+            reclaimed = a.consume(|_, _| {});
+            a.reset();
+            let mut w = a.writer();
+            assert!(w.try_push(9, b"new data"));
+        }
+        let delivered = drain.join().unwrap();
+        assert_eq!(delivered + reclaimed, 2, "delivered {delivered}, reclaimed {reclaimed}");
+    });
+}
+
+/// The producer (RECOVERY→PRESSURE) and the drain (RECOVERY→NORMAL) race on a thread's
+/// state: exactly one transition happens, counted once, and the state is the winner's.
+#[test]
+fn state_transition_race_has_one_winner() {
+    use ringtrace::ThreadState::*;
+    loom::model(|| {
+        let t = Arc::new(Chain::new(1));
+        t.transition(Normal, Pressure).unwrap();
+        t.transition(Pressure, Recovery).unwrap();
+        let t2 = t.clone();
+        let producer = thread::spawn(move || t2.transition(Recovery, Pressure).is_ok());
+        let drain = t.transition(Recovery, Normal).is_ok();
+        let producer = producer.join().unwrap();
+        assert!(producer ^ drain, "exactly one winner");
+        assert_eq!(t.state(), if producer { Pressure } else { Normal });
+        assert_eq!(t.transitions(), 3);
+    });
+}
+
+/// Threads register while the drain recycles exited slots and traverses the list: every
+/// traversal sees initialised slots, a recycled slot is reused rather than leaked, and no two
+/// live threads share a slot.
+#[test]
+fn registry_claim_and_recycle_vs_traversal() {
+    loom::model(|| {
+        let reg = Arc::new(Threads::default());
+        let first = reg.claim();
+        reg.exit(first);
+        let r2 = reg.clone();
+        let newcomer = thread::spawn(move || r2.claim());
+        let recycled = reg.recycle();
+        let live = reg.live();
+        let id = newcomer.join().unwrap();
+        assert!(live.iter().all(|&t| t == first || t == id), "{live:?}");
+        assert_ne!(id, first);
+        let live = reg.live();
+        assert_eq!(live, vec![id], "only the newcomer is live");
+        // Either the newcomer reused the recycled slot or it was registered before the
+        // recycle and got a new one: never more slots than threads that ever lived.
+        assert!(reg.slots() <= 2);
+        assert!(recycled <= 1);
     });
 }

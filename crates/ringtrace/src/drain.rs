@@ -41,7 +41,7 @@ use crate::record::{Header, LossInfo, RecordKind, HEADER_LEN};
 use crate::runtime::{panic_message, Shared, SinkPhase};
 use crate::sink::Sink;
 use crate::sync::Ordering;
-use crate::threads::{DropReason, ThreadEntry, SLOT_EXITED, SLOT_FREE};
+use crate::threads::{occupied, DropReason, ThreadEntry, SLOT_EXITED};
 use std::collections::HashMap;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::Ordering as StdOrdering;
@@ -197,7 +197,7 @@ impl Drain {
         // Threads still dropping when intake stopped never wrote their last loss record.
         let shared = self.shared.clone();
         for entry in shared.registry.iter() {
-            if entry.slot.load(Ordering::Acquire) != SLOT_FREE {
+            if occupied(entry.slot.load(Ordering::Acquire)) {
                 self.report_open_gap(entry);
             }
         }
@@ -224,14 +224,15 @@ impl Drain {
     fn has_work(&self) -> bool {
         let pool = &self.shared.pool;
         self.shared.registry.iter().any(|e| {
-            if e.slot.load(Ordering::Acquire) == SLOT_FREE {
+            if !occupied(e.slot.load(Ordering::Acquire)) {
                 return false;
             }
             if e.chain_len() > 0 || e.slot.load(Ordering::Acquire) == SLOT_EXITED {
                 return true;
             }
-            // SeqCst: part of the NAPPING/ASLEEP Dekker pairs (signal.rs).
-            let a = e.active.load(Ordering::SeqCst);
+            // Acquire: pairs with the producer's Release store of `active`; the fences of the
+            // NAPPING/ASLEEP pairs (signal.rs) order it after the state announcement.
+            let a = e.active.load(Ordering::Acquire);
             a != NIL && !pool.ctl(a).is_drained()
         })
     }
@@ -246,11 +247,11 @@ impl Drain {
         let mut unsettled = false;
         for entry in shared.registry.iter() {
             let state = entry.slot.load(Ordering::Acquire);
-            if state == SLOT_FREE {
+            if !occupied(state) {
                 continue;
             }
             read += self.collect_thread(entry);
-            if state == SLOT_EXITED && entry.chain_len() == 0 && entry.active.load(Ordering::SeqCst) == NIL {
+            if state == SLOT_EXITED && entry.chain_len() == 0 && entry.active.load(Ordering::Acquire) == NIL {
                 self.retire_slot(entry);
                 continue;
             }
@@ -301,8 +302,8 @@ impl Drain {
     /// Whether a thread can record again: below its ring quota, or its active ring has room.
     fn has_room(shared: &Shared, entry: &ThreadEntry) -> bool {
         let pool = &shared.pool;
-        // SeqCst: as everywhere `active` is read by the drain (threads.rs).
-        let active = entry.active.load(Ordering::SeqCst);
+        // Acquire: pairs with the producer's Release store of `active`.
+        let active = entry.active.load(Ordering::Acquire);
         let held = entry.chain_len() as usize + usize::from(active != NIL);
         held < shared.config.max_rings_per_thread
             || (active != NIL && pool.ctl(active).used() as usize <= pool.ring_size() / 2)
@@ -406,16 +407,14 @@ impl Drain {
                 pool.ctl(ring).reset();
                 pool.free_list().push(ring);
             }
-            // SeqCst: the active-ring Dekker pair (threads.rs).
-            let active = entry.active.load(Ordering::SeqCst);
+            // Acquire: pairs with the producer's Release store in a swap, so the chain push
+            // that preceded it is visible to the chain check in `begin_active_read`.
+            let active = entry.active.load(Ordering::Acquire);
             if active == NIL || pool.ctl(active).is_drained() {
                 break;
             }
-            entry.reading.store(active, Ordering::SeqCst);
-            if entry.active.load(Ordering::SeqCst) != active || entry.chain_len() > 0 {
+            if !entry.begin_active_read(active) {
                 // Swapped meanwhile: its older rings are in the chain now. Take them first.
-                // Release: pairs with the producer's SeqCst load of `reading`.
-                entry.reading.store(NIL, Ordering::Release);
                 tries += 1;
                 if tries >= ACTIVE_RETRIES {
                     break;
@@ -423,8 +422,7 @@ impl Drain {
                 continue;
             }
             read += self.consume(entry, active);
-            // Release: our reads of the ring are done before a reclaiming producer reuses it.
-            entry.reading.store(NIL, Ordering::Release);
+            entry.end_active_read();
             break;
         }
         read
@@ -559,7 +557,7 @@ impl Drain {
                 last_sweep = Instant::now();
                 let now = crate::clock::now_ticks();
                 for entry in shared.registry.iter() {
-                    if entry.slot.load(Ordering::Acquire) != SLOT_FREE {
+                    if occupied(entry.slot.load(Ordering::Acquire)) {
                         Self::check_recovery(&shared, entry, now);
                     }
                 }

@@ -51,6 +51,11 @@ impl Ring {
     pub fn is_drained(&self) -> bool {
         self.ctl.is_drained()
     }
+
+    /// Resets the positions (a ring that changed hands: free, or reclaimed by its owner).
+    pub fn reset(&self) {
+        self.ctl.reset()
+    }
 }
 
 /// The producer half of a [`Ring`].
@@ -109,7 +114,7 @@ impl Free {
     }
 }
 
-/// A thread's chain of full rings.
+/// A thread's chain of full rings and its active-ring announcement.
 #[derive(Debug)]
 pub struct Chain(ThreadEntry);
 
@@ -137,6 +142,76 @@ impl Chain {
     /// The active ring (SeqCst store, as in a swap).
     pub fn set_active(&self, ring: u32) {
         self.0.active.store(ring, Ordering::SeqCst)
+    }
+    /// Drain: announce and check an active-ring read.
+    pub fn begin_active_read(&self, ring: u32) -> bool {
+        self.0.begin_active_read(ring)
+    }
+    /// Drain: end an active-ring read.
+    pub fn end_active_read(&self) {
+        self.0.end_active_read()
+    }
+    /// Producer: wait until the drain is not reading `ring`.
+    pub fn wait_unread(&self, ring: u32) {
+        self.0.wait_unread(ring)
+    }
+    /// The backpressure state's transition, as producer or drain make it.
+    pub fn transition(&self, from: crate::ThreadState, to: crate::ThreadState) -> Result<(), crate::TransitionError> {
+        self.0.state.transition(&self.0.counters, from, to, 1)
+    }
+    /// The backpressure state.
+    pub fn state(&self) -> crate::ThreadState {
+        self.0.state.get().0
+    }
+    /// Transitions counted so far.
+    pub fn transitions(&self) -> u64 {
+        self.0.counters.transitions.iter().map(|t| t.load(Ordering::Relaxed)).sum()
+    }
+}
+
+/// The thread registry.
+#[derive(Debug)]
+pub struct Threads(crate::registry::Registry);
+
+impl Default for Threads {
+    fn default() -> Self {
+        Self(crate::registry::Registry::new(2))
+    }
+}
+
+impl Threads {
+    /// Registers a thread (reusing a free slot); returns its runtime thread id.
+    pub fn claim(&self) -> u64 {
+        self.0.claim(Arc::from("t"), 0).thread_id.load(Ordering::Relaxed)
+    }
+    /// Marks the slot of thread `id` exited, as the producer does at thread exit.
+    pub fn exit(&self, id: u64) {
+        if let Some(e) = self.0.iter().find(|e| e.thread_id.load(Ordering::Relaxed) == id) {
+            e.slot.store(crate::threads::SLOT_EXITED, Ordering::Release);
+        }
+    }
+    /// Drain: frees every exited slot for reuse; returns how many.
+    pub fn recycle(&self) -> usize {
+        let mut n = 0;
+        for e in self.0.iter() {
+            if e.slot.load(Ordering::Acquire) == crate::threads::SLOT_EXITED {
+                e.reset_for_reuse();
+                n += 1;
+            }
+        }
+        n
+    }
+    /// Drain/metrics traversal: ids of the live (non-free) slots.
+    pub fn live(&self) -> Vec<u64> {
+        self.0
+            .iter()
+            .filter(|e| crate::threads::occupied(e.slot.load(Ordering::Acquire)))
+            .map(|e| e.thread_id.load(Ordering::Relaxed))
+            .collect()
+    }
+    /// Slots allocated.
+    pub fn slots(&self) -> usize {
+        self.0.iter().count()
     }
 }
 

@@ -377,9 +377,10 @@ impl Producer {
         if self.ring != NIL {
             entry.push_full(self.ring);
         }
-        // SeqCst: the drain's active-ring protocol (threads.rs) is a Dekker pair on `active`
-        // and `reading`; it also orders after the chain push for the drain's chain check.
-        entry.active.store(fresh, Ordering::SeqCst);
+        // Release: a drain that loads the new `active` (Acquire) also sees the chain push
+        // above. (The Dekker pair with the drain's `reading` is closed by the SeqCst fence in
+        // `wait_unread`, threads.rs.)
+        entry.active.store(fresh, Ordering::Release);
         self.ring = fresh;
         // SAFETY: `fresh` is this thread's (popped from the pool or reclaimed), so it is its
         // only producer; the pool (inside `shared`) outlives the writer.
@@ -394,17 +395,8 @@ impl Producer {
         let entry = self.entry();
         let Some(ring) = entry.take_oldest() else { return false };
         // The drain may still be copying this ring, read as an active ring before it was
-        // swapped out: wait for it to finish (one ring's copy). SeqCst: the Dekker pair with
-        // the drain's store of `reading` and load of `active` (threads.rs).
-        let mut spins = 0u32;
-        while entry.reading.load(Ordering::SeqCst) == ring {
-            spins += 1;
-            if spins < 64 {
-                std::hint::spin_loop();
-            } else {
-                std::thread::yield_now();
-            }
-        }
+        // swapped out: wait for it to finish (threads.rs).
+        entry.wait_unread(ring);
         let ctl = shared.pool.ctl(ring);
         let mut lost = LossInfo::default();
         let mut folded = LossInfo::default();
@@ -594,8 +586,8 @@ impl Producer {
         if self.ring != NIL {
             entry.push_full(self.ring);
         }
-        // SeqCst: as in `install_ring`.
-        entry.active.store(NIL, Ordering::SeqCst);
+        // Release: as in `install_ring`.
+        entry.active.store(NIL, Ordering::Release);
         // Release: the drain that sees EXITED sees the final chain, gap and counters.
         entry.slot.store(SLOT_EXITED, Ordering::Release);
         self.ring = NIL;

@@ -25,7 +25,7 @@
 //! initialised). Nothing is ever unlinked, so there is no ABA and no unlink race.
 
 use crate::sync::{AtomicPtr, AtomicU32, AtomicU64, Ordering};
-use crate::threads::{Counters, ThreadEntry, SLOT_FREE, SLOT_LIVE};
+use crate::threads::{Counters, ThreadEntry, SLOT_CLAIMING, SLOT_FREE, SLOT_LIVE};
 use std::fmt;
 use std::sync::Arc as StdArc;
 
@@ -81,17 +81,18 @@ impl Registry {
     pub(crate) fn claim(&self, name: StdArc<str>, os_tid: u64) -> &ThreadEntry {
         let entry = match self.iter().find(|e| {
             // Acquire on success: see the drain's reset of the slot (its Release store).
-            e.slot.compare_exchange(SLOT_FREE, SLOT_LIVE, Ordering::Acquire, Ordering::Relaxed).is_ok()
+            e.slot.compare_exchange(SLOT_FREE, SLOT_CLAIMING, Ordering::Acquire, Ordering::Relaxed).is_ok()
         }) {
             Some(e) => e,
             None => self.push_new(),
         };
         entry.generation.fetch_add(1, Ordering::Relaxed);
-        // Relaxed: identity fields are read by the drain after it sees the thread's records,
-        // which are published with Release after this point.
         entry.thread_id.store(self.next_thread_id.fetch_add(1, Ordering::Relaxed), Ordering::Relaxed);
         entry.os_tid.store(os_tid, Ordering::Relaxed);
         *entry.name.lock().unwrap_or_else(|e| e.into_inner()) = name;
+        // Release: a traversal that sees LIVE (Acquire) sees the identity written above, never
+        // a half-claimed slot (readers skip CLAIMING).
+        entry.slot.store(SLOT_LIVE, Ordering::Release);
         entry
     }
 
@@ -99,7 +100,7 @@ impl Registry {
         let node =
             Box::into_raw(Box::new(Node { entry: ThreadEntry::new(self.chain_len), next: std::ptr::null_mut() }));
         // SAFETY: `node` is a fresh allocation, not yet shared.
-        unsafe { (*node).entry.slot.store(SLOT_LIVE, Ordering::Relaxed) };
+        unsafe { (*node).entry.slot.store(SLOT_CLAIMING, Ordering::Relaxed) };
         self.slots.fetch_add(1, Ordering::Relaxed);
         let mut head = self.head.load(Ordering::Relaxed);
         loop {

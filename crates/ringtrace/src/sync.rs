@@ -90,6 +90,16 @@ mod imp {
     pub(crate) fn park_timeout(timeout: std::time::Duration) {
         std::thread::park_timeout(timeout);
     }
+
+    /// One step of a wait for another thread: spin briefly, then yield the CPU.
+    #[inline]
+    pub(crate) fn spin_wait(iteration: u32) {
+        if iteration < 64 {
+            std::hint::spin_loop();
+        } else {
+            std::thread::yield_now();
+        }
+    }
 }
 
 #[cfg(feature = "loom")]
@@ -140,6 +150,11 @@ mod imp {
     /// deadlock instead of being papered over by the timeout.
     pub(crate) fn park_timeout(_timeout: std::time::Duration) {
         loom::thread::park();
+    }
+
+    /// Under loom every wait step yields, so the model explores the other threads.
+    pub(crate) fn spin_wait(_iteration: u32) {
+        loom::thread::yield_now();
     }
 }
 

@@ -10,10 +10,10 @@
 //!
 //! | field | written by | read by |
 //! |---|---|---|
-//! | `active` | producer (swap, exit; SeqCst) | drain (SeqCst) |
+//! | `active` | producer (swap, exit; Release) | drain (Acquire) |
 //! | `chain[i]`, `chain_tail` | producer (push; Release on `chain_tail`) | drain, producer |
 //! | `chain_head` | whoever takes the oldest ring: the drain, or the producer reclaiming it under `DropOldest`, by one CAS | both |
-//! | `reading` | drain (SeqCst) | producer (SeqCst) |
+//! | `reading` | drain (Relaxed + SeqCst fence; Release for NIL) | producer (SeqCst fence + Acquire) |
 //! | `dropped*` | producer (cold path) | metrics, drain |
 //! | `delivered` | drain | metrics |
 //!
@@ -31,13 +31,16 @@
 //! writes to it, which the SPSC protocol allows. The one hazard is a `DropOldest` reclaim: the
 //! producer could swap the ring out and reclaim it while the drain is still copying it. The
 //! drain therefore announces the ring it is about to read in `reading` and then re-checks
-//! `active`; the producer, before reusing a reclaimed ring, checks `reading`. All four
-//! accesses are SeqCst, a Dekker pair: either the drain sees that the ring is no longer active
-//! and backs off, or the producer sees the drain reading it and waits (or picks another).
+//! `active`; the producer, before reusing a reclaimed ring, checks `reading`. A SeqCst fence
+//! on each side between its store and its load makes this a Dekker pair: either the drain sees
+//! that the ring is no longer active and backs off, or the producer sees the drain reading it
+//! and waits for the drain's Release store of NIL (`begin_active_read`, `wait_unread`).
+//! (Fences rather than SeqCst accesses: loom checks SeqCst fences exactly, while it treats
+//! SeqCst loads and stores as AcqRel.)
 
 use crate::backpressure::StateCell;
 use crate::pool::NIL;
-use crate::sync::{AtomicU32, AtomicU64, Mutex, Ordering};
+use crate::sync::{fence, AtomicU32, AtomicU64, Mutex, Ordering};
 use std::fmt;
 use std::sync::Arc as StdArc;
 
@@ -109,6 +112,14 @@ impl fmt::Display for DropReason {
 pub(crate) const SLOT_FREE: u32 = 0;
 pub(crate) const SLOT_LIVE: u32 = 1;
 pub(crate) const SLOT_EXITED: u32 = 2;
+/// Claimed by a registering thread that is still writing the slot's identity fields; readers
+/// skip it until it is LIVE.
+pub(crate) const SLOT_CLAIMING: u32 = 3;
+
+/// Whether a slot state belongs to a thread (LIVE, or EXITED and not yet drained).
+pub(crate) fn occupied(slot: u32) -> bool {
+    slot == SLOT_LIVE || slot == SLOT_EXITED
+}
 
 /// Per-thread counters (all `Relaxed`: plain event counts).
 #[derive(Debug)]
@@ -173,8 +184,8 @@ impl Counters {
 /// One slot of the registry: a recording thread's shared state (see the module doc).
 #[derive(Debug)]
 pub(crate) struct ThreadEntry {
-    /// `SLOT_FREE`, `SLOT_LIVE` or `SLOT_EXITED`. FREE→LIVE by a registering thread (CAS,
-    /// Acquire), LIVE→EXITED by the owner at exit (Release), EXITED→FREE by the drain once
+    /// `SLOT_FREE`, `SLOT_CLAIMING`, `SLOT_LIVE` or `SLOT_EXITED`. FREE→CLAIMING by a
+    /// registering thread (CAS, Acquire), CLAIMING→LIVE once its identity is written (Release), LIVE→EXITED by the owner at exit (Release), EXITED→FREE by the drain once
     /// everything is drained (Release).
     pub(crate) slot: AtomicU32,
     /// Bumped on every claim, so the drain can tell a recycled slot from the old thread.
@@ -257,6 +268,48 @@ impl ThreadEntry {
                 Ok(_) => return Some(ring),
                 Err(actual) => h = actual,
             }
+        }
+    }
+
+    /// Drain: announces that it will read `active` as the thread's active ring, then checks
+    /// that it still is, and that no older ring waits in the chain. `true`: read it, then call
+    /// [`ThreadEntry::end_active_read`]. `false`: the announcement is withdrawn; take the chain
+    /// first (module doc, "Reading the active ring").
+    pub(crate) fn begin_active_read(&self, active: u32) -> bool {
+        // Relaxed store, SeqCst fence, then the loads: the drain's half of a fence-based
+        // Dekker pair with `wait_unread` (module doc).
+        self.reading.store(active, Ordering::Relaxed);
+        fence(Ordering::SeqCst);
+        // Acquire: pairs with the producer's Release store of `active` (and of `chain_tail`).
+        if self.active.load(Ordering::Acquire) != active || self.chain_len() > 0 {
+            // Release: pairs with the producer's Acquire load in `wait_unread`.
+            self.reading.store(NIL, Ordering::Release);
+            return false;
+        }
+        true
+    }
+
+    /// Drain: done reading the ring announced by `begin_active_read`.
+    pub(crate) fn end_active_read(&self) {
+        // Release: the drain's reads of the ring (and its store of the ring's head) happen
+        // before a reclaiming producer that sees NIL reuses the ring.
+        self.reading.store(NIL, Ordering::Release);
+    }
+
+    /// Producer (`DropOldest`): after winning `ring` from the chain, waits while the drain is
+    /// still copying it as an active ring (it announced so before the ring was swapped out).
+    /// Bounded by one ring's copy.
+    pub(crate) fn wait_unread(&self, ring: u32) {
+        // SeqCst fence: the producer's half of the Dekker pair. The producer stored the new
+        // `active` when it swapped this ring out (program order before this fence); the drain
+        // stored `reading` before its fence. Either the drain sees the new `active` and backs
+        // off, or we see its `reading` and wait.
+        fence(Ordering::SeqCst);
+        let mut i = 0;
+        // Acquire: pairs with the drain's Release store of NIL after reading.
+        while self.reading.load(Ordering::Acquire) == ring {
+            crate::sync::spin_wait(i);
+            i = i.saturating_add(1);
         }
     }
 
