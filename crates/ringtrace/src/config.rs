@@ -128,7 +128,7 @@ pub struct Config {
     /// Strict or best-effort serialization.
     pub serialization: Serialization,
     /// Fraction of the pool's rings that must stay free: a thread that takes a ring and leaves
-    /// fewer free enters PRESSURE. Greater than 0, less than `recovery_watermark`.
+    /// fewer free enters PRESSURE. Greater than 0, at most `recovery_watermark`.
     pub pressure_watermark: f64,
     /// Fraction of free rings above which PRESSURE and DROPPING threads enter RECOVERY. At
     /// least `pressure_watermark`, at most 1.

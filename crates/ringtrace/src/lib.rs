@@ -80,8 +80,8 @@ pub use callsite::{lookup as lookup_callsite, register_metadata, Callsite, Level
 pub use clock::{now_ticks, ClockCalibration};
 pub use config::{
     Config, ConfigError, Policy, Serialization, DEFAULT_BATCH_SIZE, DEFAULT_FLUSH_INTERVAL, DEFAULT_MAX_RECORD_SIZE,
-    DEFAULT_MAX_RINGS_PER_THREAD, DEFAULT_MERGE_WINDOW, DEFAULT_RING_COUNT, DEFAULT_RING_SIZE,
-    DEFAULT_SHUTDOWN_TIMEOUT,
+    DEFAULT_MAX_RINGS_PER_THREAD, DEFAULT_MERGE_WINDOW, DEFAULT_PRESSURE_WATERMARK, DEFAULT_RECOVERY_WATERMARK,
+    DEFAULT_RING_COUNT, DEFAULT_RING_SIZE, DEFAULT_SHUTDOWN_TIMEOUT, DEFAULT_STABILITY_PERIOD,
 };
 pub use config_source::{apply_env, env_vars, resolve, Source, DEFAULT_BLOCK_TIMEOUT};
 #[cfg(feature = "config-file")]
