@@ -49,10 +49,10 @@ else
         status=1
     else
         log=$(mktemp)
-        # A short run (RINGTRACE_STRESS_QUICK: one thread per lane, few records): memcheck
+        # A short run (STRESS_QUICK: one thread per lane, few records): memcheck
         # serialises threads and is ~50x slower. Definite and indirect leaks and every
         # invalid access are errors; memory still reachable from statics at exit is not.
-        if RINGTRACE_STRESS_QUICK=1 valgrind --tool=memcheck --error-exitcode=99 --leak-check=full \
+        if STRESS_QUICK=1 valgrind --tool=memcheck --error-exitcode=99 --leak-check=full \
             --show-leak-kinds=definite,indirect --errors-for-leak-kinds=definite,indirect \
             --fair-sched=yes "$exe" --test-threads=1 >"$log" 2>&1; then
             grep -E "test result|ERROR SUMMARY|definitely lost|indirectly lost|in use at exit" "$log" | sed 's/^==[0-9]*== //'

@@ -252,10 +252,10 @@ fn stress_thread(uid: u32, records: u32) {
     }
 }
 
-/// `RINGTRACE_STRESS_QUICK=1` (set by `scripts/sanitize.sh` for memcheck, which runs ~50x
+/// `STRESS_QUICK=1` (set by `scripts/sanitize.sh` for memcheck, which runs ~50x
 /// slower): one thread per lane and few records. Every check still runs.
 fn quick() -> bool {
-    std::env::var_os("RINGTRACE_STRESS_QUICK").is_some_and(|v| v != "0")
+    std::env::var_os("STRESS_QUICK").is_some_and(|v| v != "0")
 }
 
 /// Runs a shape and checks the verdict; returns the report for shape-specific checks.
@@ -273,6 +273,7 @@ fn run(mut shape: Shape) -> ringtrace::DrainReport {
         .stability_period(Duration::from_millis(5))
         .diagnostics(DiagnosticSink::Off)
         .sink(verifier.clone())
+        .ignore_env()
         .install()
         .unwrap();
 
