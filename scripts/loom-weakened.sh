@@ -5,7 +5,7 @@
 # Exits 0 when the model fails as expected, 1 if the weakened build passes.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-export LOOM_MAX_PREEMPTIONS="${LOOM_MAX_PREEMPTIONS:-2}"
+export LOOM_MAX_PREEMPTIONS="${LOOM_MAX_PREEMPTIONS:-5}"
 log=$(mktemp)
 if RUSTFLAGS="--cfg ringtrace_weaken_ring_publish" CARGO_TARGET_DIR=target/loom-weakened \
     cargo test -p ringtrace-loom-tests --features loom --test models ring_publish_consume_with_wraparound >"$log" 2>&1; then

@@ -3,5 +3,5 @@
 # LOOM_MAX_PREEMPTIONS preemptions. Bounded so the whole run fits comfortably in CI.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-export LOOM_MAX_PREEMPTIONS="${LOOM_MAX_PREEMPTIONS:-2}"
+export LOOM_MAX_PREEMPTIONS="${LOOM_MAX_PREEMPTIONS:-5}"
 cargo test --features loom "$@"

@@ -16,3 +16,6 @@ cargo test --workspace
 
 echo "== loom models"
 scripts/loom.sh
+
+echo "== loom catches a weakened ordering"
+scripts/loom-weakened.sh

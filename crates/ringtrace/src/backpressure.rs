@@ -38,7 +38,7 @@
 //! do; AcqRel keeps a transition and the counters of the party that made it in one order for
 //! readers of `metrics()`.
 
-use crate::sync::{AtomicU64, AtomicUsize, Ordering};
+use crate::sync::{fence, AtomicU64, AtomicUsize, Ordering};
 use crate::threads::Counters;
 use std::fmt;
 
@@ -211,10 +211,19 @@ pub(crate) struct Waiters {
 impl Waiters {
     /// A blocked producer announces itself before its last check for room (so a ring freed
     /// after that check finds it registered).
+    ///
+    /// A Dekker pair with [`wake_all`](Self::wake_all): the producer increments `count` then
+    /// checks the free list; the drain pushes to the free list then loads `count`. A
+    /// `SeqCst` fence between the store and the load on each side guarantees that at least
+    /// one of them sees the other's store: the producer finds the ring, or the drain finds
+    /// the waiter and unparks it. (The free list's own orderings are Acquire/Release, which
+    /// alone would not order a store before a later load.)
     pub(crate) fn enter(&self) {
-        // SeqCst with `wake_all`'s load: a Dekker pair with the drain's freeing of rings.
-        self.count.fetch_add(1, Ordering::SeqCst);
+        // The handle first: a drain that sees the count (Release part of the RMW, paired
+        // with its load) then finds the handle under the lock.
         self.threads.lock().unwrap_or_else(|e| e.into_inner()).push(std::thread::current());
+        self.count.fetch_add(1, Ordering::SeqCst);
+        fence(Ordering::SeqCst);
     }
 
     /// The producer stops waiting.
@@ -230,7 +239,9 @@ impl Waiters {
 
     /// Drain: after freeing rings, unparks every waiting producer (cheap when none wait).
     pub(crate) fn wake_all(&self) {
-        // SeqCst: see `enter`.
+        // The drain's half of the Dekker pair in `enter`: the rings it freed (stores) are
+        // ordered before this load of `count`.
+        fence(Ordering::SeqCst);
         if self.count.load(Ordering::SeqCst) == 0 {
             return;
         }

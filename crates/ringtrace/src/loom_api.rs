@@ -139,9 +139,10 @@ impl Chain {
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
-    /// The active ring (SeqCst store, as in a swap).
+    /// The active ring, stored as `Producer::install_ring` stores it (Release: the drain's
+    /// Acquire load of `active` then sees the chain push that preceded the swap).
     pub fn set_active(&self, ring: u32) {
-        self.0.active.store(ring, Ordering::SeqCst)
+        self.0.active.store(ring, Ordering::Release)
     }
     /// Drain: announce and check an active-ring read.
     pub fn begin_active_read(&self, ring: u32) -> bool {
