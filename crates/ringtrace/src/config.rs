@@ -41,8 +41,14 @@ pub const DEFAULT_SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(5);
 ///
 /// Records made on the drain thread (from a sink, a diagnostics hook, or code they call) never
 /// wait, whatever the policy: the drain cannot free a ring while it waits for one. Under
-/// `Block` such a record is dropped and counted as [`DropReason::DrainContext`]
-/// (crate::DropReason::DrainContext).
+/// `Block` such a record is dropped and counted as
+/// [`DropReason::DrainContext`](crate::DropReason::DrainContext), and the first such drop
+/// emits one diagnostic naming the policy, the drop count, the pool's high-water mark and its
+/// capacity.
+///
+/// Instead of recording from a sink, return a [`SinkError`](crate::SinkError) (the runtime
+/// counts and reports it with the sink's name); if the drain's own records matter, give the
+/// pool more rings. See `docs/backpressure.md`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Policy {
     /// Discard the record that does not fit and count it.

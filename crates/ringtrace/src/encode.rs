@@ -23,7 +23,7 @@ use std::fmt::{self, Write as _};
 ///
 /// Implemented for the integer and float types, `bool`, `char`, `str`, `String`, `[u8]`,
 /// references to any of these, and the eager capture wrappers ([`display`](crate::display),
-/// [`debug`](crate::debug), `%x`, `?x`). Implement it for your own types by writing their
+/// [`debug`](crate::debug()), `%x`, `?x`). Implement it for your own types by writing their
 /// parts with the [`Encoder`]'s `put_*` methods (the drain sees the parts, not your type: to
 /// keep lazy formatting byte-identical, encode a single value of a supported type).
 pub trait Encode {
@@ -459,7 +459,7 @@ impl<T: fmt::Display + ?Sized> fmt::Display for DisplayArg<'_, T> {
 }
 
 /// An argument captured eagerly with its `Debug` implementation (`?x` in field position,
-/// [`debug`](crate::debug) in message position).
+/// [`debug`](crate::debug()) in message position).
 #[derive(Clone, Copy)]
 pub struct DebugArg<'a, T: ?Sized>(pub &'a T);
 

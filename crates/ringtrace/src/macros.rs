@@ -23,7 +23,7 @@
 //! (one relaxed load), and a call to the recording path with a tuple of references.
 
 /// Records an event at the given level. The level-named macros ([`error!`](crate::error),
-/// [`warn!`](crate::warn), [`info!`](crate::info), [`debug!`](crate::debug),
+/// [`warn!`](crate::warn), [`info!`](crate::info), [`debug!`](crate::debug!),
 /// [`trace!`](crate::trace)) are shorthands for it.
 ///
 /// ```

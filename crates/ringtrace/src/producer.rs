@@ -483,7 +483,8 @@ impl Producer {
             format!(
                 "a record made on the drain thread (inside a sink or diagnostics hook) was dropped although the policy is {}: \
                  the drain cannot wait for a ring only it can free. {} such drops so far; pool high-water mark {} of {} rings. \
-                 Record from sinks sparingly, or give the drain thread its own policy with set_thread_policy(Some(Policy::DropNewest))",
+                 Record from sinks sparingly, report sink failures by returning a SinkError, or give the pool more rings; \
+                 the running total is the drain_context drop count in metrics() and the DrainReport",
                 self.policy(),
                 dropped,
                 shared.pool.free_list().high_water(),
