@@ -11,6 +11,9 @@ echo "== cargo clippy"
 cargo clippy --workspace --all-targets -- -D warnings
 cargo clippy --workspace --all-targets --features loom -- -D warnings
 
+echo "== cargo doc (broken links are errors)"
+RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps -q
+
 echo "== cargo test"
 cargo test --workspace
 
