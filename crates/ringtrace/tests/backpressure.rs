@@ -22,64 +22,21 @@ enum Got {
     Loss(u64),
 }
 
-/// A sink that can hold the drain: while `open` is false, `write_batch` waits (and counts
-/// that it was entered). Keeps what it receives.
-#[derive(Clone, Default)]
-struct Gate {
-    open: Arc<AtomicBool>,
-    entered: Arc<AtomicU64>,
-    got: Arc<Mutex<Vec<Got>>>,
+type Gate = common::Gate<Got>;
+
+fn gate() -> Gate {
+    Gate::new(false, |ev| match ev.kind() {
+        RecordKind::Loss => Got::Loss(ev.loss().unwrap().events),
+        _ => Got::Event(ev.thread().name.clone(), ev.message()),
+    })
 }
 
-impl Gate {
-    fn closed() -> Self {
-        Self::default()
-    }
-    fn open(&self) {
-        self.open.store(true, Ordering::Release);
-    }
-    fn got(&self) -> Vec<Got> {
-        self.got.lock().unwrap().clone()
-    }
-    /// Messages of the events of one thread, in order.
-    fn messages_of(&self, thread: &str) -> Vec<String> {
-        self.got()
-            .into_iter()
-            .filter_map(|g| if let Got::Event(t, m) = g { (t == thread).then_some(m) } else { None })
-            .collect()
-    }
-}
-
-impl Sink for Gate {
-    fn name(&self) -> &str {
-        "gate"
-    }
-    fn write_batch(&mut self, batch: &Batch<'_>) -> Result<(), SinkError> {
-        self.entered.fetch_add(1, Ordering::AcqRel);
-        while !self.open.load(Ordering::Acquire) {
-            std::thread::sleep(Duration::from_millis(1));
-        }
-        let mut got = self.got.lock().unwrap();
-        for ev in batch.iter() {
-            got.push(match ev.kind() {
-                RecordKind::Loss => Got::Loss(ev.loss().unwrap().events),
-                _ => Got::Event(ev.thread().name.clone(), ev.message()),
-            });
-        }
-        Ok(())
-    }
-}
-
-/// Polls `cond` for up to 20 s (a liveness bound, not a timing assertion).
-fn eventually(mut cond: impl FnMut() -> bool) -> bool {
-    let start = Instant::now();
-    while start.elapsed() < Duration::from_secs(20) {
-        if cond() {
-            return true;
-        }
-        std::thread::sleep(Duration::from_millis(1));
-    }
-    cond()
+/// Messages of the events of one thread, in order.
+fn messages_of(gate: &Gate, thread: &str) -> Vec<String> {
+    gate.got()
+        .into_iter()
+        .filter_map(|g| if let Got::Event(t, m) = g { (t == thread).then_some(m) } else { None })
+        .collect()
 }
 
 /// Two 4 KiB rings, at most two per thread: 128 records of 32 bytes per ring.
@@ -96,7 +53,7 @@ fn small_pool(policy: Policy) -> ringtrace::Builder {
 /// Records event 0, waits until the drain took it and is held in the gate.
 fn hold_drain(gate: &Gate) {
     ringtrace::info!("e {}", 0u64);
-    assert!(eventually(|| gate.entered.load(Ordering::Acquire) >= 1), "drain entered the gate");
+    assert!(common::eventually(|| gate.entered() >= 1), "drain entered the gate");
 }
 
 fn my_state(g: &ringtrace::Guard) -> ThreadState {
@@ -107,7 +64,7 @@ fn my_state(g: &ringtrace::Guard) -> ThreadState {
 #[test]
 fn drop_newest_drops_exactly_the_records_that_did_not_fit() {
     let _s = common::serial();
-    let gate = Gate::closed();
+    let gate = gate();
     let guard = small_pool(Policy::DropNewest).sink(gate.clone()).install().unwrap();
     hold_drain(&gate);
     // Ring A has room for events 1..=128, ring B for 129..=256; the quota stops the rest.
@@ -115,15 +72,15 @@ fn drop_newest_drops_exactly_the_records_that_did_not_fit() {
         ringtrace::info!("e {}", i);
     }
     assert_eq!(my_state(&guard), ThreadState::Dropping);
-    gate.open();
-    assert!(eventually(|| guard.metrics().recorded == 257), "the drain took everything that fit");
+    gate.set(true);
+    assert!(common::eventually(|| guard.metrics().recorded == 257), "the drain took everything that fit");
     ringtrace::info!("after");
     let report = guard.shutdown(Duration::from_secs(10));
 
     let me = std::thread::current().name().unwrap().to_string();
     let mut expected: Vec<String> = (0..=256u64).map(|i| format!("e {i}")).collect();
     expected.push("after".into());
-    assert_eq!(gate.messages_of(&me), expected, "the oldest 257 fit, the newest 43 were dropped");
+    assert_eq!(messages_of(&gate, &me), expected, "the oldest 257 fit, the newest 43 were dropped");
     assert_eq!(report.dropped.get(DropReason::QuotaExceeded), 43);
     assert_eq!(report.dropped.total(), 43);
     assert_eq!(report.recorded + report.dropped.total(), 301, "attempted == recorded + dropped");
@@ -139,18 +96,18 @@ fn drop_newest_drops_exactly_the_records_that_did_not_fit() {
 #[test]
 fn drop_oldest_loses_whole_oldest_rings_and_keeps_the_newest() {
     let _s = common::serial();
-    let gate = Gate::closed();
+    let gate = gate();
     let guard = small_pool(Policy::DropOldest).sink(gate.clone()).install().unwrap();
     hold_drain(&gate);
     const N: u64 = 1_000;
     for i in 1..N {
         ringtrace::info!("e {}", i);
     }
-    gate.open();
+    gate.set(true);
     let report = guard.shutdown(Duration::from_secs(10));
 
     let me = std::thread::current().name().unwrap().to_string();
-    let seqs: Vec<u64> = gate.messages_of(&me).iter().map(|m| m[2..].parse().unwrap()).collect();
+    let seqs: Vec<u64> = messages_of(&gate, &me).iter().map(|m| m[2..].parse().unwrap()).collect();
     assert_eq!(seqs[0], 0, "event 0 was delivered before the pool ran dry");
     // Everything after event 0 is one contiguous run ending with the newest event: whole
     // oldest rings were reclaimed, the newest records survive.
@@ -172,7 +129,7 @@ fn drop_oldest_loses_whole_oldest_rings_and_keeps_the_newest() {
 #[test]
 fn block_waits_until_the_drain_frees_a_ring_then_succeeds() {
     let _s = common::serial();
-    let gate = Gate::closed();
+    let gate = gate();
     let guard = small_pool(Policy::Block { timeout: Duration::from_secs(30) }).sink(gate.clone()).install().unwrap();
     hold_drain(&gate);
     let returned = Arc::new(AtomicBool::new(false));
@@ -187,32 +144,32 @@ fn block_waits_until_the_drain_frees_a_ring_then_succeeds() {
         })
         .unwrap();
     // The producer fills the free ring and blocks (it is DROPPING, i.e. out of room).
-    assert!(eventually(|| guard
+    assert!(common::eventually(|| guard
         .metrics()
         .threads
         .iter()
         .any(|t| t.name == "blocked" && t.state == ThreadState::Dropping)));
     std::thread::sleep(Duration::from_millis(50));
     assert!(!returned.load(Ordering::Acquire), "still blocked while the drain is held");
-    gate.open();
+    gate.set(true);
     producer.join().unwrap();
     let report = guard.shutdown(Duration::from_secs(10));
     assert_eq!(report.dropped.total(), 0, "{:?}", report.dropped);
-    assert_eq!(gate.messages_of("blocked"), (1..=300u64).map(|i| format!("b {i}")).collect::<Vec<_>>());
+    assert_eq!(messages_of(&gate, "blocked"), (1..=300u64).map(|i| format!("b {i}")).collect::<Vec<_>>());
     assert_eq!(report.recorded, 301);
 }
 
 #[test]
 fn block_times_out_and_counts_it() {
     let _s = common::serial();
-    let gate = Gate::closed();
+    let gate = gate();
     let guard = small_pool(Policy::Block { timeout: Duration::from_millis(30) }).sink(gate.clone()).install().unwrap();
     hold_drain(&gate);
     for i in 1..=258u64 {
         ringtrace::info!("e {}", i); // 1..=256 fit; 257 and 258 wait 30 ms each and give up
     }
-    gate.open();
-    assert!(eventually(|| guard.metrics().recorded == 257), "the drain took everything that fit");
+    gate.set(true);
+    assert!(common::eventually(|| guard.metrics().recorded == 257), "the drain took everything that fit");
     ringtrace::info!("after");
     let report = guard.shutdown(Duration::from_secs(10));
     assert_eq!(report.dropped.get(DropReason::BlockTimeout), 2);
@@ -252,7 +209,7 @@ fn a_sink_recording_under_block_never_waits_on_its_own_drain() {
         .install()
         .unwrap();
     ringtrace::info!("trigger");
-    assert!(eventually(|| chatty.recorded.load(Ordering::Acquire)));
+    assert!(common::eventually(|| chatty.recorded.load(Ordering::Acquire)));
     // With an hour-long Block timeout, finishing at all shows nothing waited.
     let report = guard.shutdown(Duration::from_secs(30));
     assert!(!report.timed_out);

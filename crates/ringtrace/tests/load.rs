@@ -6,10 +6,8 @@
 
 mod common;
 
-use ringtrace::{Batch, DiagnosticSink, DropReason, RecordKind, Sink, SinkError, ThreadState, Value};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use ringtrace::{DiagnosticSink, DropReason, RecordKind, ThreadState, Value};
+use std::time::Duration;
 
 #[derive(Debug, Clone, PartialEq)]
 enum Got {
@@ -18,58 +16,21 @@ enum Got {
     Loss(u64),
 }
 
-#[derive(Clone)]
-struct Gate {
-    open: Arc<AtomicBool>,
-    entered: Arc<AtomicU64>,
-    got: Arc<Mutex<Vec<Got>>>,
-}
+type Gate = common::Gate<Got>;
 
-impl Gate {
-    fn new(open: bool) -> Self {
-        Self { open: Arc::new(AtomicBool::new(open)), entered: Default::default(), got: Default::default() }
-    }
-    fn set(&self, open: bool) {
-        self.open.store(open, Ordering::Release);
-    }
-}
-
-impl Sink for Gate {
-    fn name(&self) -> &str {
-        "gate"
-    }
-    fn write_batch(&mut self, batch: &Batch<'_>) -> Result<(), SinkError> {
-        self.entered.fetch_add(1, Ordering::AcqRel);
-        while !self.open.load(Ordering::Acquire) {
-            std::thread::sleep(Duration::from_millis(1));
+/// A gate that checks every event's fields against its message as it keeps it.
+fn gate(open: bool) -> Gate {
+    Gate::new(open, |ev| match ev.kind() {
+        RecordKind::Loss => Got::Loss(ev.loss().unwrap().events),
+        _ => {
+            let f: Vec<Value<'_>> = ev.fields().map(|(_, v)| v).collect();
+            let (Some(Value::U64(seq)), Some(Value::U64(sum))) = (f.first().copied(), f.get(1).copied()) else {
+                panic!("corrupted fields: {}", ev.message());
+            };
+            assert_eq!(ev.message(), format!("payload {} {}", seq, seq * 3), "corrupted message");
+            Got::Event(seq, sum)
         }
-        let mut got = self.got.lock().unwrap();
-        for ev in batch.iter() {
-            match ev.kind() {
-                RecordKind::Loss => got.push(Got::Loss(ev.loss().unwrap().events)),
-                _ => {
-                    let f: Vec<Value<'_>> = ev.fields().map(|(_, v)| v).collect();
-                    let (Some(Value::U64(seq)), Some(Value::U64(sum))) = (f.first().copied(), f.get(1).copied()) else {
-                        panic!("corrupted fields: {}", ev.message());
-                    };
-                    assert_eq!(ev.message(), format!("payload {} {}", seq, seq * 3), "corrupted message");
-                    got.push(Got::Event(seq, sum));
-                }
-            }
-        }
-        Ok(())
-    }
-}
-
-fn eventually(mut cond: impl FnMut() -> bool) -> bool {
-    let start = Instant::now();
-    while start.elapsed() < Duration::from_secs(20) {
-        if cond() {
-            return true;
-        }
-        std::thread::sleep(Duration::from_millis(1));
-    }
-    cond()
+    })
 }
 
 fn record(seq: u64) {
@@ -122,10 +83,10 @@ fn check_stream(got: &[Got]) -> u64 {
 #[test]
 fn burst_dries_the_pool_then_recovers_to_normal() {
     let _s = common::serial();
-    let gate = Gate::new(false);
+    let gate = gate(false);
     let guard = pool(&gate);
     record(0);
-    assert!(eventually(|| gate.entered.load(Ordering::Acquire) >= 1));
+    assert!(common::eventually(|| gate.entered() >= 1));
     for seq in 1..2_000 {
         record(seq);
     }
@@ -133,7 +94,7 @@ fn burst_dries_the_pool_then_recovers_to_normal() {
     assert_eq!(during.state, ThreadState::Dropping);
     assert_eq!(guard.metrics().pool.free, 0, "the burst drove the pool dry");
     gate.set(true);
-    assert!(eventually(|| me(&guard).state == ThreadState::Normal), "back to NORMAL: {:?}", me(&guard));
+    assert!(common::eventually(|| me(&guard).state == ThreadState::Normal), "back to NORMAL: {:?}", me(&guard));
     record(2_000);
     let report = guard.shutdown(Duration::from_secs(10));
 
@@ -143,7 +104,7 @@ fn burst_dries_the_pool_then_recovers_to_normal() {
         assert_eq!(t.get(a, b), 1, "{a}->{b}: {t}");
     }
     assert_eq!(t.total(), 4);
-    let got = gate.got.lock().unwrap().clone();
+    let got = gate.got();
     assert_eq!(check_stream(&got), 1);
     assert_eq!(report.dropped.total(), report.dropped.get(DropReason::QuotaExceeded));
     assert_eq!(report.recorded + report.dropped.total(), 2_001);
@@ -152,10 +113,10 @@ fn burst_dries_the_pool_then_recovers_to_normal() {
 #[test]
 fn sustained_overload_stays_dropping_and_corrupts_nothing() {
     let _s = common::serial();
-    let gate = Gate::new(false);
+    let gate = gate(false);
     let guard = pool(&gate);
     record(0);
-    assert!(eventually(|| gate.entered.load(Ordering::Acquire) >= 1));
+    assert!(common::eventually(|| gate.entered() >= 1));
     let mut seq = 1;
     for _wave in 0..5 {
         for _ in 0..4_000 {
@@ -167,10 +128,10 @@ fn sustained_overload_stays_dropping_and_corrupts_nothing() {
     let stuck = me(&guard);
     assert!(stuck.dropped.total() > 15_000);
     gate.set(true);
-    assert!(eventually(|| guard.metrics().recorded + guard.metrics().dropped.total() == seq));
+    assert!(common::eventually(|| guard.metrics().recorded + guard.metrics().dropped.total() == seq));
     record(seq);
     let report = guard.shutdown(Duration::from_secs(10));
-    let got = gate.got.lock().unwrap().clone();
+    let got = gate.got();
     assert_eq!(check_stream(&got), 1, "one episode, one loss record");
     assert_eq!(report.recorded + report.dropped.total(), seq + 1);
     assert_eq!(report.transitions.get(ThreadState::Pressure, ThreadState::Dropping), 1);
@@ -179,24 +140,24 @@ fn sustained_overload_stays_dropping_and_corrupts_nothing() {
 #[test]
 fn oscillating_load_every_dropping_episode_ends_with_a_loss_record() {
     let _s = common::serial();
-    let gate = Gate::new(true);
+    let gate = gate(true);
     let guard = pool(&gate);
     let mut seq = 0;
     const CYCLES: u64 = 5;
     for cycle in 0..CYCLES {
         // Hold the drain in the sink, overflow the pool, release it, wait for NORMAL.
         gate.set(false);
-        let entered = gate.entered.load(Ordering::Acquire);
+        let entered = gate.entered();
         record(seq);
         seq += 1;
-        assert!(eventually(|| gate.entered.load(Ordering::Acquire) > entered), "cycle {cycle}: drain held");
+        assert!(common::eventually(|| gate.entered() > entered), "cycle {cycle}: drain held");
         for _ in 0..1_500 {
             record(seq);
             seq += 1;
         }
         assert_eq!(me(&guard).state, ThreadState::Dropping, "cycle {cycle}");
         gate.set(true);
-        assert!(eventually(|| me(&guard).state == ThreadState::Normal), "cycle {cycle}: recovered");
+        assert!(common::eventually(|| me(&guard).state == ThreadState::Normal), "cycle {cycle}: recovered");
         // Quiet recording closes the gap with a loss record.
         for _ in 0..10 {
             record(seq);
@@ -211,7 +172,7 @@ fn oscillating_load_every_dropping_episode_ends_with_a_loss_record() {
     assert_eq!(t.get(Normal, Pressure), CYCLES);
     assert_eq!(t.get(Dropping, Recovery), CYCLES);
     assert_eq!(t.get(Recovery, Normal), CYCLES);
-    let got = gate.got.lock().unwrap().clone();
+    let got = gate.got();
     assert_eq!(check_stream(&got), CYCLES, "one loss record per DROPPING episode");
     assert_eq!(report.loss_records, CYCLES);
     assert_eq!(report.recorded + report.dropped.total(), seq);
@@ -222,10 +183,10 @@ fn oscillating_load_every_dropping_episode_ends_with_a_loss_record() {
 #[test]
 fn metrics_and_prometheus_exposition_show_the_episode() {
     let _s = common::serial();
-    let gate = Gate::new(false);
+    let gate = gate(false);
     let guard = pool(&gate);
     record(0);
-    assert!(eventually(|| gate.entered.load(Ordering::Acquire) >= 1));
+    assert!(common::eventually(|| gate.entered() >= 1));
     for seq in 1..2_000 {
         record(seq);
     }

@@ -71,3 +71,67 @@ impl Sink for Collect {
         Ok(())
     }
 }
+
+/// Polls `cond` for up to 20 s (a liveness bound, not a timing assertion).
+pub fn eventually(mut cond: impl FnMut() -> bool) -> bool {
+    let start = std::time::Instant::now();
+    while start.elapsed() < std::time::Duration::from_secs(20) {
+        if cond() {
+            return true;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(1));
+    }
+    cond()
+}
+
+/// A sink that can hold the drain: while closed, `write_batch` waits (and counts that it was
+/// entered), which makes "the pool is dry" deterministic. Keeps `map(event)` for every event.
+pub struct Gate<T> {
+    pub open: Arc<std::sync::atomic::AtomicBool>,
+    pub entered: Arc<std::sync::atomic::AtomicU64>,
+    pub got: Arc<Mutex<Vec<T>>>,
+    map: fn(&ringtrace::Event<'_>) -> T,
+}
+
+impl<T> Clone for Gate<T> {
+    fn clone(&self) -> Self {
+        Self { open: self.open.clone(), entered: self.entered.clone(), got: self.got.clone(), map: self.map }
+    }
+}
+
+impl<T: Clone> Gate<T> {
+    pub fn new(open: bool, map: fn(&ringtrace::Event<'_>) -> T) -> Self {
+        Self { open: Arc::new(open.into()), entered: Default::default(), got: Default::default(), map }
+    }
+
+    /// Opens (lets the drain through) or closes the gate.
+    pub fn set(&self, open: bool) {
+        self.open.store(open, std::sync::atomic::Ordering::Release);
+    }
+
+    /// How many times the drain entered `write_batch`.
+    pub fn entered(&self) -> u64 {
+        self.entered.load(std::sync::atomic::Ordering::Acquire)
+    }
+
+    /// Everything kept so far.
+    pub fn got(&self) -> Vec<T> {
+        self.got.lock().unwrap().clone()
+    }
+}
+
+impl<T: Send + 'static> Sink for Gate<T> {
+    fn name(&self) -> &str {
+        "gate"
+    }
+
+    fn write_batch(&mut self, batch: &Batch<'_>) -> Result<(), SinkError> {
+        self.entered.fetch_add(1, std::sync::atomic::Ordering::AcqRel);
+        while !self.open.load(std::sync::atomic::Ordering::Acquire) {
+            std::thread::sleep(std::time::Duration::from_millis(1));
+        }
+        let mut got = self.got.lock().unwrap();
+        got.extend(batch.iter().map(|ev| (self.map)(&ev)));
+        Ok(())
+    }
+}
