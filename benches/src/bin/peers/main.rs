@@ -53,7 +53,8 @@ slog_async, spdlog_async, ftlog, fast_log, rtrb (floor), tsc_read (floor).
 
 Latency is per call on the calling thread, in ns, including one fenced TSC read pair (the
 tsc_read row); bursts of 2000 calls are separated by 20 ms pauses so background threads keep
-up; `first call p50` is the median of the first call after each pause (cold caches).
+up; `first call p50` is the median of the first call after each pause (cold caches), and
+`mean ≤p99` the mean of the fastest 99 % (free of preemptions and of the clock's step).
 End to end: N events from one thread as fast as possible, timed until the file stops growing
 after the peer's flush/shutdown; `e2e delivered` is events in the file per second, `lost` the
 events missing from it.
@@ -159,8 +160,22 @@ fn child(name: &str, phase: Phase, quick: bool, dir: &Path) -> ExitCode {
     }
 }
 
-/// Runs the child for `name`'s `phase` and returns its result, or why there is none.
-fn run_child(name: &str, phase: Phase, quick: bool, dir: &Path) -> Result<Map<String, Value>, String> {
+/// Runs the child for `name`'s `phase` and returns its result, or why there is none, and the
+/// first lines it wrote to stderr (the peers' own messages, such as "dropped messages").
+fn run_child(name: &str, phase: Phase, quick: bool, dir: &Path) -> (Result<Map<String, Value>, String>, Vec<String>) {
+    let mut notes = Vec::new();
+    let result = run_child_inner(name, phase, quick, dir, &mut notes);
+    (result, notes)
+}
+
+/// [`run_child`], with the stderr lines put in `notes`.
+fn run_child_inner(
+    name: &str,
+    phase: Phase,
+    quick: bool,
+    dir: &Path,
+    notes: &mut Vec<String>,
+) -> Result<Map<String, Value>, String> {
     let exe = std::env::current_exe().map_err(|e| format!("cannot find this program: {e}"))?;
     let mut cmd = Command::new(exe);
     cmd.args(["--child", name, "--phase", phase.as_str(), "--dir"]).arg(dir);
@@ -197,12 +212,7 @@ fn run_child(name: &str, phase: Phase, quick: bool, dir: &Path) -> Result<Map<St
         }
     };
     let (out, err) = (out.join().unwrap_or_default(), err.join().unwrap_or_default());
-    if !err.trim().is_empty() {
-        // The peers' own messages (e.g. "dropped messages"), kept visible but out of stdout.
-        for line in err.lines().filter(|l| !l.trim().is_empty()).take(5) {
-            eprintln!("    [{name}] {line}");
-        }
-    }
+    notes.extend(err.lines().filter(|l| !l.trim().is_empty()).take(5).map(str::to_string));
     let Some(status) = status else { return Err(format!("timed out after {} s", limit.as_secs())) };
     let result = out.lines().rev().find_map(|l| l.strip_prefix(RESULT_PREFIX));
     match (status.success(), result) {
@@ -239,18 +249,27 @@ fn parent(opts: &Options) -> ExitCode {
             phases.push(Phase::E2e);
         }
         for phase in phases {
-            eprint!("peers: {} {} … ", spec.name, phase.as_str());
             let t = Instant::now();
-            match run_child(spec.name, phase, opts.quick, &dir) {
+            let (result, notes) = run_child(spec.name, phase, opts.quick, &dir);
+            let took = t.elapsed().as_secs_f64();
+            let failed = match result {
                 Ok(m) => {
-                    eprintln!("{:.1} s", t.elapsed().as_secs_f64());
+                    eprintln!("peers: {} {}: {took:.1} s", spec.name, phase.as_str());
                     row.extend(m);
+                    None
                 }
                 Err(e) => {
-                    eprintln!("failed: {e}");
-                    status = format!("failed ({}): {e}", phase.as_str());
-                    break;
+                    eprintln!("peers: {} {}: failed: {e}", spec.name, phase.as_str());
+                    Some(format!("failed ({}): {e}", phase.as_str()))
                 }
+            };
+            // The contender's own messages, kept visible but out of stdout.
+            for line in notes {
+                eprintln!("    {line}");
+            }
+            if let Some(f) = failed {
+                status = f;
+                break;
             }
         }
         row.insert("status".into(), json!(status));
