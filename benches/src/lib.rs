@@ -1,6 +1,9 @@
 //! Shared pieces of the ringtrace benchmarks (`benches/`): sinks that cost nothing or stall
 //! the drain on purpose, and a helper that waits until the drain has caught up, so timed
-//! regions measure only the recording thread.
+//! regions measure only the recording thread; the fenced-TSC stopwatch ([`clock`]) and the
+//! machine description ([`machine`]) every harness binary reports.
+
+pub mod clock;
 
 use ringtrace::{Batch, Guard, Sink, SinkError};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -54,4 +57,29 @@ pub fn wait_drained(guard: &Guard, events: u64) {
         }
         std::thread::yield_now();
     }
+}
+
+/// The machine: CPU model (from `/proc/cpuinfo`), logical cores, kernel release, and the TSC
+/// flags that make the time-stamp counter usable as a clock.
+pub fn machine() -> serde_json::Value {
+    let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
+    let field = |key: &str| {
+        cpuinfo
+            .lines()
+            .find(|l| l.split(':').next().is_some_and(|k| k.trim() == key))
+            .and_then(|l| l.split_once(':'))
+            .map(|(_, v)| v.trim().to_string())
+    };
+    let flags = field("flags").unwrap_or_default();
+    let tsc_flags: Vec<&str> =
+        flags.split_whitespace().filter(|f| matches!(*f, "constant_tsc" | "nonstop_tsc" | "tsc_known_freq")).collect();
+    let kernel = std::fs::read_to_string("/proc/sys/kernel/osrelease").map(|s| s.trim().to_string()).ok();
+    serde_json::json!({
+        "cpu": field("model name").unwrap_or_else(|| std::env::consts::ARCH.to_string()),
+        "cores": std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1),
+        "kernel": kernel,
+        "os": std::env::consts::OS,
+        "arch": std::env::consts::ARCH,
+        "tsc_flags": tsc_flags.join(" "),
+    })
 }

@@ -13,8 +13,8 @@
 //! events). Files are written through a `BufWriter` where the set-up is ours to choose; the
 //! peers that ship a file appender use their own.
 
-use crate::clock::Stopwatch;
 use crate::harness::{self, Contender, Finished, Settings};
+use ringtrace_benches::clock::Stopwatch;
 use serde_json::Value;
 use std::fs::File;
 use std::io::BufWriter;

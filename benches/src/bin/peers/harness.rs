@@ -14,8 +14,8 @@
 //! The logical event is the same everywhere: `order {id} filled at {price} qty {qty}` with a
 //! `u64`, an `f64` and a `u32` that change from call to call.
 
-use crate::clock::{ticks, Stopwatch};
 use hdrhistogram::Histogram;
+use ringtrace_benches::clock::{ticks, Stopwatch};
 use serde_json::{json, Value};
 use std::fs::File;
 use std::hint::black_box;

@@ -20,13 +20,13 @@
 //! once, and keeps one peer's background threads from disturbing the next. Output files go to
 //! `$TMPDIR/ringtrace-peers-<pid>/` and are deleted after counting.
 
-mod clock;
 mod contenders;
 mod harness;
 mod report;
 
 use contenders::{Phase, Spec, ALL};
 use harness::Settings;
+use ringtrace_benches::clock;
 use serde_json::{json, Map, Value};
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};

@@ -2,31 +2,9 @@
 //! ratios to the ringtrace row and to the rtrb floor) and the JSON object.
 
 use crate::contenders::Spec;
-use serde_json::{json, Map, Value};
+use serde_json::{Map, Value};
 
-/// The machine: CPU model (from `/proc/cpuinfo`), logical cores, kernel release.
-pub fn machine() -> Value {
-    let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
-    let field = |key: &str| {
-        cpuinfo
-            .lines()
-            .find(|l| l.split(':').next().is_some_and(|k| k.trim() == key))
-            .and_then(|l| l.split_once(':'))
-            .map(|(_, v)| v.trim().to_string())
-    };
-    let flags = field("flags").unwrap_or_default();
-    let tsc_flags: Vec<&str> =
-        flags.split_whitespace().filter(|f| matches!(*f, "constant_tsc" | "nonstop_tsc" | "tsc_known_freq")).collect();
-    let kernel = std::fs::read_to_string("/proc/sys/kernel/osrelease").map(|s| s.trim().to_string()).ok();
-    json!({
-        "cpu": field("model name").unwrap_or_else(|| std::env::consts::ARCH.to_string()),
-        "cores": std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1),
-        "kernel": kernel,
-        "os": std::env::consts::OS,
-        "arch": std::env::consts::ARCH,
-        "tsc_flags": tsc_flags.join(" "),
-    })
-}
+pub use ringtrace_benches::machine;
 
 /// A figure of a row, if the row has it.
 fn num(row: &Value, key: &str) -> Option<f64> {
