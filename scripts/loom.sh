@@ -4,4 +4,6 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export LOOM_MAX_PREEMPTIONS="${LOOM_MAX_PREEMPTIONS:-5}"
-cargo test --features loom "$@"
+# Only the runtime and the models: the other members (CLI, benchmarks and their peer crates)
+# have nothing loom-specific and would only be compiled again with loom's feature set.
+cargo test --features loom -p ringtrace -p ringtrace-loom-tests "$@"

@@ -9,13 +9,16 @@ cargo fmt --all --check
 
 echo "== cargo clippy"
 cargo clippy --workspace --all-targets -- -D warnings
-cargo clippy --workspace --all-targets --features loom -- -D warnings
+cargo clippy -p ringtrace -p ringtrace-loom-tests --all-targets --features loom -- -D warnings
 
 echo "== cargo doc (broken links are errors)"
 RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps -q
 
 echo "== cargo test"
 cargo test --workspace
+
+echo "== benchmarks build (criterion and the harness binaries, release)"
+cargo bench -p ringtrace-benches --no-run
 
 echo "== loom models"
 scripts/loom.sh
