@@ -1,10 +1,13 @@
 //! Criterion micro-benchmarks of the recording path: one call on the calling thread, in
 //! NORMAL (bursts of 1 000 timed calls, then an untimed wait for the drain so rings never
-//! fill) and while DROPPING (the drain stalled, the thread's rings full).
+//! fill) and while DROPPING (the drain stalled, the thread's rings full); the ring swap (a
+//! full ring handed to the drain, a fresh one taken from the pool) and the drain's recovery
+//! check, each timed alone with the fenced TSC pair of `clock/tsc_pair` (subtract it).
 //!
 //! `cargo bench -p ringtrace-benches --bench record`
 
 use criterion::{criterion_group, criterion_main, Criterion};
+use ringtrace_benches::clock::{ticks, Stopwatch};
 use ringtrace_benches::{wait_drained, NullSink, StallSink};
 use std::hint::black_box;
 use std::sync::atomic::Ordering;
@@ -31,8 +34,13 @@ fn bursts(guard: &ringtrace::Guard, total: &mut u64, iters: u64, mut f: impl FnM
 }
 
 fn normal(c: &mut Criterion) {
-    let guard =
-        ringtrace::Builder::new().ring_count(256).max_rings_per_thread(64).sink(NullSink::default()).install().unwrap();
+    let guard = ringtrace::Builder::new()
+        .ignore_env()
+        .ring_count(256)
+        .max_rings_per_thread(64)
+        .sink(NullSink::default())
+        .install()
+        .unwrap();
     let mut total = 0u64;
     let s64 = "x".repeat(64);
     let mut g = c.benchmark_group("record_normal");
@@ -67,9 +75,11 @@ fn dropping(c: &mut Criterion) {
     let stall = StallSink::default();
     stall.stalled.store(true, Ordering::Release);
     let guard = ringtrace::Builder::new()
+        .ignore_env()
         .ring_count(2)
-        .ring_size(4096)
+        .ring_size(8192)
         .max_rings_per_thread(1)
+        .diagnostics(ringtrace::DiagnosticSink::Off)
         .sink(stall.clone())
         .install()
         .unwrap();
@@ -85,9 +95,135 @@ fn dropping(c: &mut Criterion) {
     assert!(report.dropped.total() > 0);
 }
 
+/// A single call that took longer than this was preempted and is measured again.
+const PREEMPTED_NS: u64 = 50_000;
+
+/// Sums the fenced-TSC time of `iters` calls of `f`, each timed alone, after `before` (untimed).
+/// `f` returns whether the call counts; a call that does not is retried after `retry`.
+fn timed_alone(
+    sw: Stopwatch,
+    iters: u64,
+    mut before: impl FnMut(),
+    mut f: impl FnMut() -> bool,
+    mut retry: impl FnMut(),
+) -> Duration {
+    let preempted = sw.ticks_for_ns(PREEMPTED_NS);
+    let mut total = 0u64;
+    let mut done = 0;
+    while done < iters {
+        before();
+        let t0 = ticks();
+        let ok = f();
+        let t1 = ticks();
+        let took = t1.wrapping_sub(t0);
+        if ok && took < preempted {
+            total += took;
+            done += 1;
+        } else if ok {
+            // The thread lost its CPU between the two reads (this 2-core machine is shared):
+            // that is the scheduler, not the call. The tails are the latency harness's job.
+            continue;
+        } else {
+            retry();
+        }
+    }
+    Duration::from_nanos(sw.to_ns(total))
+}
+
+/// The measurement's own cost: two fenced TSC reads with nothing between.
+fn clock(c: &mut Criterion) {
+    let sw = Stopwatch::calibrate(Duration::from_millis(50));
+    c.bench_function("clock/tsc_pair", |b| b.iter_custom(|n| timed_alone(sw, n, || {}, || true, || {})));
+}
+
+/// A ring swap alone: the thread's ring (holding one event) handed to the drain and a fresh
+/// one taken from the pool, as a record does when its ring is full. When the pool or the
+/// quota has no ring left, the drain is given time to return them (untimed).
+fn ring_swap(c: &mut Criterion) {
+    let sw = Stopwatch::calibrate(Duration::from_millis(50));
+    let guard = ringtrace::Builder::new()
+        .ignore_env()
+        .ring_count(1024)
+        .ring_size(4096)
+        .max_record_size(1024)
+        .max_rings_per_thread(1024)
+        .sink(NullSink::default())
+        .install()
+        .unwrap();
+    ringtrace::info!("first record registers the thread");
+    let mut seq = 0u64;
+    c.bench_function("ring_swap", |b| {
+        b.iter_custom(|n| {
+            timed_alone(
+                sw,
+                n,
+                || {
+                    seq += 1;
+                    ringtrace::info!("before swap {}", seq)
+                },
+                ringtrace::__private::bench_swap_ring,
+                || std::thread::sleep(Duration::from_millis(1)),
+            )
+        })
+    });
+    let report = guard.shutdown(Duration::from_secs(30));
+    assert_eq!(report.dropped.total(), 0, "{report:?}");
+}
+
+/// The drain's recovery check (R-BP-2, after every pass) for one thread: in RECOVERY (the
+/// stability period not yet over: the full check, no transition) and in NORMAL (one load).
+fn recovery_check(c: &mut Criterion) {
+    let sw = Stopwatch::calibrate(Duration::from_millis(50));
+    let stall = StallSink::default();
+    stall.stalled.store(true, Ordering::Release);
+    let guard = ringtrace::Builder::new()
+        .ignore_env()
+        .ring_count(8)
+        .ring_size(8192)
+        .max_rings_per_thread(2)
+        .stability_period(Duration::from_secs(3600))
+        .sink(stall.clone())
+        .diagnostics(ringtrace::DiagnosticSink::Off)
+        .install()
+        .unwrap();
+    // Drive this thread to DROPPING (drain stalled), then let the drain recover it: RECOVERY
+    // for the next hour.
+    let state = |g: &ringtrace::Guard| g.metrics().threads.first().map(|t| t.state);
+    for i in 0..100_000u64 {
+        ringtrace::info!("fill {}", i);
+    }
+    assert_eq!(state(&guard), Some(ringtrace::ThreadState::Dropping));
+    stall.stalled.store(false, Ordering::Release);
+    let start = Instant::now();
+    while state(&guard) != Some(ringtrace::ThreadState::Recovery) {
+        assert!(start.elapsed() < Duration::from_secs(10), "no recovery: {:?}", guard.metrics());
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    let mut g = c.benchmark_group("recovery_check");
+    g.bench_function("1_thread_in_recovery", |b| {
+        b.iter_custom(|n| {
+            timed_alone(sw, n, || {}, || guard.__recovery_check() == 1, || panic!("the thread left RECOVERY"))
+        })
+    });
+    g.finish();
+    let report = guard.shutdown(Duration::from_secs(30));
+    assert!(report.dropped.total() > 0);
+
+    let guard = ringtrace::Builder::new().ignore_env().sink(NullSink::default()).install().unwrap();
+    ringtrace::info!("registers the thread");
+    let mut g = c.benchmark_group("recovery_check");
+    g.bench_function("1_thread_normal", |b| {
+        b.iter_custom(|n| {
+            timed_alone(sw, n, || {}, || guard.__recovery_check() == 0, || panic!("the thread left NORMAL"))
+        })
+    });
+    g.finish();
+    guard.shutdown(Duration::from_secs(30));
+}
+
 criterion_group! {
     name = benches;
     config = Criterion::default().warm_up_time(Duration::from_millis(500)).measurement_time(Duration::from_secs(2));
-    targets = normal, dropping
+    targets = clock, normal, dropping, ring_swap, recovery_check
 }
 criterion_main!(benches);

@@ -76,6 +76,11 @@ impl Stopwatch {
         1.0 / self.ns_per_tick
     }
 
+    /// `ns` nanoseconds as ticks (rounded to nearest).
+    pub fn ticks_for_ns(self, ns: u64) -> u64 {
+        (ns as f64 / self.ns_per_tick).round() as u64
+    }
+
     /// `ticks` as whole nanoseconds (rounded to nearest).
     #[inline]
     pub fn to_ns(self, ticks: u64) -> u64 {

@@ -299,6 +299,21 @@ impl Drain {
         to != ThreadState::Normal
     }
 
+    /// [`check_recovery`](Self::check_recovery) over every registered thread, as a pass
+    /// does, from any thread (benchmarks only: `Guard::__recovery_check`). Returns the threads
+    /// that are not NORMAL afterwards. Registry nodes are never freed while the runtime lives,
+    /// so the walk is safe beside the drain; a transition is one CAS, so a race with the
+    /// drain's own check has one winner and counts once.
+    pub(crate) fn recovery_check_all(shared: &Shared) -> usize {
+        let now = crate::clock::now_ticks();
+        shared
+            .registry
+            .iter()
+            .filter(|e| occupied(e.slot.load(Ordering::Acquire)))
+            .map(|e| usize::from(Self::check_recovery(shared, e, now)))
+            .sum()
+    }
+
     /// Whether a thread can record again: below its ring quota, or its active ring has room.
     fn has_room(shared: &Shared, entry: &ThreadEntry) -> bool {
         let pool = &shared.pool;

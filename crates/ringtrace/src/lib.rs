@@ -140,7 +140,7 @@ pub fn debug<T: std::fmt::Debug + ?Sized>(value: &T) -> DebugArg<'_, T> {
 #[doc(hidden)]
 pub mod __private {
     pub use crate::encode::{Capture, CaptureDisplay, CaptureError, DebugArg, DisplayArg};
-    pub use crate::producer::record_event;
+    pub use crate::producer::{bench_swap_ring, record_event};
 
     /// Whether events at `level` are recorded.
     #[inline(always)]

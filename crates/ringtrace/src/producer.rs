@@ -717,6 +717,17 @@ pub fn record_event<T: Encode + ?Sized>(callsite: &'static Callsite, args: &T) {
     with_producer(|p, local| p.event(id, args, &local.ctx));
 }
 
+/// Benchmarks only (`benches/benches/record.rs`): hands this thread's current ring to the
+/// drain and takes a fresh one from the pool, the cold path a record takes when its ring is
+/// full. Returns whether it did: `false` if no runtime is installed, the thread has not
+/// recorded yet, or the pool or the thread's quota has no ring for it. Not part of the API.
+#[doc(hidden)]
+pub fn bench_swap_ring() -> bool {
+    let mut swapped = false;
+    with_producer(|p, _| swapped = p.ring != NIL && p.take_fresh_ring().is_ok());
+    swapped
+}
+
 /// Records an opaque payload under the caller's `event_id` (R-CORE-8), for tracers that
 /// encode their own events. The bytes are copied; sinks see them as [`RecordKind::Raw`]
 /// events. A payload longer than `max_record_size − 16` is cut (best effort, marked

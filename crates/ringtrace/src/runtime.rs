@@ -592,6 +592,14 @@ impl Guard {
         Metrics::collect(&self.shared)
     }
 
+    /// Benchmarks only (`benches/benches/record.rs`): runs the drain's recovery check (R-BP-2)
+    /// once over every registered thread, on the calling thread, and returns how many threads
+    /// are not NORMAL. The drain runs the same check after each pass. Not part of the API.
+    #[doc(hidden)]
+    pub fn __recovery_check(&self) -> usize {
+        crate::drain::Drain::recovery_check_all(&self.shared)
+    }
+
     /// The clock calibration this runtime converts timestamps with.
     pub fn clock(&self) -> ClockCalibration {
         self.shared.clock
