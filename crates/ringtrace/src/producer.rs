@@ -188,6 +188,16 @@ impl Producer {
         unsafe { &*self.entry }
     }
 
+    /// The runtime's shared state, borrowed apart from `self` so `&mut self` methods can run
+    /// while it is in use, without an `Arc` clone: the reference count is one cache line
+    /// that every producer thread would otherwise write on each swap and drop.
+    fn shared_ref<'a>(&self) -> &'a Shared {
+        // SAFETY: `self.shared` is set at creation and never replaced, and the producer keeps
+        // that Arc (so the `Shared`) alive until it is dropped; callers use the reference
+        // only within one call on the producer, which cannot drop the producer itself.
+        unsafe { &*Arc::as_ptr(&self.shared) }
+    }
+
     /// The policy in force for this thread: its override, or the runtime's.
     fn policy(&self) -> Policy {
         // SAFETY: `Local` outlives the producer it owns (the producer is retired in its drop).
@@ -348,7 +358,7 @@ impl Producer {
 
     /// Swaps the full current ring (if any) for a free one from the pool, within the quota.
     fn take_fresh_ring(&mut self) -> Result<(), DropReason> {
-        let shared = self.shared.clone();
+        let shared = self.shared_ref();
         if self.ring != NIL {
             let held = 1 + self.entry().chain_len() as usize;
             if held >= self.quota {
@@ -372,7 +382,7 @@ impl Producer {
 
     /// Hands the current ring (if any) to the drain and starts writing into `fresh`.
     fn install_ring(&mut self, fresh: u32) {
-        let shared = self.shared.clone();
+        let shared = self.shared_ref();
         let entry = self.entry();
         if self.ring != NIL {
             entry.push_full(self.ring);
@@ -391,7 +401,7 @@ impl Producer {
     /// (one CAS on the chain decides against the drain), counts its records as overwritten and
     /// makes it the active ring. `false` if there is none.
     fn reclaim_oldest(&mut self) -> bool {
-        let shared = self.shared.clone();
+        let shared = self.shared_ref();
         let entry = self.entry();
         let Some(ring) = entry.take_oldest() else { return false };
         // The drain may still be copying this ring, read as an active ring before it was
@@ -432,7 +442,7 @@ impl Producer {
 
     /// `Block`: spin, then park, until room appears or `timeout` passes.
     fn block(&mut self, need: usize, timeout: std::time::Duration) -> Option<*mut u8> {
-        let shared = self.shared.clone();
+        let shared = self.shared_ref();
         let deadline = std::time::Instant::now() + timeout;
         for _ in 0..256 {
             if let Some(p) = self.try_room(need) {

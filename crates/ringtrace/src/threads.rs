@@ -149,15 +149,19 @@ impl Counters {
         }
     }
 
-    /// Adds one dropped event. Single writer per thread, but `fetch_add` keeps it simple and
-    /// this is the cold path.
+    /// Adds one dropped event (single writer: see [`drop_events`](Self::drop_events)).
     pub(crate) fn drop_event(&self, reason: DropReason, bytes: u64) {
         self.drop_events(reason, 1, bytes);
     }
 
+    /// Single writer: only the thread that owns the slot counts its drops (the drain zeroes
+    /// them in [`absorb`](Self::absorb) only after the thread exited, ordered by the slot's
+    /// Release/Acquire), so a load and a store do what a `fetch_add` would, without the
+    /// locked read-modify-write on the DROPPING path. Relaxed: counters.
     pub(crate) fn drop_events(&self, reason: DropReason, events: u64, bytes: u64) {
-        self.dropped[reason.index()].fetch_add(events, Ordering::Relaxed);
-        self.dropped_bytes.fetch_add(bytes, Ordering::Relaxed);
+        let d = &self.dropped[reason.index()];
+        d.store(d.load(Ordering::Relaxed) + events, Ordering::Relaxed);
+        self.dropped_bytes.store(self.dropped_bytes.load(Ordering::Relaxed) + bytes, Ordering::Relaxed);
     }
 
     #[cfg(all(test, not(feature = "loom")))]
