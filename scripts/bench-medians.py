@@ -96,7 +96,7 @@ def peers(runs):
 
 
 def latency(runs):
-    rows = list(runs[0]["rows"].keys())
+    rows = sorted(runs[0]["rows"].keys(), key=lambda r: (r != "tsc_read", int(r.split("_")[-1]) if r[-1].isdigit() else 0))
     out = [
         f"Medians of {len(runs)} runs.\n",
         "| row | p50 ns | p50 net | mean ≤p99 | p90 | p99 | p99.9 | p99.99 | max | p50 ÷ 1 thread | mean≤p99 ÷ 1 thread | dropped |",

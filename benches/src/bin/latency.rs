@@ -53,9 +53,8 @@
 
 use hdrhistogram::Histogram;
 use ringtrace_benches::clock::{ticks, Stopwatch, CLOCK_NAME};
-use ringtrace_benches::{machine, NullSink};
+use ringtrace_benches::{event_args as args, machine, mean_below, NullSink};
 use serde_json::{json, Map, Value};
-use std::hint::black_box;
 use std::io::{Read, Write};
 use std::process::{Command, ExitCode, Stdio};
 use std::sync::{Arc, Condvar, Mutex};
@@ -442,13 +441,6 @@ fn run_threads(n: usize, s: &Settings, sw: &Stopwatch, log: bool) -> Result<Vec<
     }
 }
 
-/// The arguments of call number `i`: an order id, a price and a quantity that change per call
-/// (the same values as the peers run's), hidden from the optimiser.
-#[inline(always)]
-fn args(i: u64) -> (u64, f64, u32) {
-    (black_box(1_000_000 + i), black_box(100.0 + (i % 997) as f64 * 0.25), black_box((i % 500) as u32 + 1))
-}
-
 /// Times `call` in bursts on this thread (see the module doc); `base` offsets the arguments.
 fn measure<F: FnMut(u64, f64, u32)>(mut call: F, base: u64, sw: &Stopwatch, s: &Settings, pause: Duration) -> Hists {
     let (mut all, mut first) = (histogram(), histogram());
@@ -512,26 +504,6 @@ fn row_figures(threads: Vec<Hists>, sw: &Stopwatch, pause: Duration) -> Result<M
         ("pause_ms".to_string(), json!(pause.as_millis() as u64)),
     ]);
     Ok(m)
-}
-
-/// The mean of the fastest `quantile` of the samples (as in the peers run): unlike the plain
-/// mean it is not carried by the few calls during which the thread was preempted, and unlike a
-/// percentile it is not quantised by the clock's step.
-fn mean_below(hist: &Histogram<u64>, quantile: f64) -> f64 {
-    let limit = hist.value_at_quantile(quantile);
-    let (mut sum, mut n) = (0f64, 0u64);
-    for v in hist.iter_recorded() {
-        if v.value_iterated_to() > limit {
-            break;
-        }
-        sum += hist.median_equivalent(v.value_iterated_to()) as f64 * v.count_at_value() as f64;
-        n += v.count_at_value();
-    }
-    if n == 0 {
-        0.0
-    } else {
-        sum / n as f64
-    }
 }
 
 // ---------------------------------------------------------------------------------------------

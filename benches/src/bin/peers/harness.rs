@@ -16,9 +16,9 @@
 
 use hdrhistogram::Histogram;
 use ringtrace_benches::clock::{ticks, Stopwatch};
+use ringtrace_benches::{event_args as args, mean_below};
 use serde_json::{json, Value};
 use std::fs::File;
-use std::hint::black_box;
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -78,12 +78,6 @@ pub trait Contender {
     fn finish(self) -> Finished;
 }
 
-/// The arguments of call number `i`.
-#[inline(always)]
-fn args(i: u64) -> (u64, f64, u32) {
-    (black_box(1_000_000 + i), black_box(100.0 + (i % 997) as f64 * 0.25), black_box((i % 500) as u32 + 1))
-}
-
 /// Measures the per-call latency of `c` and shuts it down; `file` (if any) is where its events
 /// go, counted afterwards for the calls lost during the run.
 pub fn latency<C: Contender>(mut c: C, sw: &Stopwatch, s: &Settings, file: Option<&Path>) -> Value {
@@ -133,26 +127,6 @@ pub fn latency<C: Contender>(mut c: C, sw: &Stopwatch, s: &Settings, file: Optio
         "latency_lost": lost,
         "tsc_ghz": (sw.ghz() * 1e4).round() / 1e4,
     })
-}
-
-/// The mean of the fastest `quantile` of the samples. Unlike the plain mean it is not carried
-/// by the few calls during which the thread was preempted (milliseconds each on a shared
-/// machine), and unlike a percentile it is not quantised by the clock's step.
-fn mean_below(hist: &Histogram<u64>, quantile: f64) -> f64 {
-    let limit = hist.value_at_quantile(quantile);
-    let (mut sum, mut n) = (0f64, 0u64);
-    for v in hist.iter_recorded() {
-        if v.value_iterated_to() > limit {
-            break;
-        }
-        sum += hist.median_equivalent(v.value_iterated_to()) as f64 * v.count_at_value() as f64;
-        n += v.count_at_value();
-    }
-    if n == 0 {
-        0.0
-    } else {
-        sum / n as f64
-    }
 }
 
 /// Runs the end-to-end throughput measurement of `c`, whose events go to `file`.
