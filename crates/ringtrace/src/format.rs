@@ -85,6 +85,68 @@ const UNSUPPORTED: &str = "{?}";
 /// 64 spaces: the padding chunk for the default fill.
 const SPACES: &str = "                                                                ";
 
+/// Two decimal digits for every value below 100, `"00"` to `"99"`.
+const DIGIT_PAIRS: &[u8; 200] = b"0001020304050607080910111213141516171819\
+2021222324252627282930313233343536373839\
+4041424344454647484950515253545556575859\
+6061626364656667686970717273747576777879\
+8081828384858687888990919293949596979899";
+
+/// Appends `n` in decimal, byte-identical to `n`'s `Display` (two digits per step, no
+/// `core::fmt` machinery: the drain formats millions of integers a second).
+pub(crate) fn push_u64(out: &mut String, mut n: u64) {
+    let mut buf = [0u8; 20];
+    let mut i = buf.len();
+    while n >= 100 {
+        let d = (n % 100) as usize * 2;
+        n /= 100;
+        i -= 2;
+        buf[i..i + 2].copy_from_slice(&DIGIT_PAIRS[d..d + 2]);
+    }
+    if n >= 10 {
+        let d = n as usize * 2;
+        i -= 2;
+        buf[i..i + 2].copy_from_slice(&DIGIT_PAIRS[d..d + 2]);
+    } else {
+        i -= 1;
+        buf[i] = b'0' + n as u8;
+    }
+    // SAFETY: `buf[i..]` holds only ASCII digits, which are valid UTF-8.
+    out.push_str(unsafe { std::str::from_utf8_unchecked(&buf[i..]) });
+}
+
+/// Appends `n` in decimal, byte-identical to `n`'s `Display`.
+pub(crate) fn push_i64(out: &mut String, n: i64) {
+    if n < 0 {
+        out.push('-');
+    }
+    push_u64(out, n.unsigned_abs());
+}
+
+/// Appends `n` (below 100) as exactly two digits (`{:02}`).
+pub(crate) fn push_2digits(out: &mut String, n: u32) {
+    let d = (n % 100) as usize * 2;
+    // SAFETY: two ASCII digits are valid UTF-8.
+    out.push_str(unsafe { std::str::from_utf8_unchecked(&DIGIT_PAIRS[d..d + 2]) });
+}
+
+/// The plain decimal form of an integer value of at most 64 bits (`{}` and `{:?}` without
+/// flags); `false` for anything else (floats, 128-bit integers, text).
+pub(crate) fn push_int(out: &mut String, v: &Value<'_>) -> bool {
+    match *v {
+        Value::U8(n) => push_u64(out, u64::from(n)),
+        Value::U16(n) => push_u64(out, u64::from(n)),
+        Value::U32(n) => push_u64(out, u64::from(n)),
+        Value::U64(n) => push_u64(out, n),
+        Value::I8(n) => push_i64(out, i64::from(n)),
+        Value::I16(n) => push_i64(out, i64::from(n)),
+        Value::I32(n) => push_i64(out, i64::from(n)),
+        Value::I64(n) => push_i64(out, n),
+        _ => return false,
+    }
+    true
+}
+
 /// A parsed format string. Parse once per callsite, render many times.
 ///
 /// Interprets Rust's `std::fmt` syntax at run time: `{{`/`}}`, `{}`, `{0}`, every trait
@@ -640,7 +702,11 @@ fn numeric(v: &Value<'_>, spec: &Spec, width: Option<usize>, precision: Option<u
     // With `0` and a width std pads sign-aware with zeros and ignores fill and alignment.
     let zero_width = if spec.zero { width } else { None };
     let (ty, plus, alt) = (spec.ty, spec.plus, spec.alternate);
-    if delegate(out, v, ty, plus, alt, zero_width, precision).is_err() {
+    // The common `{}` / `{:?}` on an integer: plain decimal, no `core::fmt` round trip
+    // (precision is ignored by integers, but such specs are rare: leave them to std).
+    let plain = matches!(ty, Trait::Display | Trait::Debug) && !plus && !alt && zero_width.is_none();
+    let fast = plain && precision.is_none() && push_int(out, v);
+    if !fast && delegate(out, v, ty, plus, alt, zero_width, precision).is_err() {
         out.truncate(start);
         out.push_str(UNSUPPORTED);
         return;
@@ -1023,6 +1089,39 @@ mod tests {
     fn bytes_cases() -> Vec<(&'static dyn Debug, Value<'static>)> {
         static BYTES: [&[u8]; 5] = [&[], &[0], &[1, 2, 255], &[10, 100, 16], b"hi\n"];
         BYTES.iter().map(|b| (b as &dyn Debug, Value::Bytes(b))).collect()
+    }
+
+    #[test]
+    fn decimal_helpers_match_display() {
+        let mut got = String::new();
+        let mut want = String::new();
+        let mut n = 1u64;
+        for k in 0..200u64 {
+            for v in [0, 1, 9, 10, 99, 100, n - 1, n, n.wrapping_add(k), u64::MAX - k] {
+                got.clear();
+                want.clear();
+                push_u64(&mut got, v);
+                write!(want, "{v}").unwrap();
+                assert_eq!(got, want);
+                got.clear();
+                want.clear();
+                let i = v as i64;
+                push_i64(&mut got, i);
+                write!(want, "{i}").unwrap();
+                assert_eq!(got, want);
+            }
+            n = n.wrapping_mul(7).wrapping_add(k);
+        }
+        for i in [i64::MIN, i64::MIN + 1, -1, i64::MAX] {
+            got.clear();
+            push_i64(&mut got, i);
+            assert_eq!(got, i.to_string());
+        }
+        for d in 0..100 {
+            got.clear();
+            push_2digits(&mut got, d);
+            assert_eq!(got, format!("{d:02}"));
+        }
     }
 
     #[test]

@@ -28,6 +28,7 @@
 //! payload in hex; loss records carry `"kind":"loss"` and the counts.
 
 use crate::event::Event;
+use crate::format::{push_2digits, push_int, push_u64};
 use crate::record::RecordKind;
 use crate::value::Value;
 use std::fmt::Write;
@@ -40,7 +41,29 @@ pub fn write_timestamp(out: &mut String, unix_ns: u64) {
     let days = (secs / 86_400) as i64;
     let rem = secs % 86_400;
     let (y, m, d) = civil_from_days(days);
-    let _ = write!(out, "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{nanos:09}Z", rem / 3600, rem / 60 % 60, rem % 60);
+    // Years from a `u64` of nanoseconds are 1970..=2554: always four digits.
+    let y = y as u32;
+    push_2digits(out, y / 100);
+    push_2digits(out, y % 100);
+    out.push('-');
+    push_2digits(out, m);
+    out.push('-');
+    push_2digits(out, d);
+    out.push('T');
+    let rem = rem as u32;
+    push_2digits(out, rem / 3600);
+    out.push(':');
+    push_2digits(out, rem / 60 % 60);
+    out.push(':');
+    push_2digits(out, rem % 60);
+    out.push('.');
+    let nanos = nanos as u32;
+    push_2digits(out, nanos / 10_000_000);
+    push_2digits(out, nanos / 100_000 % 100);
+    push_2digits(out, nanos / 1_000 % 100);
+    push_2digits(out, nanos / 10 % 100);
+    out.push((b'0' + (nanos % 10) as u8) as char);
+    out.push('Z');
 }
 
 /// Days since 1970-01-01 to (year, month, day), proleptic Gregorian (Howard Hinnant's
@@ -154,27 +177,41 @@ fn write_hex(out: &mut String, b: &[u8]) {
 /// Appends `s` as a JSON string literal (quotes included).
 pub fn write_json_str(out: &mut String, s: &str) {
     out.push('"');
+    write_json_str_body(out, s);
+    out.push('"');
+}
+
+/// Whether `b` must be escaped in a JSON string (every such byte is ASCII, so it is a whole
+/// character and never part of a multi-byte sequence).
+fn needs_escape(b: u8) -> bool {
+    b < 0x20 || b == b'"' || b == b'\\'
+}
+
+/// Appends `s` escaped for a JSON string literal, without the quotes.
+fn write_json_str_body(out: &mut String, s: &str) {
+    let bytes = s.as_bytes();
     let mut start = 0;
-    for (i, c) in s.char_indices() {
-        let esc = match c {
-            '"' => "\\\"",
-            '\\' => "\\\\",
-            '\n' => "\\n",
-            '\r' => "\\r",
-            '\t' => "\\t",
-            c if (c as u32) < 0x20 => "",
-            _ => continue,
-        };
-        out.push_str(&s[start..i]);
-        if esc.is_empty() {
-            let _ = write!(out, "\\u{:04x}", c as u32);
-        } else {
-            out.push_str(esc);
+    for (i, &b) in bytes.iter().enumerate() {
+        if !needs_escape(b) {
+            continue;
         }
-        start = i + c.len_utf8();
+        out.push_str(&s[start..i]);
+        match b {
+            b'"' => out.push_str("\\\""),
+            b'\\' => out.push_str("\\\\"),
+            b'\n' => out.push_str("\\n"),
+            b'\r' => out.push_str("\\r"),
+            b'\t' => out.push_str("\\t"),
+            _ => {
+                out.push_str("\\u00");
+                const HEX: &[u8; 16] = b"0123456789abcdef";
+                out.push(HEX[usize::from(b >> 4)] as char);
+                out.push(HEX[usize::from(b & 0xf)] as char);
+            }
+        }
+        start = i + 1;
     }
     out.push_str(&s[start..]);
-    out.push('"');
 }
 
 /// Appends a value as JSON (see the module doc).
@@ -228,6 +265,7 @@ pub fn write_json_value(out: &mut String, v: &Value<'_>) {
             out.push_str("null");
             Ok(())
         }
+        _ if push_int(out, v) => Ok(()),
         _ => write!(out, "{v}"),
     };
 }
@@ -263,23 +301,34 @@ pub fn render_json(ev: &Event<'_>, out: &mut String) {
     out.push('"');
     match ev.kind() {
         RecordKind::Event => {
-            let _ = write!(out, ",\"level\":\"{}\"", ev.level().map_or("?", |l| l.as_str()));
+            out.push_str(",\"level\":\"");
+            out.push_str(ev.level().map_or("?", |l| l.as_str()));
+            out.push('"');
         }
         kind => {
-            let _ = write!(out, ",\"kind\":\"{}\"", kind.as_str());
+            out.push_str(",\"kind\":\"");
+            out.push_str(kind.as_str());
+            out.push('"');
         }
     }
     out.push_str(",\"thread\":");
     write_json_str(out, &ev.thread().name);
-    let _ = write!(out, ",\"thread_id\":{}", ev.thread().id);
+    out.push_str(",\"thread_id\":");
+    push_u64(out, ev.thread().id);
     match ev.kind() {
         RecordKind::Event => {
             out.push_str(",\"target\":");
             write_json_str(out, ev.target());
-            out.push_str(",\"message\":");
-            let mut msg = String::new();
-            ev.write_message(&mut msg);
-            write_json_str(out, &msg);
+            // Rendered in place; escaped afterwards only if it needs it (rarely: no allocation
+            // in the common case).
+            out.push_str(",\"message\":\"");
+            let start = out.len();
+            ev.write_message(out);
+            if out.as_bytes()[start..].iter().any(|&b| needs_escape(b)) {
+                let msg = out.split_off(start);
+                write_json_str_body(out, &msg);
+            }
+            out.push('"');
             let mut fields = ev.fields().peekable();
             if fields.peek().is_some() {
                 out.push_str(",\"fields\":{");
@@ -336,6 +385,12 @@ mod tests {
         s.clear();
         write_timestamp(&mut s, 4_102_444_800_000_000_000);
         assert_eq!(s, "2100-01-01T00:00:00.000000000Z");
+        s.clear();
+        write_timestamp(&mut s, u64::MAX);
+        assert_eq!(s, "2554-07-21T23:34:33.709551615Z");
+        s.clear();
+        write_timestamp(&mut s, 1_763_820_245_120_406_789);
+        assert_eq!(s, "2025-11-22T14:04:05.120406789Z");
     }
 
     #[test]
@@ -345,6 +400,10 @@ mod tests {
         assert_eq!(s, r#""a\"b\\c\n\u0001é""#);
         let v: serde_json::Value = serde_json::from_str(&s).unwrap();
         assert_eq!(v, "a\"b\\c\n\u{1}é");
+        s.clear();
+        write_json_str(&mut s, "\u{1f}\r\t\u{8}x\u{7f}€");
+        assert_eq!(s, concat!(r#""\u001f\r\t\u0008x"#, "\u{7f}€\""));
+        assert_eq!(serde_json::from_str::<String>(&s).unwrap(), "\u{1f}\r\t\u{8}x\u{7f}€");
     }
 
     #[test]
