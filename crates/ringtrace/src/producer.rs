@@ -306,6 +306,15 @@ impl Producer {
     #[cold]
     #[inline(never)]
     fn reserve_slow(&mut self, len: usize, ts: u64) -> Option<*mut u8> {
+        if self.gap_open {
+            if let Some(reason) = self.still_dropping() {
+                // DROPPING fast path (§7: a dropped record costs little more than its
+                // timestamp): nothing changed since the last drop, count it and go.
+                self.entry().counters.drop_event(reason, len as u64);
+                self.add_to_gap(LossInfo { events: 1, bytes: len as u64, first_ticks: ts, last_ticks: ts });
+                return None;
+            }
+        }
         // At most: a reclaim (Retry), the loss record, the record.
         for _ in 0..4 {
             let need = if self.gap_open { LOSS_LEN } else { len };
@@ -321,6 +330,30 @@ impl Producer {
         }
         self.dropped(DropReason::PoolExhausted, len, ts);
         None
+    }
+
+    /// With a loss gap open: `Some(reason)` if [`find_room`](Self::find_room) would drop the
+    /// loss record for `reason` and change nothing (DROPPING, `DropNewest`, no room in the
+    /// ring, the quota reached or the pool empty), so the record can be dropped at once.
+    /// `None`: anything could have changed (room, a ring, another state or policy); the full
+    /// path decides. A free count read just before another thread takes the last ring only
+    /// sends this record down the full path, which then drops it.
+    #[inline]
+    fn still_dropping(&mut self) -> Option<DropReason> {
+        if self.ring == NIL || self.writer.fits(LOSS_LEN) {
+            return None;
+        }
+        let entry = self.entry();
+        if entry.state.get().0 != ThreadState::Dropping || self.policy() != Policy::DropNewest {
+            return None;
+        }
+        if 1 + entry.chain_len() as usize >= self.quota {
+            Some(DropReason::QuotaExceeded)
+        } else if self.shared.pool.free_list().free() == 0 {
+            Some(DropReason::PoolExhausted)
+        } else {
+            None
+        }
     }
 
     /// Room for `need` bytes: the current ring, else a fresh ring from the pool, else what the

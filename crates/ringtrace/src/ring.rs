@@ -223,6 +223,17 @@ impl RingWriter {
         Some(unsafe { self.base.add(off) })
     }
 
+    /// Whether [`reserve`](Self::reserve)`(len)` would succeed now (reloading `head` if the
+    /// ring looks full), without reserving anything.
+    #[inline]
+    pub(crate) fn fits(&mut self, len: usize) -> bool {
+        let cap = self.cap;
+        let off = self.tail & cap.wrapping_sub(1);
+        let to_end = cap.wrapping_sub(off);
+        let need = if len as u64 > to_end { to_end } else { 0 } + len as u64;
+        self.tail + need - self.head_cache <= cap || self.refresh_head(need)
+    }
+
     /// Reloads `head` when the ring looks full; returns whether `need` bytes now fit.
     #[cold]
     #[inline(never)]
@@ -323,6 +334,24 @@ mod tests {
         assert_eq!(got, vec![(1, b"abc".to_vec()), (2, vec![]), (3, vec![9; 20])]);
         assert!(r.ctl.is_drained());
         assert!(r.drain().is_empty());
+    }
+
+    #[test]
+    fn fits_answers_what_reserve_would_do_without_reserving() {
+        let mut r = TestRing::new(256);
+        let mut refused = 0;
+        for (step, payload) in [0usize, 8, 24, 48, 112, 200].iter().cycle().take(120).enumerate() {
+            let len = align8(HEADER_LEN + payload);
+            let fits = r.w.fits(len);
+            // Asking does not reserve: asking twice gives the same answer.
+            assert_eq!(r.w.fits(len), fits);
+            assert_eq!(r.push(step as u32, &vec![1; *payload]), fits, "step {step}, {len} bytes");
+            refused += usize::from(!fits);
+            if step % 4 == 3 {
+                r.drain();
+            }
+        }
+        assert!(refused > 0, "the sequence must fill the ring and wrap around");
     }
 
     #[test]
