@@ -158,14 +158,56 @@ struct Dictionary {
     chunks: Vec<u8>,
 }
 
+/// A set of ids (thread ids, callsite ids) that are small and dense in practice (both are
+/// allocated from 1 upwards): a flag per id below [`IdSet::DENSE`], a hash set above it, so a
+/// lookup per event is one indexed load and a strange id cannot make the vector huge.
+#[derive(Debug, Default)]
+struct IdSet {
+    dense: Vec<bool>,
+    sparse: HashSet<u64>,
+}
+
+impl IdSet {
+    /// Ids below this are flags in `dense`.
+    const DENSE: u64 = 1 << 16;
+
+    fn contains(&self, id: u64) -> bool {
+        if id < Self::DENSE {
+            self.dense.get(id as usize).copied().unwrap_or(false)
+        } else {
+            self.sparse.contains(&id)
+        }
+    }
+
+    fn set(&mut self, id: u64, present: bool) {
+        if id < Self::DENSE {
+            let i = id as usize;
+            if i >= self.dense.len() {
+                if !present {
+                    return;
+                }
+                self.dense.resize(i + 1, false);
+            }
+            self.dense[i] = present;
+        } else if present {
+            self.sparse.insert(id);
+        } else {
+            self.sparse.remove(&id);
+        }
+    }
+}
+
 /// The binary trace format to a rotating file. See [`trace_file`](crate::trace_file).
 #[derive(Debug)]
 pub struct BinarySink {
     name: String,
     file: RotatingFile,
     dict: Arc<Mutex<Dictionary>>,
-    callsites: HashSet<u32>,
-    threads: HashSet<u64>,
+    /// Callsites described so far (including, during `write_batch`, those of the unit being
+    /// built; they are taken back if it cannot be written).
+    callsites: IdSet,
+    /// Threads described so far (same rule).
+    threads: IdSet,
     unit: Vec<u8>,
 }
 
@@ -185,8 +227,8 @@ impl BinarySink {
             name: "binary".into(),
             file,
             dict,
-            callsites: HashSet::new(),
-            threads: HashSet::new(),
+            callsites: IdSet::default(),
+            threads: IdSet::default(),
             unit: Vec::with_capacity(1 << 20),
         })
     }
@@ -232,30 +274,44 @@ impl Sink for BinarySink {
         let mut new_callsites: Vec<u32> = Vec::new();
         let mut descriptions: Vec<u8> = Vec::new();
         let mut rw = RecordsWriter::default();
+        // The last thread seen: consecutive events mostly come from the same thread.
+        let mut last_thread = None;
         for ev in batch.iter() {
             let t = ev.thread();
-            if !self.threads.contains(&t.id) && !new_threads.contains(&t.id) {
-                rw.finish(&mut self.unit);
-                let start = self.unit.len();
-                write_thread(&mut self.unit, t);
-                descriptions.extend_from_slice(&self.unit[start..]);
-                new_threads.push(t.id);
+            if last_thread != Some(t.id) {
+                last_thread = Some(t.id);
+                if !self.threads.contains(t.id) {
+                    rw.finish(&mut self.unit);
+                    let start = self.unit.len();
+                    write_thread(&mut self.unit, t);
+                    descriptions.extend_from_slice(&self.unit[start..]);
+                    self.threads.set(t.id, true);
+                    new_threads.push(t.id);
+                }
             }
             if let Some(c) = ev.callsite() {
-                if !self.callsites.contains(&c.id) && !new_callsites.contains(&c.id) {
+                if !self.callsites.contains(u64::from(c.id)) {
                     rw.finish(&mut self.unit);
                     let start = self.unit.len();
                     write_callsite(&mut self.unit, c);
                     descriptions.extend_from_slice(&self.unit[start..]);
+                    self.callsites.set(u64::from(c.id), true);
                     new_callsites.push(c.id);
                 }
             }
             rw.push(&mut self.unit, t.id, ev.record_bytes());
         }
         rw.finish(&mut self.unit);
-        self.file.write_unit(&self.unit).map_err(|e| SinkError::with_source("cannot write trace", e))?;
-        self.threads.extend(new_threads);
-        self.callsites.extend(new_callsites);
+        if let Err(e) = self.file.write_unit(&self.unit) {
+            // Not written: what this unit described must be described again next time.
+            for id in new_threads {
+                self.threads.set(id, false);
+            }
+            for id in new_callsites {
+                self.callsites.set(u64::from(id), false);
+            }
+            return Err(SinkError::with_source("cannot write trace", e));
+        }
         self.dict.lock().unwrap_or_else(|e| e.into_inner()).chunks.extend_from_slice(&descriptions);
         Ok(())
     }
