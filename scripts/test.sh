@@ -19,6 +19,7 @@ cargo test --workspace
 
 echo "== benchmarks build (criterion and the harness binaries, release)"
 cargo bench -p ringtrace-benches --no-run
+scripts/bench-smoke.sh
 
 echo "== loom models"
 scripts/loom.sh
