@@ -123,11 +123,10 @@ pub(crate) fn push_i64(out: &mut String, n: i64) {
     push_u64(out, n.unsigned_abs());
 }
 
-/// Appends `n` (below 100) as exactly two digits (`{:02}`).
-pub(crate) fn push_2digits(out: &mut String, n: u32) {
+/// `n % 100` as exactly two ASCII digits (`{:02}` for `n` below 100).
+pub(crate) fn digit_pair(n: u32) -> [u8; 2] {
     let d = (n % 100) as usize * 2;
-    // SAFETY: two ASCII digits are valid UTF-8.
-    out.push_str(unsafe { std::str::from_utf8_unchecked(&DIGIT_PAIRS[d..d + 2]) });
+    [DIGIT_PAIRS[d], DIGIT_PAIRS[d + 1]]
 }
 
 /// The plain decimal form of an integer value of at most 64 bits (`{}` and `{:?}` without
@@ -1118,9 +1117,7 @@ mod tests {
             assert_eq!(got, i.to_string());
         }
         for d in 0..100 {
-            got.clear();
-            push_2digits(&mut got, d);
-            assert_eq!(got, format!("{d:02}"));
+            assert_eq!(digit_pair(d), format!("{d:02}").as_bytes());
         }
     }
 

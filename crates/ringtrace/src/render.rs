@@ -28,7 +28,7 @@
 //! payload in hex; loss records carry `"kind":"loss"` and the counts.
 
 use crate::event::Event;
-use crate::format::{push_2digits, push_int, push_u64};
+use crate::format::{digit_pair, push_int, push_u64};
 use crate::record::RecordKind;
 use crate::value::Value;
 use std::fmt::Write;
@@ -41,29 +41,30 @@ pub fn write_timestamp(out: &mut String, unix_ns: u64) {
     let days = (secs / 86_400) as i64;
     let rem = secs % 86_400;
     let (y, m, d) = civil_from_days(days);
-    // Years from a `u64` of nanoseconds are 1970..=2554: always four digits.
-    let y = y as u32;
-    push_2digits(out, y / 100);
-    push_2digits(out, y % 100);
-    out.push('-');
-    push_2digits(out, m);
-    out.push('-');
-    push_2digits(out, d);
-    out.push('T');
+    // Years from a `u64` of nanoseconds are 1970..=2554: always four digits. The text is
+    // built on the stack and appended at once (one capacity check, not thirty).
+    let mut buf = *b"0000-00-00T00:00:00.000000000Z";
     let rem = rem as u32;
-    push_2digits(out, rem / 3600);
-    out.push(':');
-    push_2digits(out, rem / 60 % 60);
-    out.push(':');
-    push_2digits(out, rem % 60);
-    out.push('.');
     let nanos = nanos as u32;
-    push_2digits(out, nanos / 10_000_000);
-    push_2digits(out, nanos / 100_000 % 100);
-    push_2digits(out, nanos / 1_000 % 100);
-    push_2digits(out, nanos / 10 % 100);
-    out.push((b'0' + (nanos % 10) as u8) as char);
-    out.push('Z');
+    let y = y as u32;
+    for (at, n) in [
+        (0, y / 100),
+        (2, y % 100),
+        (5, m),
+        (8, d),
+        (11, rem / 3600),
+        (14, rem / 60 % 60),
+        (17, rem % 60),
+        (20, nanos / 10_000_000),
+        (22, nanos / 100_000 % 100),
+        (24, nanos / 1_000 % 100),
+        (26, nanos / 10 % 100),
+    ] {
+        buf[at..at + 2].copy_from_slice(&digit_pair(n));
+    }
+    buf[28] = b'0' + (nanos % 10) as u8;
+    // SAFETY: `buf` is ASCII: the template's bytes and decimal digits.
+    out.push_str(unsafe { std::str::from_utf8_unchecked(&buf) });
 }
 
 /// Days since 1970-01-01 to (year, month, day), proleptic Gregorian (Howard Hinnant's
