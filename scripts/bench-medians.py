@@ -122,6 +122,13 @@ def drain(runs):
         "| measurement | events/s end to end | producer alone/s | dropped | drain CPU ns/event | target |",
         "|---|--:|--:|--:|--:|---|",
     ]
+    for r in runs:
+        for key in ("throughput_binary", "throughput_null", "throughput_json"):
+            t = r.get(key, {})
+            for who in ("producer_cpu", "drain_cpu"):
+                cpu = t.get(who) or {}
+                if isinstance(cpu.get("on_cpu_secs"), (int, float)) and t.get("events"):
+                    cpu["ns_per_event"] = cpu["on_cpu_secs"] * 1e9 / t["events"]
     for key in ("throughput_binary", "throughput_null", "throughput_json"):
         if key not in runs[0]:
             continue
