@@ -31,40 +31,53 @@ use crate::event::Event;
 use crate::format::{digit_pair, push_int, push_u64};
 use crate::record::RecordKind;
 use crate::value::Value;
+use std::cell::Cell;
 use std::fmt::Write;
 
 /// Appends `unix_ns` as an RFC 3339 UTC timestamp with nanoseconds
 /// (`2026-11-22T14:04:05.123456789Z`).
 pub fn write_timestamp(out: &mut String, unix_ns: u64) {
     let secs = unix_ns / 1_000_000_000;
-    let nanos = unix_ns % 1_000_000_000;
-    let days = (secs / 86_400) as i64;
-    let rem = secs % 86_400;
-    let (y, m, d) = civil_from_days(days);
-    // Years from a `u64` of nanoseconds are 1970..=2554: always four digits. The text is
-    // built on the stack and appended at once (one capacity check, not thirty).
+    let nanos = (unix_ns % 1_000_000_000) as u32;
+    // The text is built on the stack and appended at once (one capacity check, not thirty).
     let mut buf = *b"0000-00-00T00:00:00.000000000Z";
-    let rem = rem as u32;
-    let nanos = nanos as u32;
-    let y = y as u32;
-    for (at, n) in [
-        (0, y / 100),
-        (2, y % 100),
-        (5, m),
-        (8, d),
-        (11, rem / 3600),
-        (14, rem / 60 % 60),
-        (17, rem % 60),
-        (20, nanos / 10_000_000),
-        (22, nanos / 100_000 % 100),
-        (24, nanos / 1_000 % 100),
-        (26, nanos / 10 % 100),
-    ] {
+    // Consecutive events mostly fall in the same second: reuse its date and time text.
+    let cached = LAST_SECOND.try_with(Cell::get).ok().filter(|&(s, _)| s == secs);
+    if let Some((_, text)) = cached {
+        buf[..SECOND_LEN].copy_from_slice(&text);
+    } else {
+        let days = (secs / 86_400) as i64;
+        let rem = (secs % 86_400) as u32;
+        let (y, m, d) = civil_from_days(days);
+        // Years from a `u64` of nanoseconds are 1970..=2554: always four digits.
+        let y = y as u32;
+        for (at, n) in
+            [(0, y / 100), (2, y % 100), (5, m), (8, d), (11, rem / 3600), (14, rem / 60 % 60), (17, rem % 60)]
+        {
+            buf[at..at + 2].copy_from_slice(&digit_pair(n));
+        }
+        let mut text = [0u8; SECOND_LEN];
+        text.copy_from_slice(&buf[..SECOND_LEN]);
+        let _ = LAST_SECOND.try_with(|c| c.set((secs, text)));
+    }
+    for (at, n) in
+        [(20, nanos / 10_000_000), (22, nanos / 100_000 % 100), (24, nanos / 1_000 % 100), (26, nanos / 10 % 100)]
+    {
         buf[at..at + 2].copy_from_slice(&digit_pair(n));
     }
     buf[28] = b'0' + (nanos % 10) as u8;
     // SAFETY: `buf` is ASCII: the template's bytes and decimal digits.
     out.push_str(unsafe { std::str::from_utf8_unchecked(&buf) });
+}
+
+/// Length of `YYYY-MM-DDTHH:MM:SS`.
+const SECOND_LEN: usize = 19;
+
+thread_local! {
+    /// The second (since the epoch) last formatted on this thread and its
+    /// `YYYY-MM-DDTHH:MM:SS` text. `u64::MAX` seconds is past any `u64` of nanoseconds, so the
+    /// initial value never matches.
+    static LAST_SECOND: Cell<(u64, [u8; SECOND_LEN])> = const { Cell::new((u64::MAX, [0; SECOND_LEN])) };
 }
 
 /// Days since 1970-01-01 to (year, month, day), proleptic Gregorian (Howard Hinnant's
@@ -392,6 +405,36 @@ mod tests {
         s.clear();
         write_timestamp(&mut s, 1_763_820_245_120_406_789);
         assert_eq!(s, "2025-11-22T14:04:05.120406789Z");
+    }
+
+    #[test]
+    fn cached_seconds_match_a_fresh_conversion() {
+        let mut x = 0x9e37_79b9_7f4a_7c15u64;
+        let (mut a, mut b) = (String::new(), String::new());
+        for i in 0..20_000u64 {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            // Runs within one second, across a second, and jumps.
+            let ns = if i % 3 == 0 { x } else { x.wrapping_add(i * 400_000_000) };
+            a.clear();
+            write_timestamp(&mut a, ns);
+            b.clear();
+            LAST_SECOND.with(|c| c.set((u64::MAX, [0; SECOND_LEN])));
+            write_timestamp(&mut b, ns);
+            assert_eq!(a, b);
+            let secs = ns / 1_000_000_000;
+            let (y, m, d) = civil_from_days((secs / 86_400) as i64);
+            let r = secs % 86_400;
+            let want = format!(
+                "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{:09}Z",
+                r / 3600,
+                r / 60 % 60,
+                r % 60,
+                ns % 1_000_000_000
+            );
+            assert_eq!(a, want);
+        }
     }
 
     #[test]
