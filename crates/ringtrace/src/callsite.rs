@@ -108,6 +108,44 @@ impl fmt::Display for ParseLevelError {
 
 impl std::error::Error for ParseLevelError {}
 
+/// What records of a callsite stand for: a point event, or one edge of a span (a named
+/// interval, such as a `tracing` span). Timeline exports draw a span from its
+/// [`SpanBegin`](CallsiteKind::SpanBegin) record to the [`SpanEnd`](CallsiteKind::SpanEnd)
+/// record that follows it on the same thread, nested by order; the callsite's format string is
+/// the span's name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+#[repr(u8)]
+pub enum CallsiteKind {
+    /// A point event (every recording macro).
+    #[default]
+    Event = 0,
+    /// The thread entered a span; the record's fields are the span's.
+    SpanBegin = 1,
+    /// The thread left the span most recently begun and not yet ended.
+    SpanEnd = 2,
+}
+
+impl CallsiteKind {
+    /// The kind with this numeric value (0–2).
+    pub const fn from_u8(v: u8) -> Option<CallsiteKind> {
+        Some(match v {
+            0 => CallsiteKind::Event,
+            1 => CallsiteKind::SpanBegin,
+            2 => CallsiteKind::SpanEnd,
+            _ => return None,
+        })
+    }
+
+    /// `"event"`, `"begin"` or `"end"`.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            CallsiteKind::Event => "event",
+            CallsiteKind::SpanBegin => "begin",
+            CallsiteKind::SpanEnd => "end",
+        }
+    }
+}
+
 /// Everything static about a callsite. Built by the recording macros; integrations (a
 /// `tracing` layer, a `log` backend) build their own and leak them.
 #[derive(Debug)]
@@ -127,6 +165,8 @@ pub struct Metadata {
     /// The names of the key-value fields, in the order their values are recorded (the field
     /// values come before the message arguments in the record).
     pub fields: &'static [&'static str],
+    /// A point event or a span edge.
+    pub kind: CallsiteKind,
 }
 
 /// A registered-once callsite: static metadata and its id (0 until first use).
@@ -268,6 +308,7 @@ mod tests {
         line: 1,
         format: "x {}",
         fields: &["a"],
+        kind: CallsiteKind::Event,
     };
     static CS: Callsite = Callsite::new(&META);
 

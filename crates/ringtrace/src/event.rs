@@ -5,7 +5,7 @@
 //! The same types serve the live drain (records copied out of rings) and the trace-file reader
 //! (records read from disk), so every output format renders both identically.
 
-use crate::callsite::{Level, Metadata};
+use crate::callsite::{CallsiteKind, Level, Metadata};
 use crate::clock::ClockCalibration;
 use crate::format::Template;
 use crate::record::{Header, LossInfo, RecordKind, FLAG_CONTEXT, FLAG_TRUNCATED, HEADER_LEN};
@@ -32,6 +32,8 @@ pub struct CallsiteInfo {
     pub format: String,
     /// Field names, in record order.
     pub fields: Vec<String>,
+    /// A point event or a span edge.
+    pub kind: CallsiteKind,
     template: Template,
 }
 
@@ -59,8 +61,15 @@ impl CallsiteInfo {
             line,
             format,
             fields,
+            kind: CallsiteKind::Event,
             template,
         }
+    }
+
+    /// The same description with another [`CallsiteKind`].
+    pub fn with_kind(mut self, kind: CallsiteKind) -> Self {
+        self.kind = kind;
+        self
     }
 
     /// The description of a registered static callsite.
@@ -75,6 +84,7 @@ impl CallsiteInfo {
             m.format,
             m.fields.iter().map(|f| f.to_string()).collect(),
         )
+        .with_kind(m.kind)
     }
 
     /// A placeholder for records whose callsite is unknown (a corrupt id).
@@ -270,6 +280,12 @@ impl<'a> Event<'a> {
     /// The level (events only).
     pub fn level(&self) -> Option<Level> {
         self.callsite.map(|c| c.level)
+    }
+
+    /// Whether this event is a point event or a span edge ([`CallsiteKind::Event`] for
+    /// records without a callsite: raw payloads, loss records).
+    pub fn callsite_kind(&self) -> CallsiteKind {
+        self.callsite.map_or(CallsiteKind::Event, |c| c.kind)
     }
 
     /// The target (events only; `""` otherwise).

@@ -76,7 +76,9 @@ mod value;
 pub mod loom_api;
 
 pub use backpressure::{ThreadState, TransitionError};
-pub use callsite::{lookup as lookup_callsite, register_metadata, Callsite, Level, Metadata, ParseLevelError};
+pub use callsite::{
+    lookup as lookup_callsite, register_metadata, Callsite, CallsiteKind, Level, Metadata, ParseLevelError,
+};
 pub use clock::{now_ticks, ClockCalibration};
 pub use config::{
     Config, ConfigError, Policy, Serialization, DEFAULT_BATCH_SIZE, DEFAULT_FLUSH_INTERVAL, DEFAULT_MAX_RECORD_SIZE,

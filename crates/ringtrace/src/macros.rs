@@ -86,6 +86,7 @@ macro_rules! __event {
             line: ::core::line!(),
             format: $fmt,
             fields: &[$(::core::stringify!($k)),*],
+            kind: $crate::CallsiteKind::Event,
         };
         static __RINGTRACE_CALLSITE: $crate::Callsite = $crate::Callsite::new(&__RINGTRACE_META);
         if $crate::__private::enabled($lvl) {

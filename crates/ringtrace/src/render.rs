@@ -21,12 +21,16 @@
 //! {"ts":"2026-11-22T14:04:05.123456789Z","level":"INFO","thread":"worker-3","thread_id":3,"target":"demo::orders","message":"order 7 filled","fields":{"qty":10,"side":"buy"},"ctx":{"request_id":42}}
 //! ```
 //!
+//! Span edges (callsites of kind [`CallsiteKind::SpanBegin`] / [`CallsiteKind::SpanEnd`]) carry
+//! `"span":"begin"` or `"span":"end"` after the level, and the span's name as the message; in
+//! text they read `enter span NAME` / `exit span NAME`.
 //! `fields` and `ctx` are omitted when empty, `"truncated":true` appears only when true.
 //! Integers are JSON numbers, finite floats are numbers (Rust's shortest round-trip form),
 //! NaN and infinities are the strings `"NaN"`, `"inf"`, `"-inf"`, bytes are arrays of numbers,
 //! an undecodable value is `null`. Raw records carry `"kind":"raw"`, `"event_id"` and the
 //! payload in hex; loss records carry `"kind":"loss"` and the counts.
 
+use crate::callsite::CallsiteKind;
 use crate::event::Event;
 use crate::format::{digit_pair, push_int, push_u64};
 use crate::record::RecordKind;
@@ -158,6 +162,11 @@ pub fn render_text(ev: &Event<'_>, out: &mut String) {
         RecordKind::Event => {
             out.push_str(ev.target());
             out.push_str(": ");
+            match ev.callsite_kind() {
+                CallsiteKind::Event => {}
+                CallsiteKind::SpanBegin => out.push_str("enter span "),
+                CallsiteKind::SpanEnd => out.push_str("exit span "),
+            }
             ev.write_message(out);
             for (k, v) in ev.fields() {
                 write_text_field(out, k, &v);
@@ -318,6 +327,12 @@ pub fn render_json(ev: &Event<'_>, out: &mut String) {
             out.push_str(",\"level\":\"");
             out.push_str(ev.level().map_or("?", |l| l.as_str()));
             out.push('"');
+            let kind = ev.callsite_kind();
+            if kind != CallsiteKind::Event {
+                out.push_str(",\"span\":\"");
+                out.push_str(kind.as_str());
+                out.push('"');
+            }
         }
         kind => {
             out.push_str(",\"kind\":\"");

@@ -13,8 +13,8 @@
 //!   anchor_unix_ns u64  }
 //!   ticks_per_sec  u64  }
 //!   reserved       u64  0
-//! then chunks, each: kind u8, 3 reserved bytes, payload length u32, payload
-//!   CALLSITE (1): id u32, level u8, line u32, then strings (u16 length + UTF-8):
+//! then chunks, each: kind u8, 3 bytes of flags (0 unless stated), payload length u32, payload
+//!   CALLSITE (1): flags[0] is the callsite kind (0 event, 1 span begin, 2 span end); id u32, level u8, line u32, then strings (u16 length + UTF-8):
 //!                 target, module path, file, format; then u16 field count and the names
 //!   THREAD   (2): id u64, os tid u64, name (u16 length + UTF-8)
 //!   RECORDS  (3): thread id u64, record count u32, reserved u32, then the records exactly as
@@ -28,7 +28,7 @@
 //! [`TraceReader`] never panics on bad input: a wrong magic, a newer version, a truncated or
 //! corrupt chunk each give a [`TraceError`] with the byte offset where reading stopped.
 
-use crate::callsite::Level;
+use crate::callsite::{CallsiteKind, Level};
 use crate::clock::ClockCalibration;
 use crate::event::{Batch, CallsiteInfo, CallsiteTable, RecRef, ThreadInfo};
 use crate::record::{align8, Header, HEADER_LEN};
@@ -84,6 +84,7 @@ fn end_chunk(out: &mut [u8], start: usize) {
 /// Appends a CALLSITE chunk.
 pub fn write_callsite(out: &mut Vec<u8>, c: &CallsiteInfo) {
     let start = begin_chunk(out, CHUNK_CALLSITE);
+    out[start - 7] = c.kind as u8;
     out.extend_from_slice(&c.id.to_le_bytes());
     out.push(c.level as u8);
     out.extend_from_slice(&c.line.to_le_bytes());
@@ -346,8 +347,11 @@ impl<R: Read> TraceReader<R> {
             self.offset = body_at + len as u64;
             match kind {
                 CHUNK_CALLSITE => {
+                    let kind = CallsiteKind::from_u8(ch[1])
+                        .ok_or_else(|| self.corrupt(chunk_at + 1, format!("unknown callsite kind {}", ch[1])))?;
                     let c = parse_callsite(&self.chunk)
-                        .ok_or_else(|| self.corrupt(body_at, "malformed callsite description"))?;
+                        .ok_or_else(|| self.corrupt(body_at, "malformed callsite description"))?
+                        .with_kind(kind);
                     self.callsites.insert(c);
                     stats.callsites += 1;
                 }
@@ -517,6 +521,58 @@ mod tests {
         assert_eq!(stats.records, 3);
         assert_eq!(stats.bytes, bytes.len() as u64);
         assert_eq!(r.clock().to_unix_ns(101), 1_000_000_001);
+    }
+
+    #[test]
+    fn span_callsites_keep_their_kind_and_render_as_span_edges() {
+        let clock = ClockCalibration::new(0, 0, 1_000_000_000);
+        let mut out = file_header(&clock).to_vec();
+        let begin = CallsiteInfo::new(1, Level::Info, "app", "m", "f.rs", 3, "handle", vec!["id".into()])
+            .with_kind(CallsiteKind::SpanBegin);
+        let end =
+            CallsiteInfo::new(2, Level::Info, "app", "m", "f.rs", 3, "handle", vec![]).with_kind(CallsiteKind::SpanEnd);
+        write_callsite(&mut out, &begin);
+        write_callsite(&mut out, &end);
+        write_thread(&mut out, &ThreadInfo { id: 1, name: "main".into(), os_tid: 42 });
+        let mut w = RecordsWriter::default();
+        for (id, ts) in [(1u32, 10u64), (2, 20)] {
+            let mut rec = Header { size: 0, flags: RecordKind::Event.bits(), id, ts }.to_bytes().to_vec();
+            if id == 1 {
+                rec.extend_from_slice(&[crate::value::tag::U64]);
+                rec.extend_from_slice(&7u64.to_le_bytes());
+            }
+            let size = rec.len() as u16;
+            rec[0..2].copy_from_slice(&size.to_le_bytes());
+            w.push(&mut out, 1, &rec);
+        }
+        w.finish(&mut out);
+        let mut r = TraceReader::new(&out[..]).unwrap();
+        let (mut json, mut text) = (String::new(), String::new());
+        r.for_each_batch(|b| {
+            for ev in b.iter() {
+                crate::render::render_json(&ev, &mut json);
+                crate::render::render_text(&ev, &mut text);
+            }
+        })
+        .unwrap();
+        assert_eq!(r.callsites().get(1).unwrap().kind, CallsiteKind::SpanBegin);
+        assert_eq!(r.callsites().get(2).unwrap().kind, CallsiteKind::SpanEnd);
+        let lines: Vec<serde_json::Value> = json.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+        assert_eq!(lines[0]["span"], "begin");
+        assert_eq!(lines[0]["message"], "handle");
+        assert_eq!(lines[0]["fields"]["id"], 7);
+        assert_eq!(lines[1]["span"], "end");
+        assert!(text.contains("app: enter span handle id=7"), "{text}");
+        assert!(text.contains("app: exit span handle"), "{text}");
+
+        // A kind this version does not know is an error at the chunk's flag byte.
+        let mut bad = file_header(&clock).to_vec();
+        let at = bad.len();
+        write_callsite(&mut bad, &begin);
+        bad[at + 1] = 9;
+        let e = TraceReader::new(&bad[..]).unwrap().for_each_batch(|_| {}).unwrap_err();
+        assert_eq!(e.offset, at as u64 + 1);
+        assert!(e.to_string().contains("unknown callsite kind 9"), "{e}");
     }
 
     #[test]
