@@ -1,0 +1,1 @@
+//! Timeline exports of ringtrace traces (R-OUT-3). Work in progress.

@@ -1,0 +1,1 @@
+//! `tracing` and `log` integrations for ringtrace. Work in progress.
