@@ -21,7 +21,7 @@ for i in $(seq 1 "$runs"); do
     cargo run --release -q -p ringtrace-benches --bin latency -- --json >"$out/latency-run$i.json"
     cargo run --release -q -p ringtrace-benches --bin drain -- --json >"$out/drain-run$i.json"
     rm -rf target/criterion
-    cargo bench -q -p ringtrace-benches --bench record >"$out/criterion-run$i.log" 2>&1
+    cargo bench -q -p ringtrace-benches --bench record --bench tracing >"$out/criterion-run$i.log" 2>&1
     python3 scripts/bench-medians.py --criterion target/criterion >"$out/criterion-run$i.json"
 done
 python3 scripts/bench-medians.py "$out" | tee "$out/medians.md"
