@@ -3,13 +3,23 @@
 //! - `ringtrace demo` runs a multi-threaded workload through a runtime with text, JSON-lines
 //!   and binary sinks and prints what happened (the main job).
 //! - `ringtrace decode FILE` prints a binary trace as text or JSON lines.
+//! - `ringtrace convert FILE --to perfetto|ctf|jsonl -o OUT` writes it in a timeline viewer's
+//!   format (trace-event JSON for Perfetto UI and `chrome://tracing`, CTF 1.8 for babeltrace2
+//!   and Trace Compass) or as JSON lines.
+//! - `ringtrace stats FILE` counts what it holds: per thread, level and callsite, losses,
+//!   time span, top callsites.
+//! - `ringtrace workload OUT` (hidden) writes the test trace the export checks read.
 
 use clap::{Parser, Subcommand, ValueEnum};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+mod convert;
 mod decode;
 mod demo;
+mod progress;
+mod stats;
+mod workload;
 
 /// ringtrace: record in nanoseconds, format later.
 #[derive(Debug, Parser)]
@@ -31,6 +41,41 @@ enum Command {
         #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
         format: OutputFormat,
     },
+    /// Convert a binary trace for a timeline viewer (Perfetto, Chrome, babeltrace2, Trace
+    /// Compass) or to JSON lines.
+    Convert {
+        /// The trace file (`.rtrace`).
+        file: PathBuf,
+        /// Output format: trace-event JSON (perfetto), a CTF 1.8 directory (ctf) or JSON lines.
+        #[arg(long, value_enum)]
+        to: convert::Target,
+        /// Output file (`-` for standard output), or directory for `ctf` (created; must be
+        /// empty).
+        #[arg(short, long)]
+        out: PathBuf,
+        /// How spans are written in trace-event JSON.
+        #[arg(long, value_enum, default_value_t = convert::Spans::Complete)]
+        spans: convert::Spans,
+    },
+    /// Count what a binary trace holds: events per thread, level and callsite, losses, time
+    /// span, top callsites.
+    Stats {
+        /// The trace file (`.rtrace`).
+        file: PathBuf,
+        /// Print one JSON object.
+        #[arg(long)]
+        json: bool,
+        /// Callsites listed by count and by bytes (0: all).
+        #[arg(long, default_value_t = 10)]
+        top: usize,
+    },
+    /// Write the export checks' test trace (threads, nested spans, a DROPPING episode) and
+    /// print its expected numbers as JSON.
+    #[command(hide = true)]
+    Workload {
+        /// The trace file to write.
+        out: PathBuf,
+    },
 }
 
 /// Line formats for decoded output.
@@ -47,6 +92,9 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Demo(args) => demo::run(args),
         Command::Decode { file, format } => decode::run(&file, format),
+        Command::Convert { file, to, out, spans } => convert::run(&file, to, &out, spans),
+        Command::Stats { file, json, top } => stats::run(&file, json, top),
+        Command::Workload { out } => workload::run(&out),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -1,5 +1,6 @@
 //! The `ringtrace` binary end to end: `demo --json` adds up, `decode` prints exactly what the
-//! binary sink wrote, and bad input fails clearly.
+//! binary sink wrote, `convert` writes JSON lines, trace-event JSON and CTF from the test
+//! workload's trace, `stats` counts it, and bad input fails clearly.
 
 // These tests use the real atomics; under `--features loom` only the loom models run.
 #![cfg(not(feature = "loom"))]
@@ -178,5 +179,194 @@ fn demo_takes_a_preset_and_a_config_file_and_rejects_bad_ones() {
     let o = bin().args(["demo", "--preset", "staging"]).output().unwrap();
     assert!(!o.status.success());
     assert!(String::from_utf8_lossy(&o.stderr).contains("invalid preset = staging"));
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Runs the hidden test workload (threads, nested spans, a DROPPING episode) into `dir`;
+/// returns the trace and the numbers it printed.
+fn run_workload(dir: &Path) -> (PathBuf, Value) {
+    let trace = dir.join("workload.rtrace");
+    let o = bin().arg("workload").arg(&trace).output().unwrap();
+    assert!(o.status.success(), "workload failed: {}", String::from_utf8_lossy(&o.stderr));
+    let v: Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert!(v["lost_events"].as_u64().unwrap() > 0, "the workload dropped events: {v}");
+    (trace, v)
+}
+
+fn convert(trace: &Path, to: &str, out: &Path) -> std::process::Output {
+    bin().arg("convert").arg(trace).args(["--to", to, "-o"]).arg(out).output().unwrap()
+}
+
+#[test]
+fn convert_writes_jsonl_trace_event_json_and_ctf() {
+    let dir = tempdir("convert");
+    let (trace, exp) = run_workload(&dir);
+    let written = exp["written"].as_u64().unwrap();
+    let spans = exp["spans"].as_u64().unwrap();
+    let lost = exp["lost_events"].as_u64().unwrap();
+
+    // JSON lines: exactly what `decode --format jsonl` prints, to a file or to stdout; quiet
+    // on stderr (not a terminal: no progress bar).
+    let o = convert(&trace, "jsonl", &dir.join("t.jsonl"));
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(o.stderr.is_empty(), "quiet when stderr is not a terminal: {}", String::from_utf8_lossy(&o.stderr));
+    let jsonl = std::fs::read(dir.join("t.jsonl")).unwrap();
+    let decoded = bin().args(["decode", "--format", "jsonl"]).arg(&trace).output().unwrap();
+    assert_eq!(jsonl, decoded.stdout);
+    assert_eq!(jsonl.iter().filter(|&&b| b == b'\n').count() as u64, written);
+    let o = convert(&trace, "jsonl", Path::new("-"));
+    assert!(o.status.success());
+    assert_eq!(o.stdout, jsonl);
+
+    // Trace-event JSON: named tracks, a complete slice per span nested by time, an instant per
+    // other record, the loss marker.
+    let o = convert(&trace, "perfetto", &dir.join("t.json"));
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let v: Value = serde_json::from_slice(&std::fs::read(dir.join("t.json")).unwrap()).unwrap();
+    let events = v["traceEvents"].as_array().unwrap();
+    let mut names: Vec<&str> = events
+        .iter()
+        .filter(|e| e["ph"] == "M" && e["name"] == "thread_name")
+        .map(|e| e["args"]["name"].as_str().unwrap())
+        .collect();
+    names.sort();
+    let mut want: Vec<&str> = exp["threads"].as_array().unwrap().iter().map(|t| t.as_str().unwrap()).collect();
+    want.sort();
+    assert_eq!(names, want);
+    let slices: Vec<&Value> = events.iter().filter(|e| e["ph"] == "X").collect();
+    assert_eq!(slices.len() as u64, spans);
+    let instants = events.iter().filter(|e| e["ph"] == "I").count() as u64;
+    assert_eq!(instants, written - 2 * spans);
+    let marker = format!("ringtrace: {lost} events lost");
+    let loss = events.iter().find(|e| e["name"] == marker.as_str()).expect("loss marker");
+    assert_eq!(loss["args"]["lost_events"].as_u64(), Some(lost));
+    // Every `db query` lies inside a `handle` of its thread, every `handle` inside a `request`.
+    let within = |child: &str, parent: &str| {
+        for c in slices.iter().filter(|e| e["name"] == child) {
+            let (ts, end) = (c["ts"].as_f64().unwrap(), c["ts"].as_f64().unwrap() + c["dur"].as_f64().unwrap());
+            assert!(
+                slices.iter().any(|p| p["name"] == parent
+                    && p["tid"] == c["tid"]
+                    && p["ts"].as_f64().unwrap() <= ts
+                    && end <= p["ts"].as_f64().unwrap() + p["dur"].as_f64().unwrap()),
+                "{child} {c} inside a {parent}"
+            );
+        }
+    };
+    within("db query", "handle");
+    within("handle", "request");
+    within("parse", "request");
+
+    // CTF: metadata and one stream per thread, each starting with a packet header.
+    let ctf = dir.join("ctf");
+    let o = convert(&trace, "ctf", &ctf);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(std::fs::read_to_string(ctf.join("metadata")).unwrap().starts_with("/* CTF 1.8 */\n"));
+    let streams: Vec<PathBuf> = std::fs::read_dir(&ctf)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.file_name().unwrap().to_str().unwrap().starts_with("stream-"))
+        .collect();
+    assert_eq!(streams.len(), want.len());
+    for s in &streams {
+        assert_eq!(std::fs::read(s).unwrap()[..4], 0xC1FC_1FC1u32.to_le_bytes());
+    }
+    // A CTF trace is never written over another.
+    let o = convert(&trace, "ctf", &ctf);
+    assert!(!o.status.success());
+    assert!(String::from_utf8_lossy(&o.stderr).contains("is not empty"));
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn stats_counts_threads_levels_callsites_and_losses() {
+    let dir = tempdir("stats");
+    let (trace, exp) = run_workload(&dir);
+    let written = exp["written"].as_u64().unwrap();
+    let lost = exp["lost_events"].as_u64().unwrap();
+    let loss_records = exp["loss_records"].as_u64().unwrap();
+    let o = bin().args(["stats", "--json"]).arg(&trace).output().unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(o.stderr.is_empty());
+    let v: Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["records"].as_u64(), Some(written));
+    assert_eq!(v["events"].as_u64(), Some(written - loss_records));
+    assert_eq!(v["loss_records"].as_u64(), Some(loss_records));
+    assert_eq!(v["lost_events"].as_u64(), Some(lost));
+    assert_eq!(v["span_begins"].as_u64(), exp["spans"].as_u64());
+    assert_eq!(v["span_ends"].as_u64(), exp["spans"].as_u64());
+    assert!(v["duration_ns"].as_u64().unwrap() > 0);
+    let levels: u64 = v["levels"].as_object().unwrap().values().map(|n| n.as_u64().unwrap()).sum();
+    assert_eq!(levels, written - loss_records);
+    for t in v["threads"].as_array().unwrap() {
+        let name = t["name"].as_str().unwrap();
+        if name.starts_with("worker-") {
+            assert_eq!(t["events"].as_u64(), Some(48), "{t}");
+            assert_eq!(t["lost_events"].as_u64(), Some(0), "{t}");
+        }
+        if name == "flood" {
+            assert_eq!(t["lost_events"].as_u64(), Some(lost), "{t}");
+        }
+    }
+    let per_callsite: Vec<u64> =
+        v["callsites"].as_array().unwrap().iter().map(|c| c["events"].as_u64().unwrap()).collect();
+    assert_eq!(per_callsite.iter().sum::<u64>(), written - loss_records);
+    assert!(per_callsite.windows(2).all(|w| w[0] >= w[1]), "sorted by count: {per_callsite:?}");
+    assert_eq!(v["top_by_count"].as_array().unwrap().len(), 10);
+    assert_eq!(v["top_by_bytes"].as_array().unwrap().len(), 10);
+
+    let o = bin().arg("stats").arg(&trace).output().unwrap();
+    assert!(o.status.success());
+    let text = String::from_utf8_lossy(&o.stdout);
+    for want in [
+        format!("{written} records"),
+        format!("lost (reported by loss records): {lost} events"),
+        "worker-1".to_string(),
+        "callsites by count (top 10".to_string(),
+        "callsites by bytes (top 10".to_string(),
+        "time span: ".to_string(),
+    ] {
+        assert!(text.contains(&want), "{want:?} in\n{text}");
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn convert_and_stats_fail_clearly_on_bad_input() {
+    let dir = tempdir("convert-bad");
+    let (trace, _) = run_workload(&dir);
+    let good = std::fs::read(&trace).unwrap();
+    let truncated = dir.join("truncated.rtrace");
+    std::fs::write(&truncated, &good[..good.len() * 2 / 3]).unwrap();
+    let garbage = dir.join("garbage.rtrace");
+    std::fs::write(&garbage, b"this is not a trace file at all, not even close").unwrap();
+    let missing = dir.join("missing.rtrace");
+
+    let check = |o: &std::process::Output, want: &str, what: &str| {
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(!o.status.success(), "{what} must fail");
+        assert!(err.contains(want), "{what}: {err}");
+        assert!(!err.contains("panicked"), "{what}: {err}");
+    };
+    for to in ["perfetto", "ctf", "jsonl"] {
+        let out = dir.join(format!("out-{to}"));
+        check(&convert(&missing, to, &out), "No such file", &format!("{to} of a missing file"));
+        check(&convert(&garbage, to, &dir.join(format!("g-{to}"))), "not a ringtrace trace file", to);
+        check(&convert(&truncated, to, &out), "truncated at byte", &format!("{to} of a truncated file"));
+    }
+    // What came before the damage is a complete output.
+    let v: Value = serde_json::from_slice(&std::fs::read(dir.join("out-perfetto")).unwrap()).unwrap();
+    assert!(v["traceEvents"].as_array().unwrap().len() > 1);
+    assert!(std::fs::read_to_string(dir.join("out-ctf").join("metadata")).is_ok());
+
+    check(&bin().arg("stats").arg(&missing).output().unwrap(), "No such file", "stats of a missing file");
+    check(&bin().arg("stats").arg(&truncated).output().unwrap(), "truncated at byte", "stats of a truncated file");
+    check(&bin().arg("stats").arg(&garbage).output().unwrap(), "not a ringtrace trace file", "stats of garbage");
+    check(&convert(&trace, "ctf", Path::new("-")), "writes a directory", "ctf to stdout");
+    check(&convert(&trace, "perfetto", Path::new("/proc/forbidden/t.json")), "cannot create", "unwritable output");
+    check(&convert(&trace, "ctf", Path::new("/proc/forbidden/ctf")), "cannot write", "unwritable ctf directory");
+    let o = bin().arg("convert").arg(&trace).args(["--to", "svg", "-o", "x"]).output().unwrap();
+    assert!(!o.status.success());
+    assert!(String::from_utf8_lossy(&o.stderr).contains("invalid value 'svg'"));
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -1,5 +1,5 @@
 //! Converting a binary trace file (read with
-//! [`TraceReader`](ringtrace::trace_file::TraceReader)) into the export formats, chunk by
+//! [`TraceReader`]) into the export formats, chunk by
 //! chunk: memory use does not grow with the trace.
 //!
 //! Every converter calls `on_batch` after each chunk of records it converted (for progress
@@ -63,7 +63,7 @@ pub fn to_ctf<R: Read>(
 }
 
 /// Converts a trace to ringtrace's own JSON lines (what
-/// [`render_json`](ringtrace::render::render_json) and `ringtrace decode --format jsonl`
+/// [`render_json`] and `ringtrace decode --format jsonl`
 /// write); returns `out` (flushed).
 pub fn to_jsonl<R: Read, W: Write>(
     reader: &mut TraceReader<R>,

@@ -1,10 +1,7 @@
-//! A test workload for the timeline exports: writes a binary trace with several named threads,
-//! nested spans and a DROPPING episode, checks its own numbers, and prints them as JSON for
-//! the viewer checks (`scripts/check-ctf.sh`, `scripts/check-perfetto.sh`).
-//!
-//! ```text
-//! cargo run -p ringtrace-export --example workload -- OUT.rtrace
-//! ```
+//! `ringtrace workload OUT.rtrace` (hidden): a test workload for the timeline exports. It
+//! writes a binary trace with several named threads, nested spans and a DROPPING episode,
+//! checks its own numbers, and prints them as JSON for the CLI tests and the viewer checks
+//! (`scripts/check-ctf.sh`, `scripts/check-perfetto.sh`).
 //!
 //! What it records:
 //!
@@ -23,8 +20,8 @@
 //! dropped event is accounted for by a loss record, then prints, as one JSON object:
 //! `written` (events in the file: recorded + loss records), `recorded`, `loss_records`,
 //! `lost_events`, `dropped`, `into_dropping` (transitions into DROPPING), `threads`, `spans`
-//! and `span_forest` (per worker thread, the expected tree of span names). It exits with
-//! status 1 if a check fails.
+//! and `span_forest` (per worker thread, the expected tree of span names). It fails (exit
+//! status 1) if a check fails, after printing the numbers.
 
 use ringtrace::sinks::rotate::Rotation;
 use ringtrace::sinks::BinarySink;
@@ -32,6 +29,7 @@ use ringtrace::{
     Batch, Callsite, CallsiteKind, DiagnosticSink, Level, Metadata, Policy, RecordKind, Sink, SinkError, ThreadState,
 };
 use std::collections::BTreeMap;
+use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -146,16 +144,11 @@ fn worker(request: &Span, parse: &Span, handle: &Span, query: &Span, w: u64) {
     }
 }
 
-fn main() {
-    let out = std::env::args().nth(1).unwrap_or_else(|| {
-        eprintln!("usage: workload OUT.rtrace");
-        std::process::exit(2);
-    });
-    let _ = std::fs::remove_file(&out);
-    let binary = BinarySink::file(&out, Rotation { max_bytes: u64::MAX, max_files: 1 }).unwrap_or_else(|e| {
-        eprintln!("workload: cannot create {out}: {e}");
-        std::process::exit(2);
-    });
+/// Runs the workload, writing the trace to `out` (replaced if it exists).
+pub(crate) fn run(out: &Path) -> Result<(), String> {
+    let _ = std::fs::remove_file(out);
+    let binary = BinarySink::file(out, Rotation { max_bytes: u64::MAX, max_files: 1 })
+        .map_err(|e| format!("cannot create {}: {e}", out.display()))?;
     let gate = Gate::default();
     let guard = ringtrace::Builder::new()
         .ring_size(4096)
@@ -168,16 +161,13 @@ fn main() {
         .sink(gate.clone())
         .sink(binary)
         .install()
-        .unwrap_or_else(|e| {
-            eprintln!("workload: cannot install ringtrace: {e}");
-            std::process::exit(2);
-        });
+        .map_err(|e| format!("cannot install ringtrace: {e}"))?;
 
     // Hold the drain in the gate.
     ringtrace::info!(target: "workload", "workload start");
     if !eventually(|| gate.entered.load(Ordering::Acquire) >= 1) {
-        eprintln!("workload: the drain never reached the gate");
-        std::process::exit(1);
+        gate.open.store(true, Ordering::Release);
+        return Err("the drain never reached the gate".into());
     }
 
     let spans: &'static [Span; 4] = Box::leak(Box::new([
@@ -277,7 +267,7 @@ fn main() {
     let mut threads = vec!["main".to_string(), "flood".to_string()];
     threads.extend((1..=WORKERS).map(|w| format!("worker-{w}")));
     let summary = serde_json::json!({
-        "trace": out,
+        "trace": out.display().to_string(),
         "written": binary,
         "recorded": report.recorded,
         "loss_records": report.loss_records,
@@ -289,10 +279,9 @@ fn main() {
         "span_forest": forest,
     });
     println!("{summary}");
-    if !failures.is_empty() {
-        for f in &failures {
-            eprintln!("workload: {f}");
-        }
-        std::process::exit(1);
+    if failures.is_empty() {
+        Ok(())
+    } else {
+        Err(failures.join("; "))
     }
 }
