@@ -17,7 +17,8 @@ if ! command -v babeltrace2 >/dev/null; then
     exit 1
 fi
 
-cargo build -q -p ringtrace-cli
+# The test profile (its output is target/debug too): after `cargo test` this builds nothing.
+cargo build -q --profile test -p ringtrace-cli
 bin="${CARGO_TARGET_DIR:-target}/debug/ringtrace"
 out=$(mktemp -d)
 trap 'rm -rf "$out"' EXIT

@@ -12,7 +12,8 @@ if [ ! -d scripts/node_modules/@paulirish/trace_engine ]; then
     exit 1
 fi
 
-cargo build -q -p ringtrace-cli
+# The test profile (its output is target/debug too): after `cargo test` this builds nothing.
+cargo build -q --profile test -p ringtrace-cli
 bin="${CARGO_TARGET_DIR:-target}/debug/ringtrace"
 out=$(mktemp -d)
 trap 'rm -rf "$out"' EXIT

@@ -20,6 +20,10 @@ echo "== cargo test"
 # the bench stage below builds and runs it.
 cargo test --workspace --exclude ringtrace-benches
 
+echo "== timeline exports read by real viewers' parsers (babeltrace2, the DevTools trace engine)"
+scripts/check-ctf.sh
+scripts/check-perfetto.sh
+
 echo "== benchmarks build (criterion and the harness binaries, release)"
 cargo bench -p ringtrace-benches --no-run
 scripts/bench-smoke.sh
