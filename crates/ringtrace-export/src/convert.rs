@@ -1,6 +1,5 @@
-//! Converting a binary trace file (read with
-//! [`TraceReader`]) into the export formats, chunk by
-//! chunk: memory use does not grow with the trace.
+//! Converting a binary trace file (read with [`TraceReader`]) into the export formats, chunk
+//! by chunk: memory use does not grow with the trace.
 //!
 //! Every converter calls `on_batch` after each chunk of records it converted (for progress
 //! reports) and returns the reader's [`ReadStats`]. A corrupt or truncated trace is converted
