@@ -4,7 +4,7 @@
 //! - `ringtrace_subscriber`: ringtrace's bare subscriber (no registry);
 //! - `fmt_non_blocking`: `tracing-subscriber`'s fmt layer writing through `tracing-appender`'s
 //!   non-blocking writer (formatting on the caller, writing on its worker; to `io::sink`);
-//! - `disabled_level`: a `tracing::debug!` the ringtrace layer (at INFO) has disabled;
+//! - `disabled_level`: a `tracing::trace!` the ringtrace layer (at INFO) has disabled;
 //! - `ringtrace_macro`: the same event through ringtrace's own `info!`, for reference.
 //!
 //! Each contender runs with its subscriber as the thread's default (`with_default`), so all
@@ -54,7 +54,9 @@ fn tracing_info(c: &mut Criterion) {
     let mut total = 0u64;
     let mut g = c.benchmark_group("tracing_info_3_fields");
 
-    let layer = tracing_subscriber::registry().with(ringtrace_tracing::RingtraceLayer::new());
+    // At INFO, so that `trace!` below is a disabled level (ringtrace's default level is TRACE).
+    let layer = tracing_subscriber::registry()
+        .with(ringtrace_tracing::RingtraceLayer::new().with_max_level(ringtrace::Level::Info));
     tracing::subscriber::with_default(layer, || {
         g.bench_function("ringtrace_layer", |b| b.iter_custom(|n| bursts(&guard, &mut total, 1, n, event)));
         g.bench_function("disabled_level", |b| {
