@@ -28,9 +28,8 @@ fn layer_spans_become_nested_slices_in_the_chrome_export() {
         .with(ringtrace_tracing::RingtraceLayer::new().with_max_level(ringtrace::Level::Debug))
         .init();
 
-    let workers: Vec<_> = (0..2u64)
-        .map(|n| std::thread::Builder::new().name(format!("w{n}")).spawn(move || work(n)).unwrap())
-        .collect();
+    let workers: Vec<_> =
+        (0..2u64).map(|n| std::thread::Builder::new().name(format!("w{n}")).spawn(move || work(n)).unwrap()).collect();
     for w in workers {
         w.join().unwrap();
     }
