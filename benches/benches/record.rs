@@ -8,30 +8,10 @@
 
 use criterion::{criterion_group, criterion_main, Criterion};
 use ringtrace_benches::clock::{ticks, Stopwatch};
-use ringtrace_benches::{wait_drained, NullSink, StallSink};
+use ringtrace_benches::{bursts, NullSink, StallSink};
 use std::hint::black_box;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
-
-const BURST: u64 = 1_000;
-
-/// Times `iters` calls of `f` in bursts, letting the drain catch up between bursts.
-fn bursts(guard: &ringtrace::Guard, total: &mut u64, iters: u64, mut f: impl FnMut(u64)) -> Duration {
-    let mut spent = Duration::ZERO;
-    let mut done = 0;
-    while done < iters {
-        let n = BURST.min(iters - done);
-        let t = Instant::now();
-        for i in 0..n {
-            f(done + i);
-        }
-        spent += t.elapsed();
-        done += n;
-        *total += n;
-        wait_drained(guard, *total);
-    }
-    spent
-}
 
 fn normal(c: &mut Criterion) {
     let guard = ringtrace::Builder::new()

@@ -14,29 +14,10 @@
 //! `cargo bench -p ringtrace-benches --bench tracing`
 
 use criterion::{criterion_group, criterion_main, Criterion};
-use ringtrace_benches::{wait_drained, NullSink};
+use ringtrace_benches::{bursts, NullSink};
 use std::hint::black_box;
 use std::time::{Duration, Instant};
 use tracing_subscriber::prelude::*;
-
-const BURST: u64 = 1_000;
-
-fn bursts(guard: &ringtrace::Guard, total: &mut u64, per_call: u64, iters: u64, mut f: impl FnMut(u64)) -> Duration {
-    let mut spent = Duration::ZERO;
-    let mut done = 0;
-    while done < iters {
-        let n = BURST.min(iters - done);
-        let t = Instant::now();
-        for i in 0..n {
-            f(done + i);
-        }
-        spent += t.elapsed();
-        done += n;
-        *total += n * per_call;
-        wait_drained(guard, *total);
-    }
-    spent
-}
 
 #[inline(always)]
 fn event(i: u64) {
@@ -58,7 +39,7 @@ fn tracing_info(c: &mut Criterion) {
     let layer = tracing_subscriber::registry()
         .with(ringtrace_tracing::RingtraceLayer::new().with_max_level(ringtrace::Level::Info));
     tracing::subscriber::with_default(layer, || {
-        g.bench_function("ringtrace_layer", |b| b.iter_custom(|n| bursts(&guard, &mut total, 1, n, event)));
+        g.bench_function("ringtrace_layer", |b| b.iter_custom(|n| bursts(&guard, &mut total, n, event)));
         g.bench_function("disabled_level", |b| {
             b.iter_custom(|n| {
                 let t = Instant::now();
@@ -71,12 +52,12 @@ fn tracing_info(c: &mut Criterion) {
     });
 
     tracing::subscriber::with_default(ringtrace_tracing::RingtraceSubscriber::new(), || {
-        g.bench_function("ringtrace_subscriber", |b| b.iter_custom(|n| bursts(&guard, &mut total, 1, n, event)));
+        g.bench_function("ringtrace_subscriber", |b| b.iter_custom(|n| bursts(&guard, &mut total, n, event)));
     });
 
     g.bench_function("ringtrace_macro", |b| {
         b.iter_custom(|n| {
-            bursts(&guard, &mut total, 1, n, |i| {
+            bursts(&guard, &mut total, n, |i| {
                 ringtrace::info!(order = black_box(i), price = black_box(1.5f64), qty = black_box(7u32), "filled")
             })
         })

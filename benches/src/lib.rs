@@ -59,6 +59,29 @@ pub fn wait_drained(guard: &Guard, events: u64) {
     }
 }
 
+/// Calls per timed burst in [`bursts`].
+pub const BURST: u64 = 1_000;
+
+/// Times `iters` calls of `f` (each recording one event) in bursts of [`BURST`], waiting
+/// (untimed) after each burst until the drain has taken everything, so rings never fill.
+/// `total` is the running count of events recorded through `guard`'s runtime.
+pub fn bursts(guard: &Guard, total: &mut u64, iters: u64, mut f: impl FnMut(u64)) -> Duration {
+    let mut spent = Duration::ZERO;
+    let mut done = 0;
+    while done < iters {
+        let n = BURST.min(iters - done);
+        let t = Instant::now();
+        for i in 0..n {
+            f(done + i);
+        }
+        spent += t.elapsed();
+        done += n;
+        *total += n;
+        wait_drained(guard, *total);
+    }
+    spent
+}
+
 /// The machine: CPU model (from `/proc/cpuinfo`), logical cores, kernel release, and the TSC
 /// flags that make the time-stamp counter usable as a clock.
 pub fn machine() -> serde_json::Value {
