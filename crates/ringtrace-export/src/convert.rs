@@ -20,20 +20,12 @@ pub fn to_chrome<R: Read, W: Write>(
     reader: &mut TraceReader<R>,
     out: W,
     opts: ChromeOptions,
-    mut on_batch: impl FnMut(&Batch<'_>),
+    on_batch: impl FnMut(&Batch<'_>),
 ) -> Result<(W, ReadStats), ExportError> {
     let clock = *reader.clock();
     let mut w = ChromeWriter::new(out, &clock, opts).map_err(ExportError::Output)?;
-    let mut failed = None;
-    let read = reader.for_each_batch(|batch| {
-        if failed.is_none() {
-            failed = w.write_batch(batch).err();
-            on_batch(batch);
-        }
-    });
-    if let Some(e) = failed {
-        return Err(ExportError::Output(e));
-    }
+    let (written, read) = pump(reader, |b| w.write_batch(b), on_batch);
+    written.map_err(ExportError::Output)?;
     let out = w.finish().map_err(ExportError::Output)?;
     Ok((out, read?))
 }
@@ -43,20 +35,12 @@ pub fn to_ctf<R: Read>(
     reader: &mut TraceReader<R>,
     dir: impl AsRef<Path>,
     opts: CtfOptions,
-    mut on_batch: impl FnMut(&Batch<'_>),
+    on_batch: impl FnMut(&Batch<'_>),
 ) -> Result<(CtfSummary, ReadStats), ExportError> {
     let clock = *reader.clock();
     let mut w = CtfWriter::create(dir.as_ref(), &clock, opts)?;
-    let mut failed = None;
-    let read = reader.for_each_batch(|batch| {
-        if failed.is_none() {
-            failed = w.write_batch(batch).err();
-            on_batch(batch);
-        }
-    });
-    if let Some(e) = failed {
-        return Err(e);
-    }
+    let (written, read) = pump(reader, |b| w.write_batch(b), on_batch);
+    written?;
     let summary = w.finish()?;
     Ok((summary, read?))
 }
@@ -67,25 +51,40 @@ pub fn to_ctf<R: Read>(
 pub fn to_jsonl<R: Read, W: Write>(
     reader: &mut TraceReader<R>,
     mut out: W,
-    mut on_batch: impl FnMut(&Batch<'_>),
+    on_batch: impl FnMut(&Batch<'_>),
 ) -> Result<(W, ReadStats), ExportError> {
     let mut line = String::with_capacity(1 << 16);
-    let mut failed = None;
-    let read = reader.for_each_batch(|batch| {
-        if failed.is_some() {
-            return;
-        }
-        line.clear();
-        for ev in batch.iter() {
-            render_json(&ev, &mut line);
-        }
-        failed = out.write_all(line.as_bytes()).err();
-        on_batch(batch);
-    });
-    if let Some(e) = failed.or_else(|| out.flush().err()) {
-        return Err(ExportError::Output(e));
-    }
+    let (written, read) = pump(
+        reader,
+        |batch| {
+            line.clear();
+            for ev in batch.iter() {
+                render_json(&ev, &mut line);
+            }
+            out.write_all(line.as_bytes())
+        },
+        on_batch,
+    );
+    written.and_then(|()| out.flush()).map_err(ExportError::Output)?;
     Ok((out, read?))
+}
+
+/// Feeds every batch of `reader` to `write` until it fails (the rest is read but not
+/// written, so the reader still reports its own error or statistics), calling `on_batch` after
+/// each batch written. Returns the first write error, if any, and the reader's result.
+fn pump<R: Read, E>(
+    reader: &mut TraceReader<R>,
+    mut write: impl FnMut(&Batch<'_>) -> Result<(), E>,
+    mut on_batch: impl FnMut(&Batch<'_>),
+) -> (Result<(), E>, Result<ReadStats, ringtrace::trace_file::TraceError>) {
+    let mut written = Ok(());
+    let read = reader.for_each_batch(|batch| {
+        if written.is_ok() {
+            written = write(batch);
+            on_batch(batch);
+        }
+    });
+    (written, read)
 }
 
 #[cfg(test)]
