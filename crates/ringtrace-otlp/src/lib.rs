@@ -1,0 +1,1 @@
+//! An OpenTelemetry (OTLP/HTTP) log exporter for ringtrace (work in progress).

@@ -1,0 +1,1 @@
+//! A PostgreSQL sink for ringtrace (work in progress).
