@@ -21,6 +21,11 @@ impl Sink for NullSink {
     fn name(&self) -> &str {
         "null"
     }
+
+    fn metadata(&self) -> ringtrace::SinkMetadata {
+        ringtrace::SinkMetadata::new("null", env!("CARGO_PKG_VERSION"))
+    }
+
     fn write_batch(&mut self, batch: &Batch<'_>) -> Result<(), SinkError> {
         self.events.fetch_add(batch.len() as u64, Ordering::Relaxed);
         Ok(())
@@ -39,6 +44,11 @@ impl Sink for StallSink {
     fn name(&self) -> &str {
         "stall"
     }
+
+    fn metadata(&self) -> ringtrace::SinkMetadata {
+        ringtrace::SinkMetadata::new("stall", env!("CARGO_PKG_VERSION"))
+    }
+
     fn write_batch(&mut self, _: &Batch<'_>) -> Result<(), SinkError> {
         while self.stalled.load(Ordering::Acquire) {
             std::thread::sleep(Duration::from_micros(100));

@@ -297,6 +297,10 @@ impl Sink for CpuProbe {
         "cpu-probe"
     }
 
+    fn metadata(&self) -> ringtrace::SinkMetadata {
+        ringtrace::SinkMetadata::new("cpu-probe", env!("CARGO_PKG_VERSION"))
+    }
+
     fn write_batch(&mut self, _: &Batch<'_>) -> Result<(), SinkError> {
         Ok(())
     }
@@ -472,6 +476,10 @@ impl EntrySink {
 impl Sink for EntrySink {
     fn name(&self) -> &str {
         "entry"
+    }
+
+    fn metadata(&self) -> ringtrace::SinkMetadata {
+        ringtrace::SinkMetadata::new("entry", env!("CARGO_PKG_VERSION"))
     }
 
     fn write_batch(&mut self, batch: &Batch<'_>) -> Result<(), SinkError> {

@@ -65,6 +65,10 @@ impl Sink for Gate {
         "gate"
     }
 
+    fn metadata(&self) -> ringtrace::SinkMetadata {
+        ringtrace::SinkMetadata::new("gate", env!("CARGO_PKG_VERSION"))
+    }
+
     fn write_batch(&mut self, batch: &Batch<'_>) -> Result<(), SinkError> {
         self.entered.fetch_add(1, Ordering::AcqRel);
         while !self.open.load(Ordering::Acquire) {

@@ -577,6 +577,10 @@ impl Sink for ChromeSink {
         &self.name
     }
 
+    fn metadata(&self) -> ringtrace::SinkMetadata {
+        ringtrace::SinkMetadata::new("chrome", env!("CARGO_PKG_VERSION"))
+    }
+
     fn start(&mut self, ctx: &SinkContext<'_>) -> Result<(), SinkError> {
         let file = self.file.take().ok_or_else(|| SinkError::new("chrome sink started twice"))?;
         let w = ChromeWriter::new(file, ctx.clock, self.opts.clone())

@@ -642,6 +642,10 @@ impl Sink for CtfSink {
         &self.name
     }
 
+    fn metadata(&self) -> ringtrace::SinkMetadata {
+        ringtrace::SinkMetadata::new("ctf", env!("CARGO_PKG_VERSION"))
+    }
+
     fn start(&mut self, ctx: &SinkContext<'_>) -> Result<(), SinkError> {
         self.writer = Some(CtfWriter::create(&self.dir, ctx.clock, self.opts).map_err(sink_error)?);
         Ok(())

@@ -62,6 +62,11 @@ impl Sink for Lines {
     fn name(&self) -> &str {
         "lines"
     }
+
+    fn metadata(&self) -> ringtrace::SinkMetadata {
+        ringtrace::SinkMetadata::new("lines", env!("CARGO_PKG_VERSION"))
+    }
+
     fn write_batch(&mut self, batch: &Batch<'_>) -> Result<(), SinkError> {
         let mut out = self.0.lock().unwrap();
         for ev in batch.iter() {

@@ -98,7 +98,11 @@ pub use preset::{PostgresSpec, Preset, SinkSpec};
 pub use producer::{record_bytes, set_thread_policy, unrecorded_events};
 pub use record::{LossInfo, RecordKind, HEADER_LEN, MAX_RECORD_LEN};
 pub use runtime::{BuildError, Builder, DrainReport, Guard, SinkErrorReport, SinkPhase, SinkReport};
-pub use sink::{Sink, SinkContext, SinkError};
+pub use sink::{Incompatibility, IncompatibleSink, Sink, SinkContext, SinkError, SinkMetadata};
+
+/// This ringtrace's version (checked against each sink's declared minimum, see
+/// [`SinkMetadata`]).
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");
 pub use threads::DropReason;
 pub use value::{ErrorChain, Value};
 

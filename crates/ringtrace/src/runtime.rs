@@ -225,6 +225,9 @@ pub enum BuildError {
     },
     /// The drain thread could not be spawned.
     Spawn(std::io::Error),
+    /// A sink needs a newer ringtrace, or declared metadata that cannot be checked (no sink
+    /// was started).
+    IncompatibleSink(crate::IncompatibleSink),
 }
 
 impl fmt::Display for BuildError {
@@ -239,6 +242,7 @@ impl fmt::Display for BuildError {
                 write!(f, "sink {sink:?} failed to start: {error}")
             }
             BuildError::Spawn(e) => write!(f, "cannot spawn the drain thread: {e}"),
+            BuildError::IncompatibleSink(e) => write!(f, "refusing an incompatible sink: {e}"),
         }
     }
 }
@@ -249,6 +253,7 @@ impl std::error::Error for BuildError {
             BuildError::Config(e) => Some(e),
             BuildError::Pool(e) | BuildError::Spawn(e) => Some(e),
             BuildError::SinkStart { error, .. } => Some(error),
+            BuildError::IncompatibleSink(e) => Some(e),
             BuildError::AlreadyInstalled => None,
         }
     }
@@ -479,7 +484,9 @@ impl Builder {
     }
 
     /// Validates, starts the sinks and the drain thread, and installs the runtime as the
-    /// target of the recording macros.
+    /// target of the recording macros. A sink whose [`metadata`](crate::Sink::metadata)
+    /// requires a newer ringtrace is refused ([`BuildError::IncompatibleSink`]) before any
+    /// sink starts.
     pub fn install(mut self) -> Result<Guard, BuildError> {
         self.config = self.resolved_config()?;
         if INSTALLED.compare_exchange(false, true, StdOrdering::AcqRel, StdOrdering::Acquire).is_err() {
@@ -494,6 +501,10 @@ impl Builder {
 
     fn install_claimed(self) -> Result<Guard, BuildError> {
         let Builder { config, mut sinks, diagnostics, .. } = self;
+        // R-CONF-4: refuse a sink built for a newer ringtrace before anything starts.
+        for s in &sinks {
+            s.metadata().check(crate::VERSION).map_err(BuildError::IncompatibleSink)?;
+        }
         let pool = Pool::new(config.ring_count, config.ring_size).map_err(|e| match e {
             crate::pool::PoolError::Map(io) => BuildError::Pool(io),
         })?;

@@ -22,6 +22,7 @@
 use crate::clock::ClockCalibration;
 use crate::config::Config;
 use crate::event::Batch;
+use std::borrow::Cow;
 use std::error::Error;
 use std::fmt;
 use std::path::PathBuf;
@@ -46,13 +47,14 @@ impl<'a> SinkContext<'a> {
 /// A destination for events. See the module doc for the lifecycle and failure rules.
 ///
 /// ```
-/// use ringtrace::{Batch, Sink, SinkError};
+/// use ringtrace::{Batch, Sink, SinkError, SinkMetadata};
 ///
 /// #[derive(Default)]
 /// struct Count(usize);
 ///
 /// impl Sink for Count {
 ///     fn name(&self) -> &str { "count" }
+///     fn metadata(&self) -> SinkMetadata { SinkMetadata::new("count", "1.0.0") }
 ///     fn write_batch(&mut self, batch: &Batch<'_>) -> Result<(), SinkError> {
 ///         self.0 += batch.len();
 ///         Ok(())
@@ -62,6 +64,13 @@ impl<'a> SinkContext<'a> {
 pub trait Sink: Send + 'static {
     /// A short name used in reports, metrics and diagnostics. Should be unique per runtime.
     fn name(&self) -> &str;
+
+    /// What the sink is and which runtime it works with (R-CONF-4): its name, its own
+    /// version and the oldest ringtrace version it supports.
+    /// [`Builder::install`](crate::Builder::install) refuses a sink whose minimum is newer
+    /// than the running ringtrace ([`VERSION`](crate::VERSION)), before any sink is started.
+    /// Usually `SinkMetadata::new("my-sink", env!("CARGO_PKG_VERSION"))`.
+    fn metadata(&self) -> SinkMetadata;
 
     /// Called once before the first batch, on the thread that calls
     /// [`Builder::install`](crate::Builder::install): a failure makes `install` fail (and the
@@ -89,6 +98,146 @@ pub trait Sink: Send + 'static {
         Vec::new()
     }
 }
+
+/// What a sink declares about itself (R-CONF-4): name, version, and the minimum ringtrace
+/// version it supports.
+///
+/// [`SinkMetadata::new`] sets the minimum to [`SinkMetadata::DEFAULT_MIN_RINGTRACE`]
+/// (`0.1.0`, the first ringtrace release); a sink that needs a newer runtime says so with
+/// [`SinkMetadata::min_ringtrace`]. Versions are semantic versions (`MAJOR.MINOR.PATCH`,
+/// optionally with a pre-release); an unparsable one makes `install` refuse the sink too.
+///
+/// ```
+/// use ringtrace::SinkMetadata;
+///
+/// let m = SinkMetadata::new("kafka", "2.3.1");
+/// assert_eq!(m.min_ringtrace_version(), "0.1.0");
+/// assert!(m.check(ringtrace::VERSION).is_ok());
+///
+/// let future = SinkMetadata::new("kafka", "3.0.0").min_ringtrace("9.0.0");
+/// let e = future.check("0.1.0").unwrap_err();
+/// assert_eq!(
+///     e.to_string(),
+///     "sink \"kafka\" 3.0.0 requires ringtrace >= 9.0.0, but this is ringtrace 0.1.0"
+/// );
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SinkMetadata {
+    name: Cow<'static, str>,
+    version: Cow<'static, str>,
+    min_ringtrace: Cow<'static, str>,
+}
+
+impl SinkMetadata {
+    /// The minimum ringtrace version [`SinkMetadata::new`] declares: the first release.
+    pub const DEFAULT_MIN_RINGTRACE: &'static str = "0.1.0";
+
+    /// A sink's name and version (usually `env!("CARGO_PKG_VERSION")` of the sink's crate),
+    /// supporting every ringtrace release from [`Self::DEFAULT_MIN_RINGTRACE`] on.
+    pub fn new(name: impl Into<Cow<'static, str>>, version: impl Into<Cow<'static, str>>) -> Self {
+        Self { name: name.into(), version: version.into(), min_ringtrace: Cow::Borrowed(Self::DEFAULT_MIN_RINGTRACE) }
+    }
+
+    /// Declares the oldest ringtrace version the sink works with.
+    pub fn min_ringtrace(mut self, version: impl Into<Cow<'static, str>>) -> Self {
+        self.min_ringtrace = version.into();
+        self
+    }
+
+    /// The sink's name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The sink's own version.
+    pub fn version(&self) -> &str {
+        &self.version
+    }
+
+    /// The oldest ringtrace version the sink supports.
+    pub fn min_ringtrace_version(&self) -> &str {
+        &self.min_ringtrace
+    }
+
+    /// Whether the sink works with ringtrace `running` (normally [`crate::VERSION`]): both
+    /// of the sink's versions parse, and its minimum is not newer than `running`.
+    pub fn check(&self, running: &str) -> Result<(), IncompatibleSink> {
+        let fail = |problem| IncompatibleSink {
+            sink: self.name.to_string(),
+            sink_version: self.version.to_string(),
+            requires: self.min_ringtrace.to_string(),
+            running: running.to_string(),
+            problem,
+        };
+        if semver::Version::parse(&self.version).is_err() {
+            return Err(fail(Incompatibility::BadVersion));
+        }
+        let Ok(min) = semver::Version::parse(&self.min_ringtrace) else {
+            return Err(fail(Incompatibility::BadMinimum));
+        };
+        let Ok(run) = semver::Version::parse(running) else {
+            return Err(fail(Incompatibility::BadRunning));
+        };
+        if min > run {
+            return Err(fail(Incompatibility::TooOld));
+        }
+        Ok(())
+    }
+}
+
+/// Why a sink was refused: see [`SinkMetadata::check`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IncompatibleSink {
+    /// The sink's declared name.
+    pub sink: String,
+    /// The sink's declared version.
+    pub sink_version: String,
+    /// The minimum ringtrace version the sink declared.
+    pub requires: String,
+    /// The ringtrace version it was checked against.
+    pub running: String,
+    /// What is wrong.
+    pub problem: Incompatibility,
+}
+
+/// What is wrong with a sink's metadata.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Incompatibility {
+    /// The sink needs a newer ringtrace than the running one.
+    TooOld,
+    /// The sink's own version is not a semantic version.
+    BadVersion,
+    /// The sink's minimum ringtrace version is not a semantic version.
+    BadMinimum,
+    /// The running version given to [`SinkMetadata::check`] is not a semantic version.
+    BadRunning,
+}
+
+impl fmt::Display for IncompatibleSink {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let (sink, version, requires, running) = (&self.sink, &self.sink_version, &self.requires, &self.running);
+        match self.problem {
+            Incompatibility::TooOld => {
+                write!(f, "sink {sink:?} {version} requires ringtrace >= {requires}, but this is ringtrace {running}")
+            }
+            Incompatibility::BadVersion => write!(
+                f,
+                "sink {sink:?} declares version {version:?}, which is not a semantic version (MAJOR.MINOR.PATCH)"
+            ),
+            Incompatibility::BadMinimum => write!(
+                f,
+                "sink {sink:?} {version} declares minimum ringtrace version {requires:?}, which is not a semantic \
+                 version (MAJOR.MINOR.PATCH)"
+            ),
+            Incompatibility::BadRunning => {
+                write!(f, "cannot check sink {sink:?} against ringtrace {running:?}: not a semantic version")
+            }
+        }
+    }
+}
+
+impl Error for IncompatibleSink {}
 
 /// An error from a sink: a message and, optionally, the underlying error.
 #[derive(Debug)]

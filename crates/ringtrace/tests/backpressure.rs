@@ -190,6 +190,11 @@ fn a_sink_recording_under_block_never_waits_on_its_own_drain() {
         fn name(&self) -> &str {
             "chatty"
         }
+
+        fn metadata(&self) -> ringtrace::SinkMetadata {
+            ringtrace::SinkMetadata::new("chatty", env!("CARGO_PKG_VERSION"))
+        }
+
         fn write_batch(&mut self, _: &Batch<'_>) -> Result<(), SinkError> {
             if !self.recorded.load(Ordering::Acquire) {
                 for i in 0..1_000u64 {
@@ -239,6 +244,11 @@ fn a_flooding_thread_cannot_make_a_quiet_one_lose_events() {
         fn name(&self) -> &str {
             "count"
         }
+
+        fn metadata(&self) -> ringtrace::SinkMetadata {
+            ringtrace::SinkMetadata::new("count", env!("CARGO_PKG_VERSION"))
+        }
+
         fn write_batch(&mut self, batch: &Batch<'_>) -> Result<(), SinkError> {
             for ev in batch.iter() {
                 if ev.thread().name == "quiet" && ev.kind() == RecordKind::Event {

@@ -43,6 +43,11 @@ impl Sink for Scripted {
     fn name(&self) -> &str {
         &self.name
     }
+
+    fn metadata(&self) -> ringtrace::SinkMetadata {
+        ringtrace::SinkMetadata::new(self.name().to_string(), env!("CARGO_PKG_VERSION"))
+    }
+
     fn start(&mut self, _: &SinkContext<'_>) -> Result<(), SinkError> {
         self.log.lock().unwrap().push(format!("start {}", self.name));
         Ok(())
@@ -165,6 +170,84 @@ fn a_panicking_sink_does_not_kill_the_drain() {
     assert_eq!(*log.lock().unwrap(), ["start boom", "stop boom"]);
 }
 
+/// A sink declaring whatever metadata it is given.
+struct Declares(ringtrace::SinkMetadata);
+
+impl Sink for Declares {
+    fn name(&self) -> &str {
+        "declares"
+    }
+
+    fn metadata(&self) -> ringtrace::SinkMetadata {
+        self.0.clone()
+    }
+
+    fn start(&mut self, _: &SinkContext<'_>) -> Result<(), SinkError> {
+        panic!("an incompatible sink must not be started")
+    }
+
+    fn write_batch(&mut self, _: &Batch<'_>) -> Result<(), SinkError> {
+        Ok(())
+    }
+}
+
+#[test]
+fn sink_metadata_defaults_to_the_first_release_which_this_runtime_accepts() {
+    let m = ringtrace::SinkMetadata::new("mine", "1.4.2");
+    assert_eq!((m.name(), m.version(), m.min_ringtrace_version()), ("mine", "1.4.2", "0.1.0"));
+    assert_eq!(ringtrace::SinkMetadata::DEFAULT_MIN_RINGTRACE, "0.1.0");
+    // The default minimum is a version that exists: this one or older.
+    assert_eq!(m.check(ringtrace::VERSION), Ok(()));
+    assert_eq!(m.check("0.1.0"), Ok(()));
+    // Every built-in and companion sink in this crate declares the default.
+    let text = ringtrace::sinks::FmtSink::stderr_text();
+    assert_eq!(text.metadata().min_ringtrace_version(), "0.1.0");
+    assert_eq!(text.metadata().version(), ringtrace::VERSION);
+}
+
+#[test]
+fn an_incompatible_sink_is_refused_at_install_naming_both_versions_and_nothing_starts() {
+    let _s = common::serial();
+    let log: Log = Default::default();
+    let future = ringtrace::SinkMetadata::new("from-the-future", "3.0.0").min_ringtrace("99.1.0");
+    let err = ringtrace::Builder::new()
+        .ignore_env()
+        .sink(Scripted::new("first", &log))
+        .sink(Declares(future))
+        .install()
+        .unwrap_err();
+    let ringtrace::BuildError::IncompatibleSink(e) = &err else { panic!("wrong error: {err}") };
+    assert_eq!(e.problem, ringtrace::Incompatibility::TooOld);
+    assert_eq!((e.requires.as_str(), e.running.as_str()), ("99.1.0", ringtrace::VERSION));
+    assert_eq!(
+        err.to_string(),
+        format!(
+            "refusing an incompatible sink: sink \"from-the-future\" 3.0.0 requires ringtrace >= 99.1.0, \
+             but this is ringtrace {}",
+            ringtrace::VERSION
+        )
+    );
+    assert!(log.lock().unwrap().is_empty(), "no sink is started when one is refused");
+
+    // Metadata that cannot be checked is refused too, with the field it is about.
+    let bad = ringtrace::SinkMetadata::new("sloppy", "1.0").min_ringtrace("0.1.0");
+    let err = ringtrace::Builder::new().ignore_env().sink(Declares(bad)).install().unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "refusing an incompatible sink: sink \"sloppy\" declares version \"1.0\", which is not a semantic version \
+         (MAJOR.MINOR.PATCH)"
+    );
+    let bad = ringtrace::SinkMetadata::new("sloppy", "1.0.0").min_ringtrace("latest");
+    let err = ringtrace::Builder::new().ignore_env().sink(Declares(bad)).install().unwrap_err();
+    assert!(err.to_string().contains("minimum ringtrace version \"latest\""), "{err}");
+
+    // A sink whose minimum is exactly this version is accepted, and nothing stayed installed.
+    let exact = ringtrace::SinkMetadata::new("exact", "1.0.0").min_ringtrace(ringtrace::VERSION);
+    let g = ringtrace::Builder::new().ignore_env().sink(Scripted::new("ok", &log)).install().unwrap();
+    drop(g);
+    assert_eq!(exact.check(ringtrace::VERSION), Ok(()));
+}
+
 #[test]
 fn a_sink_that_fails_to_start_is_an_install_error_and_started_ones_are_stopped() {
     let _s = common::serial();
@@ -173,6 +256,11 @@ fn a_sink_that_fails_to_start_is_an_install_error_and_started_ones_are_stopped()
         fn name(&self) -> &str {
             "nostart"
         }
+
+        fn metadata(&self) -> ringtrace::SinkMetadata {
+            ringtrace::SinkMetadata::new("nostart", env!("CARGO_PKG_VERSION"))
+        }
+
         fn start(&mut self, _: &SinkContext<'_>) -> Result<(), SinkError> {
             Err(SinkError::new("no permission"))
         }
@@ -197,6 +285,11 @@ fn a_hanging_sink_makes_shutdown_time_out_instead_of_hanging() {
         fn name(&self) -> &str {
             "hang"
         }
+
+        fn metadata(&self) -> ringtrace::SinkMetadata {
+            ringtrace::SinkMetadata::new("hang", env!("CARGO_PKG_VERSION"))
+        }
+
         fn write_batch(&mut self, _: &Batch<'_>) -> Result<(), SinkError> {
             self.0.wait();
             Ok(())

@@ -181,6 +181,10 @@ impl Sink for Verifier {
         "verifier"
     }
 
+    fn metadata(&self) -> ringtrace::SinkMetadata {
+        ringtrace::SinkMetadata::new("verifier", env!("CARGO_PKG_VERSION"))
+    }
+
     fn write_batch(&mut self, batch: &Batch<'_>) -> Result<(), SinkError> {
         let mut guard = self.verdict.lock().unwrap();
         let v = &mut *guard;

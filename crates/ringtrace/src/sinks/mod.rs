@@ -121,6 +121,10 @@ impl Sink for FmtSink {
         &self.name
     }
 
+    fn metadata(&self) -> crate::SinkMetadata {
+        crate::SinkMetadata::new("fmt", env!("CARGO_PKG_VERSION"))
+    }
+
     fn write_batch(&mut self, batch: &Batch<'_>) -> Result<(), SinkError> {
         self.buf.clear();
         for ev in batch.iter() {
@@ -248,6 +252,10 @@ impl BinarySink {
 impl Sink for BinarySink {
     fn name(&self) -> &str {
         &self.name
+    }
+
+    fn metadata(&self) -> crate::SinkMetadata {
+        crate::SinkMetadata::new("binary", env!("CARGO_PKG_VERSION"))
     }
 
     fn start(&mut self, ctx: &SinkContext<'_>) -> Result<(), SinkError> {

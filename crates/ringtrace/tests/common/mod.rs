@@ -49,6 +49,10 @@ impl Sink for Collect {
         &self.name
     }
 
+    fn metadata(&self) -> ringtrace::SinkMetadata {
+        ringtrace::SinkMetadata::new(self.name().to_string(), env!("CARGO_PKG_VERSION"))
+    }
+
     fn write_batch(&mut self, batch: &Batch<'_>) -> Result<(), SinkError> {
         let mut seen = self.seen.lock().unwrap();
         for ev in batch.iter() {
@@ -123,6 +127,10 @@ impl<T: Clone> Gate<T> {
 impl<T: Send + 'static> Sink for Gate<T> {
     fn name(&self) -> &str {
         "gate"
+    }
+
+    fn metadata(&self) -> ringtrace::SinkMetadata {
+        ringtrace::SinkMetadata::new("gate", env!("CARGO_PKG_VERSION"))
     }
 
     fn write_batch(&mut self, batch: &Batch<'_>) -> Result<(), SinkError> {
