@@ -14,6 +14,9 @@ cargo clippy -p ringtrace -p ringtrace-loom-tests --all-targets --features loom 
 echo "== cargo doc (broken links are errors)"
 RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps -q
 
+echo "== no async runtime in the dependency tree"
+scripts/check-no-async.sh
+
 echo "== cargo test"
 # ringtrace-benches has no tests; excluding it keeps the peer crates (tracing-subscriber, slog,
 # spdlog, ...) from being compiled a third time in the test profile. Clippy checks its code and
