@@ -96,7 +96,10 @@ impl Drop for Receiver {
 
 /// What the runtime delivered, as a second sink saw it: (thread name, i) → (unix ns, message).
 #[derive(Clone, Default)]
-struct Capture(Arc<Mutex<HashMap<(String, u64), (u64, String)>>>);
+struct Capture(Arc<Mutex<Captured>>);
+
+/// (thread name, field `i`) → (unix ns, formatted message).
+type Captured = HashMap<(String, u64), (u64, String)>;
 
 impl Sink for Capture {
     fn name(&self) -> &str {
