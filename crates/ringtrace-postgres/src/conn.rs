@@ -162,6 +162,11 @@ pub(crate) struct Conn {
     pub server_version: String,
     /// How the server authenticated us: `none`, `cleartext`, `MD5` or `SCRAM-SHA-256`.
     pub auth_method: &'static str,
+    /// The server process serving this session (`BackendKeyData`).
+    pub backend_pid: i32,
+    /// When that process started (`pg_stat_activity.backend_start`, as text), if the sink
+    /// asked: with the pid it identifies the session even if the OS reuses the pid.
+    pub backend_start: Option<String>,
 }
 
 impl fmt::Debug for Conn {
@@ -215,6 +220,8 @@ impl Conn {
             wbuf: BytesMut::new(),
             server_version: String::new(),
             auth_method: "none",
+            backend_pid: 0,
+            backend_start: None,
         };
         let params = [
             ("user", config.user.as_str()),
@@ -234,6 +241,7 @@ impl Conn {
                         conn.server_version = v.to_string();
                     }
                 }
+                backend::Message::BackendKeyData(k) => conn.backend_pid = k.process_id(),
                 backend::Message::ErrorResponse(e) => return Err(ConnError::Server(ServerError::parse(&e))),
                 _ => {}
             }

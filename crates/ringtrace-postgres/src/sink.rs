@@ -30,9 +30,13 @@
 //! sink) only when the rows are known not to be in the table — with one exception:
 //!
 //! **Outcome unknown.** When the connection fails after `CopyDone` was sent and before the
-//! server's answer arrived, the transaction may or may not have committed. Every row carries
-//! its batch's `batch_id`, so the next attempt (on a new connection) first counts the batch's
-//! rows: all there → `Ok` (nothing is written twice); none → the batch is sent again. Only if
+//! server's answer arrived, the transaction may or may not have committed — and if only the
+//! network failed, the server's session may still be running it. Every row carries its batch's
+//! `batch_id`, so the next attempt (on a new connection) first makes sure the old session has
+//! ended (it is identified by its process id and start time and terminated with
+//! `pg_terminate_backend(pid, timeout)` if it is still there; PostgreSQL ≥ 14), so its
+//! transaction is settled for good, then counts the batch's rows: all there → `Ok` (nothing is
+//! written twice); none → the batch is sent again. Only if
 //! no attempt can reach the server to check does the batch fail with an error that says
 //! "outcome unknown"; it is then counted as dropped although it may be in the table. Such
 //! batches are remembered (up to [`MAX_UNRESOLVED`]) and checked after the next successful
@@ -189,11 +193,20 @@ struct Down {
 }
 
 /// A batch with an unknown outcome, to check after the next connection.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 struct Unresolved {
     batch_id: i64,
     rows: u64,
     ts_unix_us: (i64, i64),
+    session: OldSession,
+}
+
+/// The server session that ran a `COPY` whose outcome is unknown: its process id and start
+/// time. Until that process has exited its transaction may still commit.
+#[derive(Debug, Clone)]
+struct OldSession {
+    pid: i32,
+    start: Option<String>,
 }
 
 /// Why a batch failed.
@@ -201,8 +214,8 @@ struct Failure {
     message: String,
     /// The server is unreachable: open (or keep open) the circuit.
     down: bool,
-    /// The rows may be committed.
-    unknown: bool,
+    /// The rows may be committed by this session.
+    unknown: Option<OldSession>,
 }
 
 /// A [`Sink`] that copies every drain batch into a PostgreSQL table. See the crate doc for the
@@ -342,12 +355,42 @@ impl PostgresSink {
         if let Some(problems) = schema::check_columns(&found) {
             return Err(SetupError::Mismatch { table: self.table_name(), problems, ddl: self.ddl() });
         }
+        let start = conn
+            .query("SELECT backend_start FROM pg_catalog.pg_stat_activity WHERE pid = pg_backend_pid()")
+            .map_err(SetupError::Conn)?;
+        conn.backend_start = start.into_iter().next().and_then(|r| r.into_iter().next()).flatten();
         self.resolve_unknown(&mut conn);
         Ok(conn)
     }
 
-    /// Rows of batch `id` in the table.
-    fn count_batch(&self, conn: &mut Conn, id: i64, (lo, hi): (i64, i64)) -> Result<u64, ConnError> {
+    /// Makes sure the session that ran an unknown-outcome `COPY` has ended, so its transaction
+    /// is committed or rolled back for good: terminates it if it is still there (e.g. the
+    /// network failed but the server still holds the connection), waiting up to `io_timeout`.
+    /// Needs PostgreSQL ≥ 14 (`pg_terminate_backend` with a timeout) and the right to signal
+    /// the session (it runs as the same role).
+    fn settle(&self, conn: &mut Conn, old: &OldSession) -> Result<(), ConnError> {
+        let which = match &old.start {
+            // Server-provided timestamp text; quotes doubled anyway.
+            Some(t) => format!("backend_start = '{}'::timestamptz", t.replace('\'', "''")),
+            None => "usename = current_user".to_string(),
+        };
+        let ms = self.config.io_timeout.as_millis().clamp(1, 60_000);
+        let rows = conn.query(&format!(
+            "SELECT pg_terminate_backend(pid, {ms}) FROM pg_catalog.pg_stat_activity WHERE pid = {} AND {which}",
+            old.pid
+        ))?;
+        match rows.first().and_then(|r| r.first()).and_then(|v| v.as_deref()) {
+            None | Some("t") => Ok(()),
+            Some(_) => Err(ConnError::Protocol(format!(
+                "the session that ran the COPY (server pid {}) is still running and could not be terminated",
+                old.pid
+            ))),
+        }
+    }
+
+    /// Rows of batch `id` in the table, once the session `old` that sent it has ended.
+    fn count_batch(&self, conn: &mut Conn, old: &OldSession, id: i64, (lo, hi): (i64, i64)) -> Result<u64, ConnError> {
+        self.settle(conn, old)?;
         let sql = schema::batch_count_query(self.config.schema.as_deref(), &self.config.table, id, lo, hi);
         let rows = conn.query(&sql)?;
         rows.first()
@@ -361,7 +404,7 @@ impl PostgresSink {
     fn resolve_unknown(&mut self, conn: &mut Conn) {
         let pending = std::mem::take(&mut self.unresolved);
         for u in pending {
-            match self.count_batch(conn, u.batch_id, u.ts_unix_us) {
+            match self.count_batch(conn, &u.session, u.batch_id, u.ts_unix_us) {
                 Ok(0) => bump(&self.stats.unknown_absent_rows, u.rows),
                 Ok(n) => bump(&self.stats.unknown_committed_rows, n),
                 Err(_) => self.unresolved.push(u),
@@ -382,7 +425,7 @@ impl PostgresSink {
         let attempts = if probing { 1 } else { retry.max_attempts };
         let start = Instant::now();
         let mut backoff = retry.initial_backoff;
-        let mut unknown = false;
+        let mut unknown: Option<OldSession> = None;
         let mut last = String::from("no attempt was made");
         let range = self.writer.ts_range_unix_us().unwrap_or((0, 0));
         for attempt in 1..=attempts {
@@ -407,20 +450,20 @@ impl PostgresSink {
                     }
                 },
             };
-            if unknown {
-                match self.count_batch(&mut conn, batch_id, range) {
+            if let Some(old) = &unknown {
+                match self.count_batch(&mut conn, old, batch_id, range) {
                     Ok(n) if n == rows => {
                         self.conn = Some(conn);
                         bump(&self.stats.unknown_verified_ok, 1);
                         return Ok(());
                     }
-                    Ok(0) => unknown = false,
+                    Ok(0) => unknown = None,
                     Ok(n) => {
                         self.conn = Some(conn);
                         return Err(Failure {
                             message: format!("batch {batch_id}: found {n} of its {rows} rows after a lost connection"),
                             down: false,
-                            unknown: false,
+                            unknown: None,
                         });
                     }
                     Err(e) => {
@@ -443,11 +486,11 @@ impl PostgresSink {
                         self.conn = Some(conn);
                     }
                     if permanent {
-                        return Err(Failure { message: last, down: false, unknown: false });
+                        return Err(Failure { message: last, down: false, unknown: None });
                     }
                 }
                 Err(CopyError::Unknown(error)) => {
-                    unknown = true;
+                    unknown = Some(OldSession { pid: conn.backend_pid, start: conn.backend_start.clone() });
                     last = format!("connection lost after the COPY into {} was sent: {error}", self.table_name());
                 }
             }
@@ -533,12 +576,12 @@ impl Sink for PostgresSink {
                     self.down =
                         Some(Down { next_attempt: Instant::now() + interval, interval, last_error: f.message.clone() });
                 }
-                if f.unknown {
+                if let Some(session) = f.unknown {
                     bump(&self.stats.unknown_batches, 1);
                     bump(&self.stats.unknown_rows, rows);
                     if self.unresolved.len() < MAX_UNRESOLVED {
                         let ts_unix_us = self.writer.ts_range_unix_us().unwrap_or((0, 0));
-                        self.unresolved.push(Unresolved { batch_id, rows, ts_unix_us });
+                        self.unresolved.push(Unresolved { batch_id, rows, ts_unix_us, session });
                     }
                     return Err(SinkError::new(format!(
                         "batch {batch_id} of {rows} events: outcome unknown (the connection was lost after the \

@@ -105,3 +105,130 @@ impl Sink for Gate {
         Ok(())
     }
 }
+
+/// Where a [`Proxy`] cuts the next `COPY`'s connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Cut {
+    /// Forward `CopyDone` to the server, then cut the client off before the answer arrives
+    /// (the server commits; the client cannot know).
+    AfterCopyDone,
+    /// Swallow `CopyDone` and cut the client off (the server waits in the COPY with an open
+    /// transaction; the client cannot know it never arrived).
+    SwallowCopyDone,
+}
+
+/// A TCP proxy in front of the test server that can cut a connection right at `CopyDone`,
+/// leaving the server's side of it open, as a network failure would: the "outcome unknown"
+/// case, made deterministic.
+#[derive(Clone)]
+pub struct Proxy {
+    pub port: u16,
+    armed: Arc<Mutex<Option<Cut>>>,
+    /// Cuts made.
+    pub fired: Arc<AtomicU64>,
+    /// Server connections of cut sessions that the server has since closed.
+    pub server_closed_after_cut: Arc<AtomicU64>,
+}
+
+impl Proxy {
+    /// Listens on an ephemeral port of 127.0.0.1 and forwards to the test server.
+    pub fn start() -> Proxy {
+        let cfg = base();
+        let ringtrace_postgres::Endpoint::Tcp(host) = &cfg.endpoint else { panic!("RINGTRACE_TEST_PG must use TCP") };
+        let upstream = format!("{host}:{}", cfg.port);
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let proxy = Proxy {
+            port: listener.local_addr().unwrap().port(),
+            armed: Default::default(),
+            fired: Default::default(),
+            server_closed_after_cut: Default::default(),
+        };
+        let p = proxy.clone();
+        std::thread::spawn(move || {
+            for client in listener.incoming().flatten() {
+                let server = std::net::TcpStream::connect(&upstream).unwrap();
+                let p = p.clone();
+                std::thread::spawn(move || p.session(client, server));
+            }
+        });
+        proxy
+    }
+
+    /// Cuts the next `COPY` as `cut` says (once).
+    pub fn arm(&self, cut: Cut) {
+        *self.armed.lock().unwrap() = Some(cut);
+    }
+
+    fn session(&self, mut client: std::net::TcpStream, mut server: std::net::TcpStream) {
+        use std::io::{Read, Write};
+        let muted = Arc::new(AtomicBool::new(false));
+        let cut = Arc::new(AtomicBool::new(false));
+        {
+            // Server to client, until muted by a cut; then drain until the server closes.
+            let (mut from, mut to) = (server.try_clone().unwrap(), client.try_clone().unwrap());
+            let (muted, cut, closed) = (muted.clone(), cut.clone(), self.server_closed_after_cut.clone());
+            std::thread::spawn(move || {
+                let mut buf = [0u8; 65536];
+                loop {
+                    match from.read(&mut buf) {
+                        Ok(0) | Err(_) => break,
+                        Ok(n) if !muted.load(Ordering::Acquire) => {
+                            if to.write_all(&buf[..n]).is_err() && !muted.load(Ordering::Acquire) {
+                                break;
+                            }
+                        }
+                        Ok(_) => {}
+                    }
+                }
+                if cut.load(Ordering::Acquire) {
+                    closed.fetch_add(1, Ordering::AcqRel);
+                }
+                let _ = to.shutdown(std::net::Shutdown::Both);
+            });
+        }
+        // Client to server, message by message (the start-up message has no tag byte).
+        let mut buf: Vec<u8> = Vec::new();
+        let mut startup = true;
+        let mut chunk = [0u8; 65536];
+        loop {
+            loop {
+                let at = if startup { 0 } else { 1 };
+                if buf.len() < at + 4 {
+                    break;
+                }
+                let total = at + i32::from_be_bytes(buf[at..at + 4].try_into().unwrap()) as usize;
+                if buf.len() < total {
+                    break;
+                }
+                let msg: Vec<u8> = buf.drain(..total).collect();
+                let copy_done = !startup && msg[0] == b'c';
+                startup = false;
+                if copy_done {
+                    if let Some(how) = self.armed.lock().unwrap().take() {
+                        // Answers from here on never reach the client.
+                        muted.store(true, Ordering::Release);
+                        cut.store(true, Ordering::Release);
+                        if how == Cut::AfterCopyDone {
+                            let _ = server.write_all(&msg);
+                        }
+                        self.fired.fetch_add(1, Ordering::AcqRel);
+                        let _ = client.shutdown(std::net::Shutdown::Both);
+                        // The server side stays open (the other thread holds it) until the
+                        // server ends the session.
+                        return;
+                    }
+                }
+                if server.write_all(&msg).is_err() {
+                    return;
+                }
+            }
+            match client.read(&mut chunk) {
+                Ok(0) | Err(_) => {
+                    let _ = server.shutdown(std::net::Shutdown::Both);
+                    return;
+                }
+                Ok(n) => buf.extend_from_slice(&chunk[..n]),
+            }
+        }
+    }
+}
