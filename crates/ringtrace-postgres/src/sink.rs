@@ -567,7 +567,10 @@ impl Sink for PostgresSink {
             Err(f) => {
                 bump(&self.stats.batches_failed, 1);
                 bump(&self.stats.rows_failed, rows);
-                if f.down {
+                if !f.down {
+                    // The server answered (it refused this batch): it is not down.
+                    self.down = None;
+                } else {
                     let retry = &self.config.retry;
                     let interval = match &self.down {
                         Some(d) => d.interval.saturating_mul(2).min(retry.max_reconnect_interval),

@@ -576,3 +576,35 @@ fn a_connection_lost_after_copy_done_is_resolved_without_loss_or_duplicates() {
         );
     }
 }
+
+#[test]
+#[ignore = "needs PostgreSQL: scripts/pg-server.sh start, then cargo test -p ringtrace-postgres -- --ignored"]
+fn a_batch_the_server_rejects_fails_at_once_and_later_batches_proceed() {
+    let _s = common::serial();
+    let table = "rt_test_rejected";
+    let pg = PostgresSink::new(common::fresh(table)).unwrap();
+    let stats = pg.stats();
+    let guard = ringtrace::Builder::new().ignore_env().diagnostics(DiagnosticSink::Off).sink(pg).install().unwrap();
+    for i in 0..10u64 {
+        ringtrace::info!("a {}", i);
+    }
+    assert!(common::eventually(|| stats.snapshot().rows_written == 10));
+    // The table disappears under the running sink: the server rejects the COPY (42P01). A
+    // retry cannot fix that, so the batch fails without retries and the circuit stays closed.
+    sql(&format!("DROP TABLE \"{table}\""));
+    for i in 0..10u64 {
+        ringtrace::info!("b {}", i);
+    }
+    assert!(common::eventually(|| stats.snapshot().rows_failed == 10), "{:?}", stats.snapshot());
+    sql(&ringtrace_postgres::ddl(None, table).unwrap());
+    for i in 0..10u64 {
+        ringtrace::info!("c {}", i);
+    }
+    let report = guard.shutdown(Duration::from_secs(30));
+    let s = stats.snapshot();
+    let sink = report.sink("postgres").unwrap();
+    assert_eq!((sink.written, sink.dropped), (20, 10), "{s:?}");
+    assert_eq!((s.retries, s.fast_failed_batches, s.connects), (0, 0, 1), "no retry, no circuit, no reconnect: {s:?}");
+    assert!(report.sink_errors.iter().all(|e| e.message.contains("42P01")), "{:?}", report.sink_errors);
+    assert_eq!(count(&format!("SELECT count(*) FROM \"{table}\" WHERE message LIKE 'c %'")), 10);
+}
