@@ -23,6 +23,15 @@ echo "== cargo test"
 # the bench stage below builds and runs it.
 cargo test --workspace --exclude ringtrace-benches
 
+echo "== sinks against real peers: a PostgreSQL server, an OTLP receiver decoding with opentelemetry-proto"
+# These tests are #[ignore]d in a plain `cargo test` (they need the server and the Python
+# package .ci/run installs); here they run, and fail if what they need is missing.
+scripts/pg-server.sh start
+eval "$(scripts/pg-server.sh env)"
+cargo test -p ringtrace-postgres -- --ignored
+cargo test -p ringtrace-otlp -- --ignored
+scripts/pg-server.sh stop
+
 echo "== timeline exports read by real viewers' parsers (babeltrace2, the DevTools trace engine)"
 scripts/check-ctf.sh
 scripts/check-perfetto.sh
