@@ -17,7 +17,8 @@ pub const DEFAULT_SERVICE_NAME: &str = "unknown_service";
 pub const DEFAULT_MAX_EVENTS_PER_REQUEST: usize = 1024;
 /// Largest allowed `max_events_per_request`.
 pub const MAX_EVENTS_PER_REQUEST_LIMIT: usize = 1 << 20;
-/// Default timeout for one HTTP request (connect, send, response), per attempt.
+/// Default timeout for each phase of one attempt (sending the request, waiting for the
+/// response, reading it). Name lookup uses the system resolver's own timeouts.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
 /// Default timeout for establishing a connection, per attempt.
 pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
@@ -258,7 +259,7 @@ impl OtlpConfig {
 /// | `protocol` | [`Protocol::Protobuf`] |
 /// | `compression` | [`Compression::Gzip`] |
 /// | `headers` | none |
-/// | `timeout` | [`DEFAULT_TIMEOUT`] (10 s per attempt) |
+/// | `timeout` | [`DEFAULT_TIMEOUT`] (10 s per phase of an attempt) |
 /// | `connect_timeout` | [`DEFAULT_CONNECT_TIMEOUT`] (5 s per attempt) |
 /// | `max_retries` | [`DEFAULT_MAX_RETRIES`] (5) |
 /// | `initial_backoff` | [`DEFAULT_INITIAL_BACKOFF`] (100 ms) |
@@ -372,7 +373,9 @@ impl OtlpBuilder {
         self
     }
 
-    /// Timeout for one attempt of a request, from connecting to reading the response.
+    /// Timeout for each phase of one attempt: sending the request, waiting for the response,
+    /// reading it (connecting has [`connect_timeout`](Self::connect_timeout)). Name lookup
+    /// uses the system resolver's own timeouts.
     pub fn timeout(mut self, timeout: Duration) -> Self {
         self.timeout = timeout;
         self

@@ -3,8 +3,9 @@
 //!
 //! Everything here runs on the drain thread and blocks it: a slow or unreachable collector
 //! slows the drain, and records pile up in rings where backpressure applies to producers
-//! (R-LIFE-5). The worst case for one request is `(max_retries + 1)` attempts of at most
-//! `timeout` each plus the waits between them; keep that below the runtime's shutdown
+//! (R-LIFE-5). The worst case for one request is `(max_retries + 1)` attempts, each bounded
+//! by `connect_timeout` plus `timeout` per phase (send, wait, read), plus the waits between
+//! them; keep that below the runtime's shutdown
 //! timeout if a down collector must not make `shutdown` report a timeout.
 
 use crate::config::{Compression, OtlpConfig, Protocol};
@@ -77,8 +78,15 @@ impl Transport {
             .http_status_as_error(false)
             .max_redirects(0)
             .max_redirects_will_error(false)
-            .timeout_global(Some(config.timeout))
+            // Per phase, not `timeout_global`: a global (or resolve) timeout makes ureq run
+            // every name lookup — one per request, even on a pooled connection — on a new
+            // thread, which cost more than the rest of the request here. Name resolution uses
+            // the system resolver's own timeouts instead.
             .timeout_connect(Some(config.connect_timeout))
+            .timeout_send_request(Some(config.timeout))
+            .timeout_send_body(Some(config.timeout))
+            .timeout_recv_response(Some(config.timeout))
+            .timeout_recv_body(Some(config.timeout))
             .user_agent(concat!("ringtrace-otlp/", env!("CARGO_PKG_VERSION")))
             .build()
             .new_agent();
