@@ -507,7 +507,20 @@ fn wait_parked(guard: &Guard, sink: &EntrySink, delivered: u64, after: &DrainMet
             std::thread::sleep(Duration::from_micros(200));
         }
     }
-    Err(format!("the drain did not park within {} s", WAIT_LIMIT.as_secs()))
+    let (m, all) = (guard.metrics().drain, guard.metrics());
+    Err(format!(
+        "the drain did not park within {} s (delivered {} of {delivered}, recorded {}, dropped {}; drain since the \
+         last park: {} iterations, {} busy passes, {} sleeps, {} corrupt rings; threads: {:?})",
+        WAIT_LIMIT.as_secs(),
+        sink.events(),
+        all.recorded,
+        all.dropped.total(),
+        m.iterations - after.iterations,
+        m.busy_passes - after.busy_passes,
+        m.sleeps - after.sleeps,
+        m.corrupt_rings - after.corrupt_rings,
+        all.threads.iter().map(|t| (t.name.as_str(), t.recorded, t.state, t.exited)).collect::<Vec<_>>()
+    ))
 }
 
 /// The `p`-th percentile (nearest rank) of sorted `v`.
