@@ -147,57 +147,27 @@ fn workload() {
                         let neg = -(i as i32);
                         let ratio = i as f64 / 4.0;
                         let even = i % 2 == 0;
+                        // One callsite per level, the same fields and message at each.
+                        macro_rules! typed_event {
+                            ($level:ident) => {
+                                ringtrace::$level!(
+                                    i = i,
+                                    neg = neg,
+                                    ratio = ratio,
+                                    even = even,
+                                    who = "w",
+                                    "event {} of {}",
+                                    i,
+                                    t
+                                )
+                            };
+                        }
                         match i % 5 {
-                            0 => ringtrace::error!(
-                                i = i,
-                                neg = neg,
-                                ratio = ratio,
-                                even = even,
-                                who = "w",
-                                "event {} of {}",
-                                i,
-                                t
-                            ),
-                            1 => ringtrace::warn!(
-                                i = i,
-                                neg = neg,
-                                ratio = ratio,
-                                even = even,
-                                who = "w",
-                                "event {} of {}",
-                                i,
-                                t
-                            ),
-                            2 => ringtrace::info!(
-                                i = i,
-                                neg = neg,
-                                ratio = ratio,
-                                even = even,
-                                who = "w",
-                                "event {} of {}",
-                                i,
-                                t
-                            ),
-                            3 => ringtrace::debug!(
-                                i = i,
-                                neg = neg,
-                                ratio = ratio,
-                                even = even,
-                                who = "w",
-                                "event {} of {}",
-                                i,
-                                t
-                            ),
-                            _ => ringtrace::trace!(
-                                i = i,
-                                neg = neg,
-                                ratio = ratio,
-                                even = even,
-                                who = "w",
-                                "event {} of {}",
-                                i,
-                                t
-                            ),
+                            0 => typed_event!(error),
+                            1 => typed_event!(warn),
+                            2 => typed_event!(info),
+                            3 => typed_event!(debug),
+                            _ => typed_event!(trace),
                         }
                     }
                     ringtrace::info!(i = u64::MAX, "big");
