@@ -9,11 +9,11 @@
 #
 # Then: eval "$(scripts/pg-server.sh env)"; cargo test -p ringtrace-postgres -- --ignored
 #
-# The cluster lives in $RINGTRACE_PG_DIR (default /tmp/ringtrace-pg), listens on 127.0.0.1 and
-# a unix socket in $RINGTRACE_PG_DIR/sock, port $RINGTRACE_PG_PORT (default 54329, so it never
+# The cluster lives in $TEST_RINGTRACE_PG_DIR (default /tmp/ringtrace-pg), listens on 127.0.0.1 and
+# a unix socket in $TEST_RINGTRACE_PG_DIR/sock, port $TEST_RINGTRACE_PG_PORT (default 54329, so it never
 # collides with a distribution's cluster on 5432). Roles (all with LOGIN, owning nothing but
 # the database `ringtrace`):
-#   ringtrace        password $RINGTRACE_PG_PASSWORD, scram-sha-256 over TCP and the socket
+#   ringtrace        password $TEST_RINGTRACE_PG_PASSWORD, scram-sha-256 over TCP and the socket
 #   ringtrace_md5    same password, stored and checked as MD5
 #   ringtrace_clear  same password, checked with the cleartext `password` method
 # The cluster's superuser authenticates by `trust` on the socket only (this script's setup).
@@ -26,9 +26,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 ROOT="$(pwd)"
-PGDIR="${RINGTRACE_PG_DIR:-/tmp/ringtrace-pg}"
-PORT="${RINGTRACE_PG_PORT:-54329}"
-PASSWORD="${RINGTRACE_PG_PASSWORD:-rt-Test-Pw-7c1e}"
+PGDIR="${TEST_RINGTRACE_PG_DIR:-/tmp/ringtrace-pg}"
+PORT="${TEST_RINGTRACE_PG_PORT:-54329}"
+PASSWORD="${TEST_RINGTRACE_PG_PASSWORD:-rt-Test-Pw-7c1e}"
 DATA="$PGDIR/data"
 SOCK="$PGDIR/sock"
 LOG="$PGDIR/server.log"
@@ -133,9 +133,9 @@ stop() {
 }
 
 print_env() {
-    echo "export RINGTRACE_TEST_PG='host=127.0.0.1 port=$PORT user=ringtrace password=$PASSWORD dbname=ringtrace'"
-    echo "export RINGTRACE_TEST_PG_SOCKET='$SOCK'"
-    echo "export RINGTRACE_TEST_PG_CTL='$ROOT/scripts/pg-server.sh'"
+    echo "export TEST_RINGTRACE_PG='host=127.0.0.1 port=$PORT user=ringtrace password=$PASSWORD dbname=ringtrace'"
+    echo "export TEST_RINGTRACE_PG_SOCKET='$SOCK'"
+    echo "export TEST_RINGTRACE_PG_CTL='$ROOT/scripts/pg-server.sh'"
 }
 
 case "${1:-}" in

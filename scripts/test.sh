@@ -27,8 +27,12 @@ echo "== sinks against real peers: a PostgreSQL server, an OTLP receiver decodin
 # These tests are #[ignore]d in a plain `cargo test` (they need the server and the Python
 # package .ci/run installs); here they run, and fail if what they need is missing.
 scripts/pg-server.sh start
-eval "$(scripts/pg-server.sh env)"
-cargo test -p ringtrace-postgres -- --ignored
+# The server's settings go to this one command only: exported, they would stay in the
+# environment of every later stage.
+(
+    eval "$(scripts/pg-server.sh env)"
+    cargo test -p ringtrace-postgres -- --ignored
+)
 cargo test -p ringtrace-otlp -- --ignored
 scripts/pg-server.sh stop
 

@@ -21,8 +21,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let events: u64 = args.next().map_or(Ok(1_000_000), |a| a.parse())?;
     let threads: u64 = args.next().map_or(Ok(1), |a| a.parse())?;
     let batch: usize = args.next().map_or(Ok(ringtrace::DEFAULT_BATCH_SIZE), |a| a.parse())?;
-    let conninfo = std::env::var("RINGTRACE_TEST_PG")
-        .map_err(|_| "RINGTRACE_TEST_PG is not set: eval \"$(scripts/pg-server.sh start)\" first")?;
+    let conninfo = std::env::var("TEST_RINGTRACE_PG")
+        .map_err(|_| "TEST_RINGTRACE_PG is not set: eval \"$(scripts/pg-server.sh start)\" first")?;
     let table = "rt_throughput";
     let config = PostgresConfig::from_conninfo(&conninfo)?.table(table);
     ringtrace_postgres::testing::query(&config, &format!("DROP TABLE IF EXISTS \"{table}\""))?;

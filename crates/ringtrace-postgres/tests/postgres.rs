@@ -7,7 +7,7 @@
 //! cargo test -p ringtrace-postgres -- --ignored
 //! ```
 //!
-//! Without `RINGTRACE_TEST_PG` they fail (they never skip silently). Each test writes its own
+//! Without `TEST_RINGTRACE_PG` they fail (they never skip silently). Each test writes its own
 //! table. Assertions are on counts and values, never on timing.
 
 // These tests use the real atomics; under `--features loom` only the loom models run.
@@ -432,7 +432,7 @@ fn passwords_never_appear_and_every_auth_method_works() {
     let password = common::password();
     // SCRAM-SHA-256 over TCP and the unix socket, MD5 and cleartext (pg_hba of the test
     // cluster chooses the method per role).
-    let socket = common::env("RINGTRACE_TEST_PG_SOCKET");
+    let socket = common::env("TEST_RINGTRACE_PG_SOCKET");
     let port = common::base().port;
     for (cfg, method) in [
         (common::base(), "SCRAM-SHA-256"),

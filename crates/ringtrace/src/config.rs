@@ -172,7 +172,7 @@ impl Default for Config {
 /// An invalid configuration value: which field, what value, and what is allowed.
 ///
 /// ```
-/// let err = ringtrace::Builder::new().ring_size(1000).validate().unwrap_err();
+/// let err = ringtrace::Builder::new().ignore_env().ring_size(1000).validate().unwrap_err();
 /// assert_eq!(err.to_string(), "invalid ring_size = 1000: must be a power of two between 4096 and 1073741824 (set in code or by default)");
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq)]

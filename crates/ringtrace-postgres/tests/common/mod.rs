@@ -25,19 +25,19 @@ pub fn env(name: &str) -> String {
     }
 }
 
-/// The test server's connection settings (`RINGTRACE_TEST_PG`).
+/// The test server's connection settings (`TEST_RINGTRACE_PG`).
 pub fn conninfo() -> String {
-    env("RINGTRACE_TEST_PG")
+    env("TEST_RINGTRACE_PG")
 }
 
-/// The test server's password (taken from `RINGTRACE_TEST_PG`).
+/// The test server's password (taken from `TEST_RINGTRACE_PG`).
 pub fn password() -> String {
-    base().password.expect("RINGTRACE_TEST_PG has a password").expose().to_string()
+    base().password.expect("TEST_RINGTRACE_PG has a password").expose().to_string()
 }
 
 /// Connection settings for the test server, with the default table.
 pub fn base() -> PostgresConfig {
-    PostgresConfig::from_conninfo(&conninfo()).expect("RINGTRACE_TEST_PG parses")
+    PostgresConfig::from_conninfo(&conninfo()).expect("TEST_RINGTRACE_PG parses")
 }
 
 /// Connection settings writing into `table` (dropped first, so every run starts clean).
@@ -61,9 +61,9 @@ pub fn count(q: &str) -> u64 {
     scalar(q).parse().unwrap_or_else(|e| panic!("{q}: {e}"))
 }
 
-/// Runs `scripts/pg-server.sh <cmd>` (the path is in `RINGTRACE_TEST_PG_CTL`).
+/// Runs `scripts/pg-server.sh <cmd>` (the path is in `TEST_RINGTRACE_PG_CTL`).
 pub fn server(cmd: &str) {
-    let ctl = env("RINGTRACE_TEST_PG_CTL");
+    let ctl = env("TEST_RINGTRACE_PG_CTL");
     let out = std::process::Command::new(&ctl).arg(cmd).output().unwrap_or_else(|e| panic!("{ctl}: {e}"));
     assert!(out.status.success(), "{ctl} {cmd}: {}", String::from_utf8_lossy(&out.stderr));
 }
@@ -134,7 +134,7 @@ impl Proxy {
     /// Listens on an ephemeral port of 127.0.0.1 and forwards to the test server.
     pub fn start() -> Proxy {
         let cfg = base();
-        let ringtrace_postgres::Endpoint::Tcp(host) = &cfg.endpoint else { panic!("RINGTRACE_TEST_PG must use TCP") };
+        let ringtrace_postgres::Endpoint::Tcp(host) = &cfg.endpoint else { panic!("TEST_RINGTRACE_PG must use TCP") };
         let upstream = format!("{host}:{}", cfg.port);
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let proxy = Proxy {
