@@ -8,6 +8,8 @@
 //!   and Trace Compass) or as JSON lines.
 //! - `ringtrace stats FILE` counts what it holds: per thread, level and callsite, losses,
 //!   time span, top callsites.
+//! - `ringtrace recover FILE -o OUT` rebuilds a binary trace from a flight-recorder pool file
+//!   (after a crash) and prints what it recovered per thread.
 //! - `ringtrace workload OUT` (hidden) writes the test trace the export checks read.
 
 use clap::{Parser, Subcommand, ValueEnum};
@@ -18,6 +20,7 @@ mod convert;
 mod decode;
 mod demo;
 mod progress;
+mod recover;
 mod stats;
 mod workload;
 
@@ -69,6 +72,19 @@ enum Command {
         #[arg(long, default_value_t = 10)]
         top: usize,
     },
+    /// Rebuild a binary trace from a flight-recorder pool file (`Builder::pool_file`) after a
+    /// crash: every committed record in timestamp order, a torn tail cut and reported, and a
+    /// summary per thread.
+    Recover {
+        /// The pool file.
+        file: PathBuf,
+        /// The trace file to write (`.rtrace`).
+        #[arg(short, long)]
+        out: PathBuf,
+        /// Print the summary as one JSON object on standard output.
+        #[arg(long)]
+        json: bool,
+    },
     /// Write the export checks' test trace (threads, nested spans, a DROPPING episode) and
     /// print its expected numbers as JSON.
     #[command(hide = true)]
@@ -94,6 +110,7 @@ fn main() -> ExitCode {
         Command::Decode { file, format } => decode::run(&file, format),
         Command::Convert { file, to, out, spans } => convert::run(&file, to, &out, spans),
         Command::Stats { file, json, top } => stats::run(&file, json, top),
+        Command::Recover { file, out, json } => recover::run(&file, &out, json),
         Command::Workload { out } => workload::run(&out),
     };
     match result {

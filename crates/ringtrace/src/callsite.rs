@@ -279,7 +279,16 @@ pub fn register_metadata(meta: &'static Metadata) -> u32 {
     let slot = unsafe { &*bucket.add(off) };
     // Release: pairs with the Acquire in `lookup`.
     slot.store(meta as *const Metadata as *mut Metadata, Ordering::Release);
+    // A flight-recorder pool file describes the callsite before any record can carry the id.
+    #[cfg(not(feature = "loom"))]
+    crate::flight::callsite_registered(id, meta);
     id
+}
+
+/// Ids below this have been handed out (their entries may still be being stored).
+pub(crate) fn registered_below() -> u32 {
+    // Relaxed: the caller (`PoolFile::activate`) is ordered with registrations by a mutex.
+    NEXT_ID.load(Ordering::Relaxed)
 }
 
 /// The metadata registered under `id`, if any.

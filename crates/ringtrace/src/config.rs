@@ -112,6 +112,8 @@ impl fmt::Display for Serialization {
 /// | `stability_period` | [`DEFAULT_STABILITY_PERIOD`] (100 ms) |
 /// | `level` | [`Level::Trace`] (everything) |
 /// | `shutdown_timeout` | [`DEFAULT_SHUTDOWN_TIMEOUT`] (5 s) |
+/// | `pool_file` | none (anonymous memory) |
+/// | `flight_recorder` | `false` |
 #[derive(Debug, Clone, PartialEq)]
 pub struct Config {
     /// Bytes per ring; a power of two, 4 KiB to 1 GiB, at least twice `max_record_size`.
@@ -146,6 +148,14 @@ pub struct Config {
     pub level: Level,
     /// How long the drop guard waits for the drain at shutdown.
     pub shutdown_timeout: Duration,
+    /// Keep the pool in this file (a flight recorder that survives a crash; see
+    /// [`flight`](crate::flight)). `None`: anonymous memory.
+    pub pool_file: Option<std::path::PathBuf>,
+    /// Flight-recorder mode: the drain does not take records out of live threads' rings, so
+    /// the pool always holds each thread's newest records, for [`snapshot`](crate::snapshot)
+    /// and, with `pool_file`, for `ringtrace recover` after a crash. Sinks receive the records
+    /// of threads that exit, and at shutdown whatever the rings hold (if there are sinks).
+    pub flight_recorder: bool,
 }
 
 impl Default for Config {
@@ -165,6 +175,8 @@ impl Default for Config {
             stability_period: DEFAULT_STABILITY_PERIOD,
             level: Level::Trace,
             shutdown_timeout: DEFAULT_SHUTDOWN_TIMEOUT,
+            pool_file: None,
+            flight_recorder: false,
         }
     }
 }

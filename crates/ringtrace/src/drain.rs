@@ -36,6 +36,7 @@
 use crate::backpressure::ThreadState;
 use crate::diag::DiagnosticKind;
 use crate::event::{Batch, CallsiteInfo, CallsiteTable, RecRef, ThreadInfo};
+use crate::flight::{SnapshotError, SnapshotReport};
 use crate::pool::NIL;
 use crate::record::{Header, LossInfo, RecordKind, HEADER_LEN};
 use crate::runtime::{panic_message, Shared, SinkPhase};
@@ -64,8 +65,25 @@ const MAX_FINAL_PASSES: u32 = 1000;
 /// What the drain thread hands back when it finishes.
 #[derive(Debug)]
 pub(crate) struct DrainOutcome {
-    /// Bytes still in rings after the final pass (records made during shutdown).
+    /// Bytes still in rings after the final pass (records made during shutdown, or kept in
+    /// flight-recorder mode).
     pub undelivered_bytes: u64,
+    /// Events kept in the rings on purpose (flight-recorder mode without sinks).
+    pub retained_events: u64,
+}
+
+/// Events (not loss records) in a run of ring records.
+fn count_events(records: &[u8]) -> u64 {
+    let mut at = 0;
+    let mut n = 0;
+    while at + HEADER_LEN <= records.len() {
+        let Some(h) = Header::read(&records[at..at + HEADER_LEN]) else { break };
+        if h.kind() != Some(RecordKind::Loss) {
+            n += 1;
+        }
+        at += crate::record::align8((h.size as usize).max(HEADER_LEN));
+    }
+    n
 }
 
 /// The drain's view of one registry slot.
@@ -149,6 +167,11 @@ impl Drain {
             if self.shared.stop.load(Ordering::Acquire) {
                 break;
             }
+            // Acquire: pairs with the SeqCst store in `request_snapshot`; the request is in
+            // the list (behind its mutex anyway).
+            if self.shared.snapshot_pending.load(Ordering::Acquire) {
+                self.serve_snapshots();
+            }
             let found = self.pass(false);
             if found > 0 {
                 stats.busy_passes.fetch_add(1, StdOrdering::Relaxed);
@@ -187,6 +210,8 @@ impl Drain {
 
     /// Final passes, then stop the sinks in reverse order.
     fn finish(mut self) -> DrainOutcome {
+        // Snapshots asked for before the shutdown are still taken.
+        self.serve_snapshots();
         // Records the drain thread itself made (from sinks) go out in the final passes.
         crate::producer::retire_current_thread();
         for _ in 0..MAX_FINAL_PASSES {
@@ -215,19 +240,144 @@ impl Drain {
             let outputs = slot.sink.outputs();
             *shared.sink_stats[i].outputs.lock().unwrap_or_else(|e| e.into_inner()) = outputs;
         }
+        // Flight-recorder mode without sinks keeps the live threads' records in the rings.
+        let mut retained_events = 0;
+        if self.keeps_rings(true) {
+            for entry in shared.registry.iter() {
+                if occupied(entry.slot.load(Ordering::Acquire)) {
+                    retained_events += count_events(&self.peek_thread(entry));
+                }
+            }
+        }
         let pool = &self.shared.pool;
         let undelivered_bytes = (0..pool.ring_count() as u32).map(|i| pool.ctl(i).used()).sum();
-        DrainOutcome { undelivered_bytes }
+        DrainOutcome { undelivered_bytes, retained_events }
     }
 
-    /// Whether any ring has unread records or any chain holds a full ring.
+    /// Whether live threads' rings stay untouched: always in flight-recorder mode, except in
+    /// the final passes when there are sinks to hand the records to.
+    fn keeps_rings(&self, final_pass: bool) -> bool {
+        self.shared.config.flight_recorder && !(final_pass && !self.sinks.is_empty())
+    }
+
+    /// Takes every snapshot asked for so far (flight.rs).
+    fn serve_snapshots(&mut self) {
+        // SeqCst: a request pushed after this store sets the flag again.
+        self.shared.snapshot_pending.store(false, Ordering::SeqCst);
+        let requests = std::mem::take(&mut *self.shared.snapshots.lock().unwrap_or_else(|e| e.into_inner()));
+        for r in requests {
+            let result = self.take_snapshot(&r.path);
+            let _ = r.reply.send(result);
+        }
+    }
+
+    /// Copies every live thread's rings, without taking them, into a trace at `path`.
+    fn take_snapshot(&mut self, path: &std::path::Path) -> Result<SnapshotReport, SnapshotError> {
+        let shared = self.shared.clone();
+        let mut threads = Vec::new();
+        for entry in shared.registry.iter() {
+            if !occupied(entry.slot.load(Ordering::Acquire)) {
+                continue;
+            }
+            let records = self.peek_thread(entry);
+            if records.is_empty() {
+                continue;
+            }
+            let info = ThreadInfo {
+                id: entry.thread_id.load(StdOrdering::Relaxed),
+                name: entry.name.lock().map(|n| n.to_string()).unwrap_or_default(),
+                os_tid: entry.os_tid.load(StdOrdering::Relaxed),
+            };
+            threads.push((info, records));
+        }
+        let (trace, records) = crate::flight::write_trace(&shared.clock, &threads);
+        // Write beside the target and rename: a reader never sees half a snapshot.
+        let mut tmp = path.as_os_str().to_owned();
+        tmp.push(".partial");
+        std::fs::write(&tmp, &trace).and_then(|()| std::fs::rename(&tmp, path)).map_err(|e| {
+            let _ = std::fs::remove_file(&tmp);
+            SnapshotError::Io(e)
+        })?;
+        Ok(SnapshotReport {
+            path: path.to_path_buf(),
+            records,
+            threads: threads.len() as u64,
+            bytes: trace.len() as u64,
+        })
+    }
+
+    /// Copies a thread's committed records, oldest first, without taking its rings: the chain
+    /// from its head, then the active ring, each under the `reading` announcement (threads.rs),
+    /// so a producer reclaiming one under `DropOldest` waits for the copy. A ring taken before
+    /// it is copied is skipped (its records were overwritten or delivered). Each record is
+    /// padded to 8 bytes, as in a ring.
+    fn peek_thread(&self, entry: &ThreadEntry) -> Vec<u8> {
+        let pool = &self.shared.pool;
+        let mut out = Vec::new();
+        let copy = |out: &mut Vec<u8>, ring: u32| {
+            // SAFETY: the caller holds the `reading` announcement for `ring`, so no producer
+            // resets it during the copy, and the drain (this thread) is its only reader;
+            // base/size are the pool's.
+            unsafe {
+                pool.ctl(ring).peek(pool.base(ring), pool.ring_size(), |_, rec| {
+                    out.extend_from_slice(rec);
+                    out.resize(out.len() + (crate::record::align8(rec.len()) - rec.len()), 0);
+                })
+            };
+        };
+        let (mut pos, mut end) = entry.chain_bounds();
+        for _ in 0..ACTIVE_RETRIES {
+            while pos < end {
+                let ring = entry.chain_ring(pos);
+                if entry.begin_chain_read(ring, pos) {
+                    copy(&mut out, ring);
+                    entry.end_active_read();
+                }
+                pos += 1;
+            }
+            // Acquire: pairs with the producer's Release store of `active` in a swap.
+            let active = entry.active.load(Ordering::Acquire);
+            if active == NIL {
+                break;
+            }
+            if entry.begin_active_peek(active) {
+                // Rings swapped out since the chain was read are older than what the active
+                // ring holds now: read them first.
+                let (_, now) = entry.chain_bounds();
+                if now == end {
+                    copy(&mut out, active);
+                    entry.end_active_read();
+                    break;
+                }
+                entry.end_active_read();
+                end = now;
+            } else {
+                end = entry.chain_bounds().1;
+            }
+        }
+        out
+    }
+
+    /// Whether any ring has unread records or any chain holds a full ring (in flight-recorder
+    /// mode: whether a thread exited), or a snapshot is asked for.
     fn has_work(&self) -> bool {
         let pool = &self.shared.pool;
+        // Acquire: as in `run`.
+        if self.shared.snapshot_pending.load(Ordering::Acquire) {
+            return true;
+        }
+        let keep = self.keeps_rings(false);
         self.shared.registry.iter().any(|e| {
             if !occupied(e.slot.load(Ordering::Acquire)) {
                 return false;
             }
-            if e.chain_len() > 0 || e.slot.load(Ordering::Acquire) == SLOT_EXITED {
+            if e.slot.load(Ordering::Acquire) == SLOT_EXITED {
+                return true;
+            }
+            if keep {
+                return false;
+            }
+            if e.chain_len() > 0 {
                 return true;
             }
             // Acquire: pairs with the producer's Release store of `active`; the fences of the
@@ -245,12 +395,17 @@ impl Drain {
         let cutoff = if final_pass { u64::MAX } else { now.saturating_sub(window) };
         let mut read = 0;
         let mut unsettled = false;
+        let keep = self.keeps_rings(final_pass);
         for entry in shared.registry.iter() {
             let state = entry.slot.load(Ordering::Acquire);
             if !occupied(state) {
                 continue;
             }
-            read += self.collect_thread(entry);
+            // Flight-recorder mode: a live thread's records stay in its rings; an exited
+            // thread's go to the sinks, so its rings return to the pool.
+            if !keep || state == SLOT_EXITED {
+                read += self.collect_thread(entry);
+            }
             if state == SLOT_EXITED && entry.chain_len() == 0 && entry.active.load(Ordering::Acquire) == NIL {
                 self.retire_slot(entry);
                 continue;

@@ -52,6 +52,7 @@ mod diag;
 mod drain;
 mod encode;
 mod event;
+pub mod flight;
 mod format;
 mod metrics;
 mod platform;

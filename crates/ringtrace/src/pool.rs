@@ -156,14 +156,29 @@ impl FreeList {
     }
 }
 
+/// Where the pool's memory comes from.
+enum Backing {
+    /// Anonymous memory; the control blocks on the heap.
+    Anon {
+        /// Keeps the mapping alive; all access goes through `Pool::base`.
+        _map: memmap2::MmapMut,
+        /// Keeps the control blocks alive; all access goes through `Pool::ctl`.
+        _ctl: Box<[RingCtl]>,
+    },
+    /// A flight-recorder pool file: rings and control blocks both in the mapping.
+    #[cfg(not(feature = "loom"))]
+    File(std::sync::Arc<crate::flight::PoolFile>),
+}
+
 /// The pool: the mapping, one [`RingCtl`] per ring, and the free list.
 pub(crate) struct Pool {
-    /// Keeps the mapping alive; all access goes through `base`.
-    _map: memmap2::MmapMut,
-    /// Start of the mapping.
+    backing: Backing,
+    /// Start of the rings' bytes.
     base: *mut u8,
     ring_size: usize,
-    ctl: Box<[RingCtl]>,
+    /// The control blocks (in `backing`).
+    ctl: *const RingCtl,
+    ring_count: usize,
     free: FreeList,
 }
 
@@ -177,7 +192,7 @@ unsafe impl Sync for Pool {}
 impl fmt::Debug for Pool {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Pool")
-            .field("rings", &self.ctl.len())
+            .field("rings", &self.ring_count)
             .field("ring_size", &self.ring_size)
             .field("free", &self.free.free())
             .finish()
@@ -194,13 +209,50 @@ impl Pool {
         })?;
         let mut map = memmap2::MmapMut::map_anon(len.max(1)).map_err(PoolError::Map)?;
         let base = map.as_mut_ptr();
+        let ctl: Box<[RingCtl]> = (0..ring_count).map(|_| RingCtl::new(ring_size)).collect();
+        let ctl_ptr = ctl.as_ptr();
         Ok(Self {
-            _map: map,
+            backing: Backing::Anon { _map: map, _ctl: ctl },
             base,
             ring_size,
-            ctl: (0..ring_count).map(|_| RingCtl::new(ring_size)).collect(),
+            ctl: ctl_ptr,
+            ring_count: ring_count as usize,
             free: FreeList::new(ring_count),
         })
+    }
+
+    /// A pool in a flight-recorder file (flight.rs), which holds the rings and their control
+    /// blocks.
+    #[cfg(not(feature = "loom"))]
+    pub(crate) fn in_file(ring_count: u32, ring_size: usize, file: std::sync::Arc<crate::flight::PoolFile>) -> Self {
+        Self {
+            base: file.rings_ptr(),
+            ctl: file.ctl_ptr(),
+            backing: Backing::File(file),
+            ring_size,
+            ring_count: ring_count as usize,
+            free: FreeList::new(ring_count),
+        }
+    }
+
+    /// The pool file, if the pool lives in one.
+    #[cfg(not(feature = "loom"))]
+    pub(crate) fn file(&self) -> Option<&std::sync::Arc<crate::flight::PoolFile>> {
+        match &self.backing {
+            Backing::File(f) => Some(f),
+            Backing::Anon { .. } => None,
+        }
+    }
+
+    /// Notes a ring's new owner in the pool file (nothing for an anonymous pool).
+    #[inline]
+    pub(crate) fn set_owner(&self, ring: u32, thread: u64, seq: u64) {
+        #[cfg(not(feature = "loom"))]
+        if let Backing::File(f) = &self.backing {
+            f.set_owner(ring, thread, seq);
+        }
+        #[cfg(feature = "loom")]
+        let _ = (ring, thread, seq);
     }
 
     /// Bytes per ring.
@@ -210,17 +262,23 @@ impl Pool {
 
     /// Total rings.
     pub(crate) fn ring_count(&self) -> usize {
-        self.ctl.len()
+        self.ring_count
     }
 
     /// The control block of ring `index`.
     pub(crate) fn ctl(&self, index: u32) -> &RingCtl {
-        &self.ctl[index as usize]
+        assert!((index as usize) < self.ring_count);
+        // SAFETY: `ctl` points to `ring_count` initialised control blocks that live as long as
+        // `backing`: a heap slice, or the file mapping, whose zero-filled blocks are valid
+        // (`RingCtl` is two atomic positions, zero when empty; without loom its tracker holds
+        // nothing) and suitably aligned (the region starts on a page boundary and the stride
+        // is `size_of::<RingCtl>()`).
+        unsafe { &*self.ctl.add(index as usize) }
     }
 
     /// The first byte of ring `index`.
     pub(crate) fn base(&self, index: u32) -> *mut u8 {
-        assert!((index as usize) < self.ctl.len());
+        assert!((index as usize) < self.ring_count);
         // SAFETY: index < ring_count, so the offset is inside the mapping.
         unsafe { self.base.add(index as usize * self.ring_size) }
     }

@@ -4,7 +4,7 @@
 //! |---|---|---|
 //! | `dev` | level `DEBUG`, `DropNewest`, best-effort serialization | human text to stderr |
 //! | `production` | level `INFO`, `DropNewest`, 128 rings, 10 s shutdown timeout | JSON lines to `ringtrace.jsonl` (128 MiB × 10 files), PostgreSQL with `create_table = false` |
-//! | `flight_recorder` | level `TRACE`, `DropOldest`, 256 rings | the binary trace `flight.rtrace` (64 MiB × 4 files) |
+//! | `flight_recorder` | level `TRACE`, `DropOldest`, 256 rings, 8 per thread, flight-recorder mode | none: the pool file `ringtrace.flight` in the output directory keeps each thread's newest records (see [`flight`](crate::flight)) |
 //!
 //! The production preset is safe for regulated environments: its PostgreSQL sink never runs
 //! DDL (`create_table = false`); provision the table by migration. A preset only sets
@@ -37,6 +37,10 @@ pub enum Preset {
     FlightRecorder,
 }
 
+/// The pool file [`Builder::preset_sinks`](crate::Builder::preset_sinks) gives the flight
+/// recorder, in the output directory.
+pub const FLIGHT_POOL_FILE: &str = "ringtrace.flight";
+
 impl Preset {
     /// Every preset.
     pub const ALL: [Preset; 3] = [Preset::Dev, Preset::Production, Preset::FlightRecorder];
@@ -68,9 +72,14 @@ impl Preset {
                 shutdown_timeout: Duration::from_secs(10),
                 ..base
             },
-            Preset::FlightRecorder => {
-                Config { level: Level::Trace, policy: Policy::DropOldest, ring_count: 256, ..base }
-            }
+            Preset::FlightRecorder => Config {
+                level: Level::Trace,
+                policy: Policy::DropOldest,
+                ring_count: 256,
+                max_rings_per_thread: 8,
+                flight_recorder: true,
+                ..base
+            },
         }
     }
 
@@ -85,12 +94,9 @@ impl Preset {
                 },
                 SinkSpec::Postgres(PostgresSpec { table: "ringtrace_events", create_table: false }),
             ],
-            Preset::FlightRecorder => {
-                vec![SinkSpec::BinaryFile {
-                    file: "flight.rtrace",
-                    rotation: Rotation { max_bytes: 64 << 20, max_files: 4 },
-                }]
-            }
+            // No sink: the pool file is the record (`Builder::preset_sinks` puts it in the
+            // output directory); `snapshot` and `ringtrace recover` turn it into traces.
+            Preset::FlightRecorder => vec![],
         }
     }
 }
@@ -210,6 +216,7 @@ mod tests {
     #[test]
     fn flight_recorder_keeps_the_newest() {
         assert_eq!(Preset::FlightRecorder.config().policy, Policy::DropOldest);
-        assert!(matches!(Preset::FlightRecorder.sinks()[0], SinkSpec::BinaryFile { .. }));
+        assert!(Preset::FlightRecorder.config().flight_recorder);
+        assert!(Preset::FlightRecorder.sinks().is_empty(), "no sink writes during normal operation");
     }
 }

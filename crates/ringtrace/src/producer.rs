@@ -119,6 +119,11 @@ pub(crate) fn with_context_buf<R>(f: impl FnOnce(&ContextBuf) -> R) -> Option<R>
     LOCAL.try_with(|l| f(&l.ctx)).ok()
 }
 
+/// Whether the calling thread is the drain thread.
+pub(crate) fn is_drain_thread() -> bool {
+    LOCAL.try_with(|l| l.in_drain.get()).unwrap_or(false)
+}
+
 /// Marks the calling thread as the drain thread (records never wait, R-BP-4).
 pub(crate) fn mark_drain_thread() {
     let _ = LOCAL.try_with(|l| l.in_drain.set(true));
@@ -161,6 +166,10 @@ enum Room {
 pub(crate) struct Producer {
     /// The runtime generation this producer belongs to.
     generation: u64,
+    /// Rings this thread has started writing into (the sequence a pool file notes per ring).
+    rings_taken: u64,
+    /// Flight-recorder mode: the drain does not take full rings, so a swap does not wake it.
+    flight: bool,
     /// The thread's current ring.
     writer: RingWriter,
     /// Index of the current ring, or `NIL`.
@@ -404,7 +413,7 @@ impl Producer {
         if shared.pool.free_list().free() < shared.pressure_below {
             self.enter_pressure();
         }
-        if handed_over {
+        if handed_over && !self.flight {
             // A full ring is waiting in the chain: wake a sleeping or napping drain. (A
             // thread's first ring hands nothing over; its first record wakes the drain only
             // if the drain is fully asleep, like any record.)
@@ -423,7 +432,10 @@ impl Producer {
         // Release: a drain that loads the new `active` (Acquire) also sees the chain push
         // above. (The Dekker pair with the drain's `reading` is closed by the SeqCst fence in
         // `wait_unread`, threads.rs.)
+        // Before the first record goes in (a pool file's reader orders a thread's rings by it).
+        shared.pool.set_owner(fresh, entry.thread_id.load(Ordering::Relaxed), self.rings_taken);
         entry.active.store(fresh, Ordering::Release);
+        self.rings_taken += 1;
         self.ring = fresh;
         // SAFETY: `fresh` is this thread's (popped from the pool or reclaimed), so it is its
         // only producer; the pool (inside `shared`) outlives the writer.
@@ -469,7 +481,9 @@ impl Producer {
         lost.merge(folded);
         self.add_to_gap(lost);
         self.install_ring(ring);
-        shared.signal.notify();
+        if !self.flight {
+            shared.signal.notify();
+        }
         true
     }
 
@@ -668,7 +682,15 @@ fn ensure_producer(local: &Local) -> Option<*mut Producer> {
     }
     let shared = shared?;
     let name = thread_name();
-    let entry = shared.registry.claim(name, crate::platform::os_thread_id()) as *const ThreadEntry;
+    let os_tid = crate::platform::os_thread_id();
+    let entry = shared.registry.claim(name.clone(), os_tid) as *const ThreadEntry;
+    // A pool file describes the thread before any of its records (cold: once per thread).
+    #[cfg(not(feature = "loom"))]
+    if let Some(f) = shared.pool.file() {
+        // SAFETY: registry slots live as long as the registry (inside `shared`).
+        let id = unsafe { &*entry }.thread_id.load(StdOrdering::Relaxed);
+        f.describe_thread(&crate::event::ThreadInfo { id, name: name.to_string(), os_tid });
+    }
     let config = &shared.config;
     let p = Box::new(Producer {
         generation: shared.generation,
@@ -682,6 +704,8 @@ fn ensure_producer(local: &Local) -> Option<*mut Producer> {
         strict: config.serialization == Serialization::Strict,
         quota: config.max_rings_per_thread,
         ring_size: config.ring_size,
+        rings_taken: 0,
+        flight: config.flight_recorder,
         shared,
     });
     let p = Box::into_raw(p);

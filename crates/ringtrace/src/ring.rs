@@ -105,7 +105,40 @@ impl RingCtl {
     ///
     /// `base` must point to this ring's `cap` bytes, `cap` must be the ring size, and the
     /// caller must be the ring's only consumer for the duration of the call.
-    pub(crate) unsafe fn consume(&self, base: *const u8, cap: usize, mut f: impl FnMut(Header, &[u8])) -> Consumed {
+    pub(crate) unsafe fn consume(&self, base: *const u8, cap: usize, f: impl FnMut(Header, &[u8])) -> Consumed {
+        // SAFETY: the caller's contract is `walk`'s.
+        let (out, pos) = unsafe { self.walk(base, cap, f) };
+        // Release: pairs with the producer's Acquire load of `head`; our reads above are done
+        // before it may reuse the space.
+        self.head.store(pos, Ordering::Release);
+        out
+    }
+
+    /// Like [`consume`](Self::consume) but leaves `head` where it is: the records stay in the
+    /// ring (snapshots). Returns what was read.
+    ///
+    /// # Safety
+    ///
+    /// As for `consume`; in addition no one may consume or reset the ring during the call
+    /// (the snapshot holds the `reading` announcement, threads.rs).
+    pub(crate) unsafe fn peek(&self, base: *const u8, cap: usize, f: impl FnMut(Header, &[u8])) -> Consumed {
+        // SAFETY: the caller's contract is `walk`'s.
+        unsafe { self.walk(base, cap, f) }.0
+    }
+
+    /// The addresses of the two positions (for the pool file's self-description).
+    #[cfg(not(feature = "loom"))]
+    pub(crate) fn position_addrs(&self) -> (usize, usize) {
+        (&*self.tail as *const AtomicU64 as usize, &*self.head as *const AtomicU64 as usize)
+    }
+
+    /// Reads every committed record in `[head, tail)`; returns what was read and the position
+    /// reached.
+    ///
+    /// # Safety
+    ///
+    /// As for `consume`.
+    unsafe fn walk(&self, base: *const u8, cap: usize, mut f: impl FnMut(Header, &[u8])) -> (Consumed, u64) {
         let mask = cap as u64 - 1;
         // Acquire: `head` may have been reset by the ring's previous owner (see `reset`).
         let start = self.head.load(Ordering::Acquire);
@@ -146,10 +179,7 @@ impl RingCtl {
             pos += len as u64;
         }
         out.bytes = pos - start;
-        // Release: pairs with the producer's Acquire load of `head`; our reads above are done
-        // before it may reuse the space.
-        self.head.store(pos, Ordering::Release);
-        out
+        (out, pos)
     }
 }
 

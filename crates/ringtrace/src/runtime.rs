@@ -56,6 +56,29 @@ pub(crate) struct Shared {
     /// The same-thread-rule diagnostic was emitted (once per runtime; the count is in the
     /// report).
     pub(crate) drain_context_reported: std::sync::atomic::AtomicBool,
+    /// Snapshots asked of the drain (flight.rs).
+    pub(crate) snapshots: Mutex<Vec<crate::flight::SnapshotRequest>>,
+    /// `snapshots` is not empty (SeqCst store by the asker, Acquire load by the drain).
+    pub(crate) snapshot_pending: AtomicBool,
+}
+
+/// Asks the installed runtime's drain for a snapshot and waits for it ([`crate::snapshot`]).
+pub(crate) fn request_snapshot(path: PathBuf) -> Result<crate::flight::SnapshotReport, crate::flight::SnapshotError> {
+    use crate::flight::SnapshotError;
+    if crate::producer::is_drain_thread() {
+        return Err(SnapshotError::FromDrain);
+    }
+    let Some(shared) = CURRENT.load_full() else { return Err(SnapshotError::NotInstalled) };
+    let (tx, rx) = mpsc::channel();
+    shared.snapshots.lock().unwrap_or_else(|e| e.into_inner()).push(crate::flight::SnapshotRequest { path, reply: tx });
+    // SeqCst store, then the wake: a drain about to sleep either sees the flag in its
+    // re-check (`has_work`) or is unparked by the wake.
+    shared.snapshot_pending.store(true, Ordering::SeqCst);
+    crate::sync::fence(Ordering::SeqCst);
+    shared.signal.wake_for_shutdown();
+    let timeout = shared.config.shutdown_timeout;
+    drop(shared);
+    rx.recv_timeout(timeout).map_err(|_| SnapshotError::Timeout)?
 }
 
 /// Drain-side counters (written by the drain thread, read by `metrics()`; Relaxed counts).
@@ -440,11 +463,32 @@ impl Builder {
         self
     }
 
+    /// Keeps the ring pool in the file at `path` (created with mode 0600, its space reserved
+    /// up front; an existing file is renamed to `PATH.prev`), so that the records survive a
+    /// crash of the process: `ringtrace recover PATH -o OUT` turns it into a trace. See
+    /// [`flight`](crate::flight).
+    pub fn pool_file(mut self, path: impl Into<PathBuf>) -> Self {
+        self.config.pool_file = Some(path.into());
+        self
+    }
+
+    /// Flight-recorder mode (see [`Config::flight_recorder`]): live threads' records stay in
+    /// the rings until a [`snapshot`](crate::snapshot), a crash or shutdown.
+    pub fn flight_recorder(mut self, on: bool) -> Self {
+        self.config.flight_recorder = on;
+        self
+    }
+
     /// Adds the sinks of a [`Preset`] that this crate provides, writing files under `dir`.
+    /// For [`Preset::FlightRecorder`] it also puts the pool in `dir/ringtrace.flight`, unless
+    /// a pool file was already chosen.
     /// Returns the specs it did not build (a PostgreSQL sink, provided by the
     /// `ringtrace-postgres` crate) so the caller can build them.
     pub fn preset_sinks(mut self, preset: Preset, dir: &std::path::Path) -> Result<(Self, Vec<SinkSpec>), BuildError> {
         let mut rest = Vec::new();
+        if preset == Preset::FlightRecorder && self.config.pool_file.is_none() {
+            self.config.pool_file = Some(dir.join(crate::preset::FLIGHT_POOL_FILE));
+        }
         for spec in preset.sinks() {
             match spec.build(dir) {
                 Some(Ok(sink)) => self.sinks.push(sink),
@@ -505,10 +549,31 @@ impl Builder {
         for s in &sinks {
             s.metadata().check(crate::VERSION).map_err(BuildError::IncompatibleSink)?;
         }
-        let pool = Pool::new(config.ring_count, config.ring_size).map_err(|e| match e {
-            crate::pool::PoolError::Map(io) => BuildError::Pool(io),
-        })?;
         let clock = ClockCalibration::measure();
+        let pool = match &config.pool_file {
+            None => Pool::new(config.ring_count, config.ring_size).map_err(|e| match e {
+                crate::pool::PoolError::Map(io) => BuildError::Pool(io),
+            })?,
+            #[cfg(not(feature = "loom"))]
+            Some(path) => {
+                let file = crate::flight::PoolFile::create(
+                    path,
+                    config.ring_count,
+                    config.ring_size,
+                    config.max_record_size,
+                    &clock,
+                )
+                .map_err(BuildError::Pool)?;
+                Pool::in_file(config.ring_count, config.ring_size, Arc::new(file))
+            }
+            #[cfg(feature = "loom")]
+            Some(_) => {
+                return Err(BuildError::Pool(std::io::Error::new(
+                    std::io::ErrorKind::Unsupported,
+                    "a pool file cannot be used with loom's atomics",
+                )))
+            }
+        };
 
         // Start sinks in registration order; on failure stop the started ones in reverse.
         for i in 0..sinks.len() {
@@ -545,8 +610,16 @@ impl Builder {
             recovery_at,
             waiters: Waiters::default(),
             drain_context_reported: std::sync::atomic::AtomicBool::new(false),
+            snapshots: Mutex::new(Vec::new()),
+            snapshot_pending: AtomicBool::new(false),
         });
         crate::set_max_level(shared.config.level);
+        // Callsites registered from now on are described in the pool file (and those already
+        // registered, right away).
+        #[cfg(not(feature = "loom"))]
+        if let Some(f) = shared.pool.file() {
+            f.activate();
+        }
 
         let (tx, rx) = mpsc::channel();
         let drain = Drain::new(shared.clone(), sinks);
@@ -616,6 +689,28 @@ impl Guard {
         self.shared.clock
     }
 
+    /// With a [pool file](Builder::pool_file): `msync(MS_SYNC)`s it, returning once the kernel
+    /// has written every committed record to the device, so they survive a kernel crash or a
+    /// power loss too (a process crash needs no sync: the page cache keeps the file). It
+    /// costs a write of every dirty page (docs/flight-recorder.md has measurements); call it
+    /// at moments that matter, not per event. Without a pool file it does nothing.
+    pub fn sync(&self) -> std::io::Result<()> {
+        #[cfg(not(feature = "loom"))]
+        if let Some(f) = self.shared.pool.file() {
+            return f.sync();
+        }
+        Ok(())
+    }
+
+    /// The pool file, if the pool lives in one.
+    pub fn pool_file(&self) -> Option<&std::path::Path> {
+        #[cfg(not(feature = "loom"))]
+        if let Some(f) = self.shared.pool.file() {
+            return Some(f.path());
+        }
+        None
+    }
+
     /// Stops intake, drains every ring, flushes and stops the sinks (in reverse order), joins
     /// the drain thread and reports. If the drain does not finish within `timeout` (a sink
     /// hangs), returns with `timed_out` set and leaves the drain thread running detached.
@@ -646,6 +741,13 @@ impl Guard {
         if let (false, Some(h)) = (timed_out, self.handle.take()) {
             let _ = h.join();
         }
+        #[cfg(not(feature = "loom"))]
+        if let Some(f) = self.shared.pool.file() {
+            f.deactivate();
+            if !timed_out && drain_panic.is_none() {
+                f.mark_closed();
+            }
+        }
         INSTALLED.store(false, StdOrdering::Release);
         let m = Metrics::collect(&self.shared);
         let report = DrainReport {
@@ -658,6 +760,7 @@ impl Guard {
             sink_errors: self.shared.sink_errors.lock().unwrap_or_else(|e| e.into_inner()).clone(),
             threads: m.threads_seen,
             undelivered: outcome.as_ref().map_or(m.pool.used_bytes, |o| o.undelivered_bytes),
+            retained: outcome.as_ref().map_or(0, |o| o.retained_events),
             duration: start.elapsed(),
             uptime: self.shared.started.elapsed(),
             timed_out,
@@ -717,9 +820,13 @@ pub struct DrainReport {
     pub sink_errors: Vec<SinkErrorReport>,
     /// Threads that recorded.
     pub threads: u64,
-    /// Bytes of records still in rings when the report was made (non-zero only after a
-    /// timeout).
+    /// Bytes of records still in rings when the report was made (non-zero after a timeout,
+    /// and in flight-recorder mode without sinks, where the rings are kept).
     pub undelivered: u64,
+    /// Flight-recorder mode without sinks: events left in the rings at shutdown, on purpose
+    /// (in the pool file, for `ringtrace recover`). Each event is delivered, dropped with a
+    /// reason, or retained.
+    pub retained: u64,
     /// How long the shutdown took.
     pub duration: Duration,
     /// How long the runtime ran.

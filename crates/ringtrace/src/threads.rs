@@ -293,6 +293,61 @@ impl ThreadEntry {
         true
     }
 
+    /// Drain, for a snapshot: the chain's positions `(head, tail)`; the rings at positions
+    /// `head..tail` are waiting, oldest first.
+    pub(crate) fn chain_bounds(&self) -> (u64, u64) {
+        // Acquire/Acquire: as in `take_oldest`; the slots below `tail` are visible.
+        let h = self.chain_head.load(Ordering::Acquire);
+        (h, self.chain_tail.load(Ordering::Acquire))
+    }
+
+    /// Drain, for a snapshot: the ring at chain position `pos` (from `chain_bounds`). Only
+    /// meaningful if `begin_chain_read` then confirms it is still there.
+    pub(crate) fn chain_ring(&self, pos: u64) -> u32 {
+        // Relaxed: ordered by the Acquire load of chain_tail in `chain_bounds`; a slot
+        // rewritten since then means chain_head moved past `pos`, which `begin_chain_read`
+        // detects.
+        self.chain[(pos as usize) & (self.chain.len() - 1)].load(Ordering::Relaxed)
+    }
+
+    /// Drain, for a snapshot: announces that it will copy `ring`, found at chain position
+    /// `pos`, without taking it, then checks that no one has taken it since. `true`: copy it,
+    /// then call [`ThreadEntry::end_active_read`]; a producer reclaiming it under `DropOldest`
+    /// waits in `wait_unread` meanwhile. `false`: it was taken (its records are overwritten
+    /// or delivered); the announcement is withdrawn.
+    ///
+    /// The same fence-based Dekker pair as `begin_active_read`: the drain stores `reading`,
+    /// fences, loads `chain_head`; the reclaiming producer CASes `chain_head`, fences (in
+    /// `wait_unread`), loads `reading`. Either the drain sees the ring taken, or the producer
+    /// sees the announcement.
+    pub(crate) fn begin_chain_read(&self, ring: u32, pos: u64) -> bool {
+        self.reading.store(ring, Ordering::Relaxed);
+        fence(Ordering::SeqCst);
+        // Acquire: pairs with the AcqRel CAS of a taker.
+        if self.chain_head.load(Ordering::Acquire) > pos {
+            // Release: pairs with the producer's Acquire load in `wait_unread`.
+            self.reading.store(NIL, Ordering::Release);
+            return false;
+        }
+        true
+    }
+
+    /// Drain, for a snapshot: announces that it will copy the thread's active ring `active`
+    /// without taking it, and checks that it still is the active ring. Unlike
+    /// `begin_active_read` it does not require the chain to be empty (a snapshot reads the
+    /// chain without taking it). `true`: copy it, then call `end_active_read`.
+    pub(crate) fn begin_active_peek(&self, active: u32) -> bool {
+        self.reading.store(active, Ordering::Relaxed);
+        fence(Ordering::SeqCst);
+        // Acquire: pairs with the producer's Release store of `active`.
+        if self.active.load(Ordering::Acquire) != active {
+            // Release: pairs with the producer's Acquire load in `wait_unread`.
+            self.reading.store(NIL, Ordering::Release);
+            return false;
+        }
+        true
+    }
+
     /// Drain: done reading the ring announced by `begin_active_read`.
     pub(crate) fn end_active_read(&self) {
         // Release: the drain's reads of the ring (and its store of the ring's head) happen
