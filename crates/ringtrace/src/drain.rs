@@ -266,9 +266,27 @@ impl Drain {
         self.shared.snapshot_pending.store(false, Ordering::SeqCst);
         let requests = std::mem::take(&mut *self.shared.snapshots.lock().unwrap_or_else(|e| e.into_inner()));
         for r in requests {
-            let result = self.take_snapshot(&r.path);
+            let result = match &r.path {
+                Some(path) => self.take_snapshot(path),
+                None => {
+                    self.flush_now();
+                    Ok(SnapshotReport { path: Default::default(), records: 0, threads: 0, bytes: 0 })
+                }
+            };
             let _ = r.reply.send(result);
         }
+    }
+
+    /// Delivers everything the rings hold (no hold-back) and flushes the sinks (the panic
+    /// hook; not in flight-recorder mode, whose records stay in the rings).
+    fn flush_now(&mut self) {
+        if !self.shared.config.flight_recorder {
+            self.pass(true);
+            if !self.refs.is_empty() {
+                self.dispatch(u64::MAX);
+            }
+        }
+        self.flush_sinks();
     }
 
     /// Copies every live thread's rings, without taking them, into a trace at `path`.

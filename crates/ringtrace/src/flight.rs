@@ -776,11 +776,61 @@ impl fmt::Display for SnapshotError {
 
 impl std::error::Error for SnapshotError {}
 
-/// A snapshot asked of the drain thread.
+/// A snapshot (or, without a path, a flush) asked of the drain thread.
 #[derive(Debug)]
 pub(crate) struct SnapshotRequest {
-    pub path: PathBuf,
+    /// Where to write the snapshot; `None`: deliver what the rings hold to the sinks now and
+    /// flush them (the panic hook).
+    pub path: Option<PathBuf>,
     pub reply: std::sync::mpsc::Sender<Result<SnapshotReport, SnapshotError>>,
+}
+
+/// Installs a panic hook (opt-in, once per process; later calls do nothing) that, on the
+/// panicking thread, records an `ERROR` event with target `ringtrace::panic` holding the
+/// panic's message and location, then saves what it can before the process goes on
+/// unwinding or aborting:
+///
+/// - in flight-recorder mode, the records stay in the pool; with a pool file it is
+///   `msync`ed (so even a power loss right after keeps them);
+/// - otherwise the drain delivers everything the rings hold to the sinks and flushes them
+///   (waiting at most one second).
+///
+/// Then it calls the hook that was installed before (by default, the message to stderr).
+///
+/// ```
+/// ringtrace::flight::install_panic_hook();
+/// ```
+pub fn install_panic_hook() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        let previous = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            let message = info
+                .payload()
+                .downcast_ref::<&str>()
+                .map(|s| s.to_string())
+                .or_else(|| info.payload().downcast_ref::<String>().cloned())
+                .unwrap_or_else(|| "Box<dyn Any>".to_string());
+            let (file, line, column) =
+                info.location().map_or(("<unknown>", 0, 0), |l| (l.file(), l.line(), l.column()));
+            let thread = std::thread::current();
+            let thread = thread.name().unwrap_or("<unnamed>");
+            crate::error!(
+                target: "ringtrace::panic",
+                file = file,
+                line = line,
+                column = column,
+                thread = thread,
+                "panicked at {}:{}:{}: {}",
+                file,
+                line,
+                column,
+                message.as_str()
+            );
+            crate::runtime::save_for_crash();
+            previous(info);
+        }));
+    });
 }
 
 /// Writes the current contents of every thread's rings to `path` as a binary trace, without
@@ -805,7 +855,7 @@ pub(crate) struct SnapshotRequest {
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 pub fn snapshot(path: impl AsRef<Path>) -> Result<SnapshotReport, SnapshotError> {
-    crate::runtime::request_snapshot(path.as_ref().to_path_buf())
+    crate::runtime::request_snapshot(Some(path.as_ref().to_path_buf()), None)
 }
 
 // ---------------------------------------------------------------------------------------------

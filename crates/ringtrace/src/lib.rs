@@ -93,6 +93,7 @@ pub use context::{ContextGuard, CONTEXT_CAPACITY};
 pub use diag::{Diagnostic, DiagnosticHook, DiagnosticKind, DiagnosticSink, RATE_LIMIT, RATE_WINDOW};
 pub use encode::{DebugArg, DisplayArg, Encode, Encoder, ErrorArg};
 pub use event::{Batch, CallsiteInfo, CallsiteTable, Event, ThreadInfo};
+pub use flight::snapshot;
 pub use format::{Template, TemplateError};
 pub use metrics::{metrics, DrainMetrics, DropCounts, Metrics, PoolMetrics, ThreadMetrics, TransitionCounts};
 pub use preset::{PostgresSpec, Preset, SinkSpec};

@@ -47,6 +47,17 @@ impl Ring {
             .records
     }
 
+    /// Snapshot reader: passes every committed record (id, payload) to `f` without consuming
+    /// it (`RingCtl::peek`, as `Drain::peek_thread` copies a ring); returns how many. Call it
+    /// only under a `reading` announcement ([`Chain::begin_chain_read`],
+    /// [`Chain::begin_active_peek`]), which is what the models check.
+    pub fn peek(&self, mut f: impl FnMut(u32, &[u8])) -> u64 {
+        // SAFETY: base/cap describe this ring. The exclusion `peek` asks for (no reset or
+        // consume during the copy) is the claim under test: a model that breaks it fails on
+        // the access tracker, and the walk bounds-checks every header against this buffer.
+        unsafe { self.ctl.peek(self.mem.as_ptr() as *const u8, self.cap, |h, rec| f(h.id, &rec[HEADER_LEN..])) }.records
+    }
+
     /// Whether everything published was consumed.
     pub fn is_drained(&self) -> bool {
         self.ctl.is_drained()
@@ -151,6 +162,31 @@ impl Chain {
     /// Drain: end an active-ring read.
     pub fn end_active_read(&self) {
         self.0.end_active_read()
+    }
+    /// Drain (snapshot): the active ring, loaded as `Drain::peek_thread` loads it; `None` if
+    /// the thread has none.
+    pub fn active(&self) -> Option<u32> {
+        // Acquire: pairs with the Release in `set_active`; the chain push before a swap is
+        // visible with the new active ring.
+        Some(self.0.active.load(Ordering::Acquire)).filter(|&r| r != crate::pool::NIL)
+    }
+    /// Drain (snapshot): the chain positions `(head, tail)` of the waiting rings.
+    pub fn chain_bounds(&self) -> (u64, u64) {
+        self.0.chain_bounds()
+    }
+    /// Drain (snapshot): the ring at chain position `pos`.
+    pub fn chain_ring(&self, pos: u64) -> u32 {
+        self.0.chain_ring(pos)
+    }
+    /// Drain (snapshot): announce a copy of chain ring `ring` at `pos` and check it was not
+    /// taken; `true`: copy it, then [`Chain::end_active_read`].
+    pub fn begin_chain_read(&self, ring: u32, pos: u64) -> bool {
+        self.0.begin_chain_read(ring, pos)
+    }
+    /// Drain (snapshot): announce a copy of the active ring `active` and check it still is;
+    /// `true`: copy it, then [`Chain::end_active_read`].
+    pub fn begin_active_peek(&self, active: u32) -> bool {
+        self.0.begin_active_peek(active)
     }
     /// Producer: wait until the drain is not reading `ring`.
     pub fn wait_unread(&self, ring: u32) {

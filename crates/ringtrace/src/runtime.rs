@@ -63,7 +63,11 @@ pub(crate) struct Shared {
 }
 
 /// Asks the installed runtime's drain for a snapshot and waits for it ([`crate::snapshot`]).
-pub(crate) fn request_snapshot(path: PathBuf) -> Result<crate::flight::SnapshotReport, crate::flight::SnapshotError> {
+/// `path: None` asks for a flush instead; `timeout: None` means `shutdown_timeout`.
+pub(crate) fn request_snapshot(
+    path: Option<PathBuf>,
+    timeout: Option<Duration>,
+) -> Result<crate::flight::SnapshotReport, crate::flight::SnapshotError> {
     use crate::flight::SnapshotError;
     if crate::producer::is_drain_thread() {
         return Err(SnapshotError::FromDrain);
@@ -76,9 +80,24 @@ pub(crate) fn request_snapshot(path: PathBuf) -> Result<crate::flight::SnapshotR
     shared.snapshot_pending.store(true, Ordering::SeqCst);
     crate::sync::fence(Ordering::SeqCst);
     shared.signal.wake_for_shutdown();
-    let timeout = shared.config.shutdown_timeout;
+    let timeout = timeout.unwrap_or(shared.config.shutdown_timeout);
     drop(shared);
     rx.recv_timeout(timeout).map_err(|_| SnapshotError::Timeout)?
+}
+
+/// The panic hook's rescue (flight.rs `install_panic_hook`): sync the pool file in
+/// flight-recorder mode, else have the drain deliver and flush everything (bounded).
+pub(crate) fn save_for_crash() {
+    let Some(shared) = CURRENT.load_full() else { return };
+    if shared.config.flight_recorder {
+        #[cfg(not(feature = "loom"))]
+        if let Some(f) = shared.pool.file() {
+            let _ = f.sync();
+        }
+        return;
+    }
+    drop(shared);
+    let _ = request_snapshot(None, Some(Duration::from_secs(1)));
 }
 
 /// Drain-side counters (written by the drain thread, read by `metrics()`; Relaxed counts).
