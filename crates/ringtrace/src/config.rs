@@ -153,8 +153,10 @@ pub struct Config {
     pub pool_file: Option<std::path::PathBuf>,
     /// Flight-recorder mode: the drain does not take records out of live threads' rings, so
     /// the pool always holds each thread's newest records, for [`snapshot`](crate::snapshot)
-    /// and, with `pool_file`, for `ringtrace recover` after a crash. Sinks receive the records
-    /// of threads that exit, and at shutdown whatever the rings hold (if there are sinks).
+    /// and, with `pool_file`, for `ringtrace recover` after a crash. An exited thread's records
+    /// stay too, until the pool runs short of free rings (then they go to the sinks and the
+    /// rings are reused). At shutdown the sinks, if there are any, receive what the rings hold;
+    /// without sinks it stays in the pool file ([`DrainReport::retained`](crate::DrainReport)).
     pub flight_recorder: bool,
 }
 

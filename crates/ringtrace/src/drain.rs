@@ -257,7 +257,13 @@ impl Drain {
     /// Whether live threads' rings stay untouched: always in flight-recorder mode, except in
     /// the final passes when there are sinks to hand the records to.
     fn keeps_rings(&self, final_pass: bool) -> bool {
-        self.shared.config.flight_recorder && !(final_pass && !self.sinks.is_empty())
+        self.shared.config.flight_recorder && (!final_pass || self.sinks.is_empty())
+    }
+
+    /// Fewer free rings than the pressure watermark (flight-recorder mode then hands exited
+    /// threads' rings back to the pool).
+    fn short_of_rings(&self) -> bool {
+        self.shared.pool.free_list().free() < self.shared.pressure_below.max(1)
     }
 
     /// Takes every snapshot asked for so far (flight.rs).
@@ -389,11 +395,11 @@ impl Drain {
             if !occupied(e.slot.load(Ordering::Acquire)) {
                 return false;
             }
+            if keep {
+                return e.slot.load(Ordering::Acquire) == SLOT_EXITED && self.short_of_rings();
+            }
             if e.slot.load(Ordering::Acquire) == SLOT_EXITED {
                 return true;
-            }
-            if keep {
-                return false;
             }
             if e.chain_len() > 0 {
                 return true;
@@ -419,11 +425,18 @@ impl Drain {
             if !occupied(state) {
                 continue;
             }
-            // Flight-recorder mode: a live thread's records stay in its rings; an exited
-            // thread's go to the sinks, so its rings return to the pool.
-            if !keep || state == SLOT_EXITED {
-                read += self.collect_thread(entry);
+            // Flight-recorder mode: a thread's records stay in its rings, also after it exits
+            // (its last records may be the ones that matter), until the pool runs short of
+            // free rings: then exited threads' records go to the sinks and their rings return
+            // to the pool.
+            if keep && !(state == SLOT_EXITED && self.short_of_rings()) {
+                // The pool does not refill in this mode, so a thread that is not NORMAL stays
+                // so: no reason to keep napping for its recovery.
+                Self::check_recovery(&shared, entry, now);
+                self.report_changes(entry);
+                continue;
             }
+            read += self.collect_thread(entry);
             if state == SLOT_EXITED && entry.chain_len() == 0 && entry.active.load(Ordering::Acquire) == NIL {
                 self.retire_slot(entry);
                 continue;

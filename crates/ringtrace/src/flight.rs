@@ -490,15 +490,12 @@ struct RingRecords {
     records: Vec<(usize, usize)>,
 }
 
+/// Where (a file offset) and why reading a ring stopped early.
+type Damage = (usize, String);
+
 /// Walks the committed records `[head, tail)` of ring `ring`, whose bytes start at file
 /// offset `base`. Returns the records' file ranges, and where and why reading stopped early.
-fn walk_ring(
-    file: &[u8],
-    base: usize,
-    size: usize,
-    head: u64,
-    tail: u64,
-) -> (Vec<(usize, usize)>, Option<(usize, String)>) {
+fn walk_ring(file: &[u8], base: usize, size: usize, head: u64, tail: u64) -> (Vec<(usize, usize)>, Option<Damage>) {
     let mask = size as u64 - 1;
     let mut pos = head;
     let mut out = Vec::new();

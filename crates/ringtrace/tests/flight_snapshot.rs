@@ -198,3 +198,46 @@ fn snapshot_without_a_runtime_says_so() {
     let err = ringtrace::snapshot(std::env::temp_dir().join("never-written.rtrace")).unwrap_err();
     assert!(matches!(err, ringtrace::flight::SnapshotError::NotInstalled), "{err}");
 }
+
+#[test]
+fn the_panic_hook_records_the_panic_with_its_location() {
+    let _one = ONE_RUNTIME.lock().unwrap_or_else(|e| e.into_inner());
+    let dir = std::env::temp_dir().join(format!("rt-flight-panic-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let guard = ringtrace::Builder::new()
+        .ignore_env()
+        .ring_size(4096)
+        .max_record_size(1024)
+        .ring_count(8)
+        .max_rings_per_thread(2)
+        .policy(Policy::DropOldest)
+        .flight_recorder(true)
+        .install()
+        .unwrap();
+    ringtrace::flight::install_panic_hook();
+    let line = line!() + 3;
+    let joined =
+        std::thread::Builder::new().name("doomed".into()).spawn(|| panic!("the reactor is on fire")).unwrap().join();
+    assert!(joined.is_err());
+    ringtrace::snapshot(dir.join("after.rtrace")).unwrap();
+    let trace = std::fs::read(dir.join("after.rtrace")).unwrap();
+    let mut found = Vec::new();
+    TraceReader::new(&trace[..])
+        .unwrap()
+        .for_each_batch(|b| {
+            for ev in b.iter() {
+                if ev.target() == "ringtrace::panic" {
+                    found.push((ev.level(), ev.thread().name.clone(), ev.message()));
+                }
+            }
+        })
+        .unwrap();
+    assert_eq!(found.len(), 1, "{found:?}");
+    let (level, thread, message) = &found[0];
+    assert_eq!(*level, Some(ringtrace::Level::Error));
+    assert_eq!(thread, "doomed");
+    assert!(message.contains("the reactor is on fire"), "{message}");
+    assert!(message.contains(&format!("flight_snapshot.rs:{line}:")), "{message}");
+    drop(guard);
+    std::fs::remove_dir_all(&dir).unwrap();
+}
