@@ -503,7 +503,7 @@ fn walk_ring(file: &[u8], base: usize, size: usize, head: u64, tail: u64) -> (Ve
         let off = (pos & mask) as usize;
         let to_end = size - off;
         if to_end < HEADER_LEN {
-            pos += to_end as u64;
+            pos = pos.saturating_add(to_end as u64);
             continue;
         }
         let at = base + off;
@@ -512,7 +512,10 @@ fn walk_ring(file: &[u8], base: usize, size: usize, head: u64, tail: u64) -> (Ve
             return (out, Some((at, "unreadable record header".into())));
         };
         let len = align8(h.size as usize);
-        if (h.size as usize) < HEADER_LEN || len > to_end || pos + len as u64 > tail {
+        if h.kind().is_none() {
+            return (out, Some((at, format!("unknown record kind {:#x}", h.flags))));
+        }
+        if (h.size as usize) < HEADER_LEN || len > to_end || pos.checked_add(len as u64).is_none_or(|e| e > tail) {
             return (out, Some((at, format!("record of {} bytes does not fit in the committed part", h.size))));
         }
         if h.kind() != Some(RecordKind::Pad) {
@@ -571,10 +574,20 @@ pub fn recover(file: &[u8]) -> Result<(Vec<u8>, Recovery), RecoverError> {
         // Keep the complete chunks before the damage.
         let cut = (e.offset as usize).saturating_sub(trace_file::FILE_HEADER_LEN).min(dict.len());
         dict_ok = chunk_boundary(dict, cut);
+        // A chunk that ends at the limit can still be the bad one (an empty, malformed chunk
+        // is reported at its end): step back until what is kept reads.
+        loop {
+            reader = trace_file::TraceReader::new(&dict_trace[..trace_file::FILE_HEADER_LEN + dict_ok])
+                .map_err(|e| corrupt(0, e.to_string()))?;
+            match reader.for_each_batch(|_| {}) {
+                Ok(_) => break,
+                Err(e) => {
+                    let cut = (e.offset as usize).saturating_sub(trace_file::FILE_HEADER_LEN);
+                    dict_ok = chunk_boundary(dict, cut.min(dict_ok - 1));
+                }
+            }
+        }
         found.dictionary_cut_at = Some(g.dict_offset + dict_ok as u64);
-        reader = trace_file::TraceReader::new(&dict_trace[..trace_file::FILE_HEADER_LEN + dict_ok])
-            .map_err(|e| corrupt(0, e.to_string()))?;
-        let _ = reader.for_each_batch(|_| {});
     }
     let known_threads: HashMap<u64, ThreadInfo> = reader.threads().iter().map(|t| (t.id, t.clone())).collect();
 
@@ -637,8 +650,9 @@ pub fn recover(file: &[u8]) -> Result<(Vec<u8>, Recovery), RecoverError> {
             let kind = Header::read(&file[at..at + HEADER_LEN]).and_then(|h| h.kind());
             if kind == Some(RecordKind::Loss) {
                 t.loss_records += 1;
-                t.reported_lost +=
-                    crate::record::LossInfo::from_bytes(&file[at + HEADER_LEN..at + len]).map_or(0, |l| l.events);
+                t.reported_lost = t.reported_lost.saturating_add(
+                    crate::record::LossInfo::from_bytes(&file[at + HEADER_LEN..at + len]).map_or(0, |l| l.events),
+                );
             } else {
                 t.events += 1;
             }

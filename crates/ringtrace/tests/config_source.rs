@@ -553,5 +553,7 @@ fn expected() -> Config {
         stability_period: Duration::from_secs(1),
         level: Level::Debug,
         shutdown_timeout: Duration::from_secs(120),
+        pool_file: None,
+        flight_recorder: false,
     }
 }
