@@ -31,7 +31,9 @@
 //!   process environment or of keys in the file.
 //!
 //! One table (`SETTINGS`) maps every field to its variable and its syntax; a unit test checks it
-//! against the fields of `Config`, so a new field cannot be forgotten here.
+//! against the fields of `Config`, so a new field cannot be forgotten here. Two fields are set
+//! in code only: `pool_file` and `flight_recorder` (the flight recorder, see
+//! [`flight`](crate::flight)); no variable or key sets them yet.
 //!
 //! # Names
 //!
@@ -249,6 +251,11 @@ macro_rules! settings {
 
 /// Every field of [`Config`], in declaration order (the order layers are applied in, so the
 /// first error reported does not depend on the order of variables or keys).
+/// [`Config`] fields set only in code (`Builder::pool_file`, `Builder::flight_recorder`, the
+/// flight-recorder preset), not from the environment or a file.
+#[cfg(test)]
+const CODE_ONLY: [&str; 2] = ["pool_file", "flight_recorder"];
+
 const SETTINGS: [Setting; 14] = settings![
     ring_size / RING_SIZE: Size,
     ring_count / RING_COUNT: Count32,
@@ -839,7 +846,10 @@ mod tests {
         // A new Config field must be added to SETTINGS: this debug dump names every field.
         let dump = format!("{:?}", Config::default());
         let fields = dump.matches(": ").count();
-        assert_eq!(fields, SETTINGS.len(), "{dump}");
+        assert_eq!(fields, SETTINGS.len() + CODE_ONLY.len(), "{dump}");
+        for f in CODE_ONLY {
+            assert!(dump.contains(&format!("{f}: ")), "{f}");
+        }
         for s in &SETTINGS {
             assert!(dump.contains(&format!("{}: ", s.field)), "{}", s.field);
             assert_eq!(s.env, format!("{PREFIX}{}", s.field.to_ascii_uppercase()));

@@ -215,11 +215,23 @@ fn the_panic_hook_records_the_panic_with_its_location() {
         .install()
         .unwrap();
     ringtrace::flight::install_panic_hook();
-    let line = line!() + 3;
-    let joined =
-        std::thread::Builder::new().name("doomed".into()).spawn(|| panic!("the reactor is on fire")).unwrap().join();
-    assert!(joined.is_err());
+    // The panicking thread stays alive until the snapshot is taken (the hook's record is what
+    // is checked here, not how long an exited thread's rings are kept).
+    let (snapped, wait) = std::sync::mpsc::channel::<()>();
+    let (panicked, caught) = std::sync::mpsc::channel::<bool>();
+    let line = line!() + 4;
+    let doomed = std::thread::Builder::new()
+        .name("doomed".into())
+        .spawn(move || {
+            let r = std::panic::catch_unwind(|| panic!("the reactor is on fire"));
+            panicked.send(r.is_err()).unwrap();
+            let _ = wait.recv();
+        })
+        .unwrap();
+    assert!(caught.recv().unwrap());
     ringtrace::snapshot(dir.join("after.rtrace")).unwrap();
+    snapped.send(()).unwrap();
+    doomed.join().unwrap();
     let trace = std::fs::read(dir.join("after.rtrace")).unwrap();
     let mut found = Vec::new();
     TraceReader::new(&trace[..])
