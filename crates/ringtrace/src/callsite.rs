@@ -286,6 +286,7 @@ pub fn register_metadata(meta: &'static Metadata) -> u32 {
 }
 
 /// Ids below this have been handed out (their entries may still be being stored).
+#[cfg_attr(feature = "loom", allow(dead_code))]
 pub(crate) fn registered_below() -> u32 {
     // Relaxed: the caller (`PoolFile::activate`) is ordered with registrations by a mutex.
     NEXT_ID.load(Ordering::Relaxed)

@@ -172,6 +172,8 @@ enum Backing {
 
 /// The pool: the mapping, one [`RingCtl`] per ring, and the free list.
 pub(crate) struct Pool {
+    /// Keeps the memory alive (read through `file()` for a pool file).
+    #[cfg_attr(feature = "loom", allow(dead_code))]
     backing: Backing,
     /// Start of the rings' bytes.
     base: *mut u8,
