@@ -350,12 +350,15 @@ impl Drain {
             };
         };
         let (mut pos, mut end) = entry.chain_bounds();
+        // The last ring copied from the chain, and its position.
+        let mut last_copied: Option<(u32, u64)> = None;
         for _ in 0..ACTIVE_RETRIES {
             while pos < end {
                 let ring = entry.chain_ring(pos);
                 if entry.begin_chain_read(ring, pos) {
                     copy(&mut out, ring);
                     entry.end_active_read();
+                    last_copied = Some((ring, pos));
                 }
                 pos += 1;
             }
@@ -369,7 +372,11 @@ impl Drain {
                 // ring holds now: read them first.
                 let (_, now) = entry.chain_bounds();
                 if now == end {
-                    copy(&mut out, active);
+                    // Between a swap's chain push and its store of the new active ring, the
+                    // ring just copied from the chain can still be the active one: not twice.
+                    if last_copied != Some((active, end.wrapping_sub(1))) {
+                        copy(&mut out, active);
+                    }
                     entry.end_active_read();
                     break;
                 }

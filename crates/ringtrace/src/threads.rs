@@ -321,7 +321,10 @@ impl ThreadEntry {
     /// `wait_unread`), loads `reading`. Either the drain sees the ring taken, or the producer
     /// sees the announcement.
     pub(crate) fn begin_chain_read(&self, ring: u32, pos: u64) -> bool {
-        self.reading.store(ring, Ordering::Relaxed);
+        // Release: a producer that sees this announcement instead of the previous one (so
+        // does not wait for it) is ordered after the copy of the previously announced ring,
+        // which `peek` (unlike `consume`) does not publish with a store of `head`.
+        self.reading.store(ring, Ordering::Release);
         fence(Ordering::SeqCst);
         // Acquire: pairs with the AcqRel CAS of a taker.
         if self.chain_head.load(Ordering::Acquire) > pos {
@@ -337,7 +340,10 @@ impl ThreadEntry {
     /// `begin_active_read` it does not require the chain to be empty (a snapshot reads the
     /// chain without taking it). `true`: copy it, then call `end_active_read`.
     pub(crate) fn begin_active_peek(&self, active: u32) -> bool {
-        self.reading.store(active, Ordering::Relaxed);
+        // Release: a producer that sees this announcement instead of the previous one (so
+        // does not wait for it) is ordered after the copy of the previously announced ring,
+        // which `peek` (unlike `consume`) does not publish with a store of `head`.
+        self.reading.store(active, Ordering::Release);
         fence(Ordering::SeqCst);
         // Acquire: pairs with the producer's Release store of `active`.
         if self.active.load(Ordering::Acquire) != active {
