@@ -262,12 +262,9 @@ fn registry_claim_and_recycle_vs_traversal() {
     });
 }
 
-/// A flight-recorder snapshot: the steps of `Drain::peek_thread` (drain.rs; keep the two in
-/// step) through the real chain and ring code. Copies the thread's chain rings from the head,
-/// then its active ring, each under the `reading` announcement and with `peek` (records stay
-/// in the ring); a ring taken before the copy is skipped; the active ring is retried when it
-/// was swapped meanwhile. Checks every record on the way: its payload is the one the producer
-/// wrote for its id.
+/// A flight-recorder snapshot: `Drain::peek_thread`'s loop (`Chain::peek_rings`, the real
+/// `ThreadEntry::peek_rings`) copying each ring with `peek` (records stay in the ring). Checks
+/// every record on the way: its payload is the one the producer wrote for its id.
 fn snapshot(t: &Chain, rings: &[std::sync::Arc<Ring>; 2]) -> Vec<u32> {
     /// `ACTIVE_RETRIES` in drain.rs is 4; 2 under loom, because every pass multiplies the
     /// interleavings (4: 1–2 min, 2: about 25 s). Two passes already reach every ring copy
@@ -275,40 +272,12 @@ fn snapshot(t: &Chain, rings: &[std::sync::Arc<Ring>; 2]) -> Vec<u32> {
     /// schedule that would need a third ends without it, as the drain does out of retries.
     const ACTIVE_RETRIES: u32 = 2;
     let mut out = Vec::new();
-    let copy = |out: &mut Vec<u32>, ring: u32| {
+    t.peek_rings(ACTIVE_RETRIES, |ring| {
         rings[ring as usize].peek(|id, payload| {
             assert_eq!(payload, &[id as u8; 8], "record {id} torn or reset under the reader");
             out.push(id);
         });
-    };
-    let (mut pos, mut end) = t.chain_bounds();
-    let mut last_copied: Option<(u32, u64)> = None;
-    for _ in 0..ACTIVE_RETRIES {
-        while pos < end {
-            let ring = t.chain_ring(pos);
-            if t.begin_chain_read(ring, pos) {
-                copy(&mut out, ring);
-                t.end_active_read();
-                last_copied = Some((ring, pos));
-            }
-            pos += 1;
-        }
-        let Some(active) = t.active() else { break };
-        if t.begin_active_peek(active) {
-            let (_, now) = t.chain_bounds();
-            if now == end {
-                if last_copied != Some((active, end.wrapping_sub(1))) {
-                    copy(&mut out, active);
-                }
-                t.end_active_read();
-                break;
-            }
-            t.end_active_read();
-            end = now;
-        } else {
-            end = t.chain_bounds().1;
-        }
-    }
+    });
     out
 }
 
@@ -322,14 +291,12 @@ fn snapshot(t: &Chain, rings: &[std::sync::Arc<Ring>; 2]) -> Vec<u32> {
 /// B record 2 before the race (B as if written right after the swap); record 3 is written
 /// into the reclaimed A during it.
 ///
-/// Ignored until two bugs it found are fixed (then drop the attribute). 1: `begin_chain_read`
-/// and `begin_active_peek` (threads.rs) store `reading` Relaxed; a producer whose
-/// `wait_unread` sees the announcement of the *next* ring is not ordered after the end of the
-/// previous `peek` (which, unlike `consume`, stores no `head`), resets that ring and rewrites
-/// it under the copy (loom: causality violation); a Release store fixes it. 2: between a
-/// swap's `push_full` and its store of `active`, the snapshot copies the old ring from the
-/// chain and then again as the still-active ring (loom: `[1, 1]`); drain.rs should not copy
-/// an active ring equal to `chain_ring(end - 1)`.
+/// It found two bugs (fixed in cb5e74c): the snapshot's announcements were Relaxed stores, so
+/// a producer whose `wait_unread` saw the announcement of the *next* ring was not ordered after
+/// the copy of the previous one (which `peek`, unlike `consume`, does not publish with a store
+/// of `head`) and reset it under the copy (loom: causality violation); and between a swap's
+/// `push_full` and its store of `active` the old ring was copied from the chain and again as
+/// the still-active ring (loom: `[1, 1]`).
 #[test]
 fn snapshot_peek_vs_swap_and_drop_oldest_reclaim() {
     loom::model(|| {

@@ -74,16 +74,7 @@ pub(crate) struct DrainOutcome {
 
 /// Events (not loss records) in a run of ring records.
 fn count_events(records: &[u8]) -> u64 {
-    let mut at = 0;
-    let mut n = 0;
-    while at + HEADER_LEN <= records.len() {
-        let Some(h) = Header::read(&records[at..at + HEADER_LEN]) else { break };
-        if h.kind() != Some(RecordKind::Loss) {
-            n += 1;
-        }
-        at += crate::record::align8((h.size as usize).max(HEADER_LEN));
-    }
-    n
+    crate::record::padded_records(records).filter(|(_, h)| h.kind() != Some(RecordKind::Loss)).count() as u64
 }
 
 /// The drain's view of one registry slot.
@@ -184,8 +175,12 @@ impl Drain {
                 continue;
             }
             self.flush_sinks();
-            // A thread that is not NORMAL needs recovery checks: nap, do not sleep.
-            let deep = since >= LINGER && self.refs.is_empty() && !self.unsettled;
+            // A thread that is not NORMAL needs recovery checks: nap, do not sleep. In
+            // flight-recorder mode records are not the drain's work, so it naps (producers
+            // wake a napping drain only on a thread exit or pressure, never per record) for as
+            // long as a deep sleep; snapshots wake it themselves.
+            let flight = self.keeps_rings(false);
+            let deep = !flight && since >= LINGER && self.refs.is_empty() && !self.unsettled;
             // Without membarrier a deep sleep is still taken (see signal.rs): the idle budget
             // holds, and a record racing with the announcement waits at most IDLE_TIMEOUT.
             let _reliable = self.shared.signal.prepare(deep);
@@ -200,6 +195,8 @@ impl Drain {
             } else if !self.refs.is_empty() {
                 // Held-back records: come back when they are old enough.
                 self.shared.config.merge_window.max(Duration::from_micros(100))
+            } else if flight {
+                IDLE_TIMEOUT
             } else {
                 self.shared.config.flush_interval
             };
@@ -330,11 +327,8 @@ impl Drain {
         })
     }
 
-    /// Copies a thread's committed records, oldest first, without taking its rings: the chain
-    /// from its head, then the active ring, each under the `reading` announcement (threads.rs),
-    /// so a producer reclaiming one under `DropOldest` waits for the copy. A ring taken before
-    /// it is copied is skipped (its records were overwritten or delivered). Each record is
-    /// padded to 8 bytes, as in a ring.
+    /// Copies a thread's committed records, oldest first, without taking its rings
+    /// (`ThreadEntry::peek_rings`). Each record is padded to 8 bytes, as in a ring.
     fn peek_thread(&self, entry: &ThreadEntry) -> Vec<u8> {
         let pool = &self.shared.pool;
         let mut out = Vec::new();
@@ -349,43 +343,7 @@ impl Drain {
                 })
             };
         };
-        let (mut pos, mut end) = entry.chain_bounds();
-        // The last ring copied from the chain, and its position.
-        let mut last_copied: Option<(u32, u64)> = None;
-        for _ in 0..ACTIVE_RETRIES {
-            while pos < end {
-                let ring = entry.chain_ring(pos);
-                if entry.begin_chain_read(ring, pos) {
-                    copy(&mut out, ring);
-                    entry.end_active_read();
-                    last_copied = Some((ring, pos));
-                }
-                pos += 1;
-            }
-            // Acquire: pairs with the producer's Release store of `active` in a swap.
-            let active = entry.active.load(Ordering::Acquire);
-            if active == NIL {
-                break;
-            }
-            if entry.begin_active_peek(active) {
-                // Rings swapped out since the chain was read are older than what the active
-                // ring holds now: read them first.
-                let (_, now) = entry.chain_bounds();
-                if now == end {
-                    // Between a swap's chain push and its store of the new active ring, the
-                    // ring just copied from the chain can still be the active one: not twice.
-                    if last_copied != Some((active, end.wrapping_sub(1))) {
-                        copy(&mut out, active);
-                    }
-                    entry.end_active_read();
-                    break;
-                }
-                entry.end_active_read();
-                end = now;
-            } else {
-                end = entry.chain_bounds().1;
-            }
-        }
+        entry.peek_rings(ACTIVE_RETRIES, |ring| copy(&mut out, ring));
         out
     }
 

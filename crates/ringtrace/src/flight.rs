@@ -65,7 +65,7 @@
 
 use crate::clock::ClockCalibration;
 use crate::event::{CallsiteInfo, ThreadInfo};
-use crate::record::{align8, Header, RecordKind, HEADER_LEN};
+use crate::record::{Header, RecordKind, HEADER_LEN};
 use crate::trace_file;
 use std::collections::{BTreeMap, HashMap};
 use std::fmt;
@@ -510,17 +510,17 @@ fn walk_ring(file: &[u8], base: usize, size: usize, head: u64, tail: u64) -> (Ve
             continue;
         }
         let at = base + off;
-        let h = Header::read(&file[at..at + HEADER_LEN]);
-        let Some(h) = h else {
+        let Some(h) = Header::read(&file[at..at + HEADER_LEN]) else {
             return (out, Some((at, "unreadable record header".into())));
         };
-        let len = align8(h.size as usize);
-        if h.kind().is_none() {
-            return (out, Some((at, format!("unknown record kind {:#x}", h.flags))));
-        }
-        if (h.size as usize) < HEADER_LEN || len > to_end || pos.checked_add(len as u64).is_none_or(|e| e > tail) {
-            return (out, Some((at, format!("record of {} bytes does not fit in the committed part", h.size))));
-        }
+        let Some(len) = h.committed_len(pos, to_end, tail) else {
+            let why = if h.kind().is_none() {
+                format!("unknown record kind {:#x}", h.flags)
+            } else {
+                format!("record of {} bytes does not fit in the committed part", h.size)
+            };
+            return (out, Some((at, why)));
+        };
         if h.kind() != Some(RecordKind::Pad) {
             out.push((at, h.size as usize));
         }
@@ -719,20 +719,13 @@ pub(crate) fn write_trace(clock: &ClockCalibration, threads: &[(ThreadInfo, Vec<
     let mut refs: Vec<(u64, u64, usize, usize, usize)> = Vec::new();
     for (ti, (info, bytes)) in threads.iter().enumerate() {
         trace_file::write_thread(&mut out, info);
-        let mut at = 0;
         let mut key = 0;
-        while at + HEADER_LEN <= bytes.len() {
-            let Some(h) = Header::read(&bytes[at..at + HEADER_LEN]) else { break };
-            let len = h.size as usize;
-            if len < HEADER_LEN || at + len > bytes.len() {
-                break;
-            }
+        for (at, h) in crate::record::padded_records(bytes) {
             if h.kind() == Some(RecordKind::Event) {
                 callsites.insert(h.id);
             }
             key = h.ts.max(key);
-            refs.push((key, info.id, ti, at, len));
-            at += align8(len);
+            refs.push((key, info.id, ti, at, h.size as usize));
         }
     }
     for id in callsites {

@@ -163,30 +163,10 @@ impl Chain {
     pub fn end_active_read(&self) {
         self.0.end_active_read()
     }
-    /// Drain (snapshot): the active ring, loaded as `Drain::peek_thread` loads it; `None` if
-    /// the thread has none.
-    pub fn active(&self) -> Option<u32> {
-        // Acquire: pairs with the Release in `set_active`; the chain push before a swap is
-        // visible with the new active ring.
-        Some(self.0.active.load(Ordering::Acquire)).filter(|&r| r != crate::pool::NIL)
-    }
-    /// Drain (snapshot): the chain positions `(head, tail)` of the waiting rings.
-    pub fn chain_bounds(&self) -> (u64, u64) {
-        self.0.chain_bounds()
-    }
-    /// Drain (snapshot): the ring at chain position `pos`.
-    pub fn chain_ring(&self, pos: u64) -> u32 {
-        self.0.chain_ring(pos)
-    }
-    /// Drain (snapshot): announce a copy of chain ring `ring` at `pos` and check it was not
-    /// taken; `true`: copy it, then [`Chain::end_active_read`].
-    pub fn begin_chain_read(&self, ring: u32, pos: u64) -> bool {
-        self.0.begin_chain_read(ring, pos)
-    }
-    /// Drain (snapshot): announce a copy of the active ring `active` and check it still is;
-    /// `true`: copy it, then [`Chain::end_active_read`].
-    pub fn begin_active_peek(&self, active: u32) -> bool {
-        self.0.begin_active_peek(active)
+    /// Drain (snapshot): `ThreadEntry::peek_rings`, the loop `Drain::peek_thread` runs:
+    /// passes each ring to copy to `copy`, oldest first, under the `reading` announcement.
+    pub fn peek_rings(&self, retries: u32, copy: impl FnMut(u32)) {
+        self.0.peek_rings(retries, copy)
     }
     /// Producer: wait until the drain is not reading `ring`.
     pub fn wait_unread(&self, ring: u32) {

@@ -121,6 +121,35 @@ impl Header {
     pub(crate) fn kind(&self) -> Option<RecordKind> {
         RecordKind::from_bits(self.flags)
     }
+
+    /// For a header read at ring position `pos`, `to_end` bytes before the end of the ring:
+    /// the record's padded length if it is a known kind and lies whole inside the committed
+    /// part `..tail`, else `None` (corruption). The one rule of every ring reader (the drain,
+    /// snapshots, `flight::recover`).
+    pub(crate) fn committed_len(&self, pos: u64, to_end: usize, tail: u64) -> Option<usize> {
+        let len = align8(self.size as usize);
+        let whole = self.kind().is_some()
+            && self.size as usize >= HEADER_LEN
+            && len <= to_end
+            && pos.checked_add(len as u64).is_some_and(|end| end <= tail);
+        whole.then_some(len)
+    }
+}
+
+/// The records of a run copied out of rings (each header and payload padded to 8 bytes, as
+/// in a ring), with their offsets in the run; stops at the first that does not fit.
+pub(crate) fn padded_records(run: &[u8]) -> impl Iterator<Item = (usize, Header)> + '_ {
+    let mut at = 0;
+    std::iter::from_fn(move || {
+        let h = Header::read(run.get(at..)?)?;
+        let len = h.size as usize;
+        if len < HEADER_LEN || at + len > run.len() {
+            return None;
+        }
+        let item = (at, h);
+        at += align8(len);
+        Some(item)
+    })
 }
 
 /// The payload of a loss record (R-BP-6): what a thread lost while it was dropping.

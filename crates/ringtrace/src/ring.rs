@@ -31,7 +31,7 @@
 //! | drain | store `head` | Release | the producer's Acquire load of `head`: the drain's reads of the bytes finish before the producer may overwrite them |
 //! | producer | load `head` | Acquire | the store above |
 
-use crate::record::{align8, Header, RecordKind, HEADER_LEN};
+use crate::record::{Header, RecordKind, HEADER_LEN};
 use crate::sync::{AccessTracker, AtomicU64, CachePadded, Ordering};
 
 /// The ordering of the publishing store. Release; the `ringtrace_weaken_ring_publish` cfg
@@ -156,13 +156,8 @@ impl RingCtl {
             self.tracker.read(off, HEADER_LEN);
             // SAFETY: off + 16 <= cap, and [pos, tail) is committed and ours to read (module doc).
             let hb = unsafe { std::slice::from_raw_parts(base.add(off), HEADER_LEN) };
-            let header = Header::read(hb);
-            let len = header.map_or(0, |h| align8(h.size as usize));
-            let valid = match header {
-                Some(h) => h.size as usize >= HEADER_LEN && len <= to_end && pos + len as u64 <= tail,
-                None => false,
-            };
-            let Some(header) = header.filter(|_| valid) else {
+            let read = Header::read(hb).and_then(|h| Some((h, h.committed_len(pos, to_end, tail)?)));
+            let Some((header, len)) = read else {
                 // A record that cannot be right (memory corruption by the process, or a bug):
                 // skip everything that is committed rather than read out of bounds.
                 out.corrupt = true;
@@ -308,7 +303,7 @@ impl RingWriter {
 #[cfg(all(test, not(feature = "loom")))]
 mod tests {
     use super::*;
-    use crate::record::FLAG_CONTEXT;
+    use crate::record::{align8, FLAG_CONTEXT};
 
     struct TestRing {
         mem: Vec<u64>,

@@ -354,6 +354,58 @@ impl ThreadEntry {
         true
     }
 
+    /// Drain, for a snapshot: passes each of the thread's rings to `copy`, oldest first, without
+    /// taking them: the chain from its head, then the active ring, each under the `reading`
+    /// announcement (`begin_chain_read`, `begin_active_peek`), so a producer reclaiming one
+    /// under `DropOldest` waits for the copy. A ring taken before it is copied is skipped (its
+    /// records were overwritten or delivered). Rings pushed onto the chain meanwhile (a swap,
+    /// or the thread's exit, which pushes its active ring and clears `active`) are read before
+    /// the active ring; a ring just copied from the chain and still active mid-swap is not
+    /// copied twice. Gives up after `retries` rounds of a thread that keeps swapping.
+    pub(crate) fn peek_rings(&self, retries: u32, mut copy: impl FnMut(u32)) {
+        let (mut pos, mut end) = self.chain_bounds();
+        // The last ring copied from the chain, and its position.
+        let mut last_copied: Option<(u32, u64)> = None;
+        for _ in 0..retries {
+            while pos < end {
+                let ring = self.chain_ring(pos);
+                if self.begin_chain_read(ring, pos) {
+                    copy(ring);
+                    self.end_active_read();
+                    last_copied = Some((ring, pos));
+                }
+                pos += 1;
+            }
+            // Acquire: pairs with the producer's Release store of `active` in a swap or exit,
+            // so the chain push before it is visible to `chain_bounds` below.
+            let active = self.active.load(Ordering::Acquire);
+            if active == NIL {
+                let (_, now) = self.chain_bounds();
+                if now == end {
+                    break;
+                }
+                end = now;
+                continue;
+            }
+            if self.begin_active_peek(active) {
+                // Rings swapped out since the chain was read are older than what the active
+                // ring holds now: read them first.
+                let (_, now) = self.chain_bounds();
+                if now == end {
+                    if last_copied != Some((active, end.wrapping_sub(1))) {
+                        copy(active);
+                    }
+                    self.end_active_read();
+                    break;
+                }
+                self.end_active_read();
+                end = now;
+            } else {
+                end = self.chain_bounds().1;
+            }
+        }
+    }
+
     /// Drain: done reading the ring announced by `begin_active_read`.
     pub(crate) fn end_active_read(&self) {
         // Release: the drain's reads of the ring (and its store of the ring's head) happen
