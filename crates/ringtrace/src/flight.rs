@@ -851,6 +851,8 @@ pub fn install_panic_hook() {
 /// keeps.
 ///
 /// ```
+/// # #[cfg(not(feature = "loom"))]
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
 /// let guard = ringtrace::Builder::new().ignore_env().preset(ringtrace::Preset::FlightRecorder).install()?;
 /// ringtrace::info!("before the snapshot");
 /// let dir = std::env::temp_dir().join(format!("rt-snap-doc-{}", std::process::id()));
@@ -859,7 +861,10 @@ pub fn install_panic_hook() {
 /// assert_eq!(report.records, 1);
 /// # drop(guard);
 /// # std::fs::remove_dir_all(&dir)?;
-/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// # Ok(())
+/// # }
+/// # #[cfg(feature = "loom")]
+/// # fn main() {}
 /// ```
 pub fn snapshot(path: impl AsRef<Path>) -> Result<SnapshotReport, SnapshotError> {
     crate::runtime::request_snapshot(Some(path.as_ref().to_path_buf()), None)
