@@ -22,24 +22,22 @@ const PER_THREAD: u64 = 900;
 const CHILD_VAR: &str = "FLIGHT_CRASH_CHILD";
 
 /// The child: `FLIGHT_CRASH_CHILD=kill:POOL` records until killed; `abort:POOL` aborts from
-/// thread 0 after its 400th event while the others record.
+/// thread 0 after its 400th event while the others record; `env:POOL` is `kill:POOL` with the
+/// flight-recorder settings (pool file, mode, policy) left to `RINGTRACE_*` variables.
 #[test]
 #[ignore = "run by the crash tests as their child process"]
 fn child() {
     let Ok(spec) = std::env::var(CHILD_VAR) else { return };
     let (mode, pool) = spec.split_once(':').expect("mode:path");
     let abort = mode == "abort";
-    let _guard = ringtrace::Builder::new()
-        .ignore_env()
-        .ring_size(4096)
-        .max_record_size(1024)
-        .ring_count(96)
-        .max_rings_per_thread(16)
-        .policy(ringtrace::Policy::DropOldest)
-        .flight_recorder(true)
-        .pool_file(pool)
-        .install()
-        .expect("install");
+    let builder =
+        ringtrace::Builder::new().ring_size(4096).max_record_size(1024).ring_count(96).max_rings_per_thread(16);
+    let builder = if mode == "env" {
+        builder
+    } else {
+        builder.ignore_env().policy(ringtrace::Policy::DropOldest).flight_recorder(true).pool_file(pool)
+    };
+    let _guard = builder.install().expect("install");
     let out = std::sync::Arc::new(std::sync::Mutex::new(std::io::stdout()));
     let threads: Vec<_> = (0..THREADS)
         .map(|t| {
@@ -75,7 +73,14 @@ fn child() {
 /// Runs the child, kills it once every thread has reported `kill_after` events (or lets it
 /// abort), and returns what it reported: per thread, the highest event number.
 fn run_child(mode: &str, pool: &Path, kill_after: Option<u64>) -> BTreeMap<u64, u64> {
-    let mut child = Command::new(std::env::current_exe().unwrap())
+    let mut command = Command::new(std::env::current_exe().unwrap());
+    if mode == "env" {
+        command
+            .env("RINGTRACE_POOL_FILE", pool)
+            .env("RINGTRACE_FLIGHT_RECORDER", "true")
+            .env("RINGTRACE_POLICY", "drop_oldest");
+    }
+    let mut child = command
         .args(["--exact", "child", "--ignored", "--nocapture", "--test-threads=1"])
         .env(CHILD_VAR, format!("{mode}:{}", pool.display()))
         .stdout(Stdio::piped())
@@ -180,5 +185,19 @@ fn abort_mid_run_loses_no_reported_event() {
     let (recovered, summary) = recover(&pool, &dir.join("out.rtrace"));
     check(&reported, &recovered);
     assert_eq!(summary["clean_shutdown"], false);
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// The same crash, with the flight recorder switched on by the environment alone (R-CONF-1):
+/// the code sets only the pool's geometry.
+#[test]
+fn flight_recorder_from_the_environment_survives_sigkill() {
+    let dir = scratch("env");
+    let pool = dir.join("from-env.flight");
+    let reported = run_child("env", &pool, Some(300));
+    let (recovered, summary) = recover(&pool, &dir.join("out.rtrace"));
+    check(&reported, &recovered);
+    assert_eq!(summary["clean_shutdown"], false);
+    assert_eq!(summary["threads"].as_array().unwrap().len() as u64, THREADS);
     std::fs::remove_dir_all(&dir).unwrap();
 }

@@ -31,9 +31,7 @@
 //!   process environment or of keys in the file.
 //!
 //! One table (`SETTINGS`) maps every field to its variable and its syntax; a unit test checks it
-//! against the fields of `Config`, so a new field cannot be forgotten here. Two fields are set
-//! in code only: `pool_file` and `flight_recorder` (the flight recorder, see
-//! [`flight`](crate::flight)); no variable or key sets them yet.
+//! against the fields of `Config`, so a new field cannot be forgotten here.
 //!
 //! # Names
 //!
@@ -55,6 +53,8 @@
 //! | `stability_period` | `RINGTRACE_STABILITY_PERIOD` | duration |
 //! | `level` | `RINGTRACE_LEVEL` | level |
 //! | `shutdown_timeout` | `RINGTRACE_SHUTDOWN_TIMEOUT` | duration |
+//! | `pool_file` | `RINGTRACE_POOL_FILE` | path |
+//! | `flight_recorder` | `RINGTRACE_FLIGHT_RECORDER` | boolean |
 //! | — | `RINGTRACE_CONFIG` | path of the TOML file |
 //!
 //! Any other `RINGTRACE_*` variable is an error (a misspelt variable would otherwise be
@@ -82,6 +82,12 @@
 //! - **fraction** (the watermarks): `0.25` or `25%`, between 0 and 1. In TOML also a number:
 //!   `pressure_watermark = 0.25`. The order of the two watermarks is checked by
 //!   [`Config::validate`].
+//! - **path** (`pool_file`, see [`flight`](crate::flight)): a file path, not empty. A relative
+//!   path is taken from the process's working directory, also in a file (not from the file's
+//!   directory). No layer can take a path set by a lower layer away again: leave the lower
+//!   layer's setting out instead.
+//! - **boolean** (`flight_recorder`): `true` or `false`, also `1`/`0`, `yes`/`no`, `on`/`off`,
+//!   in any case. In TOML also a boolean: `flight_recorder = true`.
 //!
 //! # The file
 //!
@@ -229,6 +235,10 @@ enum Slot {
     Serialization(fn(&mut Config) -> &mut Serialization),
     /// A level name.
     Level(fn(&mut Config) -> &mut Level),
+    /// A file path (not empty).
+    Path(fn(&mut Config) -> &mut Option<PathBuf>),
+    /// `true` or `false`.
+    Bool(fn(&mut Config) -> &mut bool),
 }
 
 /// One settable field: its name (= TOML key), its variable and its slot.
@@ -251,12 +261,7 @@ macro_rules! settings {
 
 /// Every field of [`Config`], in declaration order (the order layers are applied in, so the
 /// first error reported does not depend on the order of variables or keys).
-/// [`Config`] fields set only in code (`Builder::pool_file`, `Builder::flight_recorder`, the
-/// flight-recorder preset), not from the environment or a file.
-#[cfg(test)]
-const CODE_ONLY: [&str; 2] = ["pool_file", "flight_recorder"];
-
-const SETTINGS: [Setting; 14] = settings![
+const SETTINGS: [Setting; 16] = settings![
     ring_size / RING_SIZE: Size,
     ring_count / RING_COUNT: Count32,
     max_rings_per_thread / MAX_RINGS_PER_THREAD: Count,
@@ -271,6 +276,8 @@ const SETTINGS: [Setting; 14] = settings![
     stability_period / STABILITY_PERIOD: Duration,
     level / LEVEL: Level,
     shutdown_timeout / SHUTDOWN_TIMEOUT: Duration,
+    pool_file / POOL_FILE: Path,
+    flight_recorder / FLIGHT_RECORDER: Bool,
 ];
 
 const SIZE_SYNTAX: &str =
@@ -282,6 +289,8 @@ const POLICY_SYNTAX: &str = "drop_newest, drop_oldest, block, or block:<duration
 const SERIALIZATION_SYNTAX: &str = "strict or best_effort";
 const LEVEL_SYNTAX: &str = "error, warn, info, debug or trace (any case)";
 const FRACTION_SYNTAX: &str = "a fraction of the pool between 0 and 1, as a number (0.25) or a percentage (25%)";
+const PATH_SYNTAX: &str = "a file path, not empty (relative to the working directory)";
+const BOOL_SYNTAX: &str = "true or false (also 1/0, yes/no, on/off)";
 
 /// The process's `RINGTRACE_*` variables, for [`apply_env`] and [`resolve`].
 ///
@@ -499,6 +508,8 @@ fn set_text(config: &mut Config, slot: Slot, text: &str) -> Result<(), String> {
         Slot::Policy(field) => *field(config) = parse_policy(text)?,
         Slot::Serialization(field) => *field(config) = parse_serialization(text)?,
         Slot::Level(field) => *field(config) = text.trim().parse::<Level>().map_err(|_| LEVEL_SYNTAX.to_string())?,
+        Slot::Path(field) => *field(config) = Some(parse_path(text)?),
+        Slot::Bool(field) => *field(config) = parse_bool(text)?,
     }
     Ok(())
 }
@@ -600,6 +611,25 @@ fn parse_serialization(text: &str) -> Result<Serialization, String> {
     }
 }
 
+/// A path as given. Only surrounding spaces are cut, like every value's; a path that needs
+/// them is set in code.
+fn parse_path(text: &str) -> Result<PathBuf, String> {
+    let t = text.trim();
+    if t.is_empty() || t.contains('\0') {
+        return Err(PATH_SYNTAX.to_string());
+    }
+    Ok(PathBuf::from(t))
+}
+
+/// `true`, `false`, `1`, `0`, `yes`, `no`, `on`, `off`.
+fn parse_bool(text: &str) -> Result<bool, String> {
+    match text.trim().to_ascii_lowercase().as_str() {
+        "true" | "1" | "yes" | "on" => Ok(true),
+        "false" | "0" | "no" | "off" => Ok(false),
+        _ => Err(BOOL_SYNTAX.to_string()),
+    }
+}
+
 /// `0.25`, `25%`.
 fn parse_fraction(text: &str) -> Result<f64, String> {
     let t = text.trim();
@@ -654,9 +684,9 @@ fn edit_distance(a: &str, b: &str) -> usize {
 #[cfg(feature = "config-file")]
 mod toml_source {
     use super::{
-        check_fraction, set_text, suggestion, to_u32, to_usize, ConfigError, Origins, Slot, Source, COUNT_SYNTAX,
-        DURATION_SYNTAX, FILE_FIELD, FRACTION_SYNTAX, LEVEL_SYNTAX, POLICY_SYNTAX, SERIALIZATION_SYNTAX, SETTINGS,
-        SIZE_SYNTAX,
+        check_fraction, set_text, suggestion, to_u32, to_usize, ConfigError, Origins, Slot, Source, BOOL_SYNTAX,
+        COUNT_SYNTAX, DURATION_SYNTAX, FILE_FIELD, FRACTION_SYNTAX, LEVEL_SYNTAX, PATH_SYNTAX, POLICY_SYNTAX,
+        SERIALIZATION_SYNTAX, SETTINGS, SIZE_SYNTAX,
     };
     use crate::config::Config;
     use std::ops::Range;
@@ -771,6 +801,10 @@ mod toml_source {
     fn set_toml(config: &mut Config, slot: Slot, value: &DeValue<'_>) -> Result<(), String> {
         match (slot, value) {
             (Slot::Count(_) | Slot::Count32(_), DeValue::String(_)) => Err(type_error(slot, value)),
+            (Slot::Bool(field), DeValue::Boolean(b)) => {
+                *field(config) = *b;
+                Ok(())
+            }
             (_, DeValue::String(s)) => set_text(config, slot, s),
             (Slot::Size(field), DeValue::Integer(i)) => {
                 *field(config) = to_usize(non_negative(i, SIZE_SYNTAX)?)?;
@@ -832,6 +866,8 @@ mod toml_source {
             Slot::Policy(_) => format!("a string: {POLICY_SYNTAX}"),
             Slot::Serialization(_) => format!("a string: {SERIALIZATION_SYNTAX}"),
             Slot::Level(_) => format!("a string: {LEVEL_SYNTAX}"),
+            Slot::Path(_) => format!("a string: {PATH_SYNTAX}"),
+            Slot::Bool(_) => format!("a TOML boolean or a string: {BOOL_SYNTAX}"),
         };
         format!("{expected}, not a TOML {}", value.type_str())
     }
@@ -846,10 +882,7 @@ mod tests {
         // A new Config field must be added to SETTINGS: this debug dump names every field.
         let dump = format!("{:?}", Config::default());
         let fields = dump.matches(": ").count();
-        assert_eq!(fields, SETTINGS.len() + CODE_ONLY.len(), "{dump}");
-        for f in CODE_ONLY {
-            assert!(dump.contains(&format!("{f}: ")), "{f}");
-        }
+        assert_eq!(fields, SETTINGS.len(), "{dump}");
         for s in &SETTINGS {
             assert!(dump.contains(&format!("{}: ", s.field)), "{}", s.field);
             assert_eq!(s.env, format!("{PREFIX}{}", s.field.to_ascii_uppercase()));

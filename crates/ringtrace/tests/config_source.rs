@@ -10,7 +10,8 @@
 
 use ringtrace::{apply_env, resolve, Config, ConfigError, Level, Policy, Serialization};
 #[cfg(feature = "config-file")]
-use std::path::{Path, PathBuf};
+use std::path::Path;
+use std::path::PathBuf;
 use std::time::Duration;
 
 fn vars(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
@@ -245,6 +246,16 @@ mod toml_errors {
         check(&e, "policy", "[\"block\", 5]", "in svc.toml");
         let e = toml_err("batch_size = true");
         check(&e, "batch_size", "true", "in svc.toml");
+        let e = toml_err("flight_recorder = 1");
+        check(&e, "flight_recorder", "1", "in svc.toml");
+        assert!(e.allowed.contains("boolean") && e.allowed.contains("not a TOML integer"), "{e}");
+        let e = toml_err("flight_recorder = \"maybe\"");
+        check(&e, "flight_recorder", "maybe", "in svc.toml");
+        let e = toml_err("pool_file = 7");
+        check(&e, "pool_file", "7", "in svc.toml");
+        assert!(e.allowed.contains("a string: a file path"), "{e}");
+        let e = toml_err("pool_file = \"  \"");
+        check(&e, "pool_file", "  ", "in svc.toml");
         let e = toml_err("ringtrace = 5");
         check(&e, "config_file", "ringtrace", "in svc.toml, line 1");
     }
@@ -448,6 +459,28 @@ fn policies() {
 }
 
 #[test]
+fn flight_recorder_booleans_and_pool_file_paths() {
+    for (text, on) in [("true", true), ("FALSE", false), ("1", true), ("0", false), ("yes", true), ("No", false)] {
+        assert_eq!(with_env("RINGTRACE_FLIGHT_RECORDER", text).flight_recorder, on, "{text}");
+    }
+    assert!(with_env("RINGTRACE_FLIGHT_RECORDER", " on ").flight_recorder);
+    assert!(!with_env("RINGTRACE_FLIGHT_RECORDER", "off").flight_recorder);
+    let e = env_err(&[("RINGTRACE_FLIGHT_RECORDER", "enabled")]);
+    check(&e, "flight_recorder", "enabled", "(from RINGTRACE_FLIGHT_RECORDER)");
+    assert!(e.allowed.contains("true or false"), "{e}");
+
+    let config = with_env("RINGTRACE_POOL_FILE", "crash/ringtrace.flight");
+    assert_eq!(config.pool_file, Some(PathBuf::from("crash/ringtrace.flight")));
+    // Empty means unset, like every variable: the code's path stays.
+    let mut config = Config { pool_file: Some(PathBuf::from("from-code")), ..Config::default() };
+    apply_env(&mut config, vars(&[("RINGTRACE_POOL_FILE", "")])).unwrap();
+    assert_eq!(config.pool_file, Some(PathBuf::from("from-code")));
+    // A path with a NUL byte could never be opened: refused here, not at install.
+    let e = env_err(&[("RINGTRACE_POOL_FILE", "a\0b")]);
+    check(&e, "pool_file", "a\0b", "(from RINGTRACE_POOL_FILE)");
+}
+
+#[test]
 fn serializations() {
     for s in [Serialization::Strict, Serialization::BestEffort] {
         assert_eq!(with_env("RINGTRACE_SERIALIZATION", &s.to_string()).serialization, s);
@@ -500,6 +533,8 @@ fn every_field_from_the_environment() {
         ("RINGTRACE_STABILITY_PERIOD", "1s"),
         ("RINGTRACE_LEVEL", "debug"),
         ("RINGTRACE_SHUTDOWN_TIMEOUT", "2m"),
+        ("RINGTRACE_POOL_FILE", "/var/run/svc/ringtrace.flight"),
+        ("RINGTRACE_FLIGHT_RECORDER", "true"),
     ]);
     assert_eq!(resolve(Config::default(), None, env).unwrap(), expected());
 }
@@ -523,6 +558,8 @@ fn every_field_from_a_file() {
         stability_period = "1s"
         level = "DEBUG"
         shutdown_timeout = "2m"
+        pool_file = "/var/run/svc/ringtrace.flight"
+        flight_recorder = true
     "#;
     let file = TempFile::new(text);
     assert_eq!(resolve(Config::default(), Some(file.path()), vars(&[])).unwrap(), expected());
@@ -531,7 +568,8 @@ fn every_field_from_a_file() {
                 max_record_size = \"2 KiB\"\nflush_interval = \"20ms\"\nmerge_window = \"0.5ms\"\n\
                 batch_size = 256\npolicy = \"block(5ms)\"\nserialization = \"Strict\"\n\
                 pressure_watermark = 0.1\nrecovery_watermark = \"60%\"\nstability_period = 1000\n\
-                level = \"debug\"\nshutdown_timeout = 120000\n";
+                level = \"debug\"\nshutdown_timeout = 120000\n\
+                pool_file = ' /var/run/svc/ringtrace.flight '\nflight_recorder = \"on\"\n";
     let mut config = Config::default();
     ringtrace::apply_toml(&mut config, text, Path::new("app.toml")).unwrap();
     assert_eq!(config, expected());
@@ -553,7 +591,7 @@ fn expected() -> Config {
         stability_period: Duration::from_secs(1),
         level: Level::Debug,
         shutdown_timeout: Duration::from_secs(120),
-        pool_file: None,
-        flight_recorder: false,
+        pool_file: Some(PathBuf::from("/var/run/svc/ringtrace.flight")),
+        flight_recorder: true,
     }
 }
