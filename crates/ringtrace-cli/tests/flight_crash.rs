@@ -167,6 +167,7 @@ fn sigkill_mid_run_loses_no_reported_event() {
     use std::os::unix::fs::PermissionsExt;
     assert_eq!(std::fs::metadata(&pool).unwrap().permissions().mode() & 0o777, 0o600);
     let (recovered, summary) = recover(&pool, &dir.join("out.rtrace"));
+    assert_eq!(std::fs::metadata(dir.join("out.rtrace")).unwrap().permissions().mode() & 0o777, 0o600);
     check(&reported, &recovered);
     assert_eq!(summary["clean_shutdown"], false);
     assert_eq!(summary["threads"].as_array().unwrap().len() as u64, THREADS);

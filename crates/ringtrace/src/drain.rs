@@ -312,13 +312,8 @@ impl Drain {
             threads.push((info, records));
         }
         let (trace, records) = crate::flight::write_trace(&shared.clock, &threads);
-        // Write beside the target and rename: a reader never sees half a snapshot.
-        let mut tmp = path.as_os_str().to_owned();
-        tmp.push(".partial");
-        std::fs::write(&tmp, &trace).and_then(|()| std::fs::rename(&tmp, path)).map_err(|e| {
-            let _ = std::fs::remove_file(&tmp);
-            SnapshotError::Io(e)
-        })?;
+        // Mode 0600, through `PATH.partial` and a rename: a reader never sees half a snapshot.
+        crate::flight::write_private(path, &trace).map_err(SnapshotError::Io)?;
         Ok(SnapshotReport {
             path: path.to_path_buf(),
             records,

@@ -702,8 +702,33 @@ fn chunk_boundary(chunks: &[u8], limit: usize) -> usize {
 pub fn recover_file(pool: impl AsRef<Path>, out: impl AsRef<Path>) -> Result<Recovery, RecoverError> {
     let bytes = std::fs::read(pool.as_ref()).map_err(|e| rerr(0, RecoverErrorKind::Io(e)))?;
     let (trace, found) = recover(&bytes)?;
-    std::fs::write(out.as_ref(), trace).map_err(|e| rerr(0, RecoverErrorKind::Io(e)))?;
+    write_private(out.as_ref(), &trace).map_err(|e| rerr(0, RecoverErrorKind::Io(e)))?;
     Ok(found)
+}
+
+/// Writes a trace to `path` the way snapshots and [`recover_file`] do: into `PATH.partial`,
+/// created with mode 0600 like the pool file (a trace holds what the pool held), then renamed
+/// over `path`, so a reader never sees half a trace and an existing file at `path` is
+/// replaced, not reused with its old permissions.
+pub(crate) fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut tmp = path.as_os_str().to_owned();
+    tmp.push(".partial");
+    let tmp = PathBuf::from(tmp);
+    // A leftover from an interrupted write would keep its own mode through `truncate`.
+    let _ = std::fs::remove_file(&tmp);
+    let written = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(&tmp)
+        .and_then(|mut f| f.write_all(bytes))
+        .and_then(|()| std::fs::rename(&tmp, path));
+    if written.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    written
 }
 
 // ---------------------------------------------------------------------------------------------

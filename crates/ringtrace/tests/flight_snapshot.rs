@@ -97,7 +97,14 @@ fn snapshot_during_a_drop_oldest_flood_has_every_threads_newest_events() {
     }
     let before: Vec<u64> = done.iter().map(|d| d.load(Ordering::Acquire)).collect();
     let snap = dir.join("now.rtrace");
+    // A file already at the path (here world-readable) is replaced by a private one.
+    std::fs::write(&snap, b"old").unwrap();
     let report = ringtrace::snapshot(&snap).expect("snapshot");
+    {
+        use std::os::unix::fs::PermissionsExt;
+        assert_eq!(std::fs::metadata(&snap).unwrap().permissions().mode() & 0o777, 0o600);
+        assert!(!dir.join("now.rtrace.partial").exists());
+    }
     // Recording did not stop: the threads went on during and after the snapshot.
     let after_snapshot: Vec<u64> = done.iter().map(|d| d.load(Ordering::Acquire)).collect();
     std::thread::sleep(Duration::from_millis(5));
