@@ -50,6 +50,9 @@ pub enum DiagnosticKind {
     Serialization,
     /// A summary at shutdown (drops, errors).
     Summary,
+    /// A snapshot asked for by a signal was written, or failed
+    /// ([`snapshot_on_signal`](crate::flight::snapshot_on_signal)).
+    Snapshot,
 }
 
 /// One diagnostic.

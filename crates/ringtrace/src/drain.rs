@@ -163,6 +163,9 @@ impl Drain {
             if self.shared.snapshot_pending.load(Ordering::Acquire) {
                 self.serve_snapshots();
             }
+            if let Some(path) = crate::flight::signalled_snapshot() {
+                self.snapshot_for_signal(&path);
+            }
             let found = self.pass(false);
             if found > 0 {
                 stats.busy_passes.fetch_add(1, StdOrdering::Relaxed);
@@ -278,6 +281,21 @@ impl Drain {
             };
             let _ = r.reply.send(result);
         }
+    }
+
+    /// A snapshot asked for by a signal (`flight::snapshot_on_signal`): nobody waits for it,
+    /// so the outcome goes to the diagnostics.
+    fn snapshot_for_signal(&mut self, path: &std::path::Path) {
+        let message = match self.take_snapshot(path) {
+            Ok(r) => format!(
+                "signal: snapshot of {} records from {} threads written to {}",
+                r.records,
+                r.threads,
+                path.display()
+            ),
+            Err(e) => format!("signal: snapshot to {} failed: {e}", path.display()),
+        };
+        self.shared.diag.emit(DiagnosticKind::Snapshot, None, message);
     }
 
     /// Delivers everything the rings hold (no hold-back) and flushes the sinks (the panic

@@ -641,6 +641,8 @@ impl Builder {
         }
 
         let (tx, rx) = mpsc::channel();
+        // Not in the drain thread: a signal between this spawn and its first step would be lost.
+        crate::flight::clear_signalled();
         let drain = Drain::new(shared.clone(), sinks);
         let handle = std::thread::Builder::new()
             .name("ringtrace-drain".into())

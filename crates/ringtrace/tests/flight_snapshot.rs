@@ -260,3 +260,67 @@ fn the_panic_hook_records_the_panic_with_its_location() {
     drop(guard);
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// `snapshot_on_signal`: a `SIGUSR2` sent to the process makes the drain write a snapshot into
+/// the directory, and say so in the diagnostics; signals that are not for this, or already
+/// handled by the program, are refused.
+#[test]
+fn a_signal_triggers_a_snapshot() {
+    use ringtrace::flight::{snapshot_on_signal, SignalError};
+    let _one = ONE_RUNTIME.lock().unwrap_or_else(|e| e.into_inner());
+    let dir = std::env::temp_dir().join(format!("rt-flight-signal-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+
+    assert!(matches!(snapshot_on_signal(libc::SIGTERM, &dir), Err(SignalError::Unsupported(n)) if n == libc::SIGTERM));
+    assert!(matches!(snapshot_on_signal(libc::SIGUSR2, dir.join("missing")), Err(SignalError::NotADirectory(_))));
+    // A program's own handler is left alone.
+    extern "C" fn own(_: libc::c_int) {}
+    // SAFETY: installs a handler that does nothing, on a signal no other test uses.
+    let previous = unsafe { libc::signal(libc::SIGUSR1, own as extern "C" fn(libc::c_int) as libc::sighandler_t) };
+    let e = snapshot_on_signal(libc::SIGUSR1, &dir).unwrap_err();
+    assert!(matches!(e, SignalError::HandlerInstalled(n) if n == libc::SIGUSR1), "{e}");
+    assert!(e.to_string().contains("already has a handler"), "{e}");
+    // SAFETY: puts back what was there.
+    unsafe { libc::signal(libc::SIGUSR1, previous) };
+
+    let (tx, rx) = std::sync::mpsc::channel::<ringtrace::Diagnostic>();
+    let tx = Mutex::new(tx);
+    let guard = ringtrace::Builder::new()
+        .ignore_env()
+        .ring_size(4096)
+        .max_record_size(1024)
+        .ring_count(16)
+        .max_rings_per_thread(4)
+        .policy(Policy::DropOldest)
+        .flight_recorder(true)
+        .diagnostics(ringtrace::DiagnosticSink::Hook(Arc::new(move |d: &ringtrace::Diagnostic| {
+            let _ = tx.lock().unwrap().send(d.clone());
+        })))
+        .install()
+        .unwrap();
+    snapshot_on_signal(libc::SIGUSR2, &dir).unwrap();
+    // Twice is fine (the handler is ringtrace's own).
+    snapshot_on_signal(libc::SIGUSR2, &dir).unwrap();
+    for seq in 0..10u64 {
+        ringtrace::info!(t = 0u64, seq = seq, "flood {}", seq);
+    }
+    // SAFETY: `kill` on our own pid with a signal whose handler is ringtrace's flag store.
+    assert_eq!(unsafe { libc::kill(libc::getpid(), libc::SIGUSR2) }, 0);
+    let diag = loop {
+        let d = rx.recv_timeout(Duration::from_secs(30)).expect("a Snapshot diagnostic");
+        if d.kind == ringtrace::DiagnosticKind::Snapshot {
+            break d;
+        }
+    };
+    assert!(diag.message.contains("snapshot of 10 records from 1 threads"), "{}", diag.message);
+    let files: Vec<_> = std::fs::read_dir(&dir).unwrap().map(|e| e.unwrap().path()).collect();
+    assert_eq!(files.len(), 1, "{files:?}");
+    let name = files[0].file_name().unwrap().to_str().unwrap().to_string();
+    assert!(name.starts_with("snapshot-") && name.ends_with("-1.rtrace"), "{name}");
+    assert!(diag.message.contains(&name), "{}", diag.message);
+    let by_thread = seqs_by_thread(&std::fs::read(&files[0]).unwrap());
+    assert_eq!(by_thread[&0], (0..10).collect::<Vec<_>>());
+    drop(guard);
+    std::fs::remove_dir_all(&dir).unwrap();
+}
