@@ -186,6 +186,13 @@ fn abort_mid_run_loses_no_reported_event() {
     let (recovered, summary) = recover(&pool, &dir.join("out.rtrace"));
     check(&reported, &recovered);
     assert_eq!(summary["clean_shutdown"], false);
+    // `-o /dev/stdout` writes the same trace to a pipe (not through a `.partial` file).
+    let o = Command::new(env!("CARGO_BIN_EXE_ringtrace"))
+        .args(["recover", pool.to_str().unwrap(), "-o", "/dev/stdout"])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "recover failed: {}", String::from_utf8_lossy(&o.stderr));
+    assert_eq!(o.stdout, std::fs::read(dir.join("out.rtrace")).unwrap());
     std::fs::remove_dir_all(&dir).unwrap();
 }
 

@@ -709,10 +709,14 @@ pub fn recover_file(pool: impl AsRef<Path>, out: impl AsRef<Path>) -> Result<Rec
 /// Writes a trace to `path` the way snapshots and [`recover_file`] do: into `PATH.partial`,
 /// created with mode 0600 like the pool file (a trace holds what the pool held), then renamed
 /// over `path`, so a reader never sees half a trace and an existing file at `path` is
-/// replaced, not reused with its old permissions.
+/// replaced, not reused with its old permissions. A `path` that exists and is not a regular
+/// file (`/dev/stdout`, a pipe) is written to directly.
 pub(crate) fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     use std::io::Write;
     use std::os::unix::fs::OpenOptionsExt;
+    if std::fs::metadata(path).is_ok_and(|m| !m.is_file() && !m.is_dir()) {
+        return std::fs::OpenOptions::new().write(true).open(path).and_then(|mut f| f.write_all(bytes));
+    }
     let mut tmp = path.as_os_str().to_owned();
     tmp.push(".partial");
     let tmp = PathBuf::from(tmp);
