@@ -982,8 +982,11 @@ extern "C" fn on_snapshot_signal(_: libc::c_int) {
 /// For the drain thread: if a signal asked for a snapshot since the last call, the path to
 /// write it to.
 pub(crate) fn signalled_snapshot() -> Option<PathBuf> {
-    // Relaxed: see `on_snapshot_signal`.
-    if !SIGNALLED.swap(false, std::sync::atomic::Ordering::Relaxed) {
+    // Relaxed: see `on_snapshot_signal`. A load first: the drain calls this on every turn of
+    // its loop, and a read-modify-write would take the cache line each time.
+    if !SIGNALLED.load(std::sync::atomic::Ordering::Relaxed)
+        || !SIGNALLED.swap(false, std::sync::atomic::Ordering::Relaxed)
+    {
         return None;
     }
     let dir = SIGNAL_DIR.lock().unwrap_or_else(|e| e.into_inner()).clone()?;

@@ -13,6 +13,18 @@ use std::time::Duration;
 /// One runtime per process at a time: the tests of this file take turns.
 static ONE_RUNTIME: Mutex<()> = Mutex::new(());
 
+/// A small `DropOldest` flight recorder (4 KiB rings), configured in code only.
+fn flight_recorder(rings: u32, per_thread: usize) -> ringtrace::Builder {
+    ringtrace::Builder::new()
+        .ignore_env()
+        .ring_size(4096)
+        .max_record_size(1024)
+        .ring_count(rings)
+        .max_rings_per_thread(per_thread)
+        .policy(Policy::DropOldest)
+        .flight_recorder(true)
+}
+
 const THREADS: usize = 4;
 
 fn u64_field(ev: &ringtrace::Event<'_>, name: &str) -> Option<u64> {
@@ -56,17 +68,7 @@ fn snapshot_during_a_drop_oldest_flood_has_every_threads_newest_events() {
     let _one = ONE_RUNTIME.lock().unwrap_or_else(|e| e.into_inner());
     let dir = std::env::temp_dir().join(format!("rt-flight-snap-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
-    let guard = ringtrace::Builder::new()
-        .ignore_env()
-        .ring_size(4096)
-        .max_record_size(1024)
-        .ring_count(32)
-        .max_rings_per_thread(4)
-        .policy(Policy::DropOldest)
-        .flight_recorder(true)
-        .pool_file(dir.join("pool.flight"))
-        .install()
-        .unwrap();
+    let guard = flight_recorder(32, 4).pool_file(dir.join("pool.flight")).install().unwrap();
 
     let stop = Arc::new(AtomicBool::new(false));
     // Per thread: how many events it has recorded (the last one is `done - 1`).
@@ -156,17 +158,7 @@ fn flight_recorder_without_sinks_keeps_live_threads_records_in_the_pool_at_shutd
     let dir = std::env::temp_dir().join(format!("rt-flight-keep-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let pool = dir.join("pool.flight");
-    let guard = ringtrace::Builder::new()
-        .ignore_env()
-        .ring_size(4096)
-        .max_record_size(1024)
-        .ring_count(16)
-        .max_rings_per_thread(4)
-        .policy(Policy::DropOldest)
-        .flight_recorder(true)
-        .pool_file(&pool)
-        .install()
-        .unwrap();
+    let guard = flight_recorder(16, 4).pool_file(&pool).install().unwrap();
     for seq in 0..100u64 {
         ringtrace::info!(t = 0u64, seq = seq, "flood {}", seq);
     }
@@ -211,16 +203,7 @@ fn the_panic_hook_records_the_panic_with_its_location() {
     let _one = ONE_RUNTIME.lock().unwrap_or_else(|e| e.into_inner());
     let dir = std::env::temp_dir().join(format!("rt-flight-panic-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
-    let guard = ringtrace::Builder::new()
-        .ignore_env()
-        .ring_size(4096)
-        .max_record_size(1024)
-        .ring_count(8)
-        .max_rings_per_thread(2)
-        .policy(Policy::DropOldest)
-        .flight_recorder(true)
-        .install()
-        .unwrap();
+    let guard = flight_recorder(8, 2).install().unwrap();
     ringtrace::flight::install_panic_hook();
     // The panicking thread stays alive until the snapshot is taken (the hook's record is what
     // is checked here, not how long an exited thread's rings are kept).
@@ -286,14 +269,7 @@ fn a_signal_triggers_a_snapshot() {
 
     let (tx, rx) = std::sync::mpsc::channel::<ringtrace::Diagnostic>();
     let tx = Mutex::new(tx);
-    let guard = ringtrace::Builder::new()
-        .ignore_env()
-        .ring_size(4096)
-        .max_record_size(1024)
-        .ring_count(16)
-        .max_rings_per_thread(4)
-        .policy(Policy::DropOldest)
-        .flight_recorder(true)
+    let guard = flight_recorder(16, 4)
         .diagnostics(ringtrace::DiagnosticSink::Hook(Arc::new(move |d: &ringtrace::Diagnostic| {
             let _ = tx.lock().unwrap().send(d.clone());
         })))
