@@ -195,10 +195,7 @@ fn active_read_vs_drop_oldest_reclaim() {
                 assert_eq!(r, A);
                 delivered += a2.consume(|_, _| {});
             }
-            if t2.begin_active_read(A) {
-                delivered += a2.consume(|_, _| {});
-                t2.end_active_read();
-            }
+            t2.read_active(A, || delivered += a2.consume(|_, _| {}));
             delivered
         });
 

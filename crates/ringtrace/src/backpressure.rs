@@ -27,11 +27,17 @@
 //! # One word, one CAS
 //!
 //! The state and the tick at which it was entered share one `AtomicU64`
-//! (`since << 2 | state`). A transition is a single `compare_exchange` from the exact word
-//! the caller read: it succeeds only if nobody moved the thread in between, so two parties
-//! racing on the same transition (the producer's RECOVERY→PRESSURE against the drain's
-//! RECOVERY→NORMAL, say) produce exactly one winner and never a torn state. The winner adds
-//! the time spent in the old state and counts the transition (Relaxed counters).
+//! (`since << 2 | state`), read as a [`StateWord`]. A transition is a single
+//! `compare_exchange` from the exact word the caller read and based its decision on: it
+//! succeeds only if nobody moved the thread in between, so two parties racing on the same
+//! transition (the producer's RECOVERY→PRESSURE against the drain's RECOVERY→NORMAL, say)
+//! produce exactly one winner and never a torn state. The winner adds the time spent in the
+//! old state and counts the transition (Relaxed counters).
+//!
+//! A failed CAS is never retried inside [`StateCell::transition`]: the same state can come
+//! back with another `since` (RECOVERY@t1 → PRESSURE → RECOVERY@t2), and a decision made on
+//! the old word ("`stability_period` has passed since t1") does not hold for the new one.
+//! The caller reads the word again and decides again.
 //!
 //! Ordering: the CAS is AcqRel. Nothing else is published through the state word — it is a
 //! health label; the data the drain reads is ordered by the ring protocols — so Relaxed would
@@ -135,6 +141,24 @@ impl fmt::Display for TransitionError {
 
 impl std::error::Error for TransitionError {}
 
+/// A thread's state as read from its [`StateCell`]: the state, the tick it was entered at,
+/// and the exact word, which a [`StateCell::transition`] based on this reading must still find.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct StateWord {
+    /// The state.
+    pub(crate) state: ThreadState,
+    /// The tick at which it was entered.
+    pub(crate) since: u64,
+    /// `since << 2 | state`, as loaded.
+    raw: u64,
+}
+
+impl StateWord {
+    fn from_raw(raw: u64) -> Self {
+        Self { state: ThreadState::from_bits(raw), since: raw >> 2, raw }
+    }
+}
+
 /// A thread's state word (see the module doc).
 #[derive(Debug)]
 pub(crate) struct StateCell {
@@ -152,44 +176,43 @@ impl StateCell {
     }
 
     /// The current state and the tick it was entered at.
-    pub(crate) fn get(&self) -> (ThreadState, u64) {
+    pub(crate) fn get(&self) -> StateWord {
         // Acquire: pairs with the AcqRel CAS of whoever set it (module doc).
-        let w = self.word.load(Ordering::Acquire);
-        (ThreadState::from_bits(w), w >> 2)
+        StateWord::from_raw(self.word.load(Ordering::Acquire))
     }
 
-    /// Moves the thread from `from` to `to` at tick `now`, if it is still in `from` (one CAS;
-    /// module doc). On success adds the time spent in `from` and counts the transition.
+    /// Moves the thread from the state it was in when `seen` was read to `to`, at tick `now`,
+    /// if the word is still exactly `seen` (one CAS; module doc). On success adds the time
+    /// spent in the old state and counts the transition. A word that changed in any way —
+    /// also the same state entered again at another tick — is [`TransitionError::Lost`]: read
+    /// again and decide again.
     pub(crate) fn transition(
         &self,
         counters: &Counters,
-        from: ThreadState,
+        seen: StateWord,
         to: ThreadState,
         now: u64,
     ) -> Result<(), TransitionError> {
+        let from = seen.state;
         if !from.can_go_to(to) {
             return Err(TransitionError::Invalid { from, to });
         }
-        let mut cur = self.word.load(Ordering::Acquire);
-        loop {
-            let state = ThreadState::from_bits(cur);
-            if state != from {
-                return Err(TransitionError::Lost { current: state });
+        // `now` may be a tick or two behind `since` if another party just moved the thread:
+        // keep time monotonic in the word.
+        let at = now.max(seen.since) & (u64::MAX >> 2);
+        match self.word.compare_exchange(seen.raw, pack(to, at), Ordering::AcqRel, Ordering::Acquire) {
+            Ok(_) => {
+                counters.time_in_state[from as usize].fetch_add(at - seen.since, Ordering::Relaxed);
+                counters.transitions[from.pair(to)].fetch_add(1, Ordering::Relaxed);
+                Ok(())
             }
-            let since = cur >> 2;
-            // `now` may be a tick or two behind `since` if another party just moved the
-            // thread: keep time monotonic in the word.
-            let at = now.max(since) & (u64::MAX >> 2);
-            match self.word.compare_exchange(cur, pack(to, at), Ordering::AcqRel, Ordering::Acquire) {
-                Ok(_) => {
-                    counters.time_in_state[from as usize].fetch_add(at - since, Ordering::Relaxed);
-                    counters.transitions[from.pair(to)].fetch_add(1, Ordering::Relaxed);
-                    return Ok(());
-                }
-                // Only the state matters: a word with the same state but another `since`
-                // cannot exist (every change changes the state), so retry means "re-read".
-                Err(actual) => cur = actual,
+            Err(actual)
+                if ThreadState::from_bits(actual) == from
+                    && crate::sync::weaken::active(crate::sync::Mutation::StaleStateRetry) =>
+            {
+                self.transition(counters, StateWord::from_raw(actual), to, now)
             }
+            Err(actual) => Err(TransitionError::Lost { current: ThreadState::from_bits(actual) }),
         }
     }
 
@@ -271,8 +294,8 @@ mod tests {
             let c = Counters::new();
             let s = StateCell::new(0);
             s.word.store(pack(from, 10), Ordering::Relaxed);
-            assert_eq!(s.transition(&c, from, to, 25), Ok(()), "{from}->{to}");
-            assert_eq!(s.get(), (to, 25));
+            assert_eq!(s.transition(&c, s.get(), to, 25), Ok(()), "{from}->{to}");
+            assert_eq!((s.get().state, s.get().since), (to, 25));
             assert_eq!(c.transitions[from.pair(to)].load(Ordering::Relaxed), 1);
             assert_eq!(c.time_in_state[from as usize].load(Ordering::Relaxed), 15);
         }
@@ -288,8 +311,12 @@ mod tests {
                 let c = Counters::new();
                 let s = StateCell::new(0);
                 s.word.store(pack(from, 3), Ordering::Relaxed);
-                assert_eq!(s.transition(&c, from, to, 9), Err(TransitionError::Invalid { from, to }), "{from}->{to}");
-                assert_eq!(s.get(), (from, 3));
+                assert_eq!(
+                    s.transition(&c, s.get(), to, 9),
+                    Err(TransitionError::Invalid { from, to }),
+                    "{from}->{to}"
+                );
+                assert_eq!((s.get().state, s.get().since), (from, 3));
                 assert!(c.transitions.iter().all(|t| t.load(Ordering::Relaxed) == 0));
             }
         }
@@ -303,7 +330,25 @@ mod tests {
     fn a_transition_from_a_state_the_thread_is_not_in_is_lost() {
         let c = Counters::new();
         let s = StateCell::new(0);
-        assert_eq!(s.transition(&c, Pressure, Dropping, 1), Err(TransitionError::Lost { current: Normal }));
+        let seen = s.get();
+        s.transition(&c, seen, Pressure, 1).unwrap();
+        assert_eq!(s.transition(&c, seen, Pressure, 2), Err(TransitionError::Lost { current: Pressure }));
+    }
+
+    #[test]
+    fn a_decision_on_an_old_word_is_lost_even_if_the_state_came_back() {
+        // The drain reads RECOVERY@10 and decides RECOVERY→NORMAL (stability period over);
+        // meanwhile the producer goes RECOVERY→PRESSURE→RECOVERY@50. The same state with
+        // another `since`: the stale decision must not be applied.
+        let c = Counters::new();
+        let s = StateCell::new(0);
+        s.word.store(pack(Recovery, 10), Ordering::Relaxed);
+        let drain_saw = s.get();
+        s.transition(&c, s.get(), Pressure, 40).unwrap();
+        s.transition(&c, s.get(), Recovery, 50).unwrap();
+        assert_eq!(s.transition(&c, drain_saw, Normal, 60), Err(TransitionError::Lost { current: Recovery }));
+        assert_eq!((s.get().state, s.get().since), (Recovery, 50));
+        assert_eq!(c.transitions[Recovery.pair(Normal)].load(Ordering::Relaxed), 0);
     }
 
     #[test]
@@ -314,17 +359,19 @@ mod tests {
             let c = std::sync::Arc::new(Counters::new());
             let s = std::sync::Arc::new(StateCell::new(0));
             s.word.store(pack(Recovery, round), Ordering::Relaxed);
+            // Both decide on the same reading, as the producer and the drain do.
+            let seen = s.get();
             let barrier = std::sync::Arc::new(std::sync::Barrier::new(2));
             let (s2, c2, b2) = (s.clone(), c.clone(), barrier.clone());
             let producer = std::thread::spawn(move || {
                 b2.wait();
-                s2.transition(&c2, Recovery, Pressure, round + 1)
+                s2.transition(&c2, seen, Pressure, round + 1)
             });
             barrier.wait();
-            let drain = s.transition(&c, Recovery, Normal, round + 2);
+            let drain = s.transition(&c, seen, Normal, round + 2);
             let producer = producer.join().unwrap();
             assert!(producer.is_ok() ^ drain.is_ok(), "exactly one winner: {producer:?} {drain:?}");
-            let (state, _) = s.get();
+            let state = s.get().state;
             if producer.is_ok() {
                 assert_eq!(state, Pressure);
                 assert_eq!(drain, Err(TransitionError::Lost { current: Pressure }));

@@ -21,15 +21,39 @@ use std::marker::PhantomData;
 pub const CONTEXT_CAPACITY: usize = 512;
 
 /// The per-thread context buffer.
+///
+/// # Access
+///
+/// Only its own thread touches it, but not only from the outside: binding an eager value
+/// (`with_context!(k = ringtrace::display(&x))`) runs `x`'s `Display` while the pair is being
+/// written, and that code may record an event (which copies the bound bytes) or bind context
+/// itself. So no reference to the whole buffer is ever created: [`bytes`](Self::bytes) views
+/// `[0, len)` and [`push`](Self::push) writes only `[len, CONTEXT_CAPACITY)`, both through the
+/// cell's raw pointer, and `len` moves only after the write is done. The two regions never
+/// overlap, so a record made from inside a binding sees the pairs bound before it and nothing
+/// half-written. A binding started from inside a binding is refused (it would write the same
+/// region), and so is a truncation to below the pair being written; the recording path also
+/// drops events made from inside a binding as re-entrant (`producer::with_binding`).
 #[derive(Debug)]
 pub(crate) struct ContextBuf {
     len: Cell<usize>,
+    /// A pair is being written at `len` (see "Access").
+    binding: Cell<bool>,
     bytes: UnsafeCell<[u8; CONTEXT_CAPACITY]>,
+}
+
+/// Clears `ContextBuf::binding` when a binding ends, also by unwinding out of a `Display`.
+struct Binding<'a>(&'a Cell<bool>);
+
+impl Drop for Binding<'_> {
+    fn drop(&mut self) {
+        self.0.set(false);
+    }
 }
 
 impl ContextBuf {
     pub(crate) const fn new() -> Self {
-        Self { len: Cell::new(0), bytes: UnsafeCell::new([0; CONTEXT_CAPACITY]) }
+        Self { len: Cell::new(0), binding: Cell::new(false), bytes: UnsafeCell::new([0; CONTEXT_CAPACITY]) }
     }
 
     /// Bytes currently bound.
@@ -41,39 +65,49 @@ impl ContextBuf {
     /// The bound bytes.
     #[inline(always)]
     pub(crate) fn bytes(&self) -> &[u8] {
-        // SAFETY: the buffer is only written by `push`, on this thread, never while this
-        // shared view is alive (the recording path copies it without calling user code).
-        let all: &[u8; CONTEXT_CAPACITY] = unsafe { &*self.bytes.get() };
-        &all[..self.len.get()]
+        let len = self.len.get();
+        // SAFETY: `[0, len)` is initialised (the array is) and is never written while `len`
+        // covers it: `push` writes only at and after `len` (type doc, "Access"), and this
+        // view is made from the raw pointer, so it does not overlap any `&mut` to the region
+        // a binding in progress writes. `len <= CONTEXT_CAPACITY` always.
+        unsafe { std::slice::from_raw_parts(self.bytes.get() as *const u8, len) }
     }
 
-    /// Appends a pair; returns `false` (binding nothing) if it does not fit.
-    fn push<T: Encode + ?Sized>(&self, key: &str, value: &T) -> bool {
+    /// Appends a pair; returns `false` (binding nothing) if it does not fit, or if a binding
+    /// is already in progress on this thread (a value's `Display` binding context).
+    pub(crate) fn push<T: Encode + ?Sized>(&self, key: &str, value: &T) -> bool {
+        if self.binding.replace(true) {
+            return false;
+        }
+        let _binding = Binding(&self.binding);
         let start = self.len.get();
         let key = &key.as_bytes()[..key.len().min(u8::MAX as usize)];
         let need = 1 + key.len() + value.encoded_len();
         if start + need > CONTEXT_CAPACITY {
             return false;
         }
-        // SAFETY: this thread's buffer; no shared view is alive while a guard binds (binding
-        // happens outside the recording path).
-        let buf = unsafe { &mut *self.bytes.get() };
-        buf[start] = key.len() as u8;
-        buf[start + 1..start + 1 + key.len()].copy_from_slice(key);
-        let body_start = start + 1 + key.len();
         // Dynamic values (eager captures) get whatever space is left.
         let end = if T::DYNAMIC { CONTEXT_CAPACITY } else { start + need };
-        let mut enc = Encoder::new(&mut buf[body_start..end], 0);
+        // SAFETY: `[start, end)` lies inside the buffer (`end <= CONTEXT_CAPACITY`) and is
+        // this binding's alone: it starts at `len`, which no view made by `bytes` reaches, and
+        // `binding` refuses a second writer until this one ends (type doc, "Access").
+        let buf = unsafe { std::slice::from_raw_parts_mut((self.bytes.get() as *mut u8).add(start), end - start) };
+        buf[0] = key.len() as u8;
+        buf[1..1 + key.len()].copy_from_slice(key);
+        let body = 1 + key.len();
+        let mut enc = Encoder::new(&mut buf[body..], 0);
         value.encode(&mut enc);
         if enc.truncated() && !T::DYNAMIC {
             return false;
         }
-        self.len.set(body_start + enc.position());
+        self.len.set(start + body + enc.position());
         true
     }
 
     fn truncate(&self, len: usize) {
-        if len < self.len.get() {
+        // During a binding `len` is where the pair being written starts; cutting below it
+        // would leave stale bytes between the cut and the new pair (type doc, "Access").
+        if len < self.len.get() && !self.binding.get() {
             self.len.set(len);
         }
     }
@@ -107,7 +141,10 @@ impl ContextGuard {
     /// Binds `key = value` until the guard is dropped.
     #[doc(hidden)]
     pub fn __bind<T: Encode + ?Sized>(&mut self, key: &str, value: &T) {
-        let ok = crate::producer::with_context_buf(|c| c.push(key, value)).unwrap_or(false);
+        // Inside a record (an argument's `Display` binding context) or during thread teardown
+        // nothing is bound; events recorded by `value`'s own `Display` are dropped as
+        // re-entrant (`with_binding`).
+        let ok = crate::producer::with_binding(|c| c.push(key, value)).unwrap_or(false);
         self.complete &= ok;
     }
 
@@ -159,6 +196,39 @@ mod tests {
         };
         assert_eq!(a, vec![("a".to_string(), "1".to_string())]);
         assert_eq!(crate::producer::with_context_buf(|c| c.len()).unwrap(), 0);
+    }
+
+    /// A value whose `Display` looks at the buffer it is being bound into, as a recording
+    /// made from inside a binding does (it copies `bytes()`), and tries to bind a pair itself.
+    struct Peek<'a> {
+        buf: &'a ContextBuf,
+        saw: &'a Cell<Option<(Vec<u8>, bool)>>,
+    }
+
+    impl std::fmt::Display for Peek<'_> {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str("val")?;
+            let before = self.buf.bytes().to_vec();
+            let nested = self.buf.push("nested", &1u8);
+            self.buf.truncate(0);
+            self.saw.set(Some((before, nested)));
+            f.write_str("ue")
+        }
+    }
+
+    /// Under Miri this is the aliasing check of the "Access" rules: the shared view made
+    /// inside the binding must not invalidate the binding's own writes.
+    #[test]
+    fn a_value_bound_eagerly_sees_the_earlier_pairs_and_cannot_bind_or_cut() {
+        let buf = ContextBuf::new();
+        assert!(buf.push("a", &1u8));
+        let saw = Cell::new(None);
+        assert!(buf.push("k", &crate::display(&Peek { buf: &buf, saw: &saw })));
+        let (before, nested) = saw.take().expect("Display ran");
+        assert_eq!(pairs(&before), vec![("a".to_string(), "1".to_string())]);
+        assert!(!nested, "a binding inside a binding is refused");
+        assert_eq!(pairs(buf.bytes()), vec![("a".into(), "1".into()), ("k".into(), "value".into())]);
+        assert!(buf.push("b", &2u8), "binding works again afterwards");
     }
 
     #[test]

@@ -118,6 +118,9 @@ pub(crate) struct Drain {
     callsites: CallsiteTable,
     /// Some thread was not NORMAL after the last pass.
     unsettled: bool,
+    /// The current pass gave rings back to the pool or released ring space (then blocked
+    /// producers may proceed, whether or not it read records).
+    released: bool,
 }
 
 impl std::fmt::Debug for Drain {
@@ -140,6 +143,7 @@ impl Drain {
             slots: HashMap::new(),
             callsites: CallsiteTable::new(),
             unsettled: false,
+            released: false,
         }
     }
 
@@ -423,9 +427,15 @@ impl Drain {
             self.report_changes(entry);
         }
         self.unsettled = unsettled;
-        if read > 0 {
-            // Rings went back to the pool or active rings were emptied: blocked producers
-            // may proceed.
+        // Rings went back to the pool or ring space was released (also by rings that held no
+        // records: an exited thread's empty ring, pad-only space): blocked producers may
+        // proceed.
+        let released = if crate::sync::weaken::active(crate::sync::Mutation::WakeOnlyOnRecords) {
+            read > 0
+        } else {
+            std::mem::take(&mut self.released)
+        };
+        if released {
             shared.waiters.wake_all();
         }
         if !self.refs.is_empty() {
@@ -440,7 +450,8 @@ impl Drain {
     /// sleeping, so it can finish the recovery). A lost CAS race means the producer moved the
     /// thread meanwhile: nothing to do until the next pass.
     fn check_recovery(shared: &Shared, entry: &ThreadEntry, now: u64) -> bool {
-        let (state, since) = entry.state.get();
+        let seen = entry.state.get();
+        let (state, since) = (seen.state, seen.since);
         if state == ThreadState::Normal {
             return false;
         }
@@ -459,8 +470,9 @@ impl Drain {
             }
             _ => return true,
         };
-        let _ = entry.state.transition(&entry.counters, state, to, now);
-        to != ThreadState::Normal
+        // A lost CAS: the producer moved the thread after `seen` was read, so the decision
+        // is void (the thread is not NORMAL either way; the next pass decides again).
+        entry.state.transition(&entry.counters, seen, to, now).is_err() || to != ThreadState::Normal
     }
 
     /// [`check_recovery`](Self::check_recovery) over every registered thread, as a pass
@@ -494,7 +506,10 @@ impl Drain {
     fn report_changes(&mut self, entry: &ThreadEntry) {
         let key = entry as *const ThreadEntry as usize;
         let Some(view) = self.slots.get_mut(&key) else { return };
-        let word = entry.state.get();
+        let word = {
+            let w = entry.state.get();
+            (w.state, w.since)
+        };
         let strict = [DropReason::Oversized, DropReason::Invalid]
             .map(|r| entry.counters.dropped[r.index()].load(StdOrdering::Relaxed));
         if word == view.seen_word && strict == view.seen_strict {
@@ -585,6 +600,7 @@ impl Drain {
                 read += self.consume(entry, ring);
                 pool.ctl(ring).reset();
                 pool.free_list().push(ring);
+                self.released = true;
             }
             // Acquire: pairs with the producer's Release store in a swap, so the chain push
             // that preceded it is visible to the chain check in `begin_active_read`.
@@ -592,16 +608,16 @@ impl Drain {
             if active == NIL || pool.ctl(active).is_drained() {
                 break;
             }
-            if !entry.begin_active_read(active) {
+            let Some(_read) = entry.begin_active_read(active) else {
                 // Swapped meanwhile: its older rings are in the chain now. Take them first.
                 tries += 1;
                 if tries >= ACTIVE_RETRIES {
                     break;
                 }
                 continue;
-            }
+            };
+            // The guard withdraws the announcement when this scope ends, also on unwind.
             read += self.consume(entry, active);
-            entry.end_active_read();
             break;
         }
         read
@@ -669,6 +685,7 @@ impl Drain {
         }
         entry.counters.delivered.fetch_add(events, StdOrdering::Relaxed);
         shared.drain_stats.loss_records.fetch_add(losses, StdOrdering::Relaxed);
+        self.released |= consumed.bytes > 0;
         consumed.records as usize
     }
 

@@ -49,8 +49,8 @@ impl Ring {
 
     /// Snapshot reader: passes every committed record (id, payload) to `f` without consuming
     /// it (`RingCtl::peek`, as `Drain::peek_thread` copies a ring); returns how many. Call it
-    /// only under a `reading` announcement ([`Chain::begin_chain_read`],
-    /// [`Chain::begin_active_peek`]), which is what the models check.
+    /// only under a `reading` announcement ([`Chain::peek_rings`]), which is what the models
+    /// check.
     pub fn peek(&self, mut f: impl FnMut(u32, &[u8])) -> u64 {
         // SAFETY: base/cap describe this ring. The exclusion `peek` asks for (no reset or
         // consume during the copy) is the claim under test: a model that breaks it fails on
@@ -155,13 +155,16 @@ impl Chain {
     pub fn set_active(&self, ring: u32) {
         self.0.active.store(ring, Ordering::Release)
     }
-    /// Drain: announce and check an active-ring read.
-    pub fn begin_active_read(&self, ring: u32) -> bool {
-        self.0.begin_active_read(ring)
-    }
-    /// Drain: end an active-ring read.
-    pub fn end_active_read(&self) {
-        self.0.end_active_read()
+    /// Drain: announces and checks an active-ring read (`ThreadEntry::begin_active_read`);
+    /// if it may go ahead, runs `read` under the announcement and returns `true`.
+    pub fn read_active(&self, ring: u32, read: impl FnOnce()) -> bool {
+        match self.0.begin_active_read(ring) {
+            Some(_guard) => {
+                read();
+                true
+            }
+            None => false,
+        }
     }
     /// Drain (snapshot): `ThreadEntry::peek_rings`, the loop `Drain::peek_thread` runs:
     /// passes each ring to copy to `copy`, oldest first, under the `reading` announcement.
@@ -170,15 +173,19 @@ impl Chain {
     }
     /// Producer: wait until the drain is not reading `ring`.
     pub fn wait_unread(&self, ring: u32) {
-        self.0.wait_unread(ring)
+        self.0.wait_unread(ring, || false)
     }
     /// The backpressure state's transition, as producer or drain make it.
     pub fn transition(&self, from: crate::ThreadState, to: crate::ThreadState) -> Result<(), crate::TransitionError> {
-        self.0.state.transition(&self.0.counters, from, to, 1)
+        let seen = self.0.state.get();
+        if seen.state != from {
+            return Err(crate::TransitionError::Lost { current: seen.state });
+        }
+        self.0.state.transition(&self.0.counters, seen, to, 1)
     }
     /// The backpressure state.
     pub fn state(&self) -> crate::ThreadState {
-        self.0.state.get().0
+        self.0.state.get().state
     }
     /// Transitions counted so far.
     pub fn transitions(&self) -> u64 {

@@ -220,7 +220,8 @@ impl Metrics {
             let mut t = TransitionCounts::default();
             t.add(&e.counters);
             transitions.add(&e.counters);
-            let (state, since) = e.state.get();
+            let w = e.state.get();
+            let (state, since) = (w.state, w.since);
             let time_in_state = std::array::from_fn(|i| {
                 let mut ticks = e.counters.time_in_state[i].load(Ordering::Relaxed);
                 if i == state as usize {

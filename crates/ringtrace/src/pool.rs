@@ -162,12 +162,38 @@ enum Backing {
     Anon {
         /// Keeps the mapping alive; all access goes through `Pool::base`.
         _map: memmap2::MmapMut,
-        /// Keeps the control blocks alive; all access goes through `Pool::ctl`.
-        _ctl: Box<[RingCtl]>,
+        /// Owns the control blocks; all access goes through `Pool::ctl`.
+        _ctl: HeapCtl,
     },
     /// A flight-recorder pool file: rings and control blocks both in the mapping.
     #[cfg(not(feature = "loom"))]
     File(std::sync::Arc<crate::flight::PoolFile>),
+}
+
+/// The control blocks of an anonymous pool, owned through a raw pointer rather than a
+/// `Box<[RingCtl]>`: `Pool::ctl` (and every `RingWriter`) holds pointers into them, and moving
+/// a `Box` (the pool moves into `Shared`) asserts unique access to its contents, which would
+/// invalidate those pointers under Rust's aliasing model (Stacked/Tree Borrows). A raw pointer
+/// asserts nothing when moved.
+struct HeapCtl(*mut [RingCtl]);
+
+impl HeapCtl {
+    fn new(ring_count: u32, ring_size: usize) -> Self {
+        let blocks: Box<[RingCtl]> = (0..ring_count).map(|_| RingCtl::new(ring_size)).collect();
+        Self(Box::into_raw(blocks))
+    }
+
+    fn as_ptr(&self) -> *const RingCtl {
+        self.0 as *const RingCtl
+    }
+}
+
+impl Drop for HeapCtl {
+    fn drop(&mut self) {
+        // SAFETY: the pointer came from `Box::into_raw` in `new` and is freed only here; the
+        // pool that owns this value is being dropped, so no reference into it is alive.
+        drop(unsafe { Box::from_raw(self.0) });
+    }
 }
 
 /// The pool: the mapping, one [`RingCtl`] per ring, and the free list.
@@ -211,7 +237,7 @@ impl Pool {
         })?;
         let mut map = memmap2::MmapMut::map_anon(len.max(1)).map_err(PoolError::Map)?;
         let base = map.as_mut_ptr();
-        let ctl: Box<[RingCtl]> = (0..ring_count).map(|_| RingCtl::new(ring_size)).collect();
+        let ctl = HeapCtl::new(ring_count, ring_size);
         let ctl_ptr = ctl.as_ptr();
         Ok(Self {
             backing: Backing::Anon { _map: map, _ctl: ctl },

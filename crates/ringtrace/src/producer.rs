@@ -119,6 +119,34 @@ pub(crate) fn with_context_buf<R>(f: impl FnOnce(&ContextBuf) -> R) -> Option<R>
     LOCAL.try_with(|l| f(&l.ctx)).ok()
 }
 
+/// Runs `f` with this thread's context buffer to bind a pair, with the re-entrance guard set
+/// for the whole binding: an event recorded by the bound value's own `Display` is dropped as
+/// [`DropReason::Reentrant`], as for an event argument. `None` (nothing bound) inside a
+/// record or during thread teardown.
+pub(crate) fn with_binding<R>(f: impl FnOnce(&ContextBuf) -> R) -> Option<R> {
+    LOCAL
+        .try_with(|l| {
+            if l.busy.replace(true) {
+                return None;
+            }
+            let _idle = Idle(&l.busy);
+            Some(f(&l.ctx))
+        })
+        .ok()
+        .flatten()
+}
+
+/// Clears a thread's `busy` flag when dropped: at the end of a record or binding, also when an
+/// eagerly captured argument's `Display` panics (a half-written record is simply never
+/// committed).
+struct Idle<'l>(&'l Cell<bool>);
+
+impl Drop for Idle<'_> {
+    fn drop(&mut self) {
+        self.0.set(false);
+    }
+}
+
 /// Whether the calling thread is the drain thread.
 pub(crate) fn is_drain_thread() -> bool {
     LOCAL.try_with(|l| l.in_drain.get()).unwrap_or(false)
@@ -353,7 +381,7 @@ impl Producer {
             return None;
         }
         let entry = self.entry();
-        if entry.state.get().0 != ThreadState::Dropping || self.policy() != Policy::DropNewest {
+        if entry.state.get().state != ThreadState::Dropping || self.policy() != Policy::DropNewest {
             return None;
         }
         if 1 + entry.chain_len() as usize >= self.quota {
@@ -451,7 +479,7 @@ impl Producer {
         let Some(ring) = entry.take_oldest() else { return false };
         // The drain may still be copying this ring, read as an active ring before it was
         // swapped out: wait for it to finish (threads.rs).
-        entry.wait_unread(ring);
+        entry.wait_unread(ring, || shared.drain_exited.load(Ordering::Acquire));
         let ctl = shared.pool.ctl(ring);
         let mut lost = LossInfo::default();
         let mut folded = LossInfo::default();
@@ -606,14 +634,14 @@ impl Producer {
     fn enter_dropping(&self, ts: u64) {
         let entry = self.entry();
         for _ in 0..4 {
-            let (state, _) = entry.state.get();
-            let step = match state {
+            let seen = entry.state.get();
+            let step = match seen.state {
                 ThreadState::Dropping => return,
                 ThreadState::Normal => ThreadState::Pressure,
                 ThreadState::Pressure | ThreadState::Recovery => ThreadState::Dropping,
             };
             // A lost race (the drain moved the thread) just means: look again.
-            if entry.state.transition(&entry.counters, state, step, ts).is_ok() && step == ThreadState::Pressure {
+            if entry.state.transition(&entry.counters, seen, step, ts).is_ok() && step == ThreadState::Pressure {
                 self.shared.signal.notify();
             }
         }
@@ -623,9 +651,9 @@ impl Producer {
     /// the drain (R-CORE-5).
     fn enter_pressure(&self) {
         let entry = self.entry();
-        let (state, _) = entry.state.get();
-        if matches!(state, ThreadState::Normal | ThreadState::Recovery)
-            && entry.state.transition(&entry.counters, state, ThreadState::Pressure, crate::clock::now_ticks()).is_ok()
+        let seen = entry.state.get();
+        if matches!(seen.state, ThreadState::Normal | ThreadState::Recovery)
+            && entry.state.transition(&entry.counters, seen, ThreadState::Pressure, crate::clock::now_ticks()).is_ok()
         {
             self.shared.signal.notify();
         }
@@ -741,14 +769,6 @@ fn with_producer(f: impl FnOnce(&mut Producer, &Local)) {
             }
         };
         local.busy.set(true);
-        // Clears `busy` even if an eagerly captured argument's `Display` panics (the
-        // half-written record is simply never committed).
-        struct Idle<'l>(&'l Cell<bool>);
-        impl Drop for Idle<'_> {
-            fn drop(&mut self) {
-                self.0.set(false);
-            }
-        }
         let _idle = Idle(&local.busy);
         // SAFETY: `p` is this thread's producer; `busy` is set for as long as this `&mut`
         // lives, so no nested call creates another one (module doc).

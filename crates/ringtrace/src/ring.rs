@@ -34,14 +34,6 @@
 use crate::record::{Header, RecordKind, HEADER_LEN};
 use crate::sync::{AccessTracker, AtomicU64, CachePadded, Ordering};
 
-/// The ordering of the publishing store. Release; the `ringtrace_weaken_ring_publish` cfg
-/// makes it Relaxed on purpose, to show that the loom model catches it
-/// (`scripts/loom-weakened.sh`, docs/testing.md). Never set it otherwise.
-#[cfg(not(ringtrace_weaken_ring_publish))]
-const PUBLISH: Ordering = Ordering::Release;
-#[cfg(ringtrace_weaken_ring_publish)]
-const PUBLISH: Ordering = Ordering::Relaxed;
-
 /// The shared half of a ring: the two positions and (under loom) the access tracker.
 #[derive(Debug)]
 pub(crate) struct RingCtl {
@@ -296,7 +288,7 @@ impl RingWriter {
         let ctl = unsafe { &*self.ctl };
         // Release: pairs with the drain's Acquire load of `tail`; the record's bytes are
         // visible before the position that covers them (R-CORE-1: one Release store).
-        ctl.tail.store(self.tail, PUBLISH);
+        ctl.tail.store(self.tail, crate::sync::weaken::ordering(crate::sync::Mutation::RingPublish, Ordering::Release));
     }
 }
 

@@ -60,6 +60,9 @@ pub(crate) struct Shared {
     pub(crate) snapshots: Mutex<Vec<crate::flight::SnapshotRequest>>,
     /// `snapshots` is not empty (SeqCst store by the asker, Acquire load by the drain).
     pub(crate) snapshot_pending: AtomicBool,
+    /// The drain thread has ended (returned or unwound). Set by the drain thread last (Release);
+    /// read by producers waiting on a drain read (Acquire), as a way out.
+    pub(crate) drain_exited: AtomicBool,
 }
 
 /// Asks the installed runtime's drain for a snapshot and waits for it ([`crate::snapshot`]).
@@ -631,6 +634,7 @@ impl Builder {
             drain_context_reported: std::sync::atomic::AtomicBool::new(false),
             snapshots: Mutex::new(Vec::new()),
             snapshot_pending: AtomicBool::new(false),
+            drain_exited: AtomicBool::new(false),
         });
         crate::set_max_level(shared.config.level);
         // Callsites registered from now on are described in the pool file (and those already
@@ -644,6 +648,7 @@ impl Builder {
         // Not in the drain thread: a signal between this spawn and its first step would be lost.
         crate::flight::clear_signalled();
         let drain = Drain::new(shared.clone(), sinks);
+        let exited = shared.clone();
         let handle = std::thread::Builder::new()
             .name("ringtrace-drain".into())
             .spawn(move || {
@@ -651,6 +656,8 @@ impl Builder {
                 // itself, so shutdown reports it instead of waiting for a timeout.
                 let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| drain.run()))
                     .map_err(|p| panic_message(&p));
+                // Release: pairs with the Acquire load of a producer waiting on a drain read.
+                exited.drain_exited.store(true, Ordering::Release);
                 let _ = tx.send(outcome);
             })
             .map_err(BuildError::Spawn)?;

@@ -162,3 +162,70 @@ pub(crate) use imp::*;
 
 /// `crossbeam_utils::CachePadded`, re-exported so that every shared index comes from here too.
 pub(crate) use crossbeam_utils::CachePadded;
+
+/// Deliberate bugs that the loom models must catch (`loom-tests/tests/weakened.rs`): each
+/// weakens one ordering or removes one step of a protocol. Only a loom build can switch one on
+/// (`loom_api::set_mutation`); in every other build [`weaken::active`] is a constant `false`
+/// and the code compiles to the correct protocol.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(not(feature = "loom"), allow(dead_code))]
+#[non_exhaustive]
+pub enum Mutation {
+    /// `ring.rs`: the publishing store of `tail` is Relaxed instead of Release.
+    RingPublish,
+    /// `threads.rs`: the drain's reading announcement is stored Relaxed instead of Release.
+    AnnounceRelease,
+    /// `threads.rs`: the drain's announcement is not withdrawn when a read ends by unwinding.
+    NoWithdrawOnUnwind,
+    /// `backpressure.rs`: a transition retries its CAS on any word in the expected state
+    /// (the pre-fix behaviour: a decision made on a stale `since` is applied).
+    StaleStateRetry,
+    /// `drain.rs`: blocked producers are woken only when a pass read records, not whenever
+    /// it returned rings or released ring space.
+    WakeOnlyOnRecords,
+    /// `signal.rs`: a producer's swap does not fence before checking whether the drain naps.
+    NoNotifyFence,
+    /// `producer.rs`: the shutdown handshake does not wait for producers in a record.
+    NoCloseWait,
+    /// `backpressure.rs`: a blocked producer does not announce itself before its last check.
+    NoWaiterAnnounce,
+    /// `pool.rs`: a pop's successful CAS is Relaxed instead of Acquire.
+    FreeListPopRelaxed,
+}
+
+/// The switch for [`Mutation`]s.
+pub mod weaken {
+    use super::{Mutation, Ordering};
+
+    #[cfg(feature = "loom")]
+    static ACTIVE: std::sync::Mutex<Option<Mutation>> = std::sync::Mutex::new(None);
+
+    /// Switches `m` on (or every mutation off). Loom builds only.
+    #[cfg(feature = "loom")]
+    pub fn set(m: Option<Mutation>) {
+        *ACTIVE.lock().unwrap_or_else(|e| e.into_inner()) = m;
+    }
+
+    /// Whether `m` is switched on.
+    #[cfg(feature = "loom")]
+    pub fn active(m: Mutation) -> bool {
+        *ACTIVE.lock().unwrap_or_else(|e| e.into_inner()) == Some(m)
+    }
+
+    /// Whether `m` is switched on: never, outside loom builds.
+    #[cfg(not(feature = "loom"))]
+    #[inline(always)]
+    pub const fn active(_m: Mutation) -> bool {
+        false
+    }
+
+    /// `order`, or `Relaxed` when `m` is switched on.
+    #[inline(always)]
+    pub fn ordering(m: Mutation, order: Ordering) -> Ordering {
+        if active(m) {
+            Ordering::Relaxed
+        } else {
+            order
+        }
+    }
+}

@@ -13,7 +13,7 @@
 //! | `active` | producer (swap, exit; Release) | drain (Acquire) |
 //! | `chain[i]`, `chain_tail` | producer (push; Release on `chain_tail`) | drain, producer |
 //! | `chain_head` | whoever takes the oldest ring: the drain, or the producer reclaiming it under `DropOldest`, by one CAS | both |
-//! | `reading` | drain (Relaxed + SeqCst fence; Release for NIL) | producer (SeqCst fence + Acquire) |
+//! | `reading` | drain (Release + SeqCst fence; Release for NIL), see [`ReadingAnnouncement`] | producer (SeqCst fence + Acquire) |
 //! | `dropped*` | producer (cold path) | metrics, drain |
 //! | `delivered` | drain | metrics |
 //!
@@ -36,7 +36,10 @@
 //! that the ring is no longer active and backs off, or the producer sees the drain reading it
 //! and waits for the drain's Release store of NIL (`begin_active_read`, `wait_unread`).
 //! (Fences rather than SeqCst accesses: loom checks SeqCst fences exactly, while it treats
-//! SeqCst loads and stores as AcqRel.)
+//! SeqCst loads and stores as AcqRel.) Every read the drain makes of a ring it does not own —
+//! the active ring in a pass, a chain or active ring in a snapshot — goes through this one
+//! protocol, [`ReadingAnnouncement`], and ends when the [`RingRead`] guard it hands out is
+//! dropped, also when the drain unwinds.
 
 use crate::backpressure::StateCell;
 use crate::pool::NIL;
@@ -105,6 +108,92 @@ impl DropReason {
 impl fmt::Display for DropReason {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.as_str())
+    }
+}
+
+/// The drain's announcement of the ring it is reading without owning it (a thread's active
+/// ring in a pass, or a chain or active ring in a snapshot), and the producer's wait for it
+/// to end before it reuses a ring it reclaimed under `DropOldest`. One protocol, used by
+/// every such read (module doc, "Reading the active ring"):
+///
+/// | who | step | ordering | pairs with / why |
+/// |---|---|---|---|
+/// | drain | store the ring ([`announce`](Self::announce)) | Release | the producer's Acquire load in `wait_unread`: a producer that sees this announcement *instead of* the previous one is ordered after the drain's reads of the previous ring (a `peek` publishes nothing else; a `consume`'s `head` store is not enough once the ring is reset) |
+/// | drain | `fence(SeqCst)`, then load `active` / `chain_head` | SeqCst | the producer's fence in `wait_unread`: the Dekker pair — the drain sees the ring gone, or the producer sees the announcement |
+/// | drain | store NIL (dropping the [`RingRead`]) | Release | the producer's Acquire load: the drain's reads of the ring happen before its reuse |
+/// | producer | `fence(SeqCst)`, then load the announcement | SeqCst, Acquire | the two above |
+///
+/// The announcement is withdrawn when the [`RingRead`] guard is dropped, so a drain that
+/// unwinds mid-read cannot leave a producer waiting forever.
+#[derive(Debug)]
+pub(crate) struct ReadingAnnouncement {
+    /// The announced ring, or `NIL`. Written only by the drain, read by producers.
+    ring: AtomicU32,
+}
+
+/// An announced read (see [`ReadingAnnouncement`]); dropping it withdraws the announcement.
+#[derive(Debug)]
+#[must_use = "the read ends when the guard is dropped"]
+pub(crate) struct RingRead<'a> {
+    announcement: &'a ReadingAnnouncement,
+}
+
+impl Drop for RingRead<'_> {
+    fn drop(&mut self) {
+        if std::thread::panicking() && crate::sync::weaken::active(crate::sync::Mutation::NoWithdrawOnUnwind) {
+            return;
+        }
+        self.announcement.withdraw();
+    }
+}
+
+impl ReadingAnnouncement {
+    pub(crate) fn new() -> Self {
+        Self { ring: AtomicU32::new(NIL) }
+    }
+
+    /// Drain: announces a read of `ring`; the caller then checks that the ring is still the
+    /// one it meant to read (and drops the guard if not).
+    pub(crate) fn announce(&self, ring: u32) -> RingRead<'_> {
+        // Release (see the type's table): a producer that sees this store instead of the
+        // previous announcement is ordered after the previous read.
+        self.ring.store(ring, crate::sync::weaken::ordering(crate::sync::Mutation::AnnounceRelease, Ordering::Release));
+        // SeqCst fence: the drain's half of the Dekker pair with `wait_unread`.
+        fence(Ordering::SeqCst);
+        RingRead { announcement: self }
+    }
+
+    /// Drain: the read is over (called by the guard's drop).
+    fn withdraw(&self) {
+        // Release: pairs with the producer's Acquire load in `wait_unread`; the reads of the
+        // ring happen before a producer that sees NIL reuses it.
+        self.ring.store(NIL, Ordering::Release);
+    }
+
+    /// The announced ring (tests and models).
+    #[cfg(any(test, feature = "loom"))]
+    pub(crate) fn current(&self) -> u32 {
+        self.ring.load(Ordering::Acquire)
+    }
+
+    /// Producer: waits while `ring` is announced. `drain_gone` ends the wait if the drain
+    /// thread has ended (see `ThreadEntry::wait_unread`).
+    pub(crate) fn wait_unread(&self, ring: u32, drain_gone: impl Fn() -> bool) {
+        // SeqCst fence: the producer's half of the Dekker pair. The producer stored the new
+        // `active` (a swap) or CASed `chain_head` (a reclaim) before this fence; the drain
+        // stored its announcement before its fence. Either the drain sees the change and
+        // backs off, or we see its announcement and wait.
+        fence(Ordering::SeqCst);
+        let mut i = 0;
+        // Acquire: pairs with the drain's Release stores (the withdrawal, or the next
+        // announcement).
+        while self.ring.load(Ordering::Acquire) == ring {
+            if i >= 64 && drain_gone() {
+                return;
+            }
+            crate::sync::spin_wait(i);
+            i = i.saturating_add(1);
+        }
     }
 }
 
@@ -202,8 +291,8 @@ pub(crate) struct ThreadEntry {
     pub(crate) name: Mutex<StdArc<str>>,
     /// The ring the producer writes, or `NIL`.
     pub(crate) active: AtomicU32,
-    /// The ring the drain is reading as an active ring, or `NIL`.
-    pub(crate) reading: AtomicU32,
+    /// The ring the drain is reading without owning it, or `NIL`.
+    pub(crate) reading: ReadingAnnouncement,
     /// Full rings in swap order; slot `i % len` (len a power of two).
     chain: Box<[AtomicU32]>,
     /// Next chain position to take (monotonic).
@@ -232,7 +321,7 @@ impl ThreadEntry {
             os_tid: AtomicU64::new(0),
             name: Mutex::new(StdArc::from("")),
             active: AtomicU32::new(NIL),
-            reading: AtomicU32::new(NIL),
+            reading: ReadingAnnouncement::new(),
             chain: (0..len).map(|_| AtomicU32::new(NIL)).collect(),
             chain_head: AtomicU64::new(0),
             chain_tail: AtomicU64::new(0),
@@ -276,21 +365,16 @@ impl ThreadEntry {
     }
 
     /// Drain: announces that it will read `active` as the thread's active ring, then checks
-    /// that it still is, and that no older ring waits in the chain. `true`: read it, then call
-    /// [`ThreadEntry::end_active_read`]. `false`: the announcement is withdrawn; take the chain
-    /// first (module doc, "Reading the active ring").
-    pub(crate) fn begin_active_read(&self, active: u32) -> bool {
-        // Relaxed store, SeqCst fence, then the loads: the drain's half of a fence-based
-        // Dekker pair with `wait_unread` (module doc).
-        self.reading.store(active, Ordering::Relaxed);
-        fence(Ordering::SeqCst);
+    /// that it still is, and that no older ring waits in the chain. `Some`: read it while the
+    /// guard lives (dropping it ends the read, also on unwind). `None`: the announcement is
+    /// withdrawn; take the chain first (module doc, "Reading the active ring").
+    pub(crate) fn begin_active_read(&self, active: u32) -> Option<RingRead<'_>> {
+        let read = self.reading.announce(active);
         // Acquire: pairs with the producer's Release store of `active` (and of `chain_tail`).
         if self.active.load(Ordering::Acquire) != active || self.chain_len() > 0 {
-            // Release: pairs with the producer's Acquire load in `wait_unread`.
-            self.reading.store(NIL, Ordering::Release);
-            return false;
+            return None;
         }
-        true
+        Some(read)
     }
 
     /// Drain, for a snapshot: the chain's positions `(head, tail)`; the rings at positions
@@ -311,47 +395,35 @@ impl ThreadEntry {
     }
 
     /// Drain, for a snapshot: announces that it will copy `ring`, found at chain position
-    /// `pos`, without taking it, then checks that no one has taken it since. `true`: copy it,
-    /// then call [`ThreadEntry::end_active_read`]; a producer reclaiming it under `DropOldest`
-    /// waits in `wait_unread` meanwhile. `false`: it was taken (its records are overwritten
-    /// or delivered); the announcement is withdrawn.
+    /// `pos`, without taking it, then checks that no one has taken it since. `Some`: copy it
+    /// while the guard lives; a producer reclaiming it under `DropOldest` waits in
+    /// `wait_unread` meanwhile. `None`: it was taken (its records are overwritten or
+    /// delivered); the announcement is withdrawn.
     ///
-    /// The same fence-based Dekker pair as `begin_active_read`: the drain stores `reading`,
-    /// fences, loads `chain_head`; the reclaiming producer CASes `chain_head`, fences (in
-    /// `wait_unread`), loads `reading`. Either the drain sees the ring taken, or the producer
-    /// sees the announcement.
-    pub(crate) fn begin_chain_read(&self, ring: u32, pos: u64) -> bool {
-        // Release: a producer that sees this announcement instead of the previous one (so
-        // does not wait for it) is ordered after the copy of the previously announced ring,
-        // which `peek` (unlike `consume`) does not publish with a store of `head`.
-        self.reading.store(ring, Ordering::Release);
-        fence(Ordering::SeqCst);
+    /// The same Dekker pair as `begin_active_read`: the drain announces (store, fence), loads
+    /// `chain_head`; the reclaiming producer CASes `chain_head`, fences (in `wait_unread`),
+    /// loads `reading`. Either the drain sees the ring taken, or the producer sees the
+    /// announcement.
+    pub(crate) fn begin_chain_read(&self, ring: u32, pos: u64) -> Option<RingRead<'_>> {
+        let read = self.reading.announce(ring);
         // Acquire: pairs with the AcqRel CAS of a taker.
         if self.chain_head.load(Ordering::Acquire) > pos {
-            // Release: pairs with the producer's Acquire load in `wait_unread`.
-            self.reading.store(NIL, Ordering::Release);
-            return false;
+            return None;
         }
-        true
+        Some(read)
     }
 
     /// Drain, for a snapshot: announces that it will copy the thread's active ring `active`
     /// without taking it, and checks that it still is the active ring. Unlike
     /// `begin_active_read` it does not require the chain to be empty (a snapshot reads the
-    /// chain without taking it). `true`: copy it, then call `end_active_read`.
-    pub(crate) fn begin_active_peek(&self, active: u32) -> bool {
-        // Release: a producer that sees this announcement instead of the previous one (so
-        // does not wait for it) is ordered after the copy of the previously announced ring,
-        // which `peek` (unlike `consume`) does not publish with a store of `head`.
-        self.reading.store(active, Ordering::Release);
-        fence(Ordering::SeqCst);
+    /// chain without taking it). `Some`: copy it while the guard lives.
+    pub(crate) fn begin_active_peek(&self, active: u32) -> Option<RingRead<'_>> {
+        let read = self.reading.announce(active);
         // Acquire: pairs with the producer's Release store of `active`.
         if self.active.load(Ordering::Acquire) != active {
-            // Release: pairs with the producer's Acquire load in `wait_unread`.
-            self.reading.store(NIL, Ordering::Release);
-            return false;
+            return None;
         }
-        true
+        Some(read)
     }
 
     /// Drain, for a snapshot: passes each of the thread's rings to `copy`, oldest first, without
@@ -369,9 +441,8 @@ impl ThreadEntry {
         for _ in 0..retries {
             while pos < end {
                 let ring = self.chain_ring(pos);
-                if self.begin_chain_read(ring, pos) {
+                if let Some(_read) = self.begin_chain_read(ring, pos) {
                     copy(ring);
-                    self.end_active_read();
                     last_copied = Some((ring, pos));
                 }
                 pos += 1;
@@ -387,7 +458,7 @@ impl ThreadEntry {
                 end = now;
                 continue;
             }
-            if self.begin_active_peek(active) {
+            if let Some(_read) = self.begin_active_peek(active) {
                 // Rings swapped out since the chain was read are older than what the active
                 // ring holds now: read them first.
                 let (_, now) = self.chain_bounds();
@@ -395,10 +466,8 @@ impl ThreadEntry {
                     if last_copied != Some((active, end.wrapping_sub(1))) {
                         copy(active);
                     }
-                    self.end_active_read();
                     break;
                 }
-                self.end_active_read();
                 end = now;
             } else {
                 end = self.chain_bounds().1;
@@ -406,28 +475,13 @@ impl ThreadEntry {
         }
     }
 
-    /// Drain: done reading the ring announced by `begin_active_read`.
-    pub(crate) fn end_active_read(&self) {
-        // Release: the drain's reads of the ring (and its store of the ring's head) happen
-        // before a reclaiming producer that sees NIL reuses the ring.
-        self.reading.store(NIL, Ordering::Release);
-    }
-
     /// Producer (`DropOldest`): after winning `ring` from the chain, waits while the drain is
-    /// still copying it as an active ring (it announced so before the ring was swapped out).
-    /// Bounded by one ring's copy.
-    pub(crate) fn wait_unread(&self, ring: u32) {
-        // SeqCst fence: the producer's half of the Dekker pair. The producer stored the new
-        // `active` when it swapped this ring out (program order before this fence); the drain
-        // stored `reading` before its fence. Either the drain sees the new `active` and backs
-        // off, or we see its `reading` and wait.
-        fence(Ordering::SeqCst);
-        let mut i = 0;
-        // Acquire: pairs with the drain's Release store of NIL after reading.
-        while self.reading.load(Ordering::Acquire) == ring {
-            crate::sync::spin_wait(i);
-            i = i.saturating_add(1);
-        }
+    /// still reading it (it announced so before the ring was swapped out or taken). Bounded
+    /// by one ring's copy on a running drain; `drain_gone` is the way out if the drain thread
+    /// has ended (its guards withdraw every announcement as it unwinds, so this is a second
+    /// line of defence, not the normal way out).
+    pub(crate) fn wait_unread(&self, ring: u32, drain_gone: impl Fn() -> bool) {
+        self.reading.wait_unread(ring, drain_gone)
     }
 
     /// Full rings waiting in the chain (a snapshot).
