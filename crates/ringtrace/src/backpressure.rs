@@ -44,7 +44,7 @@
 //! do; AcqRel keeps a transition and the counters of the party that made it in one order for
 //! readers of `metrics()`.
 
-use crate::sync::{fence, AtomicU64, AtomicUsize, Ordering};
+use crate::sync::{fence, thread, AtomicU64, AtomicUsize, Mutex, Ordering};
 use crate::threads::Counters;
 use std::fmt;
 
@@ -228,7 +228,9 @@ impl StateCell {
 #[derive(Debug, Default)]
 pub(crate) struct Waiters {
     count: AtomicUsize,
-    threads: std::sync::Mutex<Vec<std::thread::Thread>>,
+    threads: Mutex<Vec<thread::Thread>>,
+    /// Times `wake_all` found waiters and unparked them (metrics; Relaxed counter).
+    wakes: AtomicU64,
 }
 
 impl Waiters {
@@ -244,20 +246,27 @@ impl Waiters {
     pub(crate) fn enter(&self) {
         // The handle first: a drain that sees the count (Release part of the RMW, paired
         // with its load) then finds the handle under the lock.
-        self.threads.lock().unwrap_or_else(|e| e.into_inner()).push(std::thread::current());
+        self.threads.lock().unwrap_or_else(|e| e.into_inner()).push(thread::current());
         self.count.fetch_add(1, Ordering::SeqCst);
-        fence(Ordering::SeqCst);
+        if !crate::sync::weaken::active(crate::sync::Mutation::NoWaiterAnnounce) {
+            fence(Ordering::SeqCst);
+        }
     }
 
     /// The producer stops waiting.
     pub(crate) fn leave(&self) {
-        let me = std::thread::current().id();
+        let me = thread::current().id();
         let mut t = self.threads.lock().unwrap_or_else(|e| e.into_inner());
         if let Some(i) = t.iter().position(|h| h.id() == me) {
             t.swap_remove(i);
         }
         drop(t);
         self.count.fetch_sub(1, Ordering::SeqCst);
+    }
+
+    /// Times `wake_all` found producers waiting and unparked them.
+    pub(crate) fn wakes(&self) -> u64 {
+        self.wakes.load(Ordering::Relaxed)
     }
 
     /// Drain: after freeing rings, unparks every waiting producer (cheap when none wait).
@@ -268,6 +277,7 @@ impl Waiters {
         if self.count.load(Ordering::SeqCst) == 0 {
             return;
         }
+        self.wakes.fetch_add(1, Ordering::Relaxed);
         for t in self.threads.lock().unwrap_or_else(|e| e.into_inner()).iter() {
             t.unpark();
         }

@@ -65,9 +65,6 @@ const MAX_FINAL_PASSES: u32 = 1000;
 /// What the drain thread hands back when it finishes.
 #[derive(Debug)]
 pub(crate) struct DrainOutcome {
-    /// Bytes still in rings after the final pass (records made during shutdown, or kept in
-    /// flight-recorder mode).
-    pub undelivered_bytes: u64,
     /// Events kept in the rings on purpose (flight-recorder mode without sinks).
     pub retained_events: u64,
 }
@@ -216,6 +213,10 @@ impl Drain {
     fn finish(mut self) -> DrainOutcome {
         // Snapshots asked for before the shutdown are still taken.
         self.serve_snapshots();
+        // The close handshake's wait (shutdown fenced and waited, but within its timeout):
+        // from here on no producer touches this runtime's rings, counters or gaps, so the
+        // final passes read everything and the gaps of live threads are ours to report.
+        self.shared.wait_producers_outside(None);
         // Records the drain thread itself made (from sinks) go out in the final passes.
         crate::producer::retire_current_thread();
         for _ in 0..MAX_FINAL_PASSES {
@@ -223,7 +224,8 @@ impl Drain {
                 break;
             }
         }
-        // Threads still dropping when intake stopped never wrote their last loss record.
+        // Threads still dropping when intake stopped never wrote their last loss record (no
+        // producer can touch a gap after the handshake above, `threads::LossGap`).
         let shared = self.shared.clone();
         for entry in shared.registry.iter() {
             if occupied(entry.slot.load(Ordering::Acquire)) {
@@ -253,9 +255,7 @@ impl Drain {
                 }
             }
         }
-        let pool = &self.shared.pool;
-        let undelivered_bytes = (0..pool.ring_count() as u32).map(|i| pool.ctl(i).used()).sum();
-        DrainOutcome { undelivered_bytes, retained_events }
+        DrainOutcome { retained_events }
     }
 
     /// Whether live threads' rings stay untouched: always in flight-recorder mode, except in
@@ -564,15 +564,9 @@ impl Drain {
     /// Delivers a loss record for a gap the thread could not report itself (it exited, or the
     /// runtime is shutting down, while it was dropping).
     fn report_open_gap(&mut self, entry: &ThreadEntry) {
-        let g = &entry.gap;
-        // Relaxed: the producer wrote them before its Release store of EXITED, which the
-        // caller observed with Acquire (or, at shutdown, intake has stopped).
-        let loss = LossInfo {
-            events: g[0].swap(0, StdOrdering::Relaxed),
-            bytes: g[1].swap(0, StdOrdering::Relaxed),
-            first_ticks: g[2].swap(0, StdOrdering::Relaxed),
-            last_ticks: g[3].swap(0, StdOrdering::Relaxed),
-        };
+        // The caller observed EXITED (Acquire), or the close handshake is done: the producer
+        // no longer writes the gap (`threads::LossGap`).
+        let loss = entry.gap.take();
         if loss.events == 0 {
             return;
         }
@@ -731,6 +725,9 @@ impl Drain {
         let shared = self.shared.clone();
         let reg = &shared.registry;
         reg.retired.absorb(&entry.counters);
+        // Relaxed: a count; the producer's last `leave` came before its EXITED store, which
+        // the caller observed with Acquire.
+        reg.retired.committed.fetch_add(entry.presence.committed(), StdOrdering::Relaxed);
         reg.retired_threads.fetch_add(1, StdOrdering::Relaxed);
         if let Some(v) = self.slots.remove(&(entry as *const ThreadEntry as usize)) {
             self.retired_threads.push(v.thread);

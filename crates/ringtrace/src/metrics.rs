@@ -161,6 +161,9 @@ pub struct DrainMetrics {
     pub loss_records: u64,
     /// Rings with unreadable content.
     pub corrupt_rings: u64,
+    /// Times the drain, having returned rings or ring space, found producers waiting under
+    /// `Policy::Block` and woke them.
+    pub blocked_wakeups: u64,
 }
 
 /// A snapshot of the runtime's counters. See the module doc.
@@ -269,6 +272,7 @@ impl Metrics {
                 batches: ds.batches.load(Ordering::Relaxed),
                 loss_records: ds.loss_records.load(Ordering::Relaxed),
                 corrupt_rings: ds.corrupt_rings.load(Ordering::Relaxed),
+                blocked_wakeups: shared.waiters.wakes(),
             },
             diagnostics_delivered: shared.diag.delivered(),
             diagnostics_suppressed: shared.diag.suppressed(),

@@ -3,9 +3,12 @@
 //! # Hot path (`record_event`)
 //!
 //! 1. Load the callsite id (one Acquire load; registration happens once, on a cold path).
-//! 2. Reach this thread's [`Producer`] through a `const`-initialised thread-local; compare its
-//!    runtime generation with the global one (one Relaxed load). A mismatch means "no producer
-//!    yet" or "the runtime changed": cold path.
+//! 2. Reach this thread's [`Producer`] through a `const`-initialised thread-local and enter its
+//!    runtime: store "inside" in the slot's presence word, a compiler barrier, and compare the
+//!    producer's runtime generation with the global one (one Relaxed load). A mismatch means
+//!    "no producer yet" or "the runtime changed": cold path. Leaving is one Release store.
+//!    This is the close handshake (`threads::Presence`) that lets `shutdown` know no record is
+//!    still on its way into the rings.
 //! 3. Read the clock, compute the record's exact size from the argument types, reserve that
 //!    many bytes in the thread's ring (normally no shared memory is touched: the cached head
 //!    says there is room), write the header, the bound context and the encoded arguments.
@@ -49,9 +52,10 @@ use std::sync::Arc;
 pub(crate) static CURRENT: ArcSwapOption<Shared> = ArcSwapOption::const_empty();
 
 /// The installed runtime's generation; 0 when none is installed. Process-global and outside
-/// the per-runtime protocols, so it is a `std` atomic. The hot path compares it with its
-/// producer's generation (Relaxed: a stale read only delays noticing a new runtime by a record
-/// or two, and those records go to the old runtime's rings, which stay valid).
+/// the per-runtime protocols, so it is a `std` atomic. Every recording call compares it with
+/// its producer's generation after entering the runtime (`Producer::enter`: the close
+/// handshake of `threads::Presence`, whose fence pair orders the Relaxed load), so a call
+/// either sees a shutdown and records nothing, or is waited for by it.
 pub(crate) static GENERATION: AtomicU64 = AtomicU64::new(0);
 
 /// Events recorded with no runtime installed, or during thread teardown, or after shutdown.
@@ -69,8 +73,11 @@ pub(crate) struct Local {
     producer: Cell<*mut Producer>,
     /// The producer's registry slot (also reachable while `producer` is borrowed).
     entry: Cell<*const ThreadEntry>,
-    /// A record is being written on this thread (re-entrance guard).
+    /// A record is being written or context is being bound on this thread (re-entrance
+    /// guard).
     busy: Cell<bool>,
+    /// A record is being written (the producer is inside a call: `Producer::enter`).
+    in_record: Cell<bool>,
     /// This thread is the drain thread (R-BP-4: never wait).
     in_drain: Cell<bool>,
     /// This thread's policy override ([`set_thread_policy`]).
@@ -85,6 +92,7 @@ impl Local {
             producer: Cell::new(std::ptr::null_mut()),
             entry: Cell::new(std::ptr::null()),
             busy: Cell::new(false),
+            in_record: Cell::new(false),
             in_drain: Cell::new(false),
             policy: Cell::new(None),
             ctx: ContextBuf::new(),
@@ -216,10 +224,41 @@ pub(crate) struct Producer {
     ring_size: usize,
     /// This is the drain thread: never wait (R-BP-4).
     is_drain: bool,
+    /// Events committed to this thread's rings (published by `Presence::leave`).
+    committed: u64,
+    /// The platform has no heavy fence half (`membarrier`): `enter` fences fully instead.
+    strong_fence: bool,
     shared: Arc<Shared>,
 }
 
 impl Producer {
+    /// Enters a call on this producer's runtime (the close handshake, `threads::Presence`):
+    /// `true` if the runtime is still installed, and then the caller must `leave` when done;
+    /// `false` if it is gone (nothing may be written to it: the event is unrecorded).
+    #[inline(always)]
+    fn enter(&self) -> bool {
+        let presence = &self.entry().presence;
+        presence.enter(self.committed);
+        // The producer's half of the close handshake's fence pair.
+        if self.strong_fence {
+            crate::sync::fence(Ordering::SeqCst);
+        } else {
+            crate::sync::asymmetric_light();
+        }
+        // Relaxed: ordered by the fence pair (`threads::Presence`).
+        if GENERATION.load(StdOrdering::Relaxed) == self.generation {
+            return true;
+        }
+        presence.leave(self.committed);
+        false
+    }
+
+    /// Leaves the call `enter` began.
+    #[inline(always)]
+    fn leave(&self) {
+        self.entry().presence.leave(self.committed);
+    }
+
     fn entry(&self) -> &ThreadEntry {
         // SAFETY: the slot lives as long as the registry, which `self.shared` keeps alive.
         unsafe { &*self.entry }
@@ -261,6 +300,7 @@ impl Producer {
         let mut enc = Encoder::new(&mut buf[body..size], 0);
         args.encode(&mut enc);
         self.writer.commit(len);
+        self.committed += 1;
         self.shared.signal.after_publish();
     }
 
@@ -298,6 +338,7 @@ impl Producer {
         }
         buf[..HEADER_LEN].copy_from_slice(&Header { size: size as u16, flags, id, ts }.to_bytes());
         self.writer.commit(align8(size));
+        self.committed += 1;
         self.shared.signal.after_publish();
     }
 
@@ -323,6 +364,7 @@ impl Producer {
         buf[..HEADER_LEN].copy_from_slice(&Header { size: size as u16, flags, id: event_id, ts }.to_bytes());
         buf[HEADER_LEN..size].copy_from_slice(&payload[..keep]);
         self.writer.commit(len);
+        self.committed += 1;
         self.shared.signal.after_publish();
     }
 
@@ -419,8 +461,8 @@ impl Producer {
                     return Room::None(DropReason::DrainContext);
                 }
                 match self.block(need, timeout) {
-                    Some(p) => Room::Reserved(p),
-                    None => Room::None(DropReason::BlockTimeout),
+                    Ok(p) => Room::Reserved(p),
+                    Err(reason) => Room::None(reason),
                 }
             }
         }
@@ -516,30 +558,35 @@ impl Producer {
     }
 
     /// `Block`: spin, then park, until room appears or `timeout` passes.
-    fn block(&mut self, need: usize, timeout: std::time::Duration) -> Option<*mut u8> {
+    /// The wait also ends when the runtime is shut down (the closer waits for this call to
+    /// leave, and wakes the waiters): the record is then dropped as [`DropReason::Shutdown`].
+    fn block(&mut self, need: usize, timeout: std::time::Duration) -> Result<*mut u8, DropReason> {
         let shared = self.shared_ref();
         let deadline = std::time::Instant::now() + timeout;
         for _ in 0..256 {
             if let Some(p) = self.try_room(need) {
-                return Some(p);
+                return Ok(p);
             }
             std::hint::spin_loop();
         }
         shared.waiters.enter();
-        let mut room = None;
-        loop {
+        let room = loop {
             // Checked after announcing ourselves: a ring freed from now on unparks us.
             if let Some(p) = self.try_room(need) {
-                room = Some(p);
-                break;
+                break Ok(p);
+            }
+            // Relaxed: a shutdown's closer wakes every waiter after storing GENERATION, and
+            // waits for this call to end; seeing it late costs one more poll.
+            if GENERATION.load(StdOrdering::Relaxed) != self.generation {
+                break Err(DropReason::Shutdown);
             }
             let now = std::time::Instant::now();
             if now >= deadline {
-                break;
+                break Err(DropReason::BlockTimeout);
             }
             shared.signal.notify();
-            std::thread::park_timeout((deadline - now).min(std::time::Duration::from_millis(1)));
-        }
+            crate::sync::park_timeout((deadline - now).min(std::time::Duration::from_millis(1)));
+        };
         shared.waiters.leave();
         room
     }
@@ -583,7 +630,8 @@ impl Producer {
     fn dropped(&mut self, reason: DropReason, bytes: usize, ts: u64) {
         self.entry().counters.drop_event(reason, bytes as u64);
         self.add_to_gap(LossInfo { events: 1, bytes: bytes as u64, first_ticks: ts, last_ticks: ts });
-        if !matches!(reason, DropReason::Reentrant | DropReason::Oversized | DropReason::Invalid) {
+        if !matches!(reason, DropReason::Reentrant | DropReason::Oversized | DropReason::Invalid | DropReason::Shutdown)
+        {
             self.enter_dropping(ts);
         }
     }
@@ -594,33 +642,15 @@ impl Producer {
         if l.events == 0 {
             return;
         }
-        let g = &self.entry().gap;
-        let mut cur = LossInfo {
-            events: g[0].load(Ordering::Relaxed),
-            bytes: g[1].load(Ordering::Relaxed),
-            first_ticks: g[2].load(Ordering::Relaxed),
-            last_ticks: g[3].load(Ordering::Relaxed),
-        };
-        cur.merge(l);
-        // Relaxed: single writer (this producer); the drain reads them only after the thread
-        // exited (Release/Acquire on the slot) or at shutdown.
-        g[1].store(cur.bytes, Ordering::Relaxed);
-        g[2].store(cur.first_ticks, Ordering::Relaxed);
-        g[3].store(cur.last_ticks, Ordering::Relaxed);
-        g[0].store(cur.events, Ordering::Relaxed);
+        // This producer is the gap's writer while it is inside a call (`threads::LossGap`).
+        self.entry().gap.add(l);
         self.gap_open = true;
     }
 
     /// Writes the loss record for the open gap into a reservation of `LOSS_LEN` bytes and
     /// closes the gap (R-BP-6).
     fn write_loss(&mut self, p: *mut u8) {
-        let g = &self.entry().gap;
-        let loss = LossInfo {
-            events: g[0].swap(0, Ordering::Relaxed),
-            bytes: g[1].swap(0, Ordering::Relaxed),
-            first_ticks: g[2].swap(0, Ordering::Relaxed),
-            last_ticks: g[3].swap(0, Ordering::Relaxed),
-        };
+        let loss = self.entry().gap.take();
         self.gap_open = false;
         // SAFETY: the caller reserved LOSS_LEN bytes at `p` for this record.
         let buf = unsafe { std::slice::from_raw_parts_mut(p, LOSS_LEN) };
@@ -659,10 +689,15 @@ impl Producer {
         }
     }
 
-    /// Thread exit or runtime change: hand everything to the drain.
+    /// Thread exit or runtime change: hand everything to the drain — if the runtime is still
+    /// installed. If it was shut down, the close handshake already made the drain the owner of
+    /// this thread's rings and gap (`threads::Presence`): touch nothing.
     fn retire(&mut self) {
+        if !self.enter() {
+            return;
+        }
         // Close an open gap if the ring has room; otherwise the drain reports it from the
-        // slot's gap counters when it retires the slot.
+        // slot's gap when it retires the slot.
         if self.gap_open {
             if let Some(p) = self.writer.reserve(LOSS_LEN) {
                 self.write_loss(p);
@@ -674,7 +709,10 @@ impl Producer {
         }
         // Release: as in `install_ring`.
         entry.active.store(NIL, Ordering::Release);
-        // Release: the drain that sees EXITED sees the final chain, gap and counters.
+        // The last use of the slot by this producer: publish the committed count before the
+        // slot may be retired and recycled.
+        self.leave();
+        // Release: the drain that sees EXITED sees the final chain, gap, counters and count.
         entry.slot.store(SLOT_EXITED, Ordering::Release);
         self.ring = NIL;
         self.writer.detach();
@@ -721,6 +759,8 @@ fn ensure_producer(local: &Local) -> Option<*mut Producer> {
     }
     let config = &shared.config;
     let p = Box::new(Producer {
+        committed: 0,
+        strong_fence: !crate::sync::asymmetric_available(),
         generation: shared.generation,
         writer: RingWriter::detached(),
         ring: NIL,
@@ -755,21 +795,33 @@ fn with_producer(f: impl FnOnce(&mut Producer, &Local)) {
         if local.busy.get() {
             return reentrant(local);
         }
-        // Relaxed: see `GENERATION`.
-        let fast = !p.is_null()
-            // SAFETY: non-null `p` is this thread's producer and no `&mut` to it is alive
-            // (`busy` is false), so reading a field through the pointer is fine.
-            && unsafe { (*p).generation } == GENERATION.load(StdOrdering::Relaxed);
+        // SAFETY: non-null `p` is this thread's producer and no `&mut` to it is alive (`busy`
+        // is false), so a shared borrow for `enter` is fine.
+        let fast = !p.is_null() && unsafe { (*p).enter() };
         let p = if fast {
             p
         } else {
-            match ensure_producer(local) {
-                Some(p) => p,
-                None => return unrecorded(),
+            let Some(p) = ensure_producer(local) else { return unrecorded() };
+            // SAFETY: as above. The runtime may have been shut down since `ensure_producer`
+            // found it: `enter` decides (the close handshake, `threads::Presence`).
+            if !unsafe { (*p).enter() } {
+                return unrecorded();
             }
+            p
         };
         local.busy.set(true);
         let _idle = Idle(&local.busy);
+        local.in_record.set(true);
+        // Leaves the call when the record is done, also if an eager capture panics.
+        struct Leave<'l>(*mut Producer, &'l Cell<bool>);
+        impl Drop for Leave<'_> {
+            fn drop(&mut self) {
+                self.1.set(false);
+                // SAFETY: this thread's producer; the `&mut` handed to `f` is gone by now.
+                unsafe { (*self.0).leave() };
+            }
+        }
+        let _leave = Leave(p, &local.in_record);
         // SAFETY: `p` is this thread's producer; `busy` is set for as long as this `&mut`
         // lives, so no nested call creates another one (module doc).
         f(unsafe { &mut *p }, local);
@@ -792,8 +844,23 @@ fn reentrant(local: &Local) {
     if e.is_null() {
         return unrecorded();
     }
-    // SAFETY: the slot outlives the producer, which is alive (we are inside its record).
-    unsafe { &*e }.counters.drop_event(DropReason::Reentrant, 0);
+    if local.in_record.get() {
+        // SAFETY: the slot outlives the producer, which is alive and inside a call (we are
+        // inside its record), so the runtime is not closed under us.
+        return unsafe { &*e }.counters.drop_event(DropReason::Reentrant, 0);
+    }
+    // Inside a context binding, not a record: enter the runtime for this count.
+    let p = local.producer.get();
+    // SAFETY: this thread's producer (non-null while `entry` is); no `&mut` to it is alive
+    // during a binding.
+    if !p.is_null() && unsafe { (*p).enter() } {
+        // SAFETY: as above; the slot lives as long as the producer's runtime.
+        unsafe { &*e }.counters.drop_event(DropReason::Reentrant, 0);
+        // SAFETY: as above.
+        unsafe { (*p).leave() };
+    } else {
+        unrecorded();
+    }
 }
 
 /// Records an event for `callsite` with the given fields-then-arguments tuple. This is what

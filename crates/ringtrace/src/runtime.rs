@@ -229,6 +229,55 @@ pub struct SinkReport {
 const MAX_SINK_ERRORS: usize = 256;
 
 impl Shared {
+    /// The closer's wait of the close handshake (`threads::Presence`), after the caller's heavy
+    /// fence: waits until no producer is inside a call on this runtime, or until `deadline`.
+    /// Returns whether none is.
+    pub(crate) fn wait_producers_outside(&self, deadline: Option<Instant>) -> bool {
+        if crate::sync::weaken::active(crate::sync::Mutation::NoCloseWait) {
+            return true;
+        }
+        for entry in self.registry.iter() {
+            match deadline {
+                None => {
+                    entry.presence.wait_outside();
+                }
+                Some(d) => {
+                    let mut i = 0u32;
+                    while entry.presence.is_inside() {
+                        if Instant::now() >= d {
+                            return false;
+                        }
+                        crate::sync::spin_wait(i);
+                        i = i.saturating_add(1);
+                    }
+                }
+            }
+        }
+        true
+    }
+
+    /// Events committed to rings and not taken out by the drain: every thread's committed
+    /// count (`threads::Presence`) minus what the drain delivered and what `DropOldest`
+    /// overwrote (committed, then reclaimed). Exact once no producer is inside a call (after
+    /// the close handshake); a snapshot before.
+    pub(crate) fn undelivered_events(&self) -> u64 {
+        let reg = &self.registry;
+        let overwritten = crate::threads::DropReason::Overwritten.index();
+        // Relaxed: counters, read after the handshake's Acquire loads.
+        let gone = |c: &crate::threads::Counters| {
+            c.delivered.load(StdOrdering::Relaxed) + c.dropped[overwritten].load(StdOrdering::Relaxed)
+        };
+        let mut committed = reg.retired.committed.load(StdOrdering::Relaxed);
+        let mut out = gone(&reg.retired);
+        for e in reg.iter() {
+            if crate::threads::occupied(e.slot.load(Ordering::Acquire)) {
+                committed += e.presence.committed();
+                out += gone(&e.counters);
+            }
+        }
+        committed.saturating_sub(out)
+    }
+
     /// Records a sink failure: counters, the error list and a diagnostic.
     pub(crate) fn sink_failed(&self, sink: usize, phase: SinkPhase, message: String, panicked: bool) {
         let stats = &self.sink_stats[sink];
@@ -754,6 +803,15 @@ impl Guard {
             GENERATION.store(0, StdOrdering::Release);
             CURRENT.store(None);
         }
+        // The close handshake (`threads::Presence`): after the heavy fence every producer
+        // either sees the runtime gone or is seen inside a call. Blocked producers are woken
+        // to notice; then wait (within the timeout) until no producer is inside, so that from
+        // here on no count moves and nothing more is written into the rings.
+        if !crate::sync::asymmetric_heavy() {
+            crate::sync::fence(Ordering::SeqCst);
+        }
+        self.shared.waiters.wake_all();
+        self.shared.wait_producers_outside(Some(start + timeout));
         self.shared.stop.store(true, Ordering::SeqCst);
         // SeqCst fence: a Dekker pair with the drain's fence between announcing a sleep and
         // re-checking `stop` (drain.rs): either the drain sees `stop`, or the wake below sees
@@ -787,7 +845,7 @@ impl Guard {
             sinks: m.sinks,
             sink_errors: self.shared.sink_errors.lock().unwrap_or_else(|e| e.into_inner()).clone(),
             threads: m.threads_seen,
-            undelivered: outcome.as_ref().map_or(m.pool.used_bytes, |o| o.undelivered_bytes),
+            undelivered: self.shared.undelivered_events(),
             retained: outcome.as_ref().map_or(0, |o| o.retained_events),
             duration: start.elapsed(),
             uptime: self.shared.started.elapsed(),
@@ -798,7 +856,7 @@ impl Guard {
             self.shared.diag.emit(
                 DiagnosticKind::Summary,
                 None,
-                format!("the drain thread failed: {p}; {} bytes of records were not delivered", report.undelivered),
+                format!("the drain thread failed: {p}; {} events were not delivered", report.undelivered),
             );
         }
         if timed_out {
@@ -807,7 +865,7 @@ impl Guard {
                 None,
                 format!(
                     "shutdown timed out after {:?}: the drain thread did not finish in time (a sink may be hanging); \
-                     {} bytes of records were not delivered",
+                     {} events had not been taken out of the rings",
                     timeout, report.undelivered
                 ),
             );
@@ -848,8 +906,13 @@ pub struct DrainReport {
     pub sink_errors: Vec<SinkErrorReport>,
     /// Threads that recorded.
     pub threads: u64,
-    /// Bytes of records still in rings when the report was made (non-zero after a timeout,
-    /// and in flight-recorder mode without sinks, where the rings are kept).
+    /// Events committed to rings and not taken out by the drain when the report was made:
+    /// every recording thread's count of committed events minus `recorded`. Non-zero after a
+    /// timeout (a detached drain may still deliver some of them later) or a drain panic, and
+    /// in flight-recorder mode without sinks, where the rings are kept (then it equals
+    /// `retained`). Once the shutdown's close handshake is done — always, unless a thread
+    /// was still inside a recording call when the timeout fired — `recorded + undelivered +
+    /// dropped` is every event recorded into this runtime.
     pub undelivered: u64,
     /// Flight-recorder mode without sinks: events left in the rings at shutdown, on purpose
     /// (in the pool file, for `ringtrace recover`). Each event is delivered, dropped with a

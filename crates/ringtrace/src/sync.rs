@@ -86,6 +86,13 @@ mod imp {
         crate::platform::membarrier()
     }
 
+    /// Whether the heavy half works on this system (checked once). Where it does not, a
+    /// protocol that cannot tolerate a miss (the close handshake) uses a SeqCst fence on the
+    /// light side too.
+    pub(crate) fn asymmetric_available() -> bool {
+        crate::platform::membarrier_available()
+    }
+
     /// Parks the calling thread until unparked or `timeout` elapses.
     pub(crate) fn park_timeout(timeout: std::time::Duration) {
         std::thread::park_timeout(timeout);
@@ -143,6 +150,11 @@ mod imp {
     /// See [`asymmetric_light`].
     pub(crate) fn asymmetric_heavy() -> bool {
         fence(Ordering::SeqCst);
+        true
+    }
+
+    /// Under loom both halves are fences, so the pair always works.
+    pub(crate) fn asymmetric_available() -> bool {
         true
     }
 

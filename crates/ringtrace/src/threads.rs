@@ -43,7 +43,8 @@
 
 use crate::backpressure::StateCell;
 use crate::pool::NIL;
-use crate::sync::{fence, AtomicU32, AtomicU64, Mutex, Ordering};
+use crate::record::LossInfo;
+use crate::sync::{fence, AtomicU32, AtomicU64, CachePadded, Mutex, Ordering};
 use std::fmt;
 use std::sync::Arc as StdArc;
 
@@ -63,6 +64,8 @@ pub enum DropReason {
     /// Recorded on the drain thread or inside a sink while the pool was exhausted: such
     /// records never wait, even under `Block` (R-BP-4).
     DrainContext,
+    /// The runtime was shut down while the record waited for room under `Block`.
+    Shutdown,
     /// Larger than `max_record_size` (strict serialization, or even the fixed-size part of
     /// the arguments does not fit).
     Oversized,
@@ -75,12 +78,13 @@ pub enum DropReason {
 
 impl DropReason {
     /// Every reason, in a fixed order.
-    pub const ALL: [DropReason; 8] = [
+    pub const ALL: [DropReason; 9] = [
         DropReason::PoolExhausted,
         DropReason::QuotaExceeded,
         DropReason::Overwritten,
         DropReason::BlockTimeout,
         DropReason::DrainContext,
+        DropReason::Shutdown,
         DropReason::Oversized,
         DropReason::Invalid,
         DropReason::Reentrant,
@@ -93,6 +97,7 @@ impl DropReason {
             DropReason::QuotaExceeded => "quota_exceeded",
             DropReason::Overwritten => "overwritten",
             DropReason::BlockTimeout => "block_timeout",
+            DropReason::Shutdown => "shutdown",
             DropReason::DrainContext => "drain_context",
             DropReason::Oversized => "oversized",
             DropReason::Invalid => "invalid",
@@ -197,6 +202,134 @@ impl ReadingAnnouncement {
     }
 }
 
+/// Whether a thread's producer is inside a call that touches this runtime (a record, or the
+/// hand-over at exit), and how many events it has committed to its rings. The close
+/// handshake that makes shutdown exact:
+///
+/// | who | steps | ordering |
+/// |---|---|---|
+/// | producer | [`enter`](Self::enter) (store `committed << 1 \| 1`), light fence, load `GENERATION`: if the runtime is still installed, record; [`leave`](Self::leave) (store `committed << 1`) | Relaxed store; [`asymmetric_light`](crate::sync::asymmetric_light) (a SeqCst fence where the heavy half is unavailable); Release store on leave |
+/// | closer (shutdown, then the drain) | store `GENERATION = 0`, heavy fence, [`wait_outside`](Self::wait_outside) on every slot | [`asymmetric_heavy`](crate::sync::asymmetric_heavy) (or a SeqCst fence); Acquire loads |
+///
+/// The fences make a Dekker pair: either the producer sees the runtime gone (and records
+/// nothing into it: the event is *unrecorded*), or the closer sees it inside and waits for its
+/// `leave`, whose Release makes every byte and count of that call visible. After the wait no
+/// producer will touch the runtime's rings, counters or gap again, so the drain's final
+/// passes read everything that was ever recorded, and `committed` is final.
+#[derive(Debug)]
+pub(crate) struct Presence {
+    /// `committed << 1 | inside`. Written only by the producer; read by the closer.
+    word: CachePadded<AtomicU64>,
+}
+
+impl Presence {
+    fn new() -> Self {
+        Self { word: CachePadded::new(AtomicU64::new(0)) }
+    }
+
+    /// Producer: entering a call, having committed `committed` events so far. The caller then
+    /// fences and checks that the runtime is still installed (table above).
+    #[inline(always)]
+    pub(crate) fn enter(&self, committed: u64) {
+        // Relaxed: ordered before the caller's load of GENERATION by its fence (table above).
+        self.word.store(committed << 1 | 1, Ordering::Relaxed);
+    }
+
+    /// Producer: leaving the call, having committed `committed` events in all.
+    #[inline(always)]
+    pub(crate) fn leave(&self, committed: u64) {
+        // Release: pairs with the Acquire load in `wait_outside`; the call's ring writes,
+        // counters and gap are visible to a closer that sees the producer outside.
+        self.word.store(committed << 1, Ordering::Release);
+    }
+
+    /// Closer, after its heavy fence: waits until the producer is outside any call and
+    /// returns the events it committed. Bounded by one call (a `Block` wait ends when it sees
+    /// the runtime gone).
+    pub(crate) fn wait_outside(&self) -> u64 {
+        let mut i = 0;
+        loop {
+            // Acquire: pairs with the Release store in `leave`.
+            let w = self.word.load(Ordering::Acquire);
+            if w & 1 == 0 {
+                return w >> 1;
+            }
+            crate::sync::spin_wait(i);
+            i = i.saturating_add(1);
+        }
+    }
+
+    /// Whether the producer is inside a call now (a snapshot).
+    pub(crate) fn is_inside(&self) -> bool {
+        // Acquire: as in `wait_outside`.
+        self.word.load(Ordering::Acquire) & 1 == 1
+    }
+
+    /// Events committed as of the producer's last `enter` or `leave` (exact once it is outside).
+    pub(crate) fn committed(&self) -> u64 {
+        // Acquire: as in `wait_outside`.
+        self.word.load(Ordering::Acquire) >> 1
+    }
+
+    /// Drain: a recycled slot starts from zero (its count was folded into the totals).
+    fn reset(&self) {
+        // Relaxed: published to the next claimer by the slot's Release store of FREE.
+        self.word.store(0, Ordering::Relaxed);
+    }
+}
+
+/// A thread's open loss gap (R-BP-6): the events dropped since its last loss record. One
+/// writer at a time, so plain loads and stores do (no locked read-modify-write on the
+/// DROPPING path):
+///
+/// - the **producer** adds to it ([`add`](Self::add)) and closes it into a loss record
+///   ([`take`](Self::take)) while it is inside a call ([`Presence`]);
+/// - the **drain** takes it only when the producer can no longer touch it: after the thread
+///   exited (the slot's Release store of EXITED, which the drain loads with Acquire), or after
+///   the close handshake at shutdown (`Presence::wait_outside`).
+#[derive(Debug, Default)]
+pub(crate) struct LossGap {
+    events: AtomicU64,
+    bytes: AtomicU64,
+    first_ticks: AtomicU64,
+    last_ticks: AtomicU64,
+}
+
+impl LossGap {
+    /// The gap as it is (a snapshot, for the writer or after the hand-over above).
+    fn get(&self) -> LossInfo {
+        // Relaxed: single writer, and the hand-over to the drain is ordered (type doc).
+        LossInfo {
+            events: self.events.load(Ordering::Relaxed),
+            bytes: self.bytes.load(Ordering::Relaxed),
+            first_ticks: self.first_ticks.load(Ordering::Relaxed),
+            last_ticks: self.last_ticks.load(Ordering::Relaxed),
+        }
+    }
+
+    fn set(&self, l: LossInfo) {
+        // Relaxed: as in `get`.
+        self.events.store(l.events, Ordering::Relaxed);
+        self.bytes.store(l.bytes, Ordering::Relaxed);
+        self.first_ticks.store(l.first_ticks, Ordering::Relaxed);
+        self.last_ticks.store(l.last_ticks, Ordering::Relaxed);
+    }
+
+    /// Adds `l` to the gap (its current writer only, see the type doc).
+    pub(crate) fn add(&self, l: LossInfo) {
+        let mut cur = self.get();
+        cur.merge(l);
+        self.set(cur);
+    }
+
+    /// Takes the whole gap, leaving it empty (its current writer only).
+    pub(crate) fn take(&self) -> LossInfo {
+        let l = self.get();
+        self.set(LossInfo::default());
+        l
+    }
+}
+
 /// Registry slot states.
 pub(crate) const SLOT_FREE: u32 = 0;
 pub(crate) const SLOT_LIVE: u32 = 1;
@@ -219,6 +352,10 @@ pub(crate) struct Counters {
     pub dropped_bytes: AtomicU64,
     /// Records the drain has taken out of this thread's rings. Written by the drain.
     pub delivered: AtomicU64,
+    /// Events committed to rings. Only the registry's totals of exited threads use it (folded
+    /// in from the slot's [`Presence`] when the slot is retired); a live thread's count is in
+    /// its `Presence`.
+    pub committed: AtomicU64,
     /// Transitions per (from, to) pair, index `from * 4 + to`. Written by whoever makes the
     /// transition.
     pub transitions: [AtomicU64; 16],
@@ -233,6 +370,7 @@ impl Counters {
             dropped: std::array::from_fn(|_| AtomicU64::new(0)),
             dropped_bytes: AtomicU64::new(0),
             delivered: AtomicU64::new(0),
+            committed: AtomicU64::new(0),
             transitions: std::array::from_fn(|_| AtomicU64::new(0)),
             time_in_state: std::array::from_fn(|_| AtomicU64::new(0)),
         }
@@ -265,6 +403,7 @@ impl Counters {
         }
         self.dropped_bytes.fetch_add(other.dropped_bytes.swap(0, Ordering::Relaxed), Ordering::Relaxed);
         self.delivered.fetch_add(other.delivered.swap(0, Ordering::Relaxed), Ordering::Relaxed);
+        self.committed.fetch_add(other.committed.swap(0, Ordering::Relaxed), Ordering::Relaxed);
         for (a, b) in self.transitions.iter().zip(&other.transitions) {
             a.fetch_add(b.swap(0, Ordering::Relaxed), Ordering::Relaxed);
         }
@@ -303,11 +442,11 @@ pub(crate) struct ThreadEntry {
     pub(crate) counters: Counters,
     /// Backpressure state (backpressure.rs).
     pub(crate) state: StateCell,
-    /// The open loss gap — events dropped since the thread's last loss record: events, bytes,
-    /// first and last tick. Written only by the producer (Relaxed stores; it also keeps a
-    /// private flag), read by the drain to report a gap the producer could not close itself
-    /// (the thread exited, or the runtime shut down, while dropping).
-    pub(crate) gap: [AtomicU64; 4],
+    /// The open loss gap ([`LossGap`]): the producer's while it runs, the drain's to report
+    /// once the thread exited or the runtime closed while it was dropping.
+    pub(crate) gap: LossGap,
+    /// Whether the producer is inside a call, and what it committed ([`Presence`]).
+    pub(crate) presence: Presence,
 }
 
 impl ThreadEntry {
@@ -327,7 +466,8 @@ impl ThreadEntry {
             chain_tail: AtomicU64::new(0),
             counters: Counters::new(),
             state: StateCell::new(crate::clock::now_ticks()),
-            gap: std::array::from_fn(|_| AtomicU64::new(0)),
+            gap: LossGap::default(),
+            presence: Presence::new(),
         }
     }
 
@@ -502,9 +642,8 @@ impl ThreadEntry {
         debug_assert_eq!(self.chain_len(), 0);
         debug_assert_eq!(self.active.load(Ordering::Relaxed), NIL);
         self.state.reset(crate::clock::now_ticks());
-        for g in &self.gap {
-            g.store(0, Ordering::Relaxed);
-        }
+        let _ = self.gap.take();
+        self.presence.reset();
         // Release: the next claimer's Acquire CAS on `slot` sees the reset state.
         self.slot.store(SLOT_FREE, Ordering::Release);
     }
@@ -548,6 +687,43 @@ mod tests {
         let mut all: Vec<u32> = hs.into_iter().flat_map(|h| h.join().unwrap()).collect();
         all.sort();
         assert_eq!(all, (0..1000).collect::<Vec<_>>());
+    }
+
+    #[test]
+    fn a_read_that_unwinds_withdraws_its_announcement() {
+        let e = ThreadEntry::new(2);
+        e.active.store(5, Ordering::Release);
+        let unwound = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            let _read = e.begin_active_read(5).expect("5 is active and the chain empty");
+            assert_eq!(e.reading.current(), 5);
+            panic!("a bug in the drain, mid-read");
+        }));
+        assert!(unwound.is_err());
+        assert_eq!(e.reading.current(), NIL, "the guard withdrew the announcement");
+        // A reclaiming producer does not wait (it would spin forever on the old code).
+        e.wait_unread(5, || panic!("no need for the way out"));
+    }
+
+    #[test]
+    fn a_read_of_a_ring_that_is_no_longer_active_is_refused_and_withdrawn() {
+        let e = ThreadEntry::new(2);
+        e.active.store(5, Ordering::Release);
+        assert!(e.begin_active_read(6).is_none());
+        assert_eq!(e.reading.current(), NIL);
+        e.push_full(5);
+        assert!(e.begin_active_read(5).is_none(), "an older ring waits in the chain");
+        assert_eq!(e.reading.current(), NIL);
+    }
+
+    #[test]
+    fn the_wait_for_a_reader_ends_when_the_drain_is_gone() {
+        let e = ThreadEntry::new(2);
+        e.active.store(5, Ordering::Release);
+        let read = e.begin_active_read(5).unwrap();
+        // The announcement stays (the guard is forgotten, as if the drain thread vanished).
+        std::mem::forget(read);
+        e.wait_unread(5, || true);
+        assert_eq!(e.reading.current(), 5);
     }
 
     #[test]

@@ -20,6 +20,11 @@ fn registered() -> bool {
     })
 }
 
+/// Whether `membarrier` works here (registers the process on first use).
+pub(crate) fn membarrier_available() -> bool {
+    registered()
+}
+
 /// Issues a process-wide memory barrier: every thread of this process that is running executes
 /// a full barrier before this returns. Returns `false` if the kernel does not support it.
 pub(crate) fn membarrier() -> bool {

@@ -6,6 +6,11 @@ pub(crate) fn membarrier() -> bool {
     false
 }
 
+/// No process-wide barrier here.
+pub(crate) fn membarrier_available() -> bool {
+    false
+}
+
 /// A process-unique number for the calling thread (no portable OS id).
 pub(crate) fn os_thread_id() -> u64 {
     use std::sync::atomic::{AtomicU64, Ordering};
