@@ -4,9 +4,9 @@
 //!
 //! 1. Load the callsite id (one Acquire load; registration happens once, on a cold path).
 //! 2. Reach this thread's [`Producer`] through a `const`-initialised thread-local and enter its
-//!    runtime: store "inside" in the slot's presence word, a compiler barrier, and compare the
-//!    producer's runtime generation with the global one (one Relaxed load). A mismatch means
-//!    "no producer yet" or "the runtime changed": cold path. Leaving is one Release store.
+//!    runtime: store "inside" in the slot's presence word, a compiler barrier, and check that
+//!    the runtime is not closed (one Relaxed load). No producer yet, or a closed runtime (a new
+//!    one may be installed): cold path. Leaving is one Release store.
 //!    This is the close handshake (`threads::Presence`) that lets `shutdown` know no record is
 //!    still on its way into the rings.
 //! 3. Read the clock, compute the record's exact size from the argument types, reserve that
@@ -50,13 +50,6 @@ use std::sync::Arc;
 
 /// The installed runtime, if any. Read on cold paths only.
 pub(crate) static CURRENT: ArcSwapOption<Shared> = ArcSwapOption::const_empty();
-
-/// The installed runtime's generation; 0 when none is installed. Process-global and outside
-/// the per-runtime protocols, so it is a `std` atomic. Every recording call compares it with
-/// its producer's generation after entering the runtime (`Producer::enter`: the close
-/// handshake of `threads::Presence`, whose fence pair orders the Relaxed load), so a call
-/// either sees a shutdown and records nothing, or is waited for by it.
-pub(crate) static GENERATION: AtomicU64 = AtomicU64::new(0);
 
 /// Events recorded with no runtime installed, or during thread teardown, or after shutdown.
 static UNRECORDED: AtomicU64 = AtomicU64::new(0);
@@ -246,7 +239,7 @@ impl Producer {
             crate::sync::asymmetric_light();
         }
         // Relaxed: ordered by the fence pair (`threads::Presence`).
-        if GENERATION.load(StdOrdering::Relaxed) == self.generation {
+        if !self.shared.closed.load(Ordering::Relaxed) {
             return true;
         }
         presence.leave(self.committed);
@@ -575,9 +568,9 @@ impl Producer {
             if let Some(p) = self.try_room(need) {
                 break Ok(p);
             }
-            // Relaxed: a shutdown's closer wakes every waiter after storing GENERATION, and
+            // Relaxed: a shutdown's closer wakes every waiter after setting `closed`, and
             // waits for this call to end; seeing it late costs one more poll.
-            if GENERATION.load(StdOrdering::Relaxed) != self.generation {
+            if shared.closed.load(Ordering::Relaxed) {
                 break Err(DropReason::Shutdown);
             }
             let now = std::time::Instant::now();
@@ -746,40 +739,45 @@ fn ensure_producer(local: &Local) -> Option<*mut Producer> {
         }
         local.retire();
     }
-    let shared = shared?;
-    let name = thread_name();
-    let os_tid = crate::platform::os_thread_id();
-    let entry = shared.registry.claim(name.clone(), os_tid) as *const ThreadEntry;
-    // A pool file describes the thread before any of its records (cold: once per thread).
-    #[cfg(not(feature = "loom"))]
-    if let Some(f) = shared.pool.file() {
-        // SAFETY: registry slots live as long as the registry (inside `shared`).
-        let id = unsafe { &*entry }.thread_id.load(StdOrdering::Relaxed);
-        f.describe_thread(&crate::event::ThreadInfo { id, name: name.to_string(), os_tid });
-    }
-    let config = &shared.config;
-    let p = Box::new(Producer {
-        committed: 0,
-        strong_fence: !crate::sync::asymmetric_available(),
-        generation: shared.generation,
-        writer: RingWriter::detached(),
-        ring: NIL,
-        gap_open: false,
-        entry,
-        local: local as *const Local,
-        is_drain: local.in_drain.get(),
-        record_limit: config.record_limit(),
-        strict: config.serialization == Serialization::Strict,
-        quota: config.max_rings_per_thread,
-        ring_size: config.ring_size,
-        rings_taken: 0,
-        flight: config.flight_recorder,
-        shared,
-    });
-    let p = Box::into_raw(p);
+    let p = Box::into_raw(Box::new(Producer::new(shared?, local, thread_name(), crate::platform::os_thread_id())));
     local.producer.set(p);
-    local.entry.set(entry);
+    // SAFETY: just created, not borrowed.
+    local.entry.set(unsafe { (*p).entry });
     Some(p)
+}
+
+impl Producer {
+    /// A producer for `shared`, registered as a new thread of it; `local` is the calling
+    /// thread's state (its policy override and drain flag), which must outlive the producer.
+    pub(crate) fn new(shared: Arc<Shared>, local: &Local, name: Arc<str>, os_tid: u64) -> Self {
+        let entry = shared.registry.claim(name.clone(), os_tid) as *const ThreadEntry;
+        // A pool file describes the thread before any of its records (cold: once per thread).
+        #[cfg(not(feature = "loom"))]
+        if let Some(f) = shared.pool.file() {
+            // SAFETY: registry slots live as long as the registry (inside `shared`).
+            let id = unsafe { &*entry }.thread_id.load(StdOrdering::Relaxed);
+            f.describe_thread(&crate::event::ThreadInfo { id, name: name.to_string(), os_tid });
+        }
+        let config = &shared.config;
+        Producer {
+            committed: 0,
+            strong_fence: !crate::sync::asymmetric_available(),
+            generation: shared.generation,
+            writer: RingWriter::detached(),
+            ring: NIL,
+            gap_open: false,
+            entry,
+            local: local as *const Local,
+            is_drain: local.in_drain.get(),
+            record_limit: config.record_limit(),
+            strict: config.serialization == Serialization::Strict,
+            quota: config.max_rings_per_thread,
+            ring_size: config.ring_size,
+            rings_taken: 0,
+            flight: config.flight_recorder,
+            shared,
+        }
+    }
 }
 
 fn thread_name() -> Arc<str> {

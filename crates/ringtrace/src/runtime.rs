@@ -19,7 +19,7 @@ use crate::drain::{Drain, DrainOutcome};
 use crate::metrics::{DropCounts, Metrics, TransitionCounts};
 use crate::pool::Pool;
 use crate::preset::{Preset, SinkSpec};
-use crate::producer::{CURRENT, GENERATION};
+use crate::producer::CURRENT;
 use crate::registry::Registry;
 use crate::signal::DrainSignal;
 use crate::sink::{Sink, SinkContext};
@@ -33,8 +33,12 @@ use std::time::{Duration, Instant};
 /// Everything the producers, the drain and `metrics()` share for one runtime.
 #[derive(Debug)]
 pub(crate) struct Shared {
-    /// Unique per installed runtime; producers compare it with [`GENERATION`].
+    /// Unique per installed runtime (a producer made for another one is replaced).
     pub(crate) generation: u64,
+    /// Set once by `shutdown`: the runtime takes no more records. Read by every recording
+    /// call after it entered (`threads::Presence`: the close handshake); on its own cache
+    /// line, which nothing else writes.
+    pub(crate) closed: crate::sync::CachePadded<AtomicBool>,
     pub(crate) config: Config,
     pub(crate) pool: Pool,
     pub(crate) registry: Registry,
@@ -229,6 +233,70 @@ pub struct SinkReport {
 const MAX_SINK_ERRORS: usize = 256;
 
 impl Shared {
+    /// The state of a new runtime (nothing is started: no drain, not installed).
+    pub(crate) fn new(
+        config: Config,
+        pool: Pool,
+        clock: ClockCalibration,
+        diagnostics: DiagnosticSink,
+        sink_names: Vec<String>,
+    ) -> Self {
+        let generation = NEXT_GENERATION.fetch_add(1, StdOrdering::Relaxed);
+        let rings = config.ring_count as f64;
+        let pressure_below = (config.pressure_watermark * rings).ceil() as usize;
+        let recovery_at = (config.recovery_watermark * rings).ceil() as usize;
+        Shared {
+            generation,
+            closed: crate::sync::CachePadded::new(AtomicBool::new(false)),
+            registry: Registry::new(config.max_rings_per_thread),
+            config,
+            pool,
+            signal: DrainSignal::new(),
+            stop: AtomicBool::new(false),
+            clock,
+            diag: Diagnostics::new(diagnostics),
+            drain_stats: DrainStats::default(),
+            sink_stats: sink_names.into_iter().map(SinkStats::new).collect(),
+            sink_errors: Mutex::new(Vec::new()),
+            started: Instant::now(),
+            pressure_below,
+            recovery_at,
+            waiters: Waiters::default(),
+            drain_context_reported: std::sync::atomic::AtomicBool::new(false),
+            snapshots: Mutex::new(Vec::new()),
+            snapshot_pending: AtomicBool::new(false),
+            drain_exited: AtomicBool::new(false),
+        }
+    }
+
+    /// Closes the runtime to new records: the closer's half of the close handshake
+    /// (`threads::Presence`). Sets `closed`, fences (the heavy half), wakes producers blocked
+    /// under `Block` so they see it, and waits — until `deadline`, if one is given — until no
+    /// producer is inside a call. Returns whether none is. From then on nothing is written
+    /// into the rings and no producer-side count moves.
+    pub(crate) fn close(&self, deadline: Option<Instant>) -> bool {
+        // Relaxed store: ordered before the loads of the producers' presence by the fence
+        // pair (`threads::Presence`).
+        self.closed.store(true, Ordering::Relaxed);
+        if !crate::sync::asymmetric_heavy() {
+            crate::sync::fence(Ordering::SeqCst);
+        }
+        self.waiters.wake_all();
+        self.wait_producers_outside(deadline)
+    }
+
+    /// Tells the drain to finish (final passes, stop the sinks) and wakes it.
+    pub(crate) fn stop_drain(&self) {
+        self.stop.store(true, Ordering::SeqCst);
+        // SeqCst fence: a Dekker pair with the drain's fence between announcing a sleep and
+        // re-checking `stop` (drain.rs): either the drain sees `stop`, or the wake below sees
+        // it sleeping and unparks it.
+        if !crate::sync::weaken::active(crate::sync::Mutation::NoStopFence) {
+            crate::sync::fence(Ordering::SeqCst);
+        }
+        self.signal.wake_for_shutdown();
+    }
+
     /// The closer's wait of the close handshake (`threads::Presence`), after the caller's heavy
     /// fence: waits until no producer is inside a call on this runtime, or until `deadline`.
     /// Returns whether none is.
@@ -659,32 +727,8 @@ impl Builder {
             }
         }
 
-        let generation = NEXT_GENERATION.fetch_add(1, StdOrdering::Relaxed);
-        let rings = config.ring_count as f64;
-        let pressure_below = (config.pressure_watermark * rings).ceil() as usize;
-        let recovery_at = (config.recovery_watermark * rings).ceil() as usize;
-        let sink_stats = sinks.iter().map(|s| SinkStats::new(s.name().to_string())).collect();
-        let shared = Arc::new(Shared {
-            generation,
-            registry: Registry::new(config.max_rings_per_thread),
-            config,
-            pool,
-            signal: DrainSignal::new(),
-            stop: AtomicBool::new(false),
-            clock,
-            diag: Diagnostics::new(diagnostics),
-            drain_stats: DrainStats::default(),
-            sink_stats,
-            sink_errors: Mutex::new(Vec::new()),
-            started: Instant::now(),
-            pressure_below,
-            recovery_at,
-            waiters: Waiters::default(),
-            drain_context_reported: std::sync::atomic::AtomicBool::new(false),
-            snapshots: Mutex::new(Vec::new()),
-            snapshot_pending: AtomicBool::new(false),
-            drain_exited: AtomicBool::new(false),
-        });
+        let sink_names = sinks.iter().map(|s| s.name().to_string()).collect();
+        let shared = Arc::new(Shared::new(config, pool, clock, diagnostics, sink_names));
         crate::set_max_level(shared.config.level);
         // Callsites registered from now on are described in the pool file (and those already
         // registered, right away).
@@ -711,11 +755,9 @@ impl Builder {
             })
             .map_err(BuildError::Spawn)?;
 
+        // A producer whose runtime is closed (or that has none) takes its cold path, whose
+        // `CURRENT.load_full()` (ArcSwap, which orders itself) returns this runtime.
         CURRENT.store(Some(shared.clone()));
-        // Release, though producers load GENERATION Relaxed: a producer that sees the new value
-        // takes its cold path, whose `CURRENT.load_full()` (ArcSwap, which orders itself)
-        // returns the runtime stored just above, or None (then the event is unrecorded).
-        GENERATION.store(generation, StdOrdering::Release);
         Ok(Guard { shared, handle: Some(handle), outcome: rx, done: false })
     }
 }
@@ -798,26 +840,14 @@ impl Guard {
     fn shutdown_inner(&mut self, timeout: Duration) -> DrainReport {
         let start = Instant::now();
         self.done = true;
-        // Stop intake: producers see the generation change and stop recording here.
+        // Stop intake: no new producer finds this runtime, and every recording call either sees
+        // it closed or is waited for (within the timeout), so that from here on no count moves
+        // and nothing more is written into the rings.
         if CURRENT.load().as_ref().is_some_and(|c| Arc::ptr_eq(c, &self.shared)) {
-            GENERATION.store(0, StdOrdering::Release);
             CURRENT.store(None);
         }
-        // The close handshake (`threads::Presence`): after the heavy fence every producer
-        // either sees the runtime gone or is seen inside a call. Blocked producers are woken
-        // to notice; then wait (within the timeout) until no producer is inside, so that from
-        // here on no count moves and nothing more is written into the rings.
-        if !crate::sync::asymmetric_heavy() {
-            crate::sync::fence(Ordering::SeqCst);
-        }
-        self.shared.waiters.wake_all();
-        self.shared.wait_producers_outside(Some(start + timeout));
-        self.shared.stop.store(true, Ordering::SeqCst);
-        // SeqCst fence: a Dekker pair with the drain's fence between announcing a sleep and
-        // re-checking `stop` (drain.rs): either the drain sees `stop`, or the wake below sees
-        // it sleeping and unparks it.
-        crate::sync::fence(Ordering::SeqCst);
-        self.shared.signal.wake_for_shutdown();
+        self.shared.close(Some(start + timeout));
+        self.shared.stop_drain();
         let (outcome, timed_out, drain_panic) = match self.outcome.recv_timeout(timeout) {
             Ok(Ok(o)) => (Some(o), false, None),
             Ok(Err(p)) => (None, false, Some(p)),

@@ -197,6 +197,8 @@ pub enum Mutation {
     WakeOnlyOnRecords,
     /// `signal.rs`: a producer's swap does not fence before checking whether the drain naps.
     NoNotifyFence,
+    /// `runtime.rs`: shutdown does not fence between storing `stop` and waking the drain.
+    NoStopFence,
     /// `producer.rs`: the shutdown handshake does not wait for producers in a record.
     NoCloseWait,
     /// `backpressure.rs`: a blocked producer does not announce itself before its last check.

@@ -208,8 +208,8 @@ impl ReadingAnnouncement {
 ///
 /// | who | steps | ordering |
 /// |---|---|---|
-/// | producer | [`enter`](Self::enter) (store `committed << 1 \| 1`), light fence, load `GENERATION`: if the runtime is still installed, record; [`leave`](Self::leave) (store `committed << 1`) | Relaxed store; [`asymmetric_light`](crate::sync::asymmetric_light) (a SeqCst fence where the heavy half is unavailable); Release store on leave |
-/// | closer (shutdown, then the drain) | store `GENERATION = 0`, heavy fence, [`wait_outside`](Self::wait_outside) on every slot | [`asymmetric_heavy`](crate::sync::asymmetric_heavy) (or a SeqCst fence); Acquire loads |
+/// | producer | [`enter`](Self::enter) (store `committed << 1 \| 1`), light fence, load `Shared::closed`: if the runtime is still open, record; [`leave`](Self::leave) (store `committed << 1`) | Relaxed store; [`asymmetric_light`](crate::sync::asymmetric_light) (a SeqCst fence where the heavy half is unavailable); Release store on leave |
+/// | closer (shutdown, then the drain) | store `closed = true`, heavy fence, [`wait_outside`](Self::wait_outside) on every slot | [`asymmetric_heavy`](crate::sync::asymmetric_heavy) (or a SeqCst fence); Acquire loads |
 ///
 /// The fences make a Dekker pair: either the producer sees the runtime gone (and records
 /// nothing into it: the event is *unrecorded*), or the closer sees it inside and waits for its
@@ -231,7 +231,7 @@ impl Presence {
     /// fences and checks that the runtime is still installed (table above).
     #[inline(always)]
     pub(crate) fn enter(&self, committed: u64) {
-        // Relaxed: ordered before the caller's load of GENERATION by its fence (table above).
+        // Relaxed: ordered before the caller's load of `closed` by its fence (table above).
         self.word.store(committed << 1 | 1, Ordering::Relaxed);
     }
 
