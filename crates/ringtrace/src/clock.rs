@@ -24,7 +24,21 @@ use std::time::Duration;
 /// Reads the recording clock (raw ticks). This is what every record's timestamp holds.
 #[inline(always)]
 pub fn now_ticks() -> u64 {
-    source::ticks()
+    #[cfg(not(feature = "loom"))]
+    return source::ticks();
+    // Under loom a logical clock: every read is later than every read before it in the
+    // model's execution (loom runs a model's threads one at a time on one OS thread), as the
+    // TSC is, and a replayed schedule reads the same relative values, so the models stay
+    // deterministic where a decision depends on time (merge cutoffs, state `since` words).
+    #[cfg(feature = "loom")]
+    {
+        std::thread_local!(static LOGICAL: std::cell::Cell<u64> = const { std::cell::Cell::new(1) });
+        LOGICAL.with(|c| {
+            let t = c.get() + 1;
+            c.set(t);
+            t
+        })
+    }
 }
 
 /// Reads a POSIX clock in nanoseconds.

@@ -59,6 +59,11 @@ const IDLE_TIMEOUT: Duration = Duration::from_secs(1);
 const ACTIVE_RETRIES: u32 = 4;
 /// How often a long dispatch stops to check recovery (R-BP-2: detected within 1 s).
 const RECOVERY_SWEEP: Duration = Duration::from_millis(5);
+/// The arena's and the record list's first capacities (they grow as needed). Small under
+/// loom, where every model iteration builds a drain and a megabyte each time is most of the
+/// model's run time.
+const INITIAL_ARENA: usize = if cfg!(feature = "loom") { 256 } else { 1 << 20 };
+const INITIAL_REFS: usize = if cfg!(feature = "loom") { 8 } else { 16 * 1024 };
 /// Upper bound on final passes at shutdown (threads may still be recording).
 const MAX_FINAL_PASSES: u32 = 1000;
 
@@ -131,9 +136,9 @@ impl Drain {
         Self {
             shared,
             sinks: sinks.into_iter().map(|sink| SinkSlot { sink, dirty: false }).collect(),
-            arena: Vec::with_capacity(1 << 20),
+            arena: Vec::with_capacity(INITIAL_ARENA),
             spare: Vec::new(),
-            refs: Vec::with_capacity(16 * 1024),
+            refs: Vec::with_capacity(INITIAL_REFS),
             threads: Vec::new(),
             retired_threads: Vec::new(),
             free_threads: Vec::new(),
@@ -173,9 +178,9 @@ impl Drain {
                 last_work = Some(Instant::now());
                 continue;
             }
-            let since = last_work.map_or(Duration::MAX, |t| t.elapsed());
+            let since = last_work.map_or(Duration::MAX, crate::sync::elapsed);
             if since < GRACE {
-                std::thread::yield_now();
+                crate::sync::thread::yield_now();
                 continue;
             }
             self.flush_sinks();
@@ -394,7 +399,7 @@ impl Drain {
     }
 
     /// One pass (module doc). Returns the number of records read from rings.
-    fn pass(&mut self, final_pass: bool) -> usize {
+    pub(crate) fn pass(&mut self, final_pass: bool) -> usize {
         let shared = self.shared.clone();
         let now = crate::clock::now_ticks();
         let window = shared.clock.ns_to_ticks(shared.config.merge_window.as_nanos() as u64);
@@ -751,7 +756,7 @@ impl Drain {
         for chunk in self.refs[..ready].chunks(batch_size) {
             // A long backlog takes many batches: keep checking recovery meanwhile, so a thread
             // is not held in DROPPING or RECOVERY while the drain formats old records.
-            if last_sweep.elapsed() >= RECOVERY_SWEEP {
+            if crate::sync::elapsed(last_sweep) >= RECOVERY_SWEEP {
                 last_sweep = Instant::now();
                 let now = crate::clock::now_ticks();
                 for entry in shared.registry.iter() {

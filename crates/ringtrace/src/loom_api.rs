@@ -275,3 +275,208 @@ impl Signal {
         self.0.sleep(Duration::from_secs(1))
     }
 }
+
+// ---------------------------------------------------------------------------------------------
+// The real compositions: a runtime's shared state, producers, the drain.
+// ---------------------------------------------------------------------------------------------
+
+pub use crate::sync::Mutation;
+
+/// Switches a deliberate bug on (or every one off) for the models that must catch it
+/// (`loom-tests/tests/weakened.rs`). Process-wide: only one test at a time may use it.
+pub fn set_mutation(m: Option<Mutation>) {
+    crate::sync::weaken::set(m)
+}
+
+/// The geometry of a model runtime. Real runtimes are validated (rings of at least 4 KiB, …);
+/// a model's are tiny on purpose, so that a few records fill a ring and every interleaving of
+/// the few atomic steps can be explored.
+#[derive(Debug, Clone)]
+pub struct ModelConfig {
+    /// Bytes per ring (a power of two; 64 holds two 24-byte records and a pad).
+    pub ring_size: usize,
+    /// Rings in the pool.
+    pub rings: u32,
+    /// Most rings one thread may hold.
+    pub quota: usize,
+    /// The backpressure policy.
+    pub policy: crate::Policy,
+    /// Fraction of free rings below which a thread enters PRESSURE (0: never).
+    pub pressure_watermark: f64,
+}
+
+impl Default for ModelConfig {
+    fn default() -> Self {
+        Self { ring_size: 64, rings: 2, quota: 2, policy: crate::Policy::DropNewest, pressure_watermark: 0.0 }
+    }
+}
+
+/// What the model's sink received: for each raw record, the thread id and the event id.
+#[derive(Debug, Clone, Default)]
+struct Seen(Arc<std::sync::Mutex<Vec<(u64, u32)>>>);
+
+impl crate::Sink for Seen {
+    fn name(&self) -> &str {
+        "model"
+    }
+
+    fn metadata(&self) -> crate::SinkMetadata {
+        crate::SinkMetadata::new("model".to_string(), crate::VERSION)
+    }
+
+    fn write_batch(&mut self, batch: &crate::Batch<'_>) -> Result<(), crate::SinkError> {
+        let mut seen = self.0.lock().unwrap();
+        for ev in batch.iter() {
+            if ev.kind() == crate::RecordKind::Raw {
+                seen.push((ev.thread().id, ev.id()));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// A runtime's shared state (`runtime::Shared`, built by the same `Shared::new` as
+/// `Builder::install`), not installed: its producers and drain are driven by the model.
+#[derive(Debug)]
+pub struct Model {
+    shared: Arc<crate::runtime::Shared>,
+    seen: Seen,
+}
+
+/// What the runtime counted, summed over its threads (live and retired).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Totals {
+    /// Events the drain took out of the rings.
+    pub recorded: u64,
+    /// Events dropped, all reasons.
+    pub dropped: u64,
+    /// Of those, overwritten by `DropOldest`.
+    pub overwritten: u64,
+    /// Events committed to rings and not taken out (`DrainReport::undelivered`).
+    pub undelivered: u64,
+}
+
+impl Model {
+    /// A model runtime.
+    pub fn new(c: ModelConfig) -> Self {
+        let config = crate::Config {
+            ring_size: c.ring_size,
+            ring_count: c.rings,
+            max_rings_per_thread: c.quota,
+            max_record_size: c.ring_size,
+            merge_window: Duration::ZERO,
+            stability_period: Duration::ZERO,
+            policy: c.policy,
+            pressure_watermark: c.pressure_watermark,
+            recovery_watermark: c.pressure_watermark,
+            ..crate::Config::default()
+        };
+        let pool = crate::pool::Pool::new(c.rings, c.ring_size).expect("a tiny anonymous mapping");
+        let clock = crate::ClockCalibration::new(0, 0, 1_000_000_000);
+        let shared =
+            crate::runtime::Shared::new(config, pool, clock, crate::DiagnosticSink::Off, vec!["model".to_string()]);
+        Self { shared: Arc::new(shared), seen: Seen::default() }
+    }
+
+    /// A new recording thread's producer (`Producer::new`: registers a slot).
+    pub fn producer(&self) -> ModelProducer {
+        let local = Box::new(crate::producer::Local::new());
+        let p = crate::producer::Producer::new(self.shared.clone(), &local, Arc::from("t"), 0);
+        ModelProducer { p: Some(p), _local: local }
+    }
+
+    /// The drain (`Drain::new` with one sink that records what it is given). Make one.
+    pub fn drain(&self) -> ModelDrain {
+        ModelDrain(crate::drain::Drain::new(self.shared.clone(), vec![Box::new(self.seen.clone())]))
+    }
+
+    /// `shutdown`'s two steps: `Shared::close` (the close handshake, without a deadline),
+    /// then `Shared::stop_drain`.
+    pub fn shutdown(&self) {
+        self.shared.close(None);
+        self.shared.stop_drain();
+    }
+
+    /// `request_snapshot`'s request, for a flush (no file): queued, flagged and the drain
+    /// woken, as `runtime::request_snapshot` does. Poll the receiver with `try_recv`.
+    pub fn request_flush(
+        &self,
+    ) -> std::sync::mpsc::Receiver<Result<crate::flight::SnapshotReport, crate::flight::SnapshotError>> {
+        crate::runtime::post_snapshot_request(&self.shared, None)
+    }
+
+    /// The events the sink received, in order: (thread id, event id).
+    pub fn delivered(&self) -> Vec<(u64, u32)> {
+        self.seen.0.lock().unwrap().clone()
+    }
+
+    /// The runtime's counts (call once every thread is done).
+    pub fn totals(&self) -> Totals {
+        let m = crate::metrics::Metrics::collect(&self.shared);
+        Totals {
+            recorded: m.recorded,
+            dropped: m.dropped.total(),
+            overwritten: m.dropped.get(crate::DropReason::Overwritten),
+            undelivered: self.shared.undelivered_events(),
+        }
+    }
+
+    /// Times the drain woke producers blocked under `Block`.
+    pub fn blocked_wakeups(&self) -> u64 {
+        self.shared.waiters.wakes()
+    }
+}
+
+/// A recording thread of a [`Model`]: the real `Producer`, driven without the thread-local.
+pub struct ModelProducer {
+    p: Option<crate::producer::Producer>,
+    /// The thread's `Local` (policy override, drain flag), which the producer points to.
+    _local: Box<crate::producer::Local>,
+}
+
+impl std::fmt::Debug for ModelProducer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ModelProducer").field("exited", &self.p.is_none()).finish()
+    }
+}
+
+// SAFETY: a model moves the producer to one loom thread and uses it only there (single
+// producer); its raw pointers are to its registry slot (atomics, shared by design) and to the
+// `Local` it owns in the same value.
+unsafe impl Send for ModelProducer {}
+
+impl ModelProducer {
+    /// `record_bytes(id, payload)`: `false` if the runtime was closed (unrecorded).
+    pub fn record(&mut self, id: u32, payload: &[u8]) -> bool {
+        self.p.as_mut().expect("not exited").record_raw(id, payload)
+    }
+
+    /// The thread exits: `Producer::retire`, as the thread-local's destructor runs it.
+    pub fn exit(mut self) {
+        if let Some(mut p) = self.p.take() {
+            p.retire();
+        }
+    }
+}
+
+/// The model's drain thread (`drain::Drain`).
+#[derive(Debug)]
+pub struct ModelDrain(crate::drain::Drain);
+
+// SAFETY: `Drain` is moved to one loom thread and used only there, as the real drain thread
+// does; it is `!Send` only through the runtime's raw-pointer-holding parts, which are shared
+// by design (atomics) or owned by the drain.
+unsafe impl Send for ModelDrain {}
+
+impl ModelDrain {
+    /// One pass (`Drain::pass`, not the final kind); returns the records it read.
+    pub fn pass(&mut self) -> usize {
+        self.0.pass(false)
+    }
+
+    /// The drain thread's body (`Drain::run`): passes, sleeps, snapshot requests, until
+    /// shutdown; then the final passes and the sinks' stop.
+    pub fn run(self) {
+        self.0.run();
+    }
+}

@@ -109,7 +109,7 @@ impl FreeList {
                 cur,
                 pack(tag.wrapping_add(1), next),
                 // Acquire: we take ownership of the ring; see everything its pusher did.
-                Ordering::Acquire,
+                crate::sync::weaken::ordering(crate::sync::Mutation::FreeListPopRelaxed, Ordering::Acquire),
                 Ordering::Acquire,
             ) {
                 Ok(_) => {

@@ -80,7 +80,7 @@ pub(crate) struct Local {
 }
 
 impl Local {
-    const fn new() -> Self {
+    pub(crate) const fn new() -> Self {
         Self {
             producer: Cell::new(std::ptr::null_mut()),
             entry: Cell::new(std::ptr::null()),
@@ -176,6 +176,10 @@ pub fn set_thread_policy(policy: Option<Policy>) {
 pub(crate) fn retire_current_thread() {
     let _ = LOCAL.try_with(|l| l.retire());
 }
+
+/// Tries for room a `Block`ed record makes before it parks. One under loom: every try is a
+/// dozen atomic steps, and the spins only repeat what the first one checked.
+const BLOCK_SPINS: u32 = if cfg!(feature = "loom") { 1 } else { 256 };
 
 /// Bytes of a loss record (header + `LossInfo`).
 const LOSS_LEN: usize = HEADER_LEN + LossInfo::LEN;
@@ -333,6 +337,18 @@ impl Producer {
         self.writer.commit(align8(size));
         self.committed += 1;
         self.shared.signal.after_publish();
+    }
+
+    /// `record_bytes` on this producer without the thread-local (the loom models): enters the
+    /// runtime, records, leaves. `false` if the runtime is closed (the event is unrecorded).
+    #[cfg(feature = "loom")]
+    pub(crate) fn record_raw(&mut self, event_id: u32, payload: &[u8]) -> bool {
+        if !self.enter() {
+            return false;
+        }
+        self.raw(event_id, payload);
+        self.leave();
+        true
     }
 
     /// Records an opaque payload (`record_bytes`).
@@ -556,7 +572,7 @@ impl Producer {
     fn block(&mut self, need: usize, timeout: std::time::Duration) -> Result<*mut u8, DropReason> {
         let shared = self.shared_ref();
         let deadline = std::time::Instant::now() + timeout;
-        for _ in 0..256 {
+        for _ in 0..BLOCK_SPINS {
             if let Some(p) = self.try_room(need) {
                 return Ok(p);
             }
@@ -685,7 +701,7 @@ impl Producer {
     /// Thread exit or runtime change: hand everything to the drain — if the runtime is still
     /// installed. If it was shut down, the close handshake already made the drain the owner of
     /// this thread's rings and gap (`threads::Presence`): touch nothing.
-    fn retire(&mut self) {
+    pub(crate) fn retire(&mut self) {
         if !self.enter() {
             return;
         }
@@ -706,7 +722,9 @@ impl Producer {
         // slot may be retired and recycled.
         self.leave();
         // Release: the drain that sees EXITED sees the final chain, gap, counters and count.
-        entry.slot.store(SLOT_EXITED, Ordering::Release);
+        entry
+            .slot
+            .store(SLOT_EXITED, crate::sync::weaken::ordering(crate::sync::Mutation::ExitRelaxed, Ordering::Release));
         self.ring = NIL;
         self.writer.detach();
         self.shared.signal.notify();

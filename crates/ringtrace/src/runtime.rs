@@ -80,16 +80,29 @@ pub(crate) fn request_snapshot(
         return Err(SnapshotError::FromDrain);
     }
     let Some(shared) = CURRENT.load_full() else { return Err(SnapshotError::NotInstalled) };
-    let (tx, rx) = mpsc::channel();
-    shared.snapshots.lock().unwrap_or_else(|e| e.into_inner()).push(crate::flight::SnapshotRequest { path, reply: tx });
-    // SeqCst store, then the wake: a drain about to sleep either sees the flag in its
-    // re-check (`has_work`) or is unparked by the wake.
-    shared.snapshot_pending.store(true, Ordering::SeqCst);
-    crate::sync::fence(Ordering::SeqCst);
-    shared.signal.wake_for_shutdown();
+    let rx = post_snapshot_request(&shared, path);
     let timeout = timeout.unwrap_or(shared.config.shutdown_timeout);
     drop(shared);
     rx.recv_timeout(timeout).map_err(|_| SnapshotError::Timeout)?
+}
+
+/// Queues a snapshot (or, with `path: None`, flush) request for the drain and wakes it; the
+/// drain answers on the returned channel.
+pub(crate) fn post_snapshot_request(
+    shared: &Shared,
+    path: Option<PathBuf>,
+) -> mpsc::Receiver<Result<crate::flight::SnapshotReport, crate::flight::SnapshotError>> {
+    let (tx, rx) = mpsc::channel();
+    shared.snapshots.lock().unwrap_or_else(|e| e.into_inner()).push(crate::flight::SnapshotRequest { path, reply: tx });
+    // SeqCst store and fence, then the wake: a Dekker pair with the drain's fence between
+    // announcing a sleep and its re-check (`has_work`): either the drain sees the flag, or
+    // the wake sees it sleeping and unparks it.
+    shared.snapshot_pending.store(true, Ordering::SeqCst);
+    if !crate::sync::weaken::active(crate::sync::Mutation::NoSnapshotFence) {
+        crate::sync::fence(Ordering::SeqCst);
+    }
+    shared.signal.wake_for_shutdown();
+    rx
 }
 
 /// The panic hook's rescue (flight.rs `install_panic_hook`): sync the pool file in

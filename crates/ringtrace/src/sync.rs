@@ -98,6 +98,13 @@ mod imp {
         std::thread::park_timeout(timeout);
     }
 
+    /// Time since `t`, for the drain's decisions on grace periods, lingering and recovery
+    /// sweeps.
+    #[inline]
+    pub(crate) fn elapsed(t: std::time::Instant) -> std::time::Duration {
+        t.elapsed()
+    }
+
     /// One step of a wait for another thread: spin briefly, then yield the CPU.
     #[inline]
     pub(crate) fn spin_wait(iteration: u32) {
@@ -164,6 +171,12 @@ mod imp {
         loom::thread::park();
     }
 
+    /// Under loom every period has passed: wall time would make a model nondeterministic, and
+    /// "long ago" makes the drain sleep (and so depend on being woken) as soon as it is idle.
+    pub(crate) fn elapsed(_t: std::time::Instant) -> std::time::Duration {
+        std::time::Duration::MAX
+    }
+
     /// Under loom every wait step yields, so the model explores the other threads.
     pub(crate) fn spin_wait(_iteration: u32) {
         loom::thread::yield_now();
@@ -171,6 +184,12 @@ mod imp {
 }
 
 pub(crate) use imp::*;
+
+/// A statistics counter: an event count that no other memory access is ordered by (drops,
+/// deliveries, transitions, time per state). Always `std`'s atomic, also under loom: the
+/// models need not interleave pure counts, and every one of them multiplies the schedules a
+/// model must explore. Anything a protocol decision depends on is a [`AtomicU64`] instead.
+pub(crate) use std::sync::atomic::AtomicU64 as StatCounter;
 
 /// `crossbeam_utils::CachePadded`, re-exported so that every shared index comes from here too.
 pub(crate) use crossbeam_utils::CachePadded;
@@ -199,6 +218,10 @@ pub enum Mutation {
     NoNotifyFence,
     /// `runtime.rs`: shutdown does not fence between storing `stop` and waking the drain.
     NoStopFence,
+    /// `runtime.rs`: a snapshot request does not fence between its flag and the wake.
+    NoSnapshotFence,
+    /// `producer.rs`: a thread's exit marks its slot EXITED with a Relaxed store.
+    ExitRelaxed,
     /// `producer.rs`: the shutdown handshake does not wait for producers in a record.
     NoCloseWait,
     /// `backpressure.rs`: a blocked producer does not announce itself before its last check.

@@ -44,7 +44,7 @@
 use crate::backpressure::StateCell;
 use crate::pool::NIL;
 use crate::record::LossInfo;
-use crate::sync::{fence, AtomicU32, AtomicU64, CachePadded, Mutex, Ordering};
+use crate::sync::{fence, AtomicU32, AtomicU64, CachePadded, Mutex, Ordering, StatCounter};
 use std::fmt;
 use std::sync::Arc as StdArc;
 
@@ -175,8 +175,8 @@ impl ReadingAnnouncement {
         self.ring.store(NIL, Ordering::Release);
     }
 
-    /// The announced ring (tests and models).
-    #[cfg(any(test, feature = "loom"))]
+    /// The announced ring (tests).
+    #[cfg(all(test, not(feature = "loom")))]
     pub(crate) fn current(&self) -> u32 {
         self.ring.load(Ordering::Acquire)
     }
@@ -343,36 +343,36 @@ pub(crate) fn occupied(slot: u32) -> bool {
     slot == SLOT_LIVE || slot == SLOT_EXITED
 }
 
-/// Per-thread counters (all `Relaxed`: plain event counts).
+/// Per-thread counters (all `Relaxed` [`StatCounter`]s: plain event counts).
 #[derive(Debug)]
 pub(crate) struct Counters {
     /// Events dropped, per [`DropReason`]. Written by the producer.
-    pub dropped: [AtomicU64; DropReason::ALL.len()],
+    pub dropped: [StatCounter; DropReason::ALL.len()],
     /// Bytes of dropped events. Written by the producer.
-    pub dropped_bytes: AtomicU64,
+    pub dropped_bytes: StatCounter,
     /// Records the drain has taken out of this thread's rings. Written by the drain.
-    pub delivered: AtomicU64,
+    pub delivered: StatCounter,
     /// Events committed to rings. Only the registry's totals of exited threads use it (folded
     /// in from the slot's [`Presence`] when the slot is retired); a live thread's count is in
     /// its `Presence`.
-    pub committed: AtomicU64,
+    pub committed: StatCounter,
     /// Transitions per (from, to) pair, index `from * 4 + to`. Written by whoever makes the
     /// transition.
-    pub transitions: [AtomicU64; 16],
+    pub transitions: [StatCounter; 16],
     /// Ticks spent in each state (closed intervals; the current one is open in the state
     /// word). Written by whoever makes the transition.
-    pub time_in_state: [AtomicU64; 4],
+    pub time_in_state: [StatCounter; 4],
 }
 
 impl Counters {
     pub(crate) fn new() -> Self {
         Self {
-            dropped: std::array::from_fn(|_| AtomicU64::new(0)),
-            dropped_bytes: AtomicU64::new(0),
-            delivered: AtomicU64::new(0),
-            committed: AtomicU64::new(0),
-            transitions: std::array::from_fn(|_| AtomicU64::new(0)),
-            time_in_state: std::array::from_fn(|_| AtomicU64::new(0)),
+            dropped: std::array::from_fn(|_| StatCounter::new(0)),
+            dropped_bytes: StatCounter::new(0),
+            delivered: StatCounter::new(0),
+            committed: StatCounter::new(0),
+            transitions: std::array::from_fn(|_| StatCounter::new(0)),
+            time_in_state: std::array::from_fn(|_| StatCounter::new(0)),
         }
     }
 

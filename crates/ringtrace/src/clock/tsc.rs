@@ -5,6 +5,7 @@
 /// Reads the time-stamp counter. Not serialising: a record's timestamp may be taken a few
 /// cycles early or late relative to neighbouring instructions, which is far below what matters.
 #[inline(always)]
+#[cfg_attr(feature = "loom", allow(dead_code))]
 pub(crate) fn ticks() -> u64 {
     // SAFETY: RDTSC is available on every x86_64 CPU and has no memory effects.
     unsafe { core::arch::x86_64::_rdtsc() }
