@@ -3,23 +3,30 @@
 //! - [`FmtSink`]: human text or JSON lines to stdout, stderr or a file with size-based
 //!   rotation.
 //! - [`BinarySink`]: the compact binary trace (see [`trace_file`](crate::trace_file)), to a
-//!   file with size-based rotation; `ringtrace decode` prints it.
+//!   file with size-based rotation; `ringtrace decode` prints it. Every file it finishes (at
+//!   shutdown, and each file it rotates away) ends with an END chunk counting what the file
+//!   holds; a file without one was cut (the process died) or is still being written.
 //!
 //! Files are opened when the sink is created, so an unwritable path is an error at set-up,
-//! never a surprise at run time. Output is written a batch at a time and flushed when the drain
-//! goes idle (within `flush_interval` of the last record).
+//! never a surprise at run time. Output is written a batch at a time (a text or JSON batch in
+//! pieces of about [`FMT_WRITE_AT`] bytes, whole lines each) and flushed when the drain goes
+//! idle (within `flush_interval` of the last record).
 
 pub mod rotate;
 
 use crate::event::Batch;
 use crate::render::{render_json, render_text};
 use crate::sink::{Sink, SinkContext, SinkError};
-use crate::trace_file::{file_header, write_callsite, write_thread, RecordsWriter};
+use crate::trace_file::{file_header, write_callsite, write_end, write_thread, RecordsWriter, TraceEnd};
 use rotate::{OpenError, RotatingFile, Rotation};
 use std::collections::HashSet;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
+
+/// A [`FmtSink`] hands its rendered lines to the output once they reach this many bytes
+/// (1 MiB), so a batch's text never grows beyond it plus one line.
+pub const FMT_WRITE_AT: usize = 1 << 20;
 
 /// The line format of a [`FmtSink`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -132,6 +139,9 @@ impl Sink for FmtSink {
                 Format::Text => render_text(&ev, &mut self.buf),
                 Format::Json => render_json(&ev, &mut self.buf),
             }
+            if self.buf.len() >= FMT_WRITE_AT {
+                self.write_out().map_err(|e| SinkError::with_source("cannot write output", e))?;
+            }
         }
         self.write_out().map_err(|e| SinkError::with_source("cannot write output", e))
     }
@@ -153,13 +163,20 @@ impl Sink for FmtSink {
     }
 }
 
-/// What a [`BinarySink`] has described so far (shared with the rotation hook, which repeats
-/// it at the start of every new file).
+/// What a [`BinarySink`] has described so far and what its live file holds (shared with the
+/// rotation hooks: `on_rotate` repeats the descriptions at the start of every new file,
+/// `on_close` ends a file with its END chunk).
 #[derive(Debug, Default)]
 struct Dictionary {
     header: Vec<u8>,
     /// Every CALLSITE and THREAD chunk written so far.
     chunks: Vec<u8>,
+    /// CALLSITE and THREAD chunks in `chunks`.
+    callsites: u64,
+    /// See `callsites`.
+    threads: u64,
+    /// What the live file holds so far (`bytes` is filled in when it is closed).
+    live: TraceEnd,
 }
 
 /// A set of ids (thread ids, callsite ids) that are small and dense in practice (both are
@@ -213,6 +230,8 @@ pub struct BinarySink {
     /// Threads described so far (same rule).
     threads: IdSet,
     unit: Vec<u8>,
+    /// Whether `start` wrote the header (only then does `stop` end the file).
+    started: bool,
 }
 
 impl BinarySink {
@@ -222,9 +241,17 @@ impl BinarySink {
         let dict = Arc::new(Mutex::new(Dictionary::default()));
         let d2 = dict.clone();
         file.on_rotate(Box::new(move |_path: &Path| {
-            let d = d2.lock().unwrap_or_else(|e| e.into_inner());
+            let mut d = d2.lock().unwrap_or_else(|e| e.into_inner());
+            d.live = TraceEnd { callsites: d.callsites, threads: d.threads, ..TraceEnd::default() };
             let mut out = d.header.clone();
             out.extend_from_slice(&d.chunks);
+            out
+        }));
+        let d3 = dict.clone();
+        file.on_close(Box::new(move |_path: &Path, size: u64| {
+            let d = d3.lock().unwrap_or_else(|e| e.into_inner());
+            let mut out = Vec::with_capacity(crate::trace_file::END_CHUNK_LEN);
+            write_end(&mut out, &TraceEnd { bytes: size, ..d.live });
             out
         }));
         Ok(Self {
@@ -234,6 +261,7 @@ impl BinarySink {
             callsites: IdSet::default(),
             threads: IdSet::default(),
             unit: Vec::with_capacity(1 << 20),
+            started: false,
         })
     }
 
@@ -263,6 +291,7 @@ impl Sink for BinarySink {
         self.dict.lock().unwrap_or_else(|e| e.into_inner()).header = header.to_vec();
         if self.file.live_size() == 0 {
             self.file.write_unit(&header)?;
+            self.started = true;
         } else {
             // Appending to an existing trace: a new header starts a new, self-contained run
             // only if the old clock matches; simplest and always decodable: rotate now.
@@ -320,12 +349,28 @@ impl Sink for BinarySink {
             }
             return Err(SinkError::with_source("cannot write trace", e));
         }
-        self.dict.lock().unwrap_or_else(|e| e.into_inner()).chunks.extend_from_slice(&descriptions);
+        let mut d = self.dict.lock().unwrap_or_else(|e| e.into_inner());
+        d.chunks.extend_from_slice(&descriptions);
+        let (callsites, threads) = (new_callsites.len() as u64, new_threads.len() as u64);
+        d.callsites += callsites;
+        d.threads += threads;
+        d.live.records += rw.records();
+        d.live.loss_records += rw.loss_records();
+        d.live.callsites += callsites;
+        d.live.threads += threads;
         Ok(())
     }
 
     fn flush(&mut self) -> Result<(), SinkError> {
         self.file.flush().map_err(|e| SinkError::with_source("cannot flush trace", e))
+    }
+
+    /// Ends the file with its END chunk (see [`trace_file`](crate::trace_file)) and flushes.
+    fn stop(&mut self) -> Result<(), SinkError> {
+        if !self.started {
+            return self.flush();
+        }
+        self.file.finish().map_err(|e| SinkError::with_source("cannot finish trace", e))
     }
 
     fn outputs(&self) -> Vec<PathBuf> {
