@@ -883,6 +883,40 @@ mod tests {
     }
 
     #[test]
+    fn an_absurd_format_string_renders_a_bounded_line_marked_as_cut() {
+        let clock = ClockCalibration::new(0, 0, 1_000_000_000);
+        let mut out = file_header(&clock).to_vec();
+        let fmt = "{0:65535}".repeat(7000);
+        write_callsite(&mut out, &CallsiteInfo::new(1, Level::Info, "t", "m", "f.rs", 1, fmt, vec!["k".into()]));
+        write_thread(&mut out, &ThreadInfo { id: 1, name: "main".into(), os_tid: 1 });
+        let mut rec = Header { size: 0, flags: RecordKind::Event.bits(), id: 1, ts: 0 }.to_bytes().to_vec();
+        rec.extend_from_slice(&[crate::value::tag::U8, 1, crate::value::tag::U8, 2]);
+        let size = rec.len() as u16;
+        rec[0..2].copy_from_slice(&size.to_le_bytes());
+        let mut w = RecordsWriter::default();
+        w.push(&mut out, 1, &rec);
+        w.finish(&mut out);
+        let (mut text, mut json) = (String::new(), String::new());
+        TraceReader::new(&out[..])
+            .unwrap()
+            .for_each_batch(|b| {
+                for ev in b.iter() {
+                    crate::render::render_text(&ev, &mut text);
+                    crate::render::render_json(&ev, &mut json);
+                }
+            })
+            .unwrap();
+        let limit = crate::render::MAX_LINE_LEN;
+        assert!(text.len() <= limit + 64, "{}", text.len());
+        assert!(text.ends_with(" [truncated]\n"));
+        assert!(!text.contains(" k=1"), "no field after a message that took the whole line");
+        assert!(json.len() <= limit + 64, "{}", json.len());
+        let v: serde_json::Value = serde_json::from_str(json.trim_end()).unwrap();
+        assert_eq!(v["truncated"], true);
+        assert!(v.get("fields").is_none());
+    }
+
+    #[test]
     fn bad_magic_version_and_byte_order_are_named() {
         let mut b = sample();
         b[0] = b'X';
