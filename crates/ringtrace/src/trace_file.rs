@@ -299,8 +299,8 @@ pub struct ReadStats {
     pub callsites: u64,
     /// Thread descriptions.
     pub threads: u64,
-    /// Bytes read up to the end of the last complete chunk (the END chunk excluded): for an
-    /// incomplete trace, the offset of the last good byte + 1.
+    /// Bytes read: the whole file for a complete trace; for an incomplete one, up to the end
+    /// of its last complete chunk (where a reader that follows a live file would go on).
     pub bytes: u64,
     /// The END chunk, if the trace has one (its counts match the other fields); `None`: the
     /// trace is incomplete (see the module doc).
@@ -492,8 +492,8 @@ impl<R: Read> TraceReader<R> {
                     f(&batch);
                 }
                 CHUNK_END => {
-                    stats.bytes = chunk_at;
                     stats.end = Some(self.end_chunk(chunk_at, &stats)?);
+                    stats.bytes = self.offset;
                     let mut more = [0u8; 1];
                     let n = read_full(&mut self.input, &mut more)
                         .map_err(|e| TraceError { offset: self.offset, kind: TraceErrorKind::Io(e) })?;
@@ -720,11 +720,9 @@ mod tests {
             .unwrap();
         assert_eq!(msgs, vec!["main x=0 k=0", "main x=1 k=1", "main x=2 k=2"]);
         assert_eq!(stats.records, 3);
-        assert_eq!(stats.bytes, (bytes.len() - END_CHUNK_LEN) as u64);
-        assert_eq!(
-            stats.end,
-            Some(TraceEnd { records: 3, loss_records: 0, callsites: 1, threads: 1, bytes: stats.bytes })
-        );
+        assert_eq!(stats.bytes, bytes.len() as u64);
+        let end_at = (bytes.len() - END_CHUNK_LEN) as u64;
+        assert_eq!(stats.end, Some(TraceEnd { records: 3, loss_records: 0, callsites: 1, threads: 1, bytes: end_at }));
         assert_eq!(r.clock().to_unix_ns(101), 1_000_000_001);
     }
 

@@ -377,3 +377,91 @@ impl Sink for BinarySink {
         self.file.paths()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::callsite::Level;
+    use crate::clock::ClockCalibration;
+    use crate::event::{CallsiteInfo, ThreadInfo};
+    use crate::record::{Header, RecordKind};
+    use crate::trace_file::{TraceReader, END_CHUNK_LEN};
+
+    /// A trace of `n` events of two threads, one loss record, in one RECORDS chunk per record.
+    fn source(n: u64) -> Vec<u8> {
+        let clock = ClockCalibration::new(0, 0, 1_000_000_000);
+        let mut out = file_header(&clock).to_vec();
+        write_callsite(&mut out, &CallsiteInfo::new(1, Level::Info, "t", "m", "f.rs", 1, "e {}", vec![]));
+        for id in [1, 2] {
+            write_thread(&mut out, &ThreadInfo { id, name: format!("t{id}"), os_tid: id });
+        }
+        let mut w = RecordsWriter::default();
+        for i in 0..n {
+            let (kind, payload) = if i == 3 {
+                (RecordKind::Loss, [5u64, 80, 1, 2].iter().flat_map(|v| v.to_le_bytes()).collect::<Vec<u8>>())
+            } else {
+                (RecordKind::Event, [&[crate::value::tag::U64][..], &i.to_le_bytes()].concat())
+            };
+            let id = if kind == RecordKind::Loss { 0 } else { 1 };
+            let mut rec = Header { size: 0, flags: kind.bits(), id, ts: i }.to_bytes().to_vec();
+            rec.extend_from_slice(&payload);
+            let size = rec.len() as u16;
+            rec[0..2].copy_from_slice(&size.to_le_bytes());
+            w.push(&mut out, 1 + i % 2, &rec);
+        }
+        w.finish(&mut out);
+        out
+    }
+
+    #[test]
+    fn every_file_the_binary_sink_finishes_is_complete_rotated_ones_included() {
+        let dir = std::env::temp_dir().join(format!("ringtrace-binary-end-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("t.rtrace");
+        let mut sink = BinarySink::file(&path, Rotation { max_bytes: 600, max_files: 100 }).unwrap();
+        let src = source(40);
+        let mut reader = TraceReader::new(&src[..]).unwrap();
+        let clock = *reader.clock();
+        let config = crate::Config::default();
+        sink.start(&SinkContext::new(&clock, &config)).unwrap();
+        reader.for_each_batch(|b| sink.write_batch(b).unwrap()).unwrap();
+        sink.stop().unwrap();
+        let files = sink.outputs();
+        assert!(files.len() > 3, "rotated: {files:?}");
+        let (mut records, mut losses) = (0, 0);
+        for f in &files {
+            let bytes = std::fs::read(f).unwrap();
+            let stats = TraceReader::new(&bytes[..]).unwrap().for_each_batch(|_| {}).unwrap();
+            let end = stats.end.unwrap_or_else(|| panic!("{f:?} has no end marker"));
+            assert_eq!(end.bytes as usize, bytes.len() - END_CHUNK_LEN, "{f:?}");
+            assert_eq!(end.callsites, 1, "every file describes what it uses: {f:?}");
+            records += end.records;
+            losses += end.loss_records;
+        }
+        assert_eq!((records, losses), (40, 1));
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn a_binary_sink_that_was_never_stopped_leaves_an_incomplete_trace() {
+        let dir = std::env::temp_dir().join(format!("ringtrace-binary-noend-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("t.rtrace");
+        let src = source(5);
+        let mut reader = TraceReader::new(&src[..]).unwrap();
+        let clock = *reader.clock();
+        let config = crate::Config::default();
+        {
+            let mut sink = BinarySink::file(&path, Rotation { max_bytes: 0, max_files: 0 }).unwrap();
+            sink.start(&SinkContext::new(&clock, &config)).unwrap();
+            reader.for_each_batch(|b| sink.write_batch(b).unwrap()).unwrap();
+            // Dropped without stop: the process died.
+        }
+        let bytes = std::fs::read(&path).unwrap();
+        let stats = TraceReader::new(&bytes[..]).unwrap().for_each_batch(|_| {}).unwrap();
+        assert_eq!((stats.end, stats.records, stats.bytes), (None, 5, bytes.len() as u64));
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}
