@@ -1,6 +1,7 @@
 //! Issue 15, item 3: the pool file replaces only an earlier pool file. At the `pool_file` path,
 //! an earlier pool file (a regular file with the `RTFLIGHT` magic) is moved to `PATH.prev`;
-//! a directory, a FIFO, a character device, a symbolic link (to a file, or dangling) or a
+//! a directory, a FIFO, a character device (a node of /dev/null's number in a temporary
+//! directory, never the system's: see that test), a symbolic link (to a file, or dangling) or a
 //! user's regular file is an install error naming the path and what is there, and is left
 //! exactly as it was. `PATH.prev` is replaced only if it is an earlier pool file too. Traces
 //! written by `recover_file` (as snapshots are) never follow a link either.
@@ -87,14 +88,24 @@ fn a_fifo_is_refused() {
 }
 
 #[test]
-fn a_character_device_is_refused_before_anything_is_written() {
-    // /dev/null itself: the kind is read with lstat and the install fails before the path is
-    // opened for writing, so this is safe even as root.
-    let null = Path::new("/dev/null");
-    let err = run_with_pool(null).unwrap_err();
-    assert_refused(&err, null, "is a character device");
-    assert!(std::fs::symlink_metadata(null).unwrap().file_type().is_char_device());
-    assert!(!Path::new("/dev/null.prev").exists());
+fn a_character_device_is_refused() {
+    // A node of its own with /dev/null's device number (1, 3), never /dev/null itself: run as
+    // root, a regression (or the code this was written against) would rename the path and put
+    // a pool file there, and /dev/null is the whole machine's.
+    let dir = tempdir("chardev");
+    let dev = dir.join("null");
+    let c = std::ffi::CString::new(dev.as_os_str().as_encoded_bytes()).unwrap();
+    // SAFETY: a plain syscall with a NUL-terminated path that lives across the call.
+    if unsafe { libc::mknod(c.as_ptr(), libc::S_IFCHR | 0o600, libc::makedev(1, 3)) } != 0 {
+        eprintln!("skipped: cannot create a device node here ({})", std::io::Error::last_os_error());
+        let _ = std::fs::remove_dir_all(&dir);
+        return;
+    }
+    let err = run_with_pool(&dev).unwrap_err();
+    assert_refused(&err, &dev, "is a character device");
+    assert!(std::fs::symlink_metadata(&dev).unwrap().file_type().is_char_device());
+    assert!(!with_suffix(&dev, ".prev").exists());
+    let _ = std::fs::remove_dir_all(&dir);
 }
 
 #[test]
