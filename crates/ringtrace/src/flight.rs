@@ -12,10 +12,13 @@
 //! A kernel crash or a power loss keeps only what was written back before it; see
 //! [`Guard::sync`](crate::Guard::sync) for `msync`.
 //!
-//! The file is created with mode 0600 (an existing file at the path is first renamed to
-//! `PATH.prev`, so the record of an earlier crash is not overwritten), and its whole length is
-//! reserved with `posix_fallocate`: a full disk fails [`install`](crate::Builder::install),
-//! not a later write with SIGBUS.
+//! The file is created new (`O_CREAT | O_EXCL | O_NOFOLLOW`) with mode 0600, and its whole
+//! length is reserved with `posix_fallocate`: a full disk fails
+//! [`install`](crate::Builder::install), not a later write with SIGBUS. An earlier pool file at
+//! the path (a regular file with the magic) is first renamed to `PATH.prev`, so the record of
+//! an earlier crash is not overwritten; anything else there (a user's file, a directory, a
+//! device, a FIFO, a symbolic link) makes `install` fail naming the path and what is there,
+//! and is left alone (see `private_file.rs`).
 //!
 //! # Layout
 //!
