@@ -728,8 +728,10 @@ fn chunk_boundary(chunks: &[u8], limit: usize) -> usize {
     at
 }
 
-/// [`recover`] from a file into a file (written as [`write_private`] describes: mode 0600,
-/// through `OUT.partial` and a rename).
+/// [`recover`] from a file into a file, written as snapshots are: created new with mode 0600
+/// as `OUT.partial`, then renamed over `OUT` (a file or a symbolic link there is replaced, a
+/// link is never followed; a FIFO or character device, also through a link such as
+/// `/dev/stdout`, is written to directly; a directory, block device or socket is an error).
 ///
 /// Reads the pool file's header first and then exactly the length the header declares, after
 /// checking it against the file's real length: a file shorter than its header says is

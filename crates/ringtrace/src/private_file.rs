@@ -20,6 +20,9 @@
 //! - **A rename never follows a link**: `rename(2)` onto a path that is a symbolic link
 //!   replaces the link, not its target ([`write_private`]).
 
+// Moving aside serves only the pool file, which is compiled out under loom.
+#![cfg_attr(feature = "loom", allow(dead_code))]
+
 use std::fs::{File, Metadata, OpenOptions};
 use std::io::{self, Read, Write};
 use std::os::unix::fs::{FileTypeExt, MetadataExt, OpenOptionsExt};

@@ -347,7 +347,7 @@ impl TraceReader<io::BufReader<std::fs::File>> {
         let io_err = |e| TraceError { offset: 0, kind: TraceErrorKind::Io(e) };
         let f = std::fs::File::open(path).map_err(io_err)?;
         let len = f.metadata().map_err(io_err)?;
-        let len = len.is_file().then(|| len.len());
+        let len = len.is_file().then_some(len.len());
         let mut r = Self::new(io::BufReader::with_capacity(1 << 16, f))?;
         r.len = len;
         Ok(r)
