@@ -3,9 +3,11 @@
 //! ringtrace's own JSON lines. See the `ringtrace-export` crate for the mappings.
 //!
 //! A corrupt or truncated trace is converted up to the damage, the output is completed, and
-//! the command fails with the byte offset (as `decode` does).
+//! the command fails with the byte offset (as `decode` does). A trace without its end marker
+//! is converted whole and then warned about (with `--strict`: status 3).
 
 use crate::progress::Input;
+use crate::{check_complete, Failure};
 use clap::ValueEnum;
 use ringtrace_export::{convert, ChromeOptions, CtfOptions, ExportError, SpanStyle};
 use std::fs::File;
@@ -33,17 +35,21 @@ pub(crate) enum Spans {
 }
 
 /// Converts `file` to `out` (`-` is standard output, except for `ctf`).
-pub(crate) fn run(file: &Path, to: Target, out: &Path, spans: Spans) -> Result<(), String> {
+pub(crate) fn run(file: &Path, to: Target, out: &Path, spans: Spans, strict: bool) -> Result<(), Failure> {
     let mut input = Input::open(file, "converting")?;
     let to_stdout = out == Path::new("-");
     let out_name = if to_stdout { "standard output".to_string() } else { out.display().to_string() };
     let result = match to {
         Target::Ctf => {
             if to_stdout {
-                return Err("--to ctf writes a directory: give one with -o".into());
+                return Err(Failure::Error("--to ctf writes a directory: give one with -o".into()));
             }
             convert::to_ctf(&mut input.reader, out, CtfOptions::default(), |_| input.progress.tick()).map(|(s, r)| {
-                format!("{} records -> {} events in {} streams ({} packets)", r.records, s.events, s.streams, s.packets)
+                let summary = format!(
+                    "{} records -> {} events in {} streams ({} packets)",
+                    r.records, s.events, s.streams, s.packets
+                );
+                (summary, r)
             })
         }
         Target::Perfetto | Target::Jsonl => {
@@ -63,23 +69,23 @@ pub(crate) fn run(file: &Path, to: Target, out: &Path, spans: Spans) -> Result<(
             } else {
                 convert::to_jsonl(&mut input.reader, w, |_| input.progress.tick()).map(|(_, r)| r)
             };
-            r.map(|r| format!("{} records", r.records))
+            r.map(|r| (format!("{} records", r.records), r))
         }
     };
     input.progress.done();
     match result {
-        Ok(summary) => {
+        Ok((summary, read)) => {
             if input.progress.visible() {
                 eprintln!("ringtrace: converted {} to {out_name}: {summary}", file.display());
             }
-            Ok(())
+            check_complete(file, &read, strict)
         }
         // The reader went away (`ringtrace convert … -o - | head`): not an error.
         Err(ExportError::Output(e)) if e.kind() == io::ErrorKind::BrokenPipe => Ok(()),
-        Err(ExportError::Output(e)) => Err(format!("cannot write {out_name}: {e}")),
+        Err(ExportError::Output(e)) => Err(format!("cannot write {out_name}: {e}").into()),
         Err(e @ ExportError::Trace(_)) => {
-            Err(format!("{}: {e} (what came before was converted to {out_name})", file.display()))
+            Err(format!("{}: {e} (what came before was converted to {out_name})", file.display()).into())
         }
-        Err(e) => Err(e.to_string()),
+        Err(e) => Err(e.to_string().into()),
     }
 }

@@ -46,10 +46,13 @@ impl Input {
     pub(crate) fn open(path: &Path, what: &'static str) -> Result<Self, String> {
         let name = path.display();
         let file = File::open(path).map_err(|e| format!("{name}: cannot open trace: {e}"))?;
-        let size = file.metadata().map(|m| m.len()).unwrap_or(0);
+        let meta = file.metadata().map_err(|e| format!("{name}: cannot open trace: {e}"))?;
+        let size = meta.len();
         let read = Rc::new(Cell::new(0));
-        let input = Counting { inner: BufReader::with_capacity(1 << 20, file), read: read.clone() };
-        let reader = TraceReader::new(input).map_err(|e| format!("{name}: {e}"))?;
+        let input = Counting { inner: BufReader::with_capacity(1 << 16, file), read: read.clone() };
+        // A regular file's length bounds what the reader allocates for a chunk.
+        let reader = if meta.is_file() { TraceReader::with_len(input, size) } else { TraceReader::new(input) }
+            .map_err(|e| format!("{name}: {e}"))?;
         let bar = if std::io::stderr().is_terminal() {
             let bar = ProgressBar::with_draw_target(Some(size), ProgressDrawTarget::stderr());
             let style = ProgressStyle::with_template("{msg} {wide_bar} {bytes}/{total_bytes} ({eta})")

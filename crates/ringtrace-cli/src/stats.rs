@@ -5,8 +5,16 @@
 //! Bytes are record bytes as stored (16-byte header and payload, without the padding to 8).
 //! The file cannot know about drops nobody reported: what it counts as lost is the sum of its
 //! loss records, which is every drop of a run that shut down cleanly.
+//!
+//! It also says whether the trace is complete: a finished trace ends with an end marker that
+//! states what the writer put in the file (records, loss records, callsite and thread
+//! descriptions, bytes), and the reader checks those counts against what it read (a mismatch
+//! is an error). A trace without it is incomplete (its writer crashed or is still writing):
+//! the statistics cover what was read, up to the last complete chunk, and a warning says so
+//! (with `--strict`: status 3).
 
 use crate::progress::Input;
+use crate::{check_complete, Failure};
 use ringtrace::render::write_timestamp;
 use ringtrace::trace_file::ReadStats;
 use ringtrace::{CallsiteKind, Event, Level, RecordKind};
@@ -149,9 +157,20 @@ impl Stats {
         let take = |n: usize| if top == 0 { n } else { top.min(n) };
         let by_count = self.top(|c| c.events);
         let by_bytes = self.top(|c| c.bytes);
+        let end = self.read.end.map(|e| {
+            json!({
+                "offset": e.bytes,
+                "records": e.records,
+                "loss_records": e.loss_records,
+                "callsites": e.callsites,
+                "threads": e.threads,
+            })
+        });
         json!({
             "file": file.display().to_string(),
             "file_bytes": self.read.bytes,
+            "complete": self.read.is_complete(),
+            "end_marker": end,
             "records": self.read.records,
             "events": self.events,
             "span_begins": self.span_begins,
@@ -197,6 +216,23 @@ impl Stats {
             self.raw.events,
             self.loss_records
         );
+        match self.read.end {
+            Some(e) => {
+                let _ = writeln!(
+                    s,
+                    "complete: end marker at byte {} ({} records, {} loss records, {} callsites, {} threads: as read)",
+                    e.bytes, e.records, e.loss_records, e.callsites, e.threads
+                );
+            }
+            None => {
+                let _ = writeln!(
+                    s,
+                    "INCOMPLETE: no end marker; the last complete chunk ends at byte {} (the writer crashed, was \
+                     killed, or is still writing)",
+                    self.read.bytes
+                );
+            }
+        }
         match (self.first_ns, self.last_ns) {
             (Some(f), Some(l)) => {
                 s.push_str("time span: ");
@@ -267,8 +303,9 @@ impl Stats {
 }
 
 /// Reads `file` and prints its statistics. A corrupt or truncated file fails with the byte
-/// offset (and prints nothing).
-pub(crate) fn run(file: &Path, json: bool, top: usize) -> Result<(), String> {
+/// offset (and prints nothing); an incomplete one (no end marker) is counted up to its last
+/// complete chunk, printed, and warned about (with `strict`: status 3).
+pub(crate) fn run(file: &Path, json: bool, top: usize, strict: bool) -> Result<(), Failure> {
     let mut input = Input::open(file, "reading")?;
     let mut stats = Stats::default();
     let result = input.reader.for_each_batch(|batch| {
@@ -280,7 +317,8 @@ pub(crate) fn run(file: &Path, json: bool, top: usize) -> Result<(), String> {
     input.progress.done();
     stats.read = result.map_err(|e| format!("{}: {e}", file.display()))?;
     let out = if json {
-        let mut s = serde_json::to_string_pretty(&stats.to_json(file, top)).map_err(|e| e.to_string())?;
+        let mut s =
+            serde_json::to_string_pretty(&stats.to_json(file, top)).map_err(|e| Failure::Error(e.to_string()))?;
         s.push('\n');
         s
     } else {
@@ -288,7 +326,7 @@ pub(crate) fn run(file: &Path, json: bool, top: usize) -> Result<(), String> {
     };
     use std::io::Write;
     match std::io::stdout().lock().write_all(out.as_bytes()) {
-        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(format!("cannot write output: {e}")),
-        _ => Ok(()),
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(format!("cannot write output: {e}").into()),
+        _ => check_complete(file, &stats.read, strict),
     }
 }

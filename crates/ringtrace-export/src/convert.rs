@@ -2,7 +2,9 @@
 //! by chunk: memory use does not grow with the trace.
 //!
 //! Every converter calls `on_batch` after each chunk of records it converted (for progress
-//! reports) and returns the reader's [`ReadStats`]. A corrupt or truncated trace is converted
+//! reports) and returns the reader's [`ReadStats`], whose [`end`](ReadStats::end) says
+//! whether the trace ended with its end marker (`None`: it was cut or is still being
+//! written, and was converted up to its last complete chunk). A corrupt or truncated trace is converted
 //! up to the damage, the output is completed (valid JSON, a readable CTF directory), and then
 //! the reader's error comes back as [`ExportError::Trace`], with the byte offset.
 
@@ -60,6 +62,11 @@ pub fn to_jsonl<R: Read, W: Write>(
             line.clear();
             for ev in batch.iter() {
                 render_json(&ev, &mut line);
+                // Handed on every 1 MiB: memory holds a piece of a chunk's text, not all of it.
+                if line.len() >= 1 << 20 {
+                    out.write_all(line.as_bytes())?;
+                    line.clear();
+                }
             }
             out.write_all(line.as_bytes())
         },

@@ -175,6 +175,9 @@ const PREFIX: &str = "RINGTRACE_";
 const CONFIG_VAR: &str = "RINGTRACE_CONFIG";
 /// The `field` of errors about the configuration file itself.
 const FILE_FIELD: &str = "config_file";
+/// The largest configuration file read (1 MiB): a longer one (or `/dev/zero`) is an error
+/// naming the file, after reading at most this much of it.
+pub const MAX_CONFIG_FILE: u64 = 1 << 20;
 /// The `field` of errors about an unknown variable.
 const ENV_FIELD: &str = "environment";
 
@@ -398,8 +401,9 @@ pub fn apply_toml(config: &mut Config, text: &str, origin: &Path) -> Result<(), 
 
 /// Reads and applies a TOML file over `config` (see [`apply_toml`]).
 ///
-/// An unreadable file gives a [`ConfigError`] with field `"config_file"`, the path as value,
-/// and the I/O error in `allowed`.
+/// An unreadable file, or one larger than [`MAX_CONFIG_FILE`] (1 MiB), gives a
+/// [`ConfigError`] with field `"config_file"`, the path as value, and the reason in
+/// `allowed`. At most 1 MiB is read, whatever the file is (`/dev/zero` included).
 #[cfg(feature = "config-file")]
 #[cfg_attr(docsrs, doc(cfg(feature = "config-file")))]
 pub fn apply_file(config: &mut Config, path: &Path) -> Result<(), ConfigError> {
@@ -685,8 +689,8 @@ fn edit_distance(a: &str, b: &str) -> usize {
 mod toml_source {
     use super::{
         check_fraction, set_text, suggestion, to_u32, to_usize, ConfigError, Origins, Slot, Source, BOOL_SYNTAX,
-        COUNT_SYNTAX, DURATION_SYNTAX, FILE_FIELD, FRACTION_SYNTAX, LEVEL_SYNTAX, PATH_SYNTAX, POLICY_SYNTAX,
-        SERIALIZATION_SYNTAX, SETTINGS, SIZE_SYNTAX,
+        COUNT_SYNTAX, DURATION_SYNTAX, FILE_FIELD, FRACTION_SYNTAX, LEVEL_SYNTAX, MAX_CONFIG_FILE, PATH_SYNTAX,
+        POLICY_SYNTAX, SERIALIZATION_SYNTAX, SETTINGS, SIZE_SYNTAX,
     };
     use crate::config::Config;
     use std::ops::Range;
@@ -699,12 +703,30 @@ mod toml_source {
     const TABLE: &str = "ringtrace";
 
     pub(super) fn apply_file(config: &mut Config, path: &Path, origins: &mut Origins) -> Result<(), ConfigError> {
-        let text = std::fs::read_to_string(path).map_err(|e| ConfigError {
-            field: FILE_FIELD,
-            value: path.display().to_string(),
-            allowed: format!("a readable TOML file; reading it failed: {e}"),
+        let error = |allowed: String| ConfigError { field: FILE_FIELD, value: path.display().to_string(), allowed };
+        let text = read_bounded(path).map_err(|e| error(format!("a readable TOML file; reading it failed: {e}")))?;
+        let text = text.ok_or_else(|| {
+            error(format!("a TOML file of at most {MAX_CONFIG_FILE} bytes (1 MiB); this one is larger (or never ends)"))
         })?;
         apply(config, &text, path, origins)
+    }
+
+    /// The file's text, or `None` if it holds more than [`MAX_CONFIG_FILE`] bytes (at most
+    /// that much plus one byte is read).
+    fn read_bounded(path: &Path) -> std::io::Result<Option<String>> {
+        use std::io::Read;
+        let file = std::fs::File::open(path)?;
+        if file.metadata().is_ok_and(|m| m.is_file() && m.len() > MAX_CONFIG_FILE) {
+            return Ok(None);
+        }
+        let mut bytes = Vec::new();
+        file.take(MAX_CONFIG_FILE + 1).read_to_end(&mut bytes)?;
+        if bytes.len() as u64 > MAX_CONFIG_FILE {
+            return Ok(None);
+        }
+        String::from_utf8(bytes)
+            .map(Some)
+            .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, format!("not UTF-8: {e}")))
     }
 
     pub(super) fn apply(

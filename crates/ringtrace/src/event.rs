@@ -370,14 +370,21 @@ impl<'a> Event<'a> {
 
     /// Appends the formatted message to `out`: the callsite's format string with the
     /// recorded arguments, byte-identical to formatting them at the call site. Loss and raw
-    /// records have a generated message.
-    pub fn write_message(&self, out: &mut String) {
+    /// records have a generated message. At most [`Template::MAX_LEN`] bytes (1 MiB) are
+    /// appended; returns `true` if the message was cut there (see [`Template::render`]).
+    pub fn write_message(&self, out: &mut String) -> bool {
+        self.write_message_within(out, Template::MAX_LEN)
+    }
+
+    /// [`write_message`](Self::write_message), appending at most `limit` bytes; returns `true`
+    /// if the message was cut.
+    pub fn write_message_within(&self, out: &mut String, limit: usize) -> bool {
         use std::fmt::Write;
         match self.kind() {
             RecordKind::Event => {
                 let Some(cs) = self.callsite else {
                     let _ = write!(out, "<unknown callsite {}>", self.header.id);
-                    return;
+                    return false;
                 };
                 let mut inline = [Value::Invalid; INLINE_ARGS];
                 let mut n = 0;
@@ -394,16 +401,18 @@ impl<'a> Event<'a> {
                     n += 1;
                 }
                 let args = if n <= INLINE_ARGS { &inline[..n] } else { &spill[..] };
-                cs.template.render(args, out);
+                cs.template.render_within(args, out, limit)
             }
             RecordKind::Raw => {
                 let _ = write!(out, "raw event {} ({} bytes)", self.header.id, self.payload().len());
+                false
             }
             RecordKind::Loss => {
                 let l = self.loss().unwrap_or_default();
                 let _ = write!(out, "lost {} events ({} bytes)", l.events, l.bytes);
+                false
             }
-            RecordKind::Pad => {}
+            RecordKind::Pad => false,
         }
     }
 

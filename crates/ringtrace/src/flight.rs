@@ -12,10 +12,13 @@
 //! A kernel crash or a power loss keeps only what was written back before it; see
 //! [`Guard::sync`](crate::Guard::sync) for `msync`.
 //!
-//! The file is created with mode 0600 (an existing file at the path is first renamed to
-//! `PATH.prev`, so the record of an earlier crash is not overwritten), and its whole length is
-//! reserved with `posix_fallocate`: a full disk fails [`install`](crate::Builder::install),
-//! not a later write with SIGBUS.
+//! The file is created new (`O_CREAT | O_EXCL | O_NOFOLLOW`) with mode 0600, and its whole
+//! length is reserved with `posix_fallocate`: a full disk fails
+//! [`install`](crate::Builder::install), not a later write with SIGBUS. An earlier pool file at
+//! the path (a regular file with the magic) is first renamed to `PATH.prev`, so the record of
+//! an earlier crash is not overwritten; anything else there (a user's file, a directory, a
+//! device, a FIFO, a symbolic link) makes `install` fail naming the path and what is there,
+//! and is left alone (see `private_file.rs`).
 //!
 //! # Layout
 //!
@@ -266,7 +269,9 @@ struct ParsedHeader {
     dict_dropped: u64,
 }
 
-fn parse_header(b: &[u8]) -> Result<ParsedHeader, RecoverError> {
+/// Parses and checks a pool file's header; `actual_len` is the file's real length (the
+/// header's `file_len` must not exceed it; `u64::MAX` when it is not known yet).
+fn parse_header(b: &[u8], actual_len: u64) -> Result<ParsedHeader, RecoverError> {
     if b.len() < POOL_MAGIC.len() {
         return Err(if POOL_MAGIC.starts_with(b) {
             rerr(b.len(), RecoverErrorKind::Truncated { expected: POOL_HEADER_LEN as u64, actual: b.len() as u64 })
@@ -346,8 +351,11 @@ fn parse_header(b: &[u8]) -> Result<ParsedHeader, RecoverError> {
             }
         }
     }
-    if (b.len() as u64) < g.file_len {
-        return Err(rerr(b.len(), RecoverErrorKind::Truncated { expected: g.file_len, actual: b.len() as u64 }));
+    if actual_len < g.file_len {
+        return Err(RecoverError {
+            offset: actual_len,
+            kind: RecoverErrorKind::Truncated { expected: g.file_len, actual: actual_len },
+        });
     }
     let ticks_per_sec = u64_at(b, off::TICKS_PER_SEC);
     if ticks_per_sec == 0 {
@@ -548,7 +556,8 @@ fn looks_torn(file: &[u8], at: usize, last_ts: u64, ring_end: usize) -> bool {
 
 /// Rebuilds a binary trace (the format of [`trace_file`]) from the bytes of a pool file:
 /// every committed record, one thread's records in recording order, all of them in timestamp
-/// order. Returns the trace and what was found. Never panics on bad input.
+/// order, closed by an END chunk. Returns the trace and what was found. Never panics on bad
+/// input.
 ///
 /// ```no_run
 /// let pool = std::fs::read("/var/run/app/flight.pool")?;
@@ -558,7 +567,7 @@ fn looks_torn(file: &[u8], at: usize, last_ts: u64, ring_end: usize) -> bool {
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 pub fn recover(file: &[u8]) -> Result<(Vec<u8>, Recovery), RecoverError> {
-    let h = parse_header(file)?;
+    let h = parse_header(file, file.len() as u64)?;
     let g = h.geometry;
     let mut found = Recovery {
         clean_shutdown: h.state == STATE_CLOSED,
@@ -573,23 +582,33 @@ pub fn recover(file: &[u8]) -> Result<(Vec<u8>, Recovery), RecoverError> {
     dict_trace.extend_from_slice(dict);
     let mut reader = trace_file::TraceReader::new(&dict_trace[..]).map_err(|e| corrupt(0, e.to_string()))?;
     let mut dict_ok = dict.len();
-    if let Err(e) = reader.for_each_batch(|_| {}) {
-        // Keep the complete chunks before the damage.
-        let cut = (e.offset as usize).saturating_sub(trace_file::FILE_HEADER_LEN).min(dict.len());
-        dict_ok = chunk_boundary(dict, cut);
-        // A chunk that ends at the limit can still be the bad one (an empty, malformed chunk
-        // is reported at its end): step back until what is kept reads.
-        loop {
-            reader = trace_file::TraceReader::new(&dict_trace[..trace_file::FILE_HEADER_LEN + dict_ok])
-                .map_err(|e| corrupt(0, e.to_string()))?;
-            match reader.for_each_batch(|_| {}) {
-                Ok(_) => break,
-                Err(e) => {
-                    let cut = (e.offset as usize).saturating_sub(trace_file::FILE_HEADER_LEN);
-                    dict_ok = chunk_boundary(dict, cut.min(dict_ok - 1));
+    let mut described = match reader.for_each_batch(|_| {}) {
+        Ok(stats) => stats,
+        Err(e) => {
+            // Keep the complete chunks before the damage.
+            let cut = (e.offset as usize).saturating_sub(trace_file::FILE_HEADER_LEN).min(dict.len());
+            dict_ok = chunk_boundary(dict, cut);
+            // A chunk that ends at the limit can still be the bad one (an empty, malformed
+            // chunk is reported at its end): step back until what is kept reads.
+            let stats = loop {
+                reader = trace_file::TraceReader::new(&dict_trace[..trace_file::FILE_HEADER_LEN + dict_ok])
+                    .map_err(|e| corrupt(0, e.to_string()))?;
+                match reader.for_each_batch(|_| {}) {
+                    Ok(stats) => break stats,
+                    Err(e) => {
+                        let cut = (e.offset as usize).saturating_sub(trace_file::FILE_HEADER_LEN);
+                        dict_ok = chunk_boundary(dict, cut.min(dict_ok - 1));
+                    }
                 }
-            }
+            };
+            found.dictionary_cut_at = Some(g.dict_offset + dict_ok as u64);
+            stats
         }
+    };
+    if let Some(end) = described.end.take() {
+        // An END chunk has no place in a dictionary (damage that happens to parse as one):
+        // keep what comes before it, which read with the same counts.
+        dict_ok = (end.bytes as usize).saturating_sub(trace_file::FILE_HEADER_LEN).min(dict_ok);
         found.dictionary_cut_at = Some(g.dict_offset + dict_ok as u64);
     }
     let known_threads: HashMap<u64, ThreadInfo> = reader.threads().iter().map(|t| (t.id, t.clone())).collect();
@@ -671,9 +690,11 @@ pub fn recover(file: &[u8]) -> Result<(Vec<u8>, Recovery), RecoverError> {
 
     let mut out = trace_file::file_header(&h.clock).to_vec();
     out.extend_from_slice(&dict[..dict_ok]);
+    let mut threads = described.threads;
     for t in per_thread.values() {
         if !known_threads.contains_key(&t.id) {
             trace_file::write_thread(&mut out, &ThreadInfo { id: t.id, name: format!("thread-{}", t.id), os_tid: 0 });
+            threads += 1;
         }
     }
     let mut w = trace_file::RecordsWriter::default();
@@ -681,6 +702,15 @@ pub fn recover(file: &[u8]) -> Result<(Vec<u8>, Recovery), RecoverError> {
         w.push(&mut out, thread, &file[at..at + len]);
     }
     w.finish(&mut out);
+    // (The dictionary's part counts too: damage can make a chunk of it read as records.)
+    let end = trace_file::TraceEnd {
+        records: w.records() + described.records,
+        loss_records: w.loss_records() + described.loss_records,
+        callsites: described.callsites,
+        threads,
+        bytes: out.len() as u64,
+    };
+    trace_file::write_end(&mut out, &end);
     found.threads = per_thread.into_values().collect();
     Ok((out, found))
 }
@@ -698,42 +728,82 @@ fn chunk_boundary(chunks: &[u8], limit: usize) -> usize {
     at
 }
 
-/// [`recover`] from a file into a file.
+/// [`recover`] from a file into a file, written as snapshots are: created new with mode 0600
+/// as `OUT.partial`, then renamed over `OUT` (a file or a symbolic link there is replaced, a
+/// link is never followed; a FIFO or character device, also through a link such as
+/// `/dev/stdout`, is written to directly; a directory, block device or socket is an error).
+///
+/// Reads the pool file's header first and then exactly the length the header declares, after
+/// checking it against the file's real length: a file shorter than its header says is
+/// [`RecoverErrorKind::Truncated`] before anything else is read, bytes beyond the declared
+/// length (a sparse tail) are never read, and something that is not a pool file (`/dev/zero`)
+/// fails on its first bytes. Memory: the declared length, plus the trace being built (at most
+/// about as large). A pipe or device is read the same way, up to the declared length; an
+/// allocation that fails is an error, not an abort.
 pub fn recover_file(pool: impl AsRef<Path>, out: impl AsRef<Path>) -> Result<Recovery, RecoverError> {
-    let bytes = std::fs::read(pool.as_ref()).map_err(|e| rerr(0, RecoverErrorKind::Io(e)))?;
+    let bytes = read_pool_file(pool.as_ref())?;
     let (trace, found) = recover(&bytes)?;
     write_private(out.as_ref(), &trace).map_err(|e| rerr(0, RecoverErrorKind::Io(e)))?;
     Ok(found)
 }
 
-/// Writes a trace to `path` the way snapshots and [`recover_file`] do: into `PATH.partial`,
-/// created with mode 0600 like the pool file (a trace holds what the pool held), then renamed
-/// over `path`, so a reader never sees half a trace and an existing file at `path` is
-/// replaced, not reused with its old permissions. A `path` that exists and is not a regular
-/// file (`/dev/stdout`, a pipe) is written to directly.
-pub(crate) fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    use std::io::Write;
-    use std::os::unix::fs::OpenOptionsExt;
-    if std::fs::metadata(path).is_ok_and(|m| !m.is_file() && !m.is_dir()) {
-        return std::fs::OpenOptions::new().write(true).open(path).and_then(|mut f| f.write_all(bytes));
+/// Reads a pool file: its header, then the length the header declares (see [`recover_file`]).
+fn read_pool_file(path: &Path) -> Result<Vec<u8>, RecoverError> {
+    let io = |at: u64| move |e: std::io::Error| RecoverError { offset: at, kind: RecoverErrorKind::Io(e) };
+    let mut f = std::fs::File::open(path).map_err(io(0))?;
+    let meta = f.metadata().map_err(io(0))?;
+    let real_len = if meta.is_file() { meta.len() } else { u64::MAX };
+    let mut bytes = vec![0u8; POOL_HEADER_LEN];
+    let n = read_up_to(&mut f, &mut bytes).map_err(io(0))?;
+    bytes.truncate(n);
+    let declared = parse_header(&bytes, real_len)?.geometry.file_len;
+    // The rest, in pieces of at most 16 MiB; the buffer grows only with what was read.
+    const PIECE: u64 = 16 << 20;
+    let len = usize::try_from(declared).map_err(|_| corrupt(off::FILE_LEN, "file length over the address space"))?;
+    while bytes.len() < len {
+        let start = bytes.len();
+        let want = (len - start).min(PIECE as usize);
+        let grow = (start + want).max(bytes.capacity().saturating_mul(2)).min(len);
+        if bytes.capacity() < start + want {
+            bytes.try_reserve_exact(grow - start).map_err(|_| {
+                io(start as u64)(std::io::Error::new(
+                    std::io::ErrorKind::OutOfMemory,
+                    format!("cannot allocate {declared} bytes to read the pool file {}", path.display()),
+                ))
+            })?;
+        }
+        bytes.resize(start + want, 0);
+        let got = read_up_to(&mut f, &mut bytes[start..]).map_err(io(start as u64))?;
+        if got < want {
+            let actual = (start + got) as u64;
+            return Err(RecoverError {
+                offset: actual,
+                kind: RecoverErrorKind::Truncated { expected: declared, actual },
+            });
+        }
     }
-    let mut tmp = path.as_os_str().to_owned();
-    tmp.push(".partial");
-    let tmp = PathBuf::from(tmp);
-    // A leftover from an interrupted write would keep its own mode through `truncate`.
-    let _ = std::fs::remove_file(&tmp);
-    let written = std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .open(&tmp)
-        .and_then(|mut f| f.write_all(bytes))
-        .and_then(|()| std::fs::rename(&tmp, path));
-    if written.is_err() {
-        let _ = std::fs::remove_file(&tmp);
-    }
-    written
+    Ok(bytes)
 }
+
+/// Reads until `buf` is full or the input ends; returns the bytes read.
+fn read_up_to(r: &mut impl std::io::Read, buf: &mut [u8]) -> std::io::Result<usize> {
+    let mut n = 0;
+    while n < buf.len() {
+        match r.read(&mut buf[n..]) {
+            Ok(0) => break,
+            Ok(k) => n += k,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(n)
+}
+
+/// Writes a trace to `path` the way snapshots and [`recover_file`] do: see
+/// [`private_file::write_private`](crate::private_file::write_private) (mode 0600, through
+/// `PATH.partial` and a rename that replaces a file or a link, never following one; a pipe or
+/// character device is written to directly).
+pub(crate) use crate::private_file::write_private;
 
 // ---------------------------------------------------------------------------------------------
 // Writing traces (snapshots) from records copied out of rings.
@@ -757,6 +827,7 @@ pub(crate) fn write_trace(clock: &ClockCalibration, threads: &[(ThreadInfo, Vec<
             refs.push((key, info.id, ti, at, h.size as usize));
         }
     }
+    let callsite_count = callsites.len() as u64;
     for id in callsites {
         let info = crate::callsite::lookup(id)
             .map_or_else(|| CallsiteInfo::unknown(id), |m| CallsiteInfo::from_metadata(id, m));
@@ -768,6 +839,14 @@ pub(crate) fn write_trace(clock: &ClockCalibration, threads: &[(ThreadInfo, Vec<
         w.push(&mut out, thread, &threads[ti].1[at..at + len]);
     }
     w.finish(&mut out);
+    let end = trace_file::TraceEnd {
+        records: w.records(),
+        loss_records: w.loss_records(),
+        callsites: callsite_count,
+        threads: threads.len() as u64,
+        bytes: out.len() as u64,
+    };
+    trace_file::write_end(&mut out, &end);
     (out, refs.len() as u64)
 }
 
@@ -1076,7 +1155,6 @@ mod file {
             max_record_size: usize,
             clock: &ClockCalibration,
         ) -> std::io::Result<Self> {
-            use std::os::unix::fs::OpenOptionsExt;
             use std::os::unix::io::AsRawFd;
             let probe = RingCtl::new(ring_size);
             let base = &probe as *const RingCtl as usize;
@@ -1089,18 +1167,12 @@ mod file {
                 (head_at - base) as u16,
             )
             .ok_or_else(|| std::io::Error::other("pool file size overflows"))?;
-            if path.exists() {
-                let mut prev = path.as_os_str().to_owned();
-                prev.push(".prev");
-                std::fs::rename(path, &prev).map_err(|e| io_err(path, "cannot move aside the existing", e))?;
-            }
-            let file = std::fs::OpenOptions::new()
-                .read(true)
-                .write(true)
-                .create_new(true)
-                .mode(0o600)
-                .open(path)
-                .map_err(|e| io_err(path, "cannot create the pool file", e))?;
+            // An earlier pool file goes to PATH.prev; anything else there is an error, and a
+            // link is never followed (see private_file.rs).
+            crate::private_file::move_aside(path, &POOL_MAGIC, "a ringtrace pool file")
+                .map_err(|e| std::io::Error::new(e.kind(), format!("pool file: {e}")))?;
+            let file =
+                crate::private_file::create_new(path).map_err(|e| io_err(path, "cannot create the pool file", e))?;
             // SAFETY: a plain syscall on a file descriptor we own.
             let rc = unsafe { libc::posix_fallocate(file.as_raw_fd(), 0, geometry.file_len as libc::off_t) };
             if rc != 0 {

@@ -74,6 +74,18 @@
 //!
 //! Parse errors and lossy literals are an addition of this module: `format!` rejects such
 //! strings at compile time.
+//!
+//! # Length limit
+//!
+//! A template from a trace file is data, and a short one can ask for a lot: `"{0:65535}"`
+//! repeated 7000 times is 458 MB of padding for one 24-byte record. [`Template::render`]
+//! therefore stops at [`Template::MAX_LEN`] (1 MiB) bytes: it checks after each piece (each
+//! literal, each argument, each element of a byte slice) and cuts the output back to the limit
+//! at a `char` boundary, returning `true` when it did. One piece adds at most a width's worth of
+//! fill (65535 chars) plus its value, so rendering never holds much more than the limit.
+//! Rendering a record with sane widths is never near it (a record holds at most 64 KiB of
+//! values, and even `{:#?}` of that many bytes is under 600 KiB), so such output is
+//! byte-identical to `format!`'s.
 
 use std::fmt::{self, Write as _};
 
@@ -300,19 +312,51 @@ impl Template {
         self.arg_count
     }
 
-    /// Appends the formatted output to `out`.
+    /// The most [`render`](Self::render) appends: 1 MiB (see the module doc's "Length limit").
+    pub const MAX_LEN: usize = 1 << 20;
+
+    /// Appends the formatted output to `out`, at most [`Template::MAX_LEN`] bytes of it;
+    /// returns `true` if the output was cut at that limit.
     ///
     /// Never panics: a missing argument renders as `{?}`, a value that does not support the
     /// requested trait (e.g. `{:x}` on a Str) renders as `{?}` too, and a width/precision
     /// argument that is not an unsigned integer (or is missing, or exceeds `u16::MAX`) is
     /// ignored. Allocates nothing beyond growing `out`.
-    pub fn render(&self, args: &[Value<'_>], out: &mut String) {
+    pub fn render(&self, args: &[Value<'_>], out: &mut String) -> bool {
+        self.render_within(args, out, Self::MAX_LEN)
+    }
+
+    /// [`render`](Self::render) with another limit: appends at most `limit` bytes (cut at a
+    /// `char` boundary) and returns `true` if it cut.
+    ///
+    /// ```
+    /// use ringtrace::{Template, Value};
+    /// let t = Template::parse("{:>8}|{:>8}").unwrap();
+    /// let mut out = String::new();
+    /// assert!(t.render_within(&[Value::U8(1), Value::U8(2)], &mut out, 10));
+    /// assert_eq!(out, "       1| ");
+    /// ```
+    pub fn render_within(&self, args: &[Value<'_>], out: &mut String, limit: usize) -> bool {
+        let start = out.len();
+        let stop_at = start.saturating_add(limit);
         for piece in &self.pieces {
             match piece {
                 Piece::Lit(s) => out.push_str(s),
-                Piece::Arg(spec) => render_arg(spec, args, out),
+                Piece::Arg(spec) => render_arg(spec, args, out, stop_at),
+            }
+            if out.len() > stop_at {
+                break;
             }
         }
+        if out.len() <= stop_at {
+            return false;
+        }
+        let mut end = stop_at;
+        while !out.is_char_boundary(end) {
+            end -= 1;
+        }
+        out.truncate(end);
+        true
     }
 }
 
@@ -623,7 +667,8 @@ fn resolve(count: Count, args: &[Value<'_>]) -> Option<usize> {
     u16::try_from(n).ok().map(usize::from)
 }
 
-fn render_arg(spec: &Spec, args: &[Value<'_>], out: &mut String) {
+/// Renders one argument; `stop_at` (an output length) lets a long list stop early.
+fn render_arg(spec: &Spec, args: &[Value<'_>], out: &mut String, stop_at: usize) {
     let Some(v) = args.get(spec.arg) else {
         out.push_str(UNSUPPORTED);
         return;
@@ -661,7 +706,7 @@ fn render_arg(spec: &Spec, args: &[Value<'_>], out: &mut String) {
                 out.push_str(UNSUPPORTED);
             }
         }
-        Value::Bytes(b) if ty.is_debug() => bytes_debug(b, spec, width, precision, out),
+        Value::Bytes(b) if ty.is_debug() => bytes_debug(b, spec, width, precision, out, stop_at),
         // Captured text: verbatim under every trait, exactly as `Value`'s own impls.
         Value::Display(_) | Value::Debug(_) | Value::Error(_) | Value::Invalid => {
             let start = out.len();
@@ -726,13 +771,24 @@ fn numeric(v: &Value<'_>, spec: &Spec, width: Option<usize>, precision: Option<u
 
 /// `<[u8] as Debug>::fmt`: `debug_list` over the elements, each formatted as a `u8` with the
 /// whole spec (fill, width and all); `#` pretty-prints with std's `PadAdapter` indentation.
-fn bytes_debug(bytes: &[u8], spec: &Spec, width: Option<usize>, precision: Option<usize>, out: &mut String) {
+/// Stops after the element that takes `out` past `stop_at` (the caller cuts the output).
+fn bytes_debug(
+    bytes: &[u8],
+    spec: &Spec,
+    width: Option<usize>,
+    precision: Option<usize>,
+    out: &mut String,
+    stop_at: usize,
+) {
     out.push('[');
     if spec.alternate {
         if !bytes.is_empty() {
             out.push('\n');
         }
         for &b in bytes {
+            if out.len() > stop_at {
+                return;
+            }
             let entry = out.len();
             out.push_str("    ");
             numeric(&Value::U8(b), spec, width, precision, out);
@@ -751,6 +807,9 @@ fn bytes_debug(bytes: &[u8], spec: &Spec, width: Option<usize>, precision: Optio
         }
     } else {
         for (i, &b) in bytes.iter().enumerate() {
+            if out.len() > stop_at {
+                return;
+            }
             if i > 0 {
                 out.push_str(", ");
             }
@@ -1428,6 +1487,35 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn absurd_widths_are_cut_at_the_limit_and_sane_ones_are_not() {
+        // 7000 × 65535 bytes of padding asked for: cut at MAX_LEN.
+        let t = Template::parse(&"{0:65535}".repeat(7000)).unwrap();
+        let mut out = String::from("prefix ");
+        assert!(t.render(&[Value::U8(1)], &mut out));
+        assert_eq!(out.len(), "prefix ".len() + Template::MAX_LEN);
+        // A multi-byte fill is cut at a char boundary.
+        let t = Template::parse(&"{0:é>65535}".repeat(100)).unwrap();
+        out.clear();
+        assert!(t.render(&[Value::U8(1)], &mut out));
+        assert!(out.len() <= Template::MAX_LEN && out.len() + 2 > Template::MAX_LEN);
+        // Every element of a byte slice padded to 65535: stops after the element that passes.
+        let bytes = vec![7u8; 60_000];
+        let t = Template::parse("{:65535?}").unwrap();
+        out.clear();
+        assert!(t.render(&[Value::Bytes(&bytes)], &mut out));
+        assert_eq!(out.len(), Template::MAX_LEN);
+        // The largest sane outputs of a 64 KiB record are far below the limit, and unchanged.
+        let t = Template::parse("{:#?}").unwrap();
+        out.clear();
+        assert!(!t.render(&[Value::Bytes(&bytes)], &mut out));
+        assert_eq!(out, format!("{:#?}", &bytes[..]));
+        let t = Template::parse("{0:65535} {0:>65535}").unwrap();
+        out.clear();
+        assert!(!t.render(&[Value::Str("x")], &mut out));
+        assert_eq!(out, format!("{0:65535} {0:>65535}", "x"));
     }
 
     #[test]

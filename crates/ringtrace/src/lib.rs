@@ -58,6 +58,7 @@ mod metrics;
 mod platform;
 mod pool;
 mod preset;
+mod private_file;
 mod producer;
 mod record;
 mod registry;

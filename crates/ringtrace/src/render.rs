@@ -15,6 +15,19 @@
 //! captures verbatim, errors as their message with ` key.sources=[…]` when they have a
 //! source chain. A cut-short event ends with ` [truncated]`.
 //!
+//! # Length limit
+//!
+//! A line is built for every event, also from trace files, whose format strings and field
+//! names are data: one line holds at most [`MAX_LINE_LEN`] (1 MiB) of text before it is cut.
+//! The message is rendered with what is left of that budget after the line's start (cut at a
+//! `char` boundary, see [`Template::render`](crate::Template::render)), and no more fields
+//! are written once the line is past it; either cut marks the event as cut, as a record cut to
+//! fit `max_record_size` is (` [truncated]`, `"truncated":true`). A line can pass the limit by
+//! the one field being written when it was reached and by JSON escaping of what was kept, so
+//! one line never takes more than about 8 MiB, whatever the input. Events recorded by a program
+//! with ordinary widths are far below the limit (a record holds at most 64 KiB of values) and
+//! render exactly as `format!` would.
+//!
 //! # JSON lines
 //!
 //! ```text
@@ -134,8 +147,19 @@ fn write_text_field(out: &mut String, key: &str, v: &Value<'_>) {
     }
 }
 
-/// Appends one event as a line of human-readable text, newline included.
+/// Text a line holds before it is cut (1 MiB; see the module doc's "Length limit").
+pub const MAX_LINE_LEN: usize = 1 << 20;
+
+/// What is left of a line's budget once `out` holds what was written since `line_start`.
+fn budget(out: &str, line_start: usize) -> usize {
+    MAX_LINE_LEN.saturating_sub(out.len() - line_start)
+}
+
+/// Appends one event as a line of human-readable text, newline included (at most
+/// [`MAX_LINE_LEN`] of message and fields; see the module doc).
 pub fn render_text(ev: &Event<'_>, out: &mut String) {
+    let line_start = out.len();
+    let mut cut = false;
     write_timestamp(out, ev.unix_nanos());
     let level = match ev.kind() {
         RecordKind::Event => ev.level().map_or("?", |l| l.as_str()),
@@ -167,8 +191,12 @@ pub fn render_text(ev: &Event<'_>, out: &mut String) {
                 CallsiteKind::SpanBegin => out.push_str("enter span "),
                 CallsiteKind::SpanEnd => out.push_str("exit span "),
             }
-            ev.write_message(out);
+            cut = ev.write_message_within(out, budget(out, line_start));
             for (k, v) in ev.fields() {
+                if cut || budget(out, line_start) == 0 {
+                    cut = true;
+                    break;
+                }
                 write_text_field(out, k, &v);
             }
         }
@@ -185,7 +213,7 @@ pub fn render_text(ev: &Event<'_>, out: &mut String) {
         }
         RecordKind::Pad => {}
     }
-    if ev.is_truncated() {
+    if ev.is_truncated() || cut {
         out.push_str(" [truncated]");
     }
     out.push('\n');
@@ -317,8 +345,11 @@ fn write_json_field(out: &mut String, first: &mut bool, key: &str, v: &Value<'_>
     }
 }
 
-/// Appends one event as a JSON object on one line, newline included.
+/// Appends one event as a JSON object on one line, newline included (at most
+/// [`MAX_LINE_LEN`] of message and fields before escaping; see the module doc).
 pub fn render_json(ev: &Event<'_>, out: &mut String) {
+    let line_start = out.len();
+    let mut cut = false;
     out.push_str("{\"ts\":\"");
     write_timestamp(out, ev.unix_nanos());
     out.push('"');
@@ -352,17 +383,22 @@ pub fn render_json(ev: &Event<'_>, out: &mut String) {
             // in the common case).
             out.push_str(",\"message\":\"");
             let start = out.len();
-            ev.write_message(out);
+            cut = ev.write_message_within(out, budget(out, line_start));
             if out.as_bytes()[start..].iter().any(|&b| needs_escape(b)) {
                 let msg = out.split_off(start);
                 write_json_str_body(out, &msg);
             }
             out.push('"');
             let mut fields = ev.fields().peekable();
-            if fields.peek().is_some() {
+            // A message that used the whole budget leaves the fields out.
+            if !cut && fields.peek().is_some() {
                 out.push_str(",\"fields\":{");
                 let mut first = true;
                 for (k, v) in fields {
+                    if budget(out, line_start) == 0 {
+                        cut = true;
+                        break;
+                    }
                     write_json_field(out, &mut first, k, &v);
                 }
                 out.push('}');
@@ -392,7 +428,7 @@ pub fn render_json(ev: &Event<'_>, out: &mut String) {
         }
         out.push('}');
     }
-    if ev.is_truncated() {
+    if ev.is_truncated() || cut {
         out.push_str(",\"truncated\":true");
     }
     out.push_str("}\n");

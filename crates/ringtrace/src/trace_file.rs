@@ -18,20 +18,49 @@
 //!                 target, module path, file, format; then u16 field count and the names
 //!   THREAD   (2): id u64, os tid u64, name (u16 length + UTF-8)
 //!   RECORDS  (3): thread id u64, record count u32, reserved u32, then the records exactly as
-//!                 in a ring (16-byte header + payload), each padded to 8 bytes
+//!                 in a ring (16-byte header + payload), each padded to 8 bytes; at most
+//!                 MAX_RECORDS_CHUNK bytes of records per chunk
+//!   END      (4): the last chunk of a finished file: records u64, loss records u64,
+//!                 callsites u64, threads u64 (the RECORDS, loss records, CALLSITE and THREAD
+//!                 chunks the writer put in this file), bytes u64 (the END chunk's own offset);
+//!                 a later version may append fields (readers ignore them)
 //! ```
 //!
 //! A callsite or thread is described before the first record that refers to it. Each file a
 //! rotating sink starts begins with the header and every description written so far, so every
 //! file decodes on its own.
 //!
+//! # Complete and incomplete traces
+//!
+//! A writer that finishes a file closes it with an END chunk: the binary sink at shutdown and
+//! before it rotates a file away, snapshots and `recover` always. A file without one was cut:
+//! its writer crashed, was killed, or is still writing. [`TraceReader`] reads such a file up to
+//! its last complete chunk and reports it through [`ReadStats::end`] (`None`) and
+//! [`ReadStats::bytes`] (where the last good chunk ends); what to make of it is the caller's
+//! choice (`ringtrace decode` warns, and fails with `--strict`). The END chunk's counts are
+//! checked against what was read, and nothing may follow it.
+//!
+//! The END chunk did not change the format version: a reader of an earlier build reads every
+//! record of such a file and then stops with "unknown chunk kind 4" at the END chunk's offset.
+//!
+//! # Bad input and memory
+//!
 //! [`TraceReader`] never panics on bad input: a wrong magic, a newer version, a truncated or
 //! corrupt chunk each give a [`TraceError`] with the byte offset where reading stopped.
+//!
+//! It holds one chunk at a time. A chunk's buffer is sized from its header but never beyond
+//! what the input holds ([`TraceReader::with_len`]; [`TraceReader::open`] takes a regular
+//! file's length), is filled in pieces of at most [`READ_PIECE`] bytes, and grows only with the
+//! bytes actually read, so a corrupt length cannot make the reader allocate it. Chunk payloads
+//! over [`MAX_CHUNK`] are refused; writers of this version write chunks of at most
+//! [`MAX_RECORDS_CHUNK`] bytes of records. An allocation that fails is an error, not an abort.
+//! Besides the chunk, the reader keeps the dictionary (callsite and thread descriptions) it has
+//! read.
 
 use crate::callsite::{CallsiteKind, Level};
 use crate::clock::ClockCalibration;
 use crate::event::{Batch, CallsiteInfo, CallsiteTable, RecRef, ThreadInfo};
-use crate::record::{align8, Header, HEADER_LEN};
+use crate::record::{align8, Header, RecordKind, HEADER_LEN};
 use std::collections::HashMap;
 use std::fmt;
 use std::io::{self, Read};
@@ -45,12 +74,22 @@ pub const FORMAT_VERSION: u16 = 1;
 pub const FILE_HEADER_LEN: usize = 48;
 const BYTE_ORDER: u32 = 0x0A0B_0C0D;
 const CHUNK_HEADER_LEN: usize = 8;
-/// Largest chunk payload a reader accepts (guards against absurd lengths in corrupt files).
-const MAX_CHUNK: usize = 1 << 30;
+/// Largest chunk payload a reader accepts (1 GiB; guards against absurd lengths in corrupt
+/// files). Memory is bounded further by the input's real length: see the module doc.
+pub const MAX_CHUNK: usize = 1 << 30;
+/// Largest RECORDS chunk payload the writers of this version produce (1 MiB of records plus
+/// the chunk's 16-byte header; a single record is never split, and records are at most
+/// 64 KiB).
+pub const MAX_RECORDS_CHUNK: usize = 1 << 20;
+/// Readers fill a chunk's buffer at most this many bytes at a time (1 MiB).
+pub const READ_PIECE: usize = 1 << 20;
+/// Payload bytes of the END chunk this version writes.
+const END_LEN: usize = 40;
 
 const CHUNK_CALLSITE: u8 = 1;
 const CHUNK_THREAD: u8 = 2;
 const CHUNK_RECORDS: u8 = 3;
+const CHUNK_END: u8 = 4;
 
 /// The file header for a trace written with `clock`.
 pub fn file_header(clock: &ClockCalibration) -> [u8; FILE_HEADER_LEN] {
@@ -108,17 +147,29 @@ pub fn write_thread(out: &mut Vec<u8>, t: &ThreadInfo) {
     end_chunk(out, start);
 }
 
-/// Builds RECORDS chunks: consecutive records of one thread share a chunk.
+/// Builds RECORDS chunks: consecutive records of one thread share a chunk, up to
+/// [`MAX_RECORDS_CHUNK`] bytes of records. Counts what it wrote (for the END chunk).
 #[derive(Debug, Default)]
 pub struct RecordsWriter {
+    /// The open chunk: where its payload starts, its thread, its record count.
     open: Option<(usize, u64, u32)>,
+    records: u64,
+    loss_records: u64,
 }
 
 impl RecordsWriter {
     /// Appends one record (header included) of thread `thread` to `out`.
     pub fn push(&mut self, out: &mut Vec<u8>, thread: u64, record: &[u8]) {
+        self.records += 1;
+        if Header::read(record).and_then(|h| h.kind()) == Some(RecordKind::Loss) {
+            self.loss_records += 1;
+        }
         match &mut self.open {
-            Some((_, t, n)) if *t == thread && out.len() + record.len() < MAX_CHUNK / 2 => *n += 1,
+            Some((start, t, n))
+                if *t == thread && out.len() - *start + align8(record.len()) <= 16 + MAX_RECORDS_CHUNK =>
+            {
+                *n += 1
+            }
             _ => {
                 self.finish(out);
                 let start = begin_chunk(out, CHUNK_RECORDS);
@@ -138,7 +189,44 @@ impl RecordsWriter {
             end_chunk(out, start);
         }
     }
+
+    /// Records pushed so far.
+    pub fn records(&self) -> u64 {
+        self.records
+    }
+
+    /// Loss records among them.
+    pub fn loss_records(&self) -> u64 {
+        self.loss_records
+    }
 }
+
+/// What a finished trace file holds, as its END chunk states it (see the module doc).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct TraceEnd {
+    /// Records in the file's RECORDS chunks (events, raw and loss records).
+    pub records: u64,
+    /// Loss records among them.
+    pub loss_records: u64,
+    /// CALLSITE chunks in the file.
+    pub callsites: u64,
+    /// THREAD chunks in the file.
+    pub threads: u64,
+    /// Bytes of the file before the END chunk (header included): the END chunk's offset.
+    pub bytes: u64,
+}
+
+/// Appends an END chunk (the last chunk of a finished file).
+pub fn write_end(out: &mut Vec<u8>, end: &TraceEnd) {
+    let start = begin_chunk(out, CHUNK_END);
+    for v in [end.records, end.loss_records, end.callsites, end.threads, end.bytes] {
+        out.extend_from_slice(&v.to_le_bytes());
+    }
+    end_chunk(out, start);
+}
+
+/// Bytes of the END chunk [`write_end`] appends (chunk header included).
+pub const END_CHUNK_LEN: usize = CHUNK_HEADER_LEN + END_LEN;
 
 /// Why a trace could not be read.
 #[derive(Debug)]
@@ -165,6 +253,8 @@ pub enum TraceErrorKind {
     Truncated,
     /// A chunk is malformed.
     Corrupt(String),
+    /// Memory for a chunk of this many bytes could not be allocated.
+    OutOfMemory(usize),
 }
 
 impl fmt::Display for TraceError {
@@ -182,6 +272,9 @@ impl fmt::Display for TraceError {
             }
             TraceErrorKind::Truncated => write!(f, "trace truncated at byte {}", self.offset),
             TraceErrorKind::Corrupt(m) => write!(f, "corrupt trace at byte {}: {m}", self.offset),
+            TraceErrorKind::OutOfMemory(n) => {
+                write!(f, "cannot allocate {n} bytes for the chunk at byte {}", self.offset)
+            }
         }
     }
 }
@@ -200,12 +293,25 @@ impl std::error::Error for TraceError {
 pub struct ReadStats {
     /// Records (events, raw and loss records).
     pub records: u64,
+    /// Loss records among them.
+    pub loss_records: u64,
     /// Callsite descriptions.
     pub callsites: u64,
     /// Thread descriptions.
     pub threads: u64,
-    /// Bytes read.
+    /// Bytes read: the whole file for a complete trace; for an incomplete one, up to the end
+    /// of its last complete chunk (where a reader that follows a live file would go on).
     pub bytes: u64,
+    /// The END chunk, if the trace has one (its counts match the other fields); `None`: the
+    /// trace is incomplete (see the module doc).
+    pub end: Option<TraceEnd>,
+}
+
+impl ReadStats {
+    /// Whether the trace ended with its END chunk.
+    pub fn is_complete(&self) -> bool {
+        self.end.is_some()
+    }
 }
 
 /// Reads a trace file chunk by chunk and hands its records to a callback as [`Batch`]es.
@@ -230,13 +336,21 @@ pub struct TraceReader<R> {
     thread_index: HashMap<u64, u32>,
     chunk: Vec<u8>,
     refs: Vec<RecRef>,
+    /// The input's length, when known: chunk buffers are never sized beyond it.
+    len: Option<u64>,
 }
 
 impl TraceReader<io::BufReader<std::fs::File>> {
-    /// Opens a trace file.
+    /// Opens a trace file. The length of a regular file bounds what the reader allocates; a
+    /// pipe or device is read without one (see the module doc).
     pub fn open(path: impl AsRef<Path>) -> Result<Self, TraceError> {
-        let f = std::fs::File::open(path).map_err(|e| TraceError { offset: 0, kind: TraceErrorKind::Io(e) })?;
-        Self::new(io::BufReader::with_capacity(1 << 20, f))
+        let io_err = |e| TraceError { offset: 0, kind: TraceErrorKind::Io(e) };
+        let f = std::fs::File::open(path).map_err(io_err)?;
+        let len = f.metadata().map_err(io_err)?;
+        let len = len.is_file().then_some(len.len());
+        let mut r = Self::new(io::BufReader::with_capacity(1 << 16, f))?;
+        r.len = len;
+        Ok(r)
     }
 }
 
@@ -292,7 +406,16 @@ impl<R: Read> TraceReader<R> {
             thread_index: HashMap::new(),
             chunk: Vec::new(),
             refs: Vec::new(),
+            len: None,
         })
+    }
+
+    /// Reads the header from `input`, which holds `len` bytes (a file's length): no chunk
+    /// buffer is ever sized beyond what `input` holds.
+    pub fn with_len(input: R, len: u64) -> Result<Self, TraceError> {
+        let mut r = Self::new(input)?;
+        r.len = Some(len);
+        Ok(r)
     }
 
     /// The clock calibration from the header.
@@ -314,7 +437,9 @@ impl<R: Read> TraceReader<R> {
         TraceError { offset: at, kind: TraceErrorKind::Corrupt(msg.into()) }
     }
 
-    /// Reads the whole trace, calling `f` with the records of each RECORDS chunk.
+    /// Reads the whole trace, calling `f` with the records of each RECORDS chunk. A trace
+    /// without an END chunk is read up to its last complete chunk and returned with
+    /// [`ReadStats::end`] `None`; a chunk cut short is [`TraceErrorKind::Truncated`].
     pub fn for_each_batch(&mut self, mut f: impl FnMut(&Batch<'_>)) -> Result<ReadStats, TraceError> {
         let mut stats = ReadStats::default();
         loop {
@@ -334,16 +459,8 @@ impl<R: Read> TraceReader<R> {
             if len > MAX_CHUNK {
                 return Err(self.corrupt(chunk_at + 4, format!("chunk length {len} is too large")));
             }
-            self.chunk.clear();
-            // Grows with the data actually present: a corrupt length cannot make us allocate it.
-            let got = (&mut self.input)
-                .take(len as u64)
-                .read_to_end(&mut self.chunk)
-                .map_err(|e| TraceError { offset: chunk_at, kind: TraceErrorKind::Io(e) })?;
             let body_at = chunk_at + CHUNK_HEADER_LEN as u64;
-            if got < len {
-                return Err(TraceError { offset: body_at + got as u64, kind: TraceErrorKind::Truncated });
-            }
+            self.read_body(body_at, len)?;
             self.offset = body_at + len as u64;
             match kind {
                 CHUNK_CALLSITE => {
@@ -368,17 +485,97 @@ impl<R: Read> TraceReader<R> {
                     stats.threads += 1;
                 }
                 CHUNK_RECORDS => {
-                    stats.records += self.records_chunk(body_at)?;
+                    let (records, losses) = self.records_chunk(body_at)?;
+                    stats.records += records;
+                    stats.loss_records += losses;
                     let batch = Batch::new(&self.refs, &self.chunk, &self.threads, &self.callsites, &self.clock);
                     f(&batch);
+                }
+                CHUNK_END => {
+                    stats.end = Some(self.end_chunk(chunk_at, &stats)?);
+                    stats.bytes = self.offset;
+                    let mut more = [0u8; 1];
+                    let n = read_full(&mut self.input, &mut more)
+                        .map_err(|e| TraceError { offset: self.offset, kind: TraceErrorKind::Io(e) })?;
+                    if n > 0 {
+                        return Err(self.corrupt(self.offset, "data after the end marker"));
+                    }
+                    return Ok(stats);
                 }
                 other => return Err(self.corrupt(chunk_at, format!("unknown chunk kind {other}"))),
             }
         }
     }
 
+    /// Reads a chunk's `len` payload bytes (at `body_at` in the file) into `self.chunk`: the
+    /// buffer is sized from `len` but not beyond what the input holds, and filled in pieces
+    /// of at most [`READ_PIECE`] bytes, so memory grows only with bytes actually read.
+    fn read_body(&mut self, body_at: u64, len: usize) -> Result<(), TraceError> {
+        self.chunk.clear();
+        let available = self.len.map_or(READ_PIECE as u64, |l| l.saturating_sub(body_at));
+        let first = (len as u64).min(available) as usize;
+        let oom = |_| TraceError { offset: body_at, kind: TraceErrorKind::OutOfMemory(len) };
+        self.chunk.try_reserve_exact(first).map_err(oom)?;
+        while self.chunk.len() < len {
+            let start = self.chunk.len();
+            let left = len - start;
+            let want = match self.len {
+                Some(_) if (start as u64) < available => left.min(READ_PIECE).min((available - start as u64) as usize),
+                // Past the length the file had when it was opened (it is being written): small
+                // pieces, so a corrupt length costs only what the file really holds.
+                Some(_) => left.min(1 << 16),
+                None => left.min(READ_PIECE),
+            };
+            if self.chunk.capacity() < start + want {
+                // Doubling, capped at the chunk's length: at most 2 × what was read so far.
+                let grow = (start + want).max(self.chunk.capacity().saturating_mul(2)).min(len);
+                self.chunk.try_reserve_exact(grow - start).map_err(oom)?;
+            }
+            self.chunk.resize(start + want, 0);
+            let got = read_full(&mut self.input, &mut self.chunk[start..])
+                .map_err(|e| TraceError { offset: body_at + start as u64, kind: TraceErrorKind::Io(e) })?;
+            self.chunk.truncate(start + got);
+            if got < want {
+                return Err(TraceError { offset: body_at + self.chunk.len() as u64, kind: TraceErrorKind::Truncated });
+            }
+        }
+        Ok(())
+    }
+
+    /// Parses the END chunk at `chunk_at` (its payload in `self.chunk`) and checks its counts
+    /// against what was read.
+    fn end_chunk(&self, chunk_at: u64, read: &ReadStats) -> Result<TraceEnd, TraceError> {
+        let c = &self.chunk;
+        if c.len() < END_LEN {
+            return Err(self.corrupt(chunk_at, format!("end marker of {} bytes, expected {END_LEN}", c.len())));
+        }
+        let word = |i: usize| u64::from_le_bytes(c[i * 8..i * 8 + 8].try_into().unwrap_or([0; 8]));
+        let end =
+            TraceEnd { records: word(0), loss_records: word(1), callsites: word(2), threads: word(3), bytes: word(4) };
+        let seen = TraceEnd {
+            records: read.records,
+            loss_records: read.loss_records,
+            callsites: read.callsites,
+            threads: read.threads,
+            bytes: chunk_at,
+        };
+        if end != seen {
+            let says = |e: &TraceEnd| {
+                format!(
+                    "{} records ({} loss records), {} callsites, {} threads in {} bytes",
+                    e.records, e.loss_records, e.callsites, e.threads, e.bytes
+                )
+            };
+            return Err(
+                self.corrupt(chunk_at, format!("the end marker counts {}, the file holds {}", says(&end), says(&seen)))
+            );
+        }
+        Ok(end)
+    }
+
     /// Validates a RECORDS chunk and indexes its records into `refs`.
-    fn records_chunk(&mut self, body_at: u64) -> Result<u64, TraceError> {
+    /// Returns the records and the loss records among them.
+    fn records_chunk(&mut self, body_at: u64) -> Result<(u64, u64), TraceError> {
         self.refs.clear();
         let c = &self.chunk;
         if c.len() < 16 {
@@ -390,6 +587,7 @@ impl<R: Read> TraceReader<R> {
             return Err(self.corrupt(body_at, format!("records of thread {thread}, which was never described")));
         };
         let mut pos = 16usize;
+        let mut losses = 0;
         for i in 0..count {
             let at = body_at + pos as u64;
             let Some(h) = c.get(pos..).and_then(Header::read) else {
@@ -401,6 +599,7 @@ impl<R: Read> TraceReader<R> {
                     self.corrupt(at, format!("record {i} of {count}: invalid size {size} or kind {:#x}", h.flags))
                 );
             }
+            losses += u64::from(h.kind() == Some(RecordKind::Loss));
             self.refs.push(RecRef { key: h.ts, thread: tidx, offset: pos, len: size as u32 });
             pos += align8(size);
         }
@@ -408,7 +607,7 @@ impl<R: Read> TraceReader<R> {
             return Err(self
                 .corrupt(body_at + pos as u64, format!("{} bytes after the last of {count} records", c.len() - pos)));
         }
-        Ok(count as u64)
+        Ok((count as u64, losses))
     }
 }
 
@@ -475,13 +674,13 @@ fn parse_thread(b: &[u8]) -> Option<ThreadInfo> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::record::RecordKind;
 
     fn sample() -> Vec<u8> {
         sample_with_boundaries().0
     }
 
-    /// The sample trace and the offsets where a chunk ends (a valid shorter trace).
+    /// The sample trace (with its END chunk) and the offsets where a chunk ends (a valid but
+    /// incomplete shorter trace; the last is where the END chunk starts).
     fn sample_with_boundaries() -> (Vec<u8>, Vec<usize>) {
         let clock = ClockCalibration::new(100, 1_000_000_000, 1_000_000_000);
         let mut out = file_header(&clock).to_vec();
@@ -501,6 +700,8 @@ mod tests {
         }
         w.finish(&mut out);
         ends.push(out.len());
+        let end = TraceEnd { records: 3, loss_records: 0, callsites: 1, threads: 1, bytes: out.len() as u64 };
+        write_end(&mut out, &end);
         (out, ends)
     }
 
@@ -520,6 +721,8 @@ mod tests {
         assert_eq!(msgs, vec!["main x=0 k=0", "main x=1 k=1", "main x=2 k=2"]);
         assert_eq!(stats.records, 3);
         assert_eq!(stats.bytes, bytes.len() as u64);
+        let end_at = (bytes.len() - END_CHUNK_LEN) as u64;
+        assert_eq!(stats.end, Some(TraceEnd { records: 3, loss_records: 0, callsites: 1, threads: 1, bytes: end_at }));
         assert_eq!(r.clock().to_unix_ns(101), 1_000_000_001);
     }
 
@@ -581,13 +784,134 @@ mod tests {
         for cut in 0..bytes.len() {
             let res = TraceReader::new(&bytes[..cut]).and_then(|mut r| r.for_each_batch(|_| {}));
             if ends.contains(&cut) {
-                assert!(res.is_ok(), "a cut between chunks leaves a valid trace ({cut})");
+                // A cut between chunks reads, and says it is incomplete and where it ends.
+                let stats = res.unwrap_or_else(|e| panic!("a cut between chunks reads ({cut}): {e}"));
+                assert_eq!(stats.end, None, "a trace cut at {cut} is incomplete");
+                assert_eq!(stats.bytes, cut as u64, "the last good chunk ends at the cut");
                 continue;
             }
             let err = res.expect_err(&format!("cut at {cut} must fail"));
             assert!(err.offset <= cut as u64, "offset {} beyond cut {cut}", err.offset);
             assert!(!err.to_string().is_empty());
         }
+    }
+
+    #[test]
+    fn the_whole_sample_is_complete_and_a_bare_header_is_not() {
+        let (bytes, _) = sample_with_boundaries();
+        let stats = TraceReader::new(&bytes[..]).unwrap().for_each_batch(|_| {}).unwrap();
+        assert!(stats.is_complete());
+        let stats = TraceReader::new(&bytes[..FILE_HEADER_LEN]).unwrap().for_each_batch(|_| {}).unwrap();
+        assert!(!stats.is_complete());
+        assert_eq!((stats.records, stats.bytes), (0, FILE_HEADER_LEN as u64));
+    }
+
+    #[test]
+    fn an_end_marker_that_disagrees_or_is_followed_by_data_is_corrupt() {
+        let (bytes, ends) = sample_with_boundaries();
+        let end_at = *ends.last().unwrap();
+        // Each count in turn: records, loss records, callsites, threads, bytes.
+        for field in 0..5 {
+            let mut b = bytes.clone();
+            let at = end_at + CHUNK_HEADER_LEN + field * 8;
+            b[at] ^= 1;
+            let e = TraceReader::new(&b[..]).unwrap().for_each_batch(|_| {}).unwrap_err();
+            assert_eq!(e.offset, end_at as u64, "field {field}: {e}");
+            assert!(e.to_string().contains("the end marker counts"), "{e}");
+        }
+        let mut b = bytes.clone();
+        b.push(0);
+        let e = TraceReader::new(&b[..]).unwrap().for_each_batch(|_| {}).unwrap_err();
+        assert_eq!(e.offset, bytes.len() as u64);
+        assert!(e.to_string().contains("data after the end marker"), "{e}");
+        // Short END payload.
+        let mut b = bytes[..end_at].to_vec();
+        b.extend_from_slice(&[CHUNK_END, 0, 0, 0, 8, 0, 0, 0]);
+        b.extend_from_slice(&[0; 8]);
+        let e = TraceReader::new(&b[..]).unwrap().for_each_batch(|_| {}).unwrap_err();
+        assert!(e.to_string().contains("end marker of 8 bytes"), "{e}");
+    }
+
+    #[test]
+    fn a_huge_chunk_length_is_truncation_without_allocating_it() {
+        let (bytes, ends) = sample_with_boundaries();
+        let mut b = bytes[..ends[1]].to_vec();
+        b.extend_from_slice(&[CHUNK_RECORDS, 0, 0, 0]);
+        b.extend_from_slice(&((MAX_CHUNK as u32).to_le_bytes()));
+        b.extend_from_slice(&[0; 100]);
+        let mut r = TraceReader::with_len(&b[..], b.len() as u64).unwrap();
+        let e = r.for_each_batch(|_| {}).unwrap_err();
+        assert!(matches!(e.kind, TraceErrorKind::Truncated), "{e}");
+        assert_eq!(e.offset, b.len() as u64);
+        // Sized from the input's length (and one 64 KiB probe past it, for a growing file).
+        assert!(r.chunk.capacity() <= 100 + (1 << 16), "{}", r.chunk.capacity());
+        // Without a length the buffer grows with what is read, one piece at a time.
+        let mut r = TraceReader::new(&b[..]).unwrap();
+        let e = r.for_each_batch(|_| {}).unwrap_err();
+        assert!(matches!(e.kind, TraceErrorKind::Truncated), "{e}");
+        assert!(r.chunk.capacity() <= READ_PIECE, "{}", r.chunk.capacity());
+    }
+
+    #[test]
+    fn records_chunks_stop_at_their_size_limit() {
+        let clock = ClockCalibration::new(0, 0, 1_000_000_000);
+        let mut out = file_header(&clock).to_vec();
+        write_thread(&mut out, &ThreadInfo { id: 1, name: "main".into(), os_tid: 1 });
+        let mut rec = Header { size: 0, flags: RecordKind::Raw.bits(), id: 1, ts: 0 }.to_bytes().to_vec();
+        rec.resize(4096, 7);
+        let size = rec.len() as u16;
+        rec[0..2].copy_from_slice(&size.to_le_bytes());
+        let mut w = RecordsWriter::default();
+        let n = 2 * MAX_RECORDS_CHUNK / 4096 + 3;
+        for _ in 0..n {
+            w.push(&mut out, 1, &rec);
+        }
+        w.finish(&mut out);
+        assert_eq!(w.records(), n as u64);
+        let mut chunks = 0;
+        let stats = TraceReader::new(&out[..])
+            .unwrap()
+            .for_each_batch(|b| {
+                chunks += 1;
+                assert!(b.len() * 4096 <= MAX_RECORDS_CHUNK);
+            })
+            .unwrap();
+        assert_eq!(stats.records, n as u64);
+        assert_eq!(chunks, 3);
+    }
+
+    #[test]
+    fn an_absurd_format_string_renders_a_bounded_line_marked_as_cut() {
+        let clock = ClockCalibration::new(0, 0, 1_000_000_000);
+        let mut out = file_header(&clock).to_vec();
+        let fmt = "{0:65535}".repeat(7000);
+        write_callsite(&mut out, &CallsiteInfo::new(1, Level::Info, "t", "m", "f.rs", 1, fmt, vec!["k".into()]));
+        write_thread(&mut out, &ThreadInfo { id: 1, name: "main".into(), os_tid: 1 });
+        let mut rec = Header { size: 0, flags: RecordKind::Event.bits(), id: 1, ts: 0 }.to_bytes().to_vec();
+        rec.extend_from_slice(&[crate::value::tag::U8, 1, crate::value::tag::U8, 2]);
+        let size = rec.len() as u16;
+        rec[0..2].copy_from_slice(&size.to_le_bytes());
+        let mut w = RecordsWriter::default();
+        w.push(&mut out, 1, &rec);
+        w.finish(&mut out);
+        let (mut text, mut json) = (String::new(), String::new());
+        TraceReader::new(&out[..])
+            .unwrap()
+            .for_each_batch(|b| {
+                for ev in b.iter() {
+                    crate::render::render_text(&ev, &mut text);
+                    crate::render::render_json(&ev, &mut json);
+                }
+            })
+            .unwrap();
+        let limit = crate::render::MAX_LINE_LEN;
+        assert!(text.len() <= limit + 64, "{}", text.len());
+        assert!(text.ends_with(" [truncated]\n"));
+        assert!(!text.contains(" k=1"), "no field after a message that took the whole line");
+        assert!(json.len() <= limit + 64, "{}", json.len());
+        let v: serde_json::Value = serde_json::from_str(json.trim_end()).unwrap();
+        assert_eq!(v["truncated"], true);
+        assert!(v.get("fields").is_none());
     }
 
     #[test]

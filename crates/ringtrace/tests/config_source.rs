@@ -304,6 +304,30 @@ mod toml_errors {
     }
 
     #[test]
+    fn a_file_over_the_size_limit_or_without_end_is_refused_after_reading_at_most_the_limit() {
+        // config_source::MAX_CONFIG_FILE, the documented 1 MiB.
+        let limit = 1 << 20;
+        let mut text = "ring_count = 20\n".to_string();
+        text.push_str(&"#".repeat(limit - text.len()));
+        let file = TempFile::new(&text);
+        let mut config = Config::default();
+        apply_file(&mut config, file.path()).expect("a file of exactly the limit is read");
+        assert_eq!(config.ring_count, 20);
+        text.push('\n');
+        let file = TempFile::new(&text);
+        let mut config = Config::default();
+        let e = apply_file(&mut config, file.path()).unwrap_err();
+        check(&e, "config_file", &file.path_str(), "at most 1048576 bytes (1 MiB)");
+        assert_eq!(config, Config::default());
+        // A device that never ends: refused after 1 MiB, not read until memory runs out.
+        let zero = Path::new("/dev/zero");
+        let e = apply_file(&mut config, zero).unwrap_err();
+        check(&e, "config_file", "/dev/zero", "at most 1048576 bytes");
+        let e = resolve(Config::default(), None, vars(&[("RINGTRACE_CONFIG", "/dev/zero")])).unwrap_err();
+        check(&e, "config_file", "/dev/zero", "(from RINGTRACE_CONFIG)");
+    }
+
+    #[test]
     fn validation_error_names_the_file() {
         let file = TempFile::new("pressure_watermark = 0.3\nrecovery_watermark = \"20%\"\n");
         let e = resolve(Config::default(), Some(file.path()), vars(&[])).unwrap_err();

@@ -3,23 +3,30 @@
 //! - [`FmtSink`]: human text or JSON lines to stdout, stderr or a file with size-based
 //!   rotation.
 //! - [`BinarySink`]: the compact binary trace (see [`trace_file`](crate::trace_file)), to a
-//!   file with size-based rotation; `ringtrace decode` prints it.
+//!   file with size-based rotation; `ringtrace decode` prints it. Every file it finishes (at
+//!   shutdown, and each file it rotates away) ends with an END chunk counting what the file
+//!   holds; a file without one was cut (the process died) or is still being written.
 //!
 //! Files are opened when the sink is created, so an unwritable path is an error at set-up,
-//! never a surprise at run time. Output is written a batch at a time and flushed when the drain
-//! goes idle (within `flush_interval` of the last record).
+//! never a surprise at run time. Output is written a batch at a time (a text or JSON batch in
+//! pieces of about [`FMT_WRITE_AT`] bytes, whole lines each) and flushed when the drain goes
+//! idle (within `flush_interval` of the last record).
 
 pub mod rotate;
 
 use crate::event::Batch;
 use crate::render::{render_json, render_text};
 use crate::sink::{Sink, SinkContext, SinkError};
-use crate::trace_file::{file_header, write_callsite, write_thread, RecordsWriter};
+use crate::trace_file::{file_header, write_callsite, write_end, write_thread, RecordsWriter, TraceEnd};
 use rotate::{OpenError, RotatingFile, Rotation};
 use std::collections::HashSet;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
+
+/// A [`FmtSink`] hands its rendered lines to the output once they reach this many bytes
+/// (1 MiB), so a batch's text never grows beyond it plus one line.
+pub const FMT_WRITE_AT: usize = 1 << 20;
 
 /// The line format of a [`FmtSink`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -132,6 +139,9 @@ impl Sink for FmtSink {
                 Format::Text => render_text(&ev, &mut self.buf),
                 Format::Json => render_json(&ev, &mut self.buf),
             }
+            if self.buf.len() >= FMT_WRITE_AT {
+                self.write_out().map_err(|e| SinkError::with_source("cannot write output", e))?;
+            }
         }
         self.write_out().map_err(|e| SinkError::with_source("cannot write output", e))
     }
@@ -153,13 +163,20 @@ impl Sink for FmtSink {
     }
 }
 
-/// What a [`BinarySink`] has described so far (shared with the rotation hook, which repeats
-/// it at the start of every new file).
+/// What a [`BinarySink`] has described so far and what its live file holds (shared with the
+/// rotation hooks: `on_rotate` repeats the descriptions at the start of every new file,
+/// `on_close` ends a file with its END chunk).
 #[derive(Debug, Default)]
 struct Dictionary {
     header: Vec<u8>,
     /// Every CALLSITE and THREAD chunk written so far.
     chunks: Vec<u8>,
+    /// CALLSITE and THREAD chunks in `chunks`.
+    callsites: u64,
+    /// See `callsites`.
+    threads: u64,
+    /// What the live file holds so far (`bytes` is filled in when it is closed).
+    live: TraceEnd,
 }
 
 /// A set of ids (thread ids, callsite ids) that are small and dense in practice (both are
@@ -213,6 +230,8 @@ pub struct BinarySink {
     /// Threads described so far (same rule).
     threads: IdSet,
     unit: Vec<u8>,
+    /// Whether `start` wrote the header (only then does `stop` end the file).
+    started: bool,
 }
 
 impl BinarySink {
@@ -222,9 +241,17 @@ impl BinarySink {
         let dict = Arc::new(Mutex::new(Dictionary::default()));
         let d2 = dict.clone();
         file.on_rotate(Box::new(move |_path: &Path| {
-            let d = d2.lock().unwrap_or_else(|e| e.into_inner());
+            let mut d = d2.lock().unwrap_or_else(|e| e.into_inner());
+            d.live = TraceEnd { callsites: d.callsites, threads: d.threads, ..TraceEnd::default() };
             let mut out = d.header.clone();
             out.extend_from_slice(&d.chunks);
+            out
+        }));
+        let d3 = dict.clone();
+        file.on_close(Box::new(move |_path: &Path, size: u64| {
+            let d = d3.lock().unwrap_or_else(|e| e.into_inner());
+            let mut out = Vec::with_capacity(crate::trace_file::END_CHUNK_LEN);
+            write_end(&mut out, &TraceEnd { bytes: size, ..d.live });
             out
         }));
         Ok(Self {
@@ -234,6 +261,7 @@ impl BinarySink {
             callsites: IdSet::default(),
             threads: IdSet::default(),
             unit: Vec::with_capacity(1 << 20),
+            started: false,
         })
     }
 
@@ -263,6 +291,7 @@ impl Sink for BinarySink {
         self.dict.lock().unwrap_or_else(|e| e.into_inner()).header = header.to_vec();
         if self.file.live_size() == 0 {
             self.file.write_unit(&header)?;
+            self.started = true;
         } else {
             // Appending to an existing trace: a new header starts a new, self-contained run
             // only if the old clock matches; simplest and always decodable: rotate now.
@@ -320,7 +349,15 @@ impl Sink for BinarySink {
             }
             return Err(SinkError::with_source("cannot write trace", e));
         }
-        self.dict.lock().unwrap_or_else(|e| e.into_inner()).chunks.extend_from_slice(&descriptions);
+        let mut d = self.dict.lock().unwrap_or_else(|e| e.into_inner());
+        d.chunks.extend_from_slice(&descriptions);
+        let (callsites, threads) = (new_callsites.len() as u64, new_threads.len() as u64);
+        d.callsites += callsites;
+        d.threads += threads;
+        d.live.records += rw.records();
+        d.live.loss_records += rw.loss_records();
+        d.live.callsites += callsites;
+        d.live.threads += threads;
         Ok(())
     }
 
@@ -328,7 +365,103 @@ impl Sink for BinarySink {
         self.file.flush().map_err(|e| SinkError::with_source("cannot flush trace", e))
     }
 
+    /// Ends the file with its END chunk (see [`trace_file`](crate::trace_file)) and flushes.
+    fn stop(&mut self) -> Result<(), SinkError> {
+        if !self.started {
+            return self.flush();
+        }
+        self.file.finish().map_err(|e| SinkError::with_source("cannot finish trace", e))
+    }
+
     fn outputs(&self) -> Vec<PathBuf> {
         self.file.paths()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::callsite::Level;
+    use crate::clock::ClockCalibration;
+    use crate::event::{CallsiteInfo, ThreadInfo};
+    use crate::record::{Header, RecordKind};
+    use crate::trace_file::{TraceReader, END_CHUNK_LEN};
+
+    /// A trace of `n` events of two threads, one loss record, in one RECORDS chunk per record.
+    fn source(n: u64) -> Vec<u8> {
+        let clock = ClockCalibration::new(0, 0, 1_000_000_000);
+        let mut out = file_header(&clock).to_vec();
+        write_callsite(&mut out, &CallsiteInfo::new(1, Level::Info, "t", "m", "f.rs", 1, "e {}", vec![]));
+        for id in [1, 2] {
+            write_thread(&mut out, &ThreadInfo { id, name: format!("t{id}"), os_tid: id });
+        }
+        let mut w = RecordsWriter::default();
+        for i in 0..n {
+            let (kind, payload) = if i == 3 {
+                (RecordKind::Loss, [5u64, 80, 1, 2].iter().flat_map(|v| v.to_le_bytes()).collect::<Vec<u8>>())
+            } else {
+                (RecordKind::Event, [&[crate::value::tag::U64][..], &i.to_le_bytes()].concat())
+            };
+            let id = if kind == RecordKind::Loss { 0 } else { 1 };
+            let mut rec = Header { size: 0, flags: kind.bits(), id, ts: i }.to_bytes().to_vec();
+            rec.extend_from_slice(&payload);
+            let size = rec.len() as u16;
+            rec[0..2].copy_from_slice(&size.to_le_bytes());
+            w.push(&mut out, 1 + i % 2, &rec);
+        }
+        w.finish(&mut out);
+        out
+    }
+
+    #[test]
+    fn every_file_the_binary_sink_finishes_is_complete_rotated_ones_included() {
+        let dir = std::env::temp_dir().join(format!("ringtrace-binary-end-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("t.rtrace");
+        let mut sink = BinarySink::file(&path, Rotation { max_bytes: 600, max_files: 100 }).unwrap();
+        let src = source(40);
+        let mut reader = TraceReader::new(&src[..]).unwrap();
+        let clock = *reader.clock();
+        let config = crate::Config::default();
+        sink.start(&SinkContext::new(&clock, &config)).unwrap();
+        reader.for_each_batch(|b| sink.write_batch(b).unwrap()).unwrap();
+        sink.stop().unwrap();
+        let files = sink.outputs();
+        assert!(files.len() > 3, "rotated: {files:?}");
+        let (mut records, mut losses) = (0, 0);
+        for f in &files {
+            let bytes = std::fs::read(f).unwrap();
+            let stats = TraceReader::new(&bytes[..]).unwrap().for_each_batch(|_| {}).unwrap();
+            let end = stats.end.unwrap_or_else(|| panic!("{f:?} has no end marker"));
+            assert_eq!(end.bytes as usize, bytes.len() - END_CHUNK_LEN, "{f:?}");
+            assert_eq!(end.callsites, 1, "every file describes what it uses: {f:?}");
+            records += end.records;
+            losses += end.loss_records;
+        }
+        assert_eq!((records, losses), (40, 1));
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn a_binary_sink_that_was_never_stopped_leaves_an_incomplete_trace() {
+        let dir = std::env::temp_dir().join(format!("ringtrace-binary-noend-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("t.rtrace");
+        let src = source(5);
+        let mut reader = TraceReader::new(&src[..]).unwrap();
+        let clock = *reader.clock();
+        let config = crate::Config::default();
+        {
+            let mut sink = BinarySink::file(&path, Rotation { max_bytes: 0, max_files: 0 }).unwrap();
+            sink.start(&SinkContext::new(&clock, &config)).unwrap();
+            reader.for_each_batch(|b| sink.write_batch(b).unwrap()).unwrap();
+            // Dropped without stop: the process died.
+        }
+        let bytes = std::fs::read(&path).unwrap();
+        let stats = TraceReader::new(&bytes[..]).unwrap().for_each_batch(|_| {}).unwrap();
+        assert_eq!((stats.end, stats.records, stats.bytes), (None, 5, bytes.len() as u64));
+        let _ = std::fs::remove_dir_all(&dir);
     }
 }

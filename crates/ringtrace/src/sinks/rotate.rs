@@ -12,6 +12,10 @@
 //! 4. a fresh `app.log` is created and, if an [`on_rotate`](RotatingFile::on_rotate) hook is
 //!    set, the bytes it returns are written at its start.
 //!
+//! Before step 1, if an [`on_close`](RotatingFile::on_close) hook is set, the bytes it returns
+//! (a trailer, such as a binary trace's end marker) are appended to the live file, which is
+//! then finished; [`RotatingFile::finish`] does the same at the end of a run.
+//!
 //! Higher numbers are older; `app.log` is always the newest. Files numbered above `max_files`
 //! (left by an earlier run with a larger limit) are never touched.
 //!
@@ -20,7 +24,8 @@
 //! * **Units are never split.** [`RotatingFile::write_unit`] takes one self-contained unit (a
 //!   batch of whole lines, a binary chunk) and rotation happens only *between* units, so every
 //!   file starts at a unit boundary (after the hook's header) and can be parsed on its own.
-//! * **Size bound.** A file holds at most `max_bytes` bytes, header included, unless it holds
+//! * **Size bound.** A file holds at most `max_bytes` bytes, header included (and the trailer
+//!   of an [`on_close`](RotatingFile::on_close) hook beyond that), unless it holds
 //!   a single unit (plus header) that is larger than that on its own: such a unit is written
 //!   whole into a fresh file, and the next unit rotates again. (A file reopened with more
 //!   than `max_bytes` in it likewise rotates on the next unit.) The limit is checked when a
@@ -47,6 +52,10 @@ const BUF_CAPACITY: usize = 64 * 1024;
 /// The hook run for every file started by a rotation; see [`RotatingFile::on_rotate`].
 /// It gets the live file's path and returns the bytes to write at the start of the new file.
 pub type RotateHook = Box<dyn FnMut(&Path) -> Vec<u8> + Send>;
+
+/// The hook run when a live file is finished; see [`RotatingFile::on_close`]. It gets the live
+/// file's path and its size so far, and returns the bytes to append.
+pub type CloseHook = Box<dyn FnMut(&Path, u64) -> Vec<u8> + Send>;
 
 /// Where and how to rotate a [`RotatingFile`].
 ///
@@ -111,6 +120,10 @@ pub struct RotatingFile {
     bytes_written: u64,
     rotations: u64,
     on_rotate: Option<RotateHook>,
+    on_close: Option<CloseHook>,
+    /// Whether the live file was finished (its trailer written): the next unit starts a new
+    /// file.
+    finished: bool,
 }
 
 impl fmt::Debug for RotatingFile {
@@ -124,6 +137,8 @@ impl fmt::Debug for RotatingFile {
             .field("bytes_written", &self.bytes_written)
             .field("rotations", &self.rotations)
             .field("on_rotate", &self.on_rotate.as_ref().map(|_| "<hook>"))
+            .field("on_close", &self.on_close.as_ref().map(|_| "<hook>"))
+            .field("finished", &self.finished)
             .finish()
     }
 }
@@ -156,6 +171,8 @@ impl RotatingFile {
                 bytes_written: 0,
                 rotations: 0,
                 on_rotate: None,
+                on_close: None,
+                finished: false,
             }),
             Err(source) => Err(OpenError { path, source }),
         }
@@ -232,6 +249,40 @@ impl RotatingFile {
         self.on_rotate = Some(f);
     }
 
+    /// Sets a hook run when a live file is finished: before a rotation moves it away, and by
+    /// [`finish`](Self::finish). The bytes it returns are appended to that file (never rotated
+    /// away from it: a trailer always lands in the file it closes). It is given the live
+    /// file's path and its size before the trailer (buffered bytes included). Setting a new
+    /// hook replaces the previous one.
+    pub fn on_close(&mut self, f: CloseHook) {
+        self.on_close = Some(f);
+    }
+
+    /// Finishes the live file: appends the [`on_close`](Self::on_close) hook's trailer (once
+    /// per file) and flushes. A unit written afterwards starts a new file by rotation, so
+    /// nothing ever follows a trailer.
+    ///
+    /// # Errors
+    ///
+    /// The write error; the trailer stays buffered and is retried by the next flush.
+    pub fn finish(&mut self) -> io::Result<()> {
+        self.close_live()?;
+        self.flush()
+    }
+
+    /// Appends the trailer to the live file, once.
+    fn close_live(&mut self) -> io::Result<()> {
+        if self.finished || self.file.is_none() {
+            return Ok(());
+        }
+        if let Some(hook) = self.on_close.as_mut() {
+            let trailer = hook(&self.path, self.live_size);
+            self.push(&trailer)?;
+        }
+        self.finished = true;
+        Ok(())
+    }
+
     /// Writes one whole unit (e.g. a batch of complete lines, or a self-contained binary
     /// chunk).
     ///
@@ -250,7 +301,7 @@ impl RotatingFile {
         if unit.is_empty() {
             return Ok(());
         }
-        if self.file.is_some() && self.needs_rotation(unit.len()) {
+        if self.file.is_some() && (self.finished || self.needs_rotation(unit.len())) {
             self.rotate()?;
         }
         if self.file.is_none() {
@@ -305,6 +356,7 @@ impl RotatingFile {
     /// Moves the live file out of the way (steps 1–3 of the module docs) and leaves
     /// `self.file` empty. On error nothing is lost and the call can be repeated.
     fn rotate(&mut self) -> io::Result<()> {
+        self.close_live()?;
         self.flush_buf()?;
         let max_files = self.rotation.max_files;
         if max_files == 0 {
@@ -345,6 +397,7 @@ impl RotatingFile {
         self.file = Some(file);
         self.live_size = len;
         self.live_has_units = len > 0;
+        self.finished = false;
         if let Some(hook) = self.on_rotate.as_mut() {
             let header = hook(&self.path);
             // The buffer is empty here (invariant), so buffering the header cannot fail; a
@@ -529,6 +582,25 @@ mod tests {
 
     fn rot(max_bytes: u64, max_files: usize) -> Rotation {
         Rotation { max_bytes, max_files }
+    }
+
+    #[test]
+    fn the_close_hook_ends_every_file_and_nothing_follows_it() {
+        let dir = TempDir::new("close-hook");
+        let mut f = RotatingFile::open(dir.join("t"), Rotation { max_bytes: 10, max_files: 5 }).unwrap();
+        f.on_rotate(Box::new(|_| b"H".to_vec()));
+        f.on_close(Box::new(|_, size| format!("<{size}>").into_bytes()));
+        f.write_unit(b"aaaaaaa").unwrap();
+        f.write_unit(b"bbbbbbb").unwrap(); // rotates: `t` gets its trailer first
+        f.finish().unwrap();
+        f.finish().unwrap(); // once per file
+        assert_eq!(dir.read("t.1"), b"aaaaaaa<7>");
+        assert_eq!(dir.read("t"), b"Hbbbbbbb<8>");
+        // After `finish`, a unit goes into a new file.
+        f.write_unit(b"c").unwrap();
+        f.flush().unwrap();
+        assert_eq!(dir.read("t.1"), b"Hbbbbbbb<8>");
+        assert_eq!(dir.read("t"), b"Hc");
     }
 
     #[test]
