@@ -616,8 +616,9 @@ impl Builder {
     }
 
     /// Keeps the ring pool in the file at `path` (created with mode 0600, its space reserved
-    /// up front; an existing file is renamed to `PATH.prev`), so that the records survive a
-    /// crash of the process: `ringtrace recover PATH -o OUT` turns it into a trace. See
+    /// up front; an earlier pool file there is moved to `PATH.prev`, and anything else at the
+    /// path — a user's file, a directory, a device, a symlink — makes `install` fail without
+    /// touching it), so that the records survive a crash of the process: `ringtrace recover PATH -o OUT` turns it into a trace. See
     /// [`flight`](crate::flight).
     pub fn pool_file(mut self, path: impl Into<PathBuf>) -> Self {
         self.config.pool_file = Some(path.into());
