@@ -363,9 +363,12 @@ fn assert_exact(m: &Model, attempted: u64) {
 /// announcement instead of the first one's withdrawal must still be ordered after the first
 /// read, or it consumes the reclaimed ring from a stale `head` and counts records the drain
 /// already delivered as overwritten (and rewrites the ring unordered with the drain's copy).
-/// Fails with the announcement stored Relaxed (`Mutation::AnnounceRelease`).
+/// That interleaving needs three preemptions, past this model's bound (`model_bounded`); the
+/// primitive model `successive_active_reads_vs_take_oldest_and_wait_unread` catches the
+/// Relaxed announcement at 3. At its bound of 2 this model catches a Relaxed ring publish
+/// (`Mutation::RingPublish`).
 pub fn successive_passes_vs_drop_oldest_reclaim() {
-    loom::model(|| {
+    model_bounded(2, || {
         let m = Model::new(ModelConfig { rings: 2, quota: 2, policy: Policy::DropOldest, ..ModelConfig::default() });
         let mut p = m.producer();
         // Ring A is active and full: one 56-byte record fills a 64-byte ring.
@@ -476,7 +479,7 @@ pub fn drain_unwinding_mid_read_does_not_hold_a_producer() {
     });
 }
 
-/// The free list with three rings and three threads, each taking and returning rings twice:
+/// The free list with three rings and three threads, each taking and returning a ring:
 /// a ring is owned by one thread at a time, and what its last owner wrote into it (a plain,
 /// non-atomic cell, as the ring's bytes and reset positions are) is visible to the next one.
 /// Fails with `Mutation::FreeListPopRelaxed` (loom: causality violation).
@@ -485,12 +488,15 @@ pub fn free_list_three_rings_three_threads() {
     loom::model(|| {
         let free = Arc::new(Free::new(3));
         let cells: Arc<[UnsafeCell<u32>; 3]> = Arc::new([UnsafeCell::new(0), UnsafeCell::new(0), UnsafeCell::new(0)]);
-        let worker = |me: u32, free: Arc<Free>, cells: Arc<[UnsafeCell<u32>; 3]>| {
-            for _ in 0..2 {
+        let worker = |me: u32, rounds: u32, free: Arc<Free>, cells: Arc<[UnsafeCell<u32>; 3]>| {
+            for _ in 0..rounds {
                 if let Some(i) = free.pop() {
-                    // SAFETY (model): the ring is ours until pushed; loom checks the claim.
+                    // SAFETY: the ring is ours until pushed (the claim under test: loom reports
+                    // an access not ordered after the previous owner's as a causality error).
                     cells[i as usize].with_mut(|c| unsafe { *c = me });
-                    cells[i as usize].with(|c| assert_eq!(unsafe { *c }, me, "ring {i} written by another owner"));
+                    // SAFETY: as above.
+                    let seen = cells[i as usize].with(|c| unsafe { *c });
+                    assert_eq!(seen, me, "ring {i} written by another owner");
                     free.push(i);
                 }
             }
@@ -498,10 +504,10 @@ pub fn free_list_three_rings_three_threads() {
         let hs: Vec<_> = (1..3u32)
             .map(|me| {
                 let (f, c) = (free.clone(), cells.clone());
-                thread::spawn(move || worker(me, f, c))
+                thread::spawn(move || worker(me, 1, f, c))
             })
             .collect();
-        worker(3, free.clone(), cells.clone());
+        worker(3, 1, free.clone(), cells.clone());
         for h in hs {
             h.join().unwrap();
         }
@@ -522,13 +528,15 @@ pub fn a_state_decision_on_a_stale_word_is_not_applied() {
         let t = Arc::new(Chain::new(1));
         t.transition(Normal, Pressure).unwrap();
         t.transition(Pressure, Recovery).unwrap();
+        let t1 = t.since();
         let t2 = t.clone();
         let producer = thread::spawn(move || {
             let first = t2.transition(Recovery, Pressure).is_ok();
             let second = first && t2.transition(Pressure, Recovery).is_ok();
             (first, second)
         });
-        let drain = t.transition(Recovery, Normal).is_ok();
+        // "In RECOVERY since t1 for long enough": only that reading allows NORMAL.
+        let drain = t.transition_if_since(Recovery, t1, Normal);
         let (first, second) = producer.join().unwrap();
         assert!(!(drain && first && second), "the drain applied a decision made on the old word");
     });
@@ -539,8 +547,7 @@ pub fn a_state_decision_on_a_stale_word_is_not_applied() {
 /// loop (`Drain::run`: it finds nothing and sleeps deeply). The drain is always woken — by the
 /// record or by the shutdown — and ends; the record is either made before the close, and then
 /// delivered by the final passes, or sees the runtime closed and is unrecorded: never lost.
-/// Fails with `Mutation::NoCloseWait` (the record lands after the final passes) and with
-/// `Mutation::NoStopFence` (the drain sleeps through the shutdown: loom reports a deadlock).
+/// Fails with `Mutation::NoCloseWait` (the record lands after the final passes).
 pub fn shutdown_vs_a_record_and_a_sleeping_drain() {
     model_bounded(2, || {
         let m = Model::new(ModelConfig::default());
@@ -556,8 +563,10 @@ pub fn shutdown_vs_a_record_and_a_sleeping_drain() {
 }
 
 /// A flush request (`request_snapshot(None)`'s queue, flag and wake) reaches a drain that is
-/// falling asleep: it is served, then the runtime shuts down. Fails with
-/// `Mutation::NoSnapshotFence` (the request waits forever: loom gives up on the spin).
+/// falling asleep: it is served, then the runtime shuts down. (A missing wake-up would be a
+/// deadlock. No mutation is listed: the drain's sleep announcement is a read-modify-write of
+/// the word the request's wake swaps, so the request's fence is a second guarantee, and
+/// removing it is not a bug a model can show.)
 pub fn flush_request_reaches_a_sleeping_drain() {
     model_bounded(2, || {
         let m = Model::new(ModelConfig::default());
@@ -635,5 +644,46 @@ pub fn blocked_producer_is_woken_when_the_drain_frees_space() {
         d.run();
         assert_exact(&m, 2);
         assert_eq!(m.totals().dropped, 0, "the blocked record waited and fit");
+    });
+}
+
+/// Issue 14, finding 6: a producer under `Block` waits for a ring from the pool (its own ring
+/// is drained, but the next record does not fit before the ring's end), and the ring that
+/// comes back is another thread's — empty, handed over at its exit — so the pass that frees
+/// it reads no record. The drain still wakes the waiter. Under loom a park has no timeout, so
+/// a missed wake-up leaves the waiter parked while the drain spins: loom gives up. Fails with
+/// `Mutation::WakeOnlyOnRecords`.
+pub fn blocked_producer_is_woken_by_a_ring_freed_without_records() {
+    model_bounded(2, || {
+        let m = Model::new(ModelConfig {
+            rings: 2,
+            quota: 2,
+            policy: Policy::Block { timeout: std::time::Duration::from_secs(3600) },
+            ..ModelConfig::default()
+        });
+        let mut exiting = m.producer();
+        assert!(exiting.record(1, b"x"));
+        let mut waiter = m.producer();
+        // A 40-byte record: the next 56-byte one cannot fit before the end of the ring.
+        assert!(waiter.record(2, &[2; 24]));
+        let mut d = m.drain();
+        assert_eq!(d.pass(), 2);
+        let done = Arc::new(AtomicBool::new(false));
+        let done2 = done.clone();
+        let blocked = thread::spawn(move || {
+            assert!(waiter.record(3, &[3; BIG]), "waits for the exiting thread's ring");
+            done2.store(true, Ordering::SeqCst);
+            waiter
+        });
+        exiting.exit();
+        while !done.load(Ordering::SeqCst) {
+            d.pass();
+            thread::yield_now();
+        }
+        let waiter = blocked.join().unwrap();
+        waiter.exit();
+        m.shutdown();
+        d.run();
+        assert_exact(&m, 3);
     });
 }

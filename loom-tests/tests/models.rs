@@ -91,3 +91,8 @@ fn thread_exit_vs_slot_recycling_and_a_new_thread() {
 fn blocked_producer_is_woken_when_the_drain_frees_space() {
     ringtrace_loom_tests::blocked_producer_is_woken_when_the_drain_frees_space();
 }
+
+#[test]
+fn blocked_producer_is_woken_by_a_ring_freed_without_records() {
+    ringtrace_loom_tests::blocked_producer_is_woken_by_a_ring_freed_without_records();
+}

@@ -181,7 +181,20 @@ impl Chain {
         if seen.state != from {
             return Err(crate::TransitionError::Lost { current: seen.state });
         }
-        self.0.state.transition(&self.0.counters, seen, to, 1)
+        self.0.state.transition(&self.0.counters, seen, to, crate::clock::now_ticks())
+    }
+    /// A decision made on a reading, as the drain's recovery check makes one: reads the word
+    /// and, only if the thread has been in `from` since tick `since`, moves it to `to` from
+    /// that reading (`StateCell::transition`). Whether it moved.
+    pub fn transition_if_since(&self, from: crate::ThreadState, since: u64, to: crate::ThreadState) -> bool {
+        let seen = self.0.state.get();
+        seen.state == from
+            && seen.since == since
+            && self.0.state.transition(&self.0.counters, seen, to, crate::clock::now_ticks()).is_ok()
+    }
+    /// The tick at which the thread entered its current state.
+    pub fn since(&self) -> u64 {
+        self.0.state.get().since
     }
     /// The backpressure state.
     pub fn state(&self) -> crate::ThreadState {

@@ -32,7 +32,7 @@
 //! `high_water` is the largest number of rings ever in use at once (`fetch_max` after a pop).
 
 use crate::ring::RingCtl;
-use crate::sync::{AtomicU32, AtomicU64, AtomicUsize, Ordering};
+use crate::sync::{AtomicU32, AtomicU64, AtomicUsize, Ordering, StatUsize};
 use std::fmt;
 
 /// "No ring": the free list's empty marker and the registry's "no active ring".
@@ -63,8 +63,8 @@ pub(crate) struct FreeList {
     next: Box<[AtomicU32]>,
     /// Free rings (never under-counts; see the module doc).
     free: AtomicUsize,
-    /// Most rings ever in use at once.
-    high_water: AtomicUsize,
+    /// Most rings ever in use at once (statistics only).
+    high_water: StatUsize,
 }
 
 #[inline(always)]
@@ -85,7 +85,7 @@ impl FreeList {
             head: AtomicU64::new(pack(0, if n == 0 { NIL } else { 0 })),
             next,
             free: AtomicUsize::new(n as usize),
-            high_water: AtomicUsize::new(0),
+            high_water: StatUsize::new(0),
         }
     }
 
@@ -97,7 +97,8 @@ impl FreeList {
     /// Takes a free ring, or `None` if there is none.
     pub(crate) fn pop(&self) -> Option<u32> {
         // Acquire: pairs with the Release CAS of the push that installed this head.
-        let mut cur = self.head.load(Ordering::Acquire);
+        let mut cur =
+            self.head.load(crate::sync::weaken::ordering(crate::sync::Mutation::FreeListPopRelaxed, Ordering::Acquire));
         loop {
             let (tag, index) = unpack(cur);
             if index == NIL {
@@ -110,7 +111,7 @@ impl FreeList {
                 pack(tag.wrapping_add(1), next),
                 // Acquire: we take ownership of the ring; see everything its pusher did.
                 crate::sync::weaken::ordering(crate::sync::Mutation::FreeListPopRelaxed, Ordering::Acquire),
-                Ordering::Acquire,
+                crate::sync::weaken::ordering(crate::sync::Mutation::FreeListPopRelaxed, Ordering::Acquire),
             ) {
                 Ok(_) => {
                     // Relaxed counters: monitoring and pressure thresholds only.

@@ -98,9 +98,7 @@ pub(crate) fn post_snapshot_request(
     // announcing a sleep and its re-check (`has_work`): either the drain sees the flag, or
     // the wake sees it sleeping and unparks it.
     shared.snapshot_pending.store(true, Ordering::SeqCst);
-    if !crate::sync::weaken::active(crate::sync::Mutation::NoSnapshotFence) {
-        crate::sync::fence(Ordering::SeqCst);
-    }
+    crate::sync::fence(Ordering::SeqCst);
     shared.signal.wake_for_shutdown();
     rx
 }
@@ -304,9 +302,7 @@ impl Shared {
         // SeqCst fence: a Dekker pair with the drain's fence between announcing a sleep and
         // re-checking `stop` (drain.rs): either the drain sees `stop`, or the wake below sees
         // it sleeping and unparks it.
-        if !crate::sync::weaken::active(crate::sync::Mutation::NoStopFence) {
-            crate::sync::fence(Ordering::SeqCst);
-        }
+        crate::sync::fence(Ordering::SeqCst);
         self.signal.wake_for_shutdown();
     }
 

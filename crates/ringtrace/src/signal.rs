@@ -79,7 +79,9 @@ impl DrainSignal {
     pub(crate) fn notify(&self) {
         // SeqCst fence: the NAPPING Dekker pair (module doc). The caller's preceding stores
         // (chain push, state change) are ordered before the load of `state`.
-        fence(Ordering::SeqCst);
+        if !crate::sync::weaken::active(crate::sync::Mutation::NoNotifyFence) {
+            fence(Ordering::SeqCst);
+        }
         if self.state.load(Ordering::Relaxed) != AWAKE {
             self.wake();
         }
@@ -114,8 +116,13 @@ impl DrainSignal {
     /// only as prompt as its timeout. After this the caller must re-check for work and call
     /// [`DrainSignal::cancel`] if it finds any.
     pub(crate) fn prepare(&self, deep: bool) -> bool {
-        // Relaxed store: ordered by the fence that follows (module doc).
-        self.state.store(if deep { ASLEEP } else { NAPPING }, Ordering::Relaxed);
+        // Relaxed: ordered by the fence that follows (module doc). A swap rather than a store
+        // (here and in `cancel` and `sleep`, all on the drain's cold path): as a
+        // read-modify-write it is ordered after every earlier wake-up's swap in the word's
+        // modification order, which the language guarantees for a store too, but loom's model
+        // leaves open for a store by a thread that never read the word — it then let a later
+        // wake-up read a stale AWAKE and reported a lost wake-up that cannot happen.
+        self.state.swap(if deep { ASLEEP } else { NAPPING }, Ordering::Relaxed);
         if deep && asymmetric_heavy() {
             return true;
         }
@@ -125,14 +132,16 @@ impl DrainSignal {
 
     /// Drain: work was found after `prepare`; stay awake.
     pub(crate) fn cancel(&self) {
-        self.state.store(AWAKE, Ordering::Relaxed);
+        // Relaxed: nothing is published by staying awake. A swap: see `prepare`.
+        self.state.swap(AWAKE, Ordering::Relaxed);
     }
 
     /// Drain: parks for at most `timeout` (until unparked), then marks itself awake.
     pub(crate) fn sleep(&self, timeout: Duration) {
         crate::sync::park_timeout(timeout);
-        // Relaxed: the drain re-reads every ring with Acquire loads after this.
-        self.state.store(AWAKE, Ordering::Relaxed);
+        // Relaxed: the drain re-reads every ring with Acquire loads after this. A swap: see
+        // `prepare`.
+        self.state.swap(AWAKE, Ordering::Relaxed);
     }
 
     /// The current state (for tests).

@@ -190,6 +190,8 @@ pub(crate) use imp::*;
 /// models need not interleave pure counts, and every one of them multiplies the schedules a
 /// model must explore. Anything a protocol decision depends on is a [`AtomicU64`] instead.
 pub(crate) use std::sync::atomic::AtomicU64 as StatCounter;
+/// A statistics gauge (a high-water mark): as [`StatCounter`].
+pub(crate) use std::sync::atomic::AtomicUsize as StatUsize;
 
 /// `crossbeam_utils::CachePadded`, re-exported so that every shared index comes from here too.
 pub(crate) use crossbeam_utils::CachePadded;
@@ -216,17 +218,13 @@ pub enum Mutation {
     WakeOnlyOnRecords,
     /// `signal.rs`: a producer's swap does not fence before checking whether the drain naps.
     NoNotifyFence,
-    /// `runtime.rs`: shutdown does not fence between storing `stop` and waking the drain.
-    NoStopFence,
-    /// `runtime.rs`: a snapshot request does not fence between its flag and the wake.
-    NoSnapshotFence,
     /// `producer.rs`: a thread's exit marks its slot EXITED with a Relaxed store.
     ExitRelaxed,
     /// `producer.rs`: the shutdown handshake does not wait for producers in a record.
     NoCloseWait,
     /// `backpressure.rs`: a blocked producer does not announce itself before its last check.
     NoWaiterAnnounce,
-    /// `pool.rs`: a pop's successful CAS is Relaxed instead of Acquire.
+    /// `pool.rs`: a pop's load of the head and its CAS are Relaxed instead of Acquire.
     FreeListPopRelaxed,
 }
 
