@@ -299,19 +299,38 @@ mod tests {
 
     struct TestRing {
         mem: Vec<u64>,
-        ctl: Box<RingCtl>,
+        /// Owned through a raw pointer, as the pool owns its control blocks: a `Box` moved
+        /// with the struct would invalidate the writer's pointer (Stacked Borrows; Miri
+        /// found it here).
+        ctl_ptr: *mut RingCtl,
         w: RingWriter,
+    }
+
+    impl Drop for TestRing {
+        fn drop(&mut self) {
+            // SAFETY: from `Box::into_raw` in `new`, freed once, here.
+            drop(unsafe { Box::from_raw(self.ctl_ptr) });
+        }
     }
 
     impl TestRing {
         fn new(cap: usize) -> Self {
-            let mut t =
-                TestRing { mem: vec![0u64; cap / 8], ctl: Box::new(RingCtl::new(cap)), w: RingWriter::detached() };
+            let mut t = TestRing {
+                mem: vec![0u64; cap / 8],
+                ctl_ptr: Box::into_raw(Box::new(RingCtl::new(cap))),
+                w: RingWriter::detached(),
+            };
             let base = t.mem.as_mut_ptr() as *mut u8;
-            // SAFETY: the Vec and the Box outlive the writer inside the same struct and their
-            // heap storage does not move; this test is the only producer.
-            unsafe { t.w.attach(base, &*t.ctl, cap) };
+            // SAFETY: the Vec's buffer and the control block outlive the writer inside the
+            // same struct and do not move (a Vec's buffer stays put when the Vec moves); this
+            // test is the only producer.
+            unsafe { t.w.attach(base, t.ctl_ptr, cap) };
             t
+        }
+
+        fn ctl(&self) -> &RingCtl {
+            // SAFETY: alive until drop.
+            unsafe { &*self.ctl_ptr }
         }
 
         fn push(&mut self, id: u32, payload: &[u8]) -> bool {
@@ -333,7 +352,7 @@ mod tests {
             let mut out = vec![];
             // SAFETY: test is the only consumer; mem is the ring's bytes.
             unsafe {
-                self.ctl.consume(self.mem.as_ptr() as *const u8, self.mem.len() * 8, |h, rec| {
+                self.ctl().consume(self.mem.as_ptr() as *const u8, self.mem.len() * 8, |h, rec| {
                     out.push((h.id, rec[HEADER_LEN..].to_vec()))
                 })
             };
@@ -349,7 +368,7 @@ mod tests {
         assert!(r.push(3, &[9; 20]));
         let got = r.drain();
         assert_eq!(got, vec![(1, b"abc".to_vec()), (2, vec![]), (3, vec![9; 20])]);
-        assert!(r.ctl.is_drained());
+        assert!(r.ctl().is_drained());
         assert!(r.drain().is_empty());
     }
 
@@ -411,8 +430,8 @@ mod tests {
         // Corrupt the size field of the committed record.
         r.mem[0] = (3u64) | ((FLAG_CONTEXT as u64) << 16);
         // SAFETY: as in `drain`.
-        let c = unsafe { r.ctl.consume(r.mem.as_ptr() as *const u8, 128, |_, _| panic!("no record")) };
+        let c = unsafe { r.ctl().consume(r.mem.as_ptr() as *const u8, 128, |_, _| panic!("no record")) };
         assert!(c.corrupt);
-        assert!(r.ctl.is_drained());
+        assert!(r.ctl().is_drained());
     }
 }
