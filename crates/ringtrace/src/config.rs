@@ -79,7 +79,10 @@ impl fmt::Display for Policy {
 pub enum Serialization {
     /// Drop the event and count it as [`Oversized`](crate::DropReason::Oversized).
     Strict,
-    /// Cut strings and captured text until the event fits, mark it truncated, and keep it.
+    /// Keep the event: every fixed-size value whole, strings and captured text cut (the
+    /// longest first, each ending with [`CUT_MARK`](crate::CUT_MARK)) until it fits, flagged
+    /// truncated; if not even the fixed-size values fit, a placeholder without values.
+    /// docs/configuration.md ("Best-effort truncation") has the exact rule.
     BestEffort,
 }
 

@@ -92,7 +92,7 @@ pub use config_source::{apply_env, env_vars, resolve, Source, DEFAULT_BLOCK_TIME
 pub use config_source::{apply_file, apply_toml};
 pub use context::{ContextGuard, CONTEXT_CAPACITY};
 pub use diag::{Diagnostic, DiagnosticHook, DiagnosticKind, DiagnosticSink, RATE_LIMIT, RATE_WINDOW};
-pub use encode::{DebugArg, DisplayArg, Encode, Encoder, ErrorArg};
+pub use encode::{DebugArg, DisplayArg, Encode, Encoder, ErrorArg, CUT_MARK};
 pub use event::{Batch, CallsiteInfo, CallsiteTable, Event, ThreadInfo};
 pub use flight::snapshot;
 pub use format::{Template, TemplateError};

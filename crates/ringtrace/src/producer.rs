@@ -36,7 +36,7 @@ use crate::callsite::Callsite;
 use crate::config::{Policy, Serialization};
 use crate::context::ContextBuf;
 use crate::diag::DiagnosticKind;
-use crate::encode::{Encode, Encoder};
+use crate::encode::{fit, Encode, Encoder, Fitted};
 use crate::pool::NIL;
 use crate::record::{align8, Header, LossInfo, RecordKind, FLAG_CONTEXT, FLAG_TRUNCATED, HEADER_LEN};
 use crate::ring::RingWriter;
@@ -302,35 +302,40 @@ impl Producer {
     }
 
     /// Events whose size is only known after encoding (eager captures) or that exceed
-    /// `max_record_size`: reserve the largest record, encode with truncation, then commit
-    /// what was written — or drop in strict mode (R-LIFE-3).
+    /// `max_record_size`: reserve the largest record, encode into it with `encode::fit`
+    /// (best effort: fixed-size values kept, strings and captured text cut, longest first;
+    /// a placeholder without values if even that cannot fit), then commit exactly what was
+    /// written — or drop in strict mode (R-LIFE-3).
     #[cold]
     #[inline(never)]
     fn event_unsized<T: Encode + ?Sized>(&mut self, id: u32, ts: u64, args: &T, ctx: &ContextBuf, size: usize) {
         let limit = self.record_limit;
-        let fixed = size - args.shrinkable_len();
-        if fixed > limit || (size > limit && self.strict) {
-            // Even with every string emptied it would not fit, or strict mode forbids cutting.
+        if self.strict && size > limit {
+            // Strict mode never cuts, and even the smallest encoding is too large.
             self.dropped(DropReason::Oversized, align8(size), ts);
             return;
         }
-        let shrink = size.saturating_sub(limit);
         let Some(p) = self.reserve(limit, ts) else { return };
         // SAFETY: `reserve` returned `limit` writable bytes for this record.
         let buf = unsafe { std::slice::from_raw_parts_mut(p, limit) };
-        let body = write_context(buf, ctx);
-        let mut enc = Encoder::new(&mut buf[body..limit], shrink);
-        args.encode(&mut enc);
-        let (written, truncated, invalid) = (enc.position(), enc.truncated(), enc.invalid());
-        if self.strict && (truncated || invalid) {
+        // The bound context is never cut: if it does not fit, no value does either, and the
+        // placeholder goes without it.
+        let with_ctx = ctx.len() == 0 || HEADER_LEN + 2 + ctx.len() <= limit;
+        let (body, fitted) = if with_ctx {
+            let body = write_context(buf, ctx);
+            (body, fit(&mut buf[body..], args, !self.strict))
+        } else {
+            (HEADER_LEN, Fitted::PLACEHOLDER)
+        };
+        if self.strict && (fitted.truncated || fitted.invalid) {
             // Nothing was published: the reservation is simply not committed.
-            let reason = if invalid { DropReason::Invalid } else { DropReason::Oversized };
+            let reason = if fitted.invalid { DropReason::Invalid } else { DropReason::Oversized };
             self.dropped(reason, limit, ts);
             return;
         }
-        let size = body + written;
-        let mut flags = RecordKind::Event.bits() | if ctx.len() == 0 { 0 } else { FLAG_CONTEXT };
-        if truncated || invalid {
+        let size = body + fitted.len;
+        let mut flags = RecordKind::Event.bits() | if with_ctx && ctx.len() != 0 { FLAG_CONTEXT } else { 0 };
+        if fitted.truncated || fitted.invalid {
             flags |= FLAG_TRUNCATED;
         }
         buf[..HEADER_LEN].copy_from_slice(&Header { size: size as u16, flags, id, ts }.to_bytes());
