@@ -95,7 +95,7 @@ impl ContextBuf {
         buf[0] = key.len() as u8;
         buf[1..1 + key.len()].copy_from_slice(key);
         let body = 1 + key.len();
-        let mut enc = Encoder::new(&mut buf[body..], 0);
+        let mut enc = Encoder::new(&mut buf[body..]);
         value.encode(&mut enc);
         if enc.truncated() && !T::DYNAMIC {
             return false;

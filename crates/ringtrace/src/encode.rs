@@ -149,7 +149,7 @@ impl Fitted {
 pub(crate) fn fit<T: Encode + ?Sized>(buf: &mut [u8], args: &T, cut: bool) -> Fitted {
     // A fixed-size record got here because it is too large: skip the whole pass.
     if T::DYNAMIC || !cut {
-        let mut enc = Encoder::new(buf, 0);
+        let mut enc = Encoder::new(buf);
         args.encode(&mut enc);
         if !enc.st.truncated || !cut {
             return Fitted {
@@ -166,7 +166,7 @@ pub(crate) fn fit<T: Encode + ?Sized>(buf: &mut [u8], args: &T, cut: bool) -> Fi
         m.plan()
     };
     let Some((cap, fixed)) = plan else { return Fitted::PLACEHOLDER };
-    let mut enc = Encoder::new(buf, 0);
+    let mut enc = Encoder::new(buf);
     enc.st.cap = cap;
     enc.st.fixed = fixed;
     args.encode(&mut enc);
@@ -174,9 +174,8 @@ pub(crate) fn fit<T: Encode + ?Sized>(buf: &mut [u8], args: &T, cut: bool) -> Fi
 }
 
 impl<'a> Encoder<'a> {
-    /// A whole-mode encoder over `buf`. `_shrink` is unused (it was the byte count string
-    /// bodies had to give up, before [`fit`] took over cutting; always 0 at the callers).
-    pub(crate) fn new(buf: &'a mut [u8], _shrink: usize) -> Self {
+    /// A whole-mode encoder over `buf` (cutting, when a record does not fit, is [`fit`]'s).
+    pub(crate) fn new(buf: &'a mut [u8]) -> Self {
         let st = State {
             pos: 0,
             cap: MAX_BODY,
@@ -192,7 +191,7 @@ impl<'a> Encoder<'a> {
 
     /// A measuring encoder using `scratch` for the lengths.
     fn measuring(scratch: &'a mut [u8]) -> Self {
-        let mut e = Self::new(&mut [], 0);
+        let mut e = Self::new(&mut []);
         e.scratch = scratch;
         e.st.measuring = true;
         e
@@ -887,7 +886,7 @@ mod tests {
     /// One whole pass into `cap` bytes: what was written and whether a value was cut.
     fn encode_all<T: Encode + ?Sized>(v: &T, cap: usize) -> (Vec<u8>, bool) {
         let mut buf = vec![0xa5u8; cap];
-        let mut e = Encoder::new(&mut buf, 0);
+        let mut e = Encoder::new(&mut buf);
         v.encode(&mut e);
         let (n, t) = (e.position(), e.truncated());
         buf.truncate(n);

@@ -294,7 +294,7 @@ impl Producer {
         let flags = RecordKind::Event.bits() | if ctx_len == 0 { 0 } else { FLAG_CONTEXT };
         buf[..HEADER_LEN].copy_from_slice(&Header { size: size as u16, flags, id, ts }.to_bytes());
         let body = write_context(buf, ctx);
-        let mut enc = Encoder::new(&mut buf[body..size], 0);
+        let mut enc = Encoder::new(&mut buf[body..size]);
         args.encode(&mut enc);
         self.writer.commit(len);
         self.committed += 1;
