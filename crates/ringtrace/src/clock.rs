@@ -10,11 +10,12 @@
 //! `CLOCK_MONOTONIC`, which gives a rate good to a few parts per million); anchors are cheap and
 //! taken per runtime.
 
-#[cfg(target_arch = "x86_64")]
+// Miri interprets the program and has no time-stamp counter: it takes the portable clock.
+#[cfg(all(target_arch = "x86_64", not(miri)))]
 #[path = "clock/tsc.rs"]
 mod source;
 
-#[cfg(not(target_arch = "x86_64"))]
+#[cfg(any(not(target_arch = "x86_64"), miri))]
 #[path = "clock/mono.rs"]
 mod source;
 

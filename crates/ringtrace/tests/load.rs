@@ -164,6 +164,7 @@ fn oscillating_load_every_dropping_episode_ends_with_a_loss_record() {
             seq += 1;
         }
     }
+    let spent = me(&guard).time_in_state;
     let report = guard.shutdown(Duration::from_secs(10));
     let t = report.transitions;
     use ThreadState::*;
@@ -178,6 +179,9 @@ fn oscillating_load_every_dropping_episode_ends_with_a_loss_record() {
     assert_eq!(report.recorded + report.dropped.total(), seq);
     // Time was spent in every state, and metrics see it.
     assert!(report.dropped.total() > 0);
+    for s in ThreadState::ALL {
+        assert!(spent[s as usize] > Duration::ZERO, "no time in {s}: {spent:?}");
+    }
 }
 
 #[test]
