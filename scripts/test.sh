@@ -46,3 +46,6 @@ scripts/bench-smoke.sh
 
 echo "== loom models, and each model failing with its deliberate bug (loom-tests/tests/weakened.rs)"
 scripts/loom.sh
+
+echo "== miri (where a nightly toolchain with miri exists; says so when it skips)"
+scripts/miri.sh
