@@ -101,7 +101,7 @@ pub use preset::{PostgresSpec, Preset, SinkSpec};
 pub use producer::{record_bytes, set_thread_policy, unrecorded_events};
 pub use record::{LossInfo, RecordKind, HEADER_LEN, MAX_RECORD_LEN};
 pub use runtime::{BuildError, Builder, DrainReport, Guard, SinkErrorReport, SinkPhase, SinkReport};
-pub use sink::{Incompatibility, IncompatibleSink, Sink, SinkContext, SinkError, SinkMetadata};
+pub use sink::{Incompatibility, IncompatibleSink, RawBatch, RawRun, Sink, SinkContext, SinkError, SinkMetadata};
 
 /// This ringtrace's version (checked against each sink's declared minimum, see
 /// [`SinkMetadata`]).

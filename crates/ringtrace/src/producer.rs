@@ -291,6 +291,7 @@ impl Producer {
         let Some(p) = self.reserve(len, ts) else { return };
         // SAFETY: `reserve` returned `len` writable bytes that belong to this record.
         let buf = unsafe { std::slice::from_raw_parts_mut(p, len) };
+        zero_padding(buf);
         let flags = RecordKind::Event.bits() | if ctx_len == 0 { 0 } else { FLAG_CONTEXT };
         buf[..HEADER_LEN].copy_from_slice(&Header { size: size as u16, flags, id, ts }.to_bytes());
         let body = write_context(buf, ctx);
@@ -339,6 +340,9 @@ impl Producer {
             flags |= FLAG_TRUNCATED;
         }
         buf[..HEADER_LEN].copy_from_slice(&Header { size: size as u16, flags, id, ts }.to_bytes());
+        // The padding after the record holds whatever the ring held before: zero it (a
+        // record's committed bytes are all written for it; raw sinks store them as they are).
+        buf[size..align8(size)].fill(0);
         self.writer.commit(align8(size));
         self.committed += 1;
         self.shared.signal.after_publish();
@@ -375,6 +379,7 @@ impl Producer {
         let Some(p) = self.reserve(len, ts) else { return };
         // SAFETY: `len` writable bytes reserved for this record.
         let buf = unsafe { std::slice::from_raw_parts_mut(p, len) };
+        zero_padding(buf);
         buf[..HEADER_LEN].copy_from_slice(&Header { size: size as u16, flags, id: event_id, ts }.to_bytes());
         buf[HEADER_LEN..size].copy_from_slice(&payload[..keep]);
         self.writer.commit(len);
@@ -734,6 +739,15 @@ impl Producer {
         self.writer.detach();
         self.shared.signal.notify();
     }
+}
+
+/// Zeroes the last 8 bytes of a record's reservation before the record is written into it,
+/// so that the 0–7 bytes of padding after it never carry older ring contents (raw sinks store
+/// committed ring bytes unchanged). One store; the record's own bytes overwrite the rest.
+#[inline(always)]
+fn zero_padding(buf: &mut [u8]) {
+    let n = buf.len();
+    buf[n - 8..].copy_from_slice(&[0; 8]);
 }
 
 /// Writes the bound context after the header; returns where the arguments start.

@@ -21,7 +21,7 @@
 
 use crate::clock::ClockCalibration;
 use crate::config::Config;
-use crate::event::Batch;
+use crate::event::{Batch, CallsiteInfo, CallsiteTable, ThreadInfo};
 use std::borrow::Cow;
 use std::error::Error;
 use std::fmt;
@@ -82,6 +82,24 @@ pub trait Sink: Send + 'static {
     /// Writes a batch of events (in timestamp order).
     fn write_batch(&mut self, batch: &Batch<'_>) -> Result<(), SinkError>;
 
+    /// Whether this sink takes records raw ([`write_raw`](Self::write_raw)) instead of as
+    /// decoded, merged batches ([`write_batch`](Self::write_batch)). Asked once, at install.
+    /// A raw sink gets each thread's committed ring bytes unchanged, in per-thread order and
+    /// without the cross-thread merge — what a binary trace stores (its readers merge) — and
+    /// costs the drain a walk over the record headers and nothing else.
+    fn takes_raw(&self) -> bool {
+        false
+    }
+
+    /// Writes the records the drain took out of the rings in one pass, raw (see
+    /// [`RawBatch`]); only called if [`takes_raw`](Self::takes_raw) said so. The rings'
+    /// space is released only after this returns, so the records must be copied or written
+    /// before returning. Failure is contained as for `write_batch`: the batch's events count
+    /// as dropped for this sink.
+    fn write_raw(&mut self, _batch: &RawBatch<'_>) -> Result<(), SinkError> {
+        Err(SinkError::new("this sink does not take raw records"))
+    }
+
     /// Pushes buffered output to its destination. Called when the drain goes idle, so output
     /// appears within `flush_interval` of being recorded.
     fn flush(&mut self) -> Result<(), SinkError> {
@@ -96,6 +114,78 @@ pub trait Sink: Send + 'static {
     /// Files this sink wrote, for reports.
     fn outputs(&self) -> Vec<PathBuf> {
         Vec::new()
+    }
+}
+
+/// A run of one thread's records exactly as they lie in its ring: whole records, in recording
+/// order, each one a 16-byte header ([`Header`](crate::HEADER_LEN): size, flags, callsite id,
+/// ticks) and its payload, padded with zeros to a multiple of 8 bytes. Ring padding (`Pad`
+/// records and the implicit skip at a ring's end) is not part of a run.
+#[derive(Debug, Clone, Copy)]
+pub struct RawRun<'a> {
+    /// The thread that recorded them.
+    pub thread: &'a ThreadInfo,
+    /// The records.
+    pub records: &'a [u8],
+    /// How many of them are events (every kind but loss records).
+    pub events: u32,
+    /// How many are loss records.
+    pub losses: u32,
+}
+
+/// What the drain hands a raw sink ([`Sink::write_raw`]) after one pass: every thread's runs
+/// (a thread's runs in recording order; threads in no particular order relative to each
+/// other), and the callsites the records refer to — all of them, and those first seen in this
+/// batch, so a sink writes each description once.
+#[derive(Debug, Clone, Copy)]
+pub struct RawBatch<'a> {
+    pub(crate) runs: &'a [RawRun<'a>],
+    pub(crate) callsites: &'a CallsiteTable,
+    pub(crate) new_callsites: &'a [u32],
+    pub(crate) clock: &'a ClockCalibration,
+}
+
+impl<'a> RawBatch<'a> {
+    /// A batch over `runs`, for driving a raw sink outside a runtime (tests, converters).
+    /// `new_callsites` lists the ids of `callsites` not handed to the sink before.
+    pub fn new(
+        runs: &'a [RawRun<'a>],
+        callsites: &'a CallsiteTable,
+        new_callsites: &'a [u32],
+        clock: &'a ClockCalibration,
+    ) -> Self {
+        Self { runs, callsites, new_callsites, clock }
+    }
+
+    /// The runs.
+    pub fn runs(&self) -> &'a [RawRun<'a>] {
+        self.runs
+    }
+
+    /// Every callsite known to the drain so far.
+    pub fn callsites(&self) -> &'a CallsiteTable {
+        self.callsites
+    }
+
+    /// The callsites first seen in this batch (their ids are in `callsites`).
+    pub fn new_callsites(&self) -> impl Iterator<Item = &'a CallsiteInfo> + 'a {
+        let table = self.callsites;
+        self.new_callsites.iter().filter_map(move |&id| table.get(id))
+    }
+
+    /// How the records' ticks convert to wall-clock time.
+    pub fn clock(&self) -> &'a ClockCalibration {
+        self.clock
+    }
+
+    /// Events in the batch (loss records excluded), over all runs.
+    pub fn events(&self) -> u64 {
+        self.runs.iter().map(|r| u64::from(r.events)).sum()
+    }
+
+    /// Loss records in the batch.
+    pub fn losses(&self) -> u64 {
+        self.runs.iter().map(|r| u64::from(r.losses)).sum()
     }
 }
 
