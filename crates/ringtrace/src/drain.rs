@@ -1,22 +1,43 @@
 //! The drain thread: takes records out of every thread's rings, merges them by timestamp and
-//! feeds the sinks (R-CORE-5).
+//! feeds the sinks (R-CORE-5, R-CORE-9).
 //!
 //! # A pass
 //!
-//! 1. For every registry slot that is not FREE: take the thread's full rings from its chain,
-//!    oldest first, copy their records into the pass's arena and return the rings to the pool;
-//!    then read the thread's *active* ring the same way (this is how partly filled rings are
-//!    flushed). The active ring is read under the `reading` announcement described in
-//!    `threads.rs`, and only once the chain is empty, so one thread's records always come out
-//!    in recording order.
-//! 2. A slot whose thread exited and whose rings are all drained has its counters folded into
+//! A pass is bounded: it serves every thread once, takes at most one quota of rings from each,
+//! and hands rings back to the pool as soon as their records are out — also between the
+//! batches of a long dispatch.
+//!
+//! 1. **Collect**, for every registry slot that is not FREE: take the thread's full rings from
+//!    its chain, oldest first, while the drain holds fewer than `max_rings_per_thread` of them
+//!    (the drain *holds* a ring it took: no copy, until its records are out; so a thread's
+//!    rings number at most twice its quota: its active ring and chain, and what the drain
+//!    holds of it). Each ring taken is walked once: its headers are
+//!    checked, its events counted, new callsites looked up. Then, if the chain is empty and
+//!    nothing of the thread is still held, its *active* ring is read under the reading
+//!    announcement (`threads.rs`) — this is how partly filled rings are flushed — and its
+//!    records up to the merge cutoff are copied into the thread's copy buffer (at most one
+//!    ring's worth) and released at once, so a producer never waits on the drain's sinks.
+//! 2. **Raw sinks** (`Sink::takes_raw`, the binary trace) get every thread's records taken in
+//!    this pass, as they lie in the rings (`RawBatch`), in one call per pass.
+//! 3. **Merge and dispatch** for the other sinks: a k-way merge over the threads' held rings and
+//!    copy buffers by timestamp (each thread's keys made monotonic, so a thread's order never
+//!    changes), up to the merge cutoff — `merge_window` before the pass started: a thread may
+//!    still publish a record older than that — in batches of at most `batch_size`. What is
+//!    younger stays where it is (in a held ring, or in the active ring) for a later pass: it
+//!    is never copied again. After each batch the rings whose records are all out go back to
+//!    the pool and blocked producers are woken. So the merge is exact unless a thread is
+//!    descheduled for longer than `merge_window` between reading the clock and publishing.
+//! 4. A slot whose thread exited and whose rings are all drained has its counters folded into
 //!    the runtime's totals and is freed for reuse.
-//! 3. Sort the pass's records by timestamp (stable, with each thread's keys made monotonic, so
-//!    a thread's order is never changed) and hold back those younger than `merge_window`: a
-//!    thread may still be about to publish an older record. What is older goes to the sinks in
-//!    batches of at most `batch_size`; the held-back records lead the next pass. So the merge
-//!    is exact unless a thread is descheduled for longer than `merge_window` between reading
-//!    the clock and publishing.
+//!
+//! # Memory
+//!
+//! The drain's heap does not grow with the load or with a slow sink: records are read in
+//! place from the rings they are in (pool memory), the copy buffers hold at most one ring of
+//! each live thread (`ring_size` × threads), and the merge keeps one batch of references
+//! (`batch_size`) and a heap entry per thread. When a sink is slower than the producers the
+//! rings stay full, the producers' quota and the pool run out, and the backpressure policy
+//! applies.
 //!
 //! # Sleeping
 //!
@@ -35,15 +56,15 @@
 
 use crate::backpressure::ThreadState;
 use crate::diag::DiagnosticKind;
-use crate::event::{Batch, CallsiteInfo, CallsiteTable, RecRef, ThreadInfo};
+use crate::event::{Batch, CallsiteInfo, CallsiteTable, RecRef, Seg, ThreadInfo};
 use crate::flight::{SnapshotError, SnapshotReport};
 use crate::pool::NIL;
-use crate::record::{Header, LossInfo, RecordKind, HEADER_LEN};
+use crate::record::{align8, Header, RecordKind, FLAG_TRUNCATED, HEADER_LEN};
 use crate::runtime::{panic_message, Shared, SinkPhase};
-use crate::sink::Sink;
+use crate::sink::{RawBatch, RawRun, Sink};
 use crate::sync::Ordering;
 use crate::threads::{occupied, DropReason, ThreadEntry, SLOT_EXITED};
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::Ordering as StdOrdering;
 use std::sync::Arc;
@@ -59,13 +80,8 @@ const IDLE_TIMEOUT: Duration = Duration::from_secs(1);
 const ACTIVE_RETRIES: u32 = 4;
 /// How often a long dispatch stops to check recovery (R-BP-2: detected within 1 s).
 const RECOVERY_SWEEP: Duration = Duration::from_millis(5);
-/// The arena's and the record list's first capacities (they grow as needed). Small under
-/// loom, where every model iteration builds a drain and a megabyte each time is most of the
-/// model's run time.
-const INITIAL_ARENA: usize = if cfg!(feature = "loom") { 256 } else { 1 << 20 };
-const INITIAL_REFS: usize = if cfg!(feature = "loom") { 8 } else { 16 * 1024 };
-/// Upper bound on final passes at shutdown (threads may still be recording).
-const MAX_FINAL_PASSES: u32 = 1000;
+/// Upper bound on final passes at shutdown.
+const MAX_FINAL_PASSES: u32 = 100_000;
 
 /// What the drain thread hands back when it finishes.
 #[derive(Debug)]
@@ -79,12 +95,23 @@ fn count_events(records: &[u8]) -> u64 {
     crate::record::padded_records(records).filter(|(_, h)| h.kind() != Some(RecordKind::Loss)).count() as u64
 }
 
-/// The drain's view of one registry slot.
+/// A ring the drain took from a thread's chain and holds until its records are out.
 #[derive(Debug)]
-struct SlotView {
+struct Held {
+    ring: u32,
+    /// The next ring position to merge (records before it are dispatched).
+    pos: u64,
+    /// The end of the ring's committed records (where the collection walk stopped).
+    end: u64,
+}
+
+/// The drain's view of one thread (a registry slot's occupant): its description, its merge
+/// state and the records the drain holds for it.
+#[derive(Debug)]
+struct View {
+    /// The slot (its address), while the view belongs to it; 0 once the slot was retired.
+    slot: usize,
     generation: u32,
-    /// Index into `threads`.
-    thread: u32,
     /// Last merge key handed out for this thread.
     last_key: u64,
     /// The thread's state word and counters when the drain last reported on them (for
@@ -92,38 +119,122 @@ struct SlotView {
     seen_word: (ThreadState, u64),
     seen_transitions: [u64; 16],
     seen_strict: [u64; 2],
+    /// Rings taken from the chain, oldest first.
+    held: VecDeque<Held>,
+    /// The first held ring not merged to its end (those before it go back after the batch).
+    cur: usize,
+    /// Records copied out of the active ring (padded, as in a ring), after those in `held`.
+    copy: Vec<u8>,
+    /// The next offset of `copy` to merge.
+    copy_pos: usize,
+    /// The end of what of `copy` the raw sinks have.
+    copy_raw: usize,
+    /// The active ring and its tail when the last pass left records in it as too young to
+    /// merge.
+    young: Option<(u32, u64)>,
+    /// The merge key of the thread's next record, if it has one at or before the cutoff
+    /// (computed by `advance`).
+    next: Option<(u64, Cursor)>,
+}
+
+/// Where a view's next record to merge is.
+#[derive(Debug, Clone, Copy)]
+enum Cursor {
+    /// In `held[0]`, at this offset of the ring's memory, with this padded length.
+    Held { off: usize, len: usize, size: u32 },
+    /// In `copy`, at this offset.
+    Copy { off: usize, len: usize, size: u32 },
+}
+
+impl View {
+    fn new(slot: usize, generation: u32) -> Self {
+        Self {
+            slot,
+            generation,
+            last_key: 0,
+            seen_word: (ThreadState::Normal, 0),
+            seen_transitions: [0; 16],
+            seen_strict: [0; 2],
+            held: VecDeque::new(),
+            cur: 0,
+            copy: Vec::new(),
+            copy_pos: 0,
+            copy_raw: 0,
+            young: None,
+            next: None,
+        }
+    }
+
+    /// Whether the drain still holds records of this thread.
+    fn pending(&self) -> bool {
+        !self.held.is_empty() || self.copy_pos < self.copy.len()
+    }
+
+    /// Held rings merged to their end (they can go back to the pool).
+    fn merged_rings(&self) -> usize {
+        self.cur
+    }
 }
 
 /// A sink (its index in `sinks` is its index in `Shared::sink_stats`).
 struct SinkSlot {
     sink: Box<dyn Sink>,
+    /// It takes records raw (`Sink::takes_raw`, asked once).
+    raw: bool,
     /// Written to since the last flush.
     dirty: bool,
+}
+
+/// One run of a pass's records for the raw sinks: (view, start, length, events, losses); the
+/// bytes are in a held ring or a copy buffer, valid until the pass ends.
+#[derive(Debug, Clone, Copy)]
+struct RunSpec {
+    view: u32,
+    ptr: *const u8,
+    len: usize,
+    events: u32,
+    losses: u32,
 }
 
 /// The drain thread's state.
 pub(crate) struct Drain {
     shared: Arc<Shared>,
     sinks: Vec<SinkSlot>,
-    /// Record bytes of the current pass (held-back records from the last pass first).
-    arena: Vec<u8>,
-    /// Spare arena, swapped in when held-back records are carried over.
-    spare: Vec<u8>,
-    refs: Vec<RecRef>,
-    /// Thread descriptions referenced by `refs`.
+    /// Some sink takes raw records / some sink takes merged batches.
+    any_raw: bool,
+    any_merged: bool,
+    /// One per thread the drain knows (index = the thread's index in `threads`).
+    views: Vec<View>,
+    /// Thread descriptions, parallel to `views` (what a `Batch` refers to).
     threads: Vec<ThreadInfo>,
-    /// Indices of `threads` whose thread is gone, reusable once no held-back record refers
-    /// to them.
-    retired_threads: Vec<u32>,
-    free_threads: Vec<u32>,
-    slots: HashMap<usize, SlotView>,
+    /// Indices of `views` that belong to no thread and hold nothing: reusable.
+    free_views: Vec<u32>,
+    /// Retired slots' views that still hold records (freed once they hold nothing).
+    retiring: Vec<u32>,
+    /// Slot address → view index.
+    by_slot: HashMap<usize, u32>,
     callsites: CallsiteTable,
+    /// Callsites first seen in the current pass (for the raw sinks).
+    new_callsites: Vec<u32>,
+    /// This pass's runs for the raw sinks.
+    runs: Vec<RunSpec>,
+    /// One batch of the merge (reused).
+    refs: Vec<RecRef>,
+    segs: Vec<Seg>,
+    /// Which segment of the current batch holds each view's front ring / copy buffer.
+    seg_of: Vec<(u32, u32)>,
+    /// The merge's heap: (next key, view), smallest first.
+    heap: std::collections::BinaryHeap<std::cmp::Reverse<(u64, u32)>>,
     /// Some thread was not NORMAL after the last pass.
     unsettled: bool,
     /// The current pass gave rings back to the pool or released ring space (then blocked
     /// producers may proceed, whether or not it read records).
     released: bool,
 }
+
+// SAFETY: the raw pointers in `runs` point into rings the drain holds or into its own copy
+// buffers, and live only within one pass on the drain thread; everything else is owned data.
+unsafe impl Send for Drain {}
 
 impl std::fmt::Debug for Drain {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -133,20 +244,34 @@ impl std::fmt::Debug for Drain {
 
 impl Drain {
     pub(crate) fn new(shared: Arc<Shared>, sinks: Vec<Box<dyn Sink>>) -> Self {
+        let sinks: Vec<SinkSlot> =
+            sinks.into_iter().map(|sink| SinkSlot { raw: sink.takes_raw(), sink, dirty: false }).collect();
+        let batch = if cfg!(feature = "loom") { 8 } else { shared.config.batch_size };
         Self {
+            any_raw: sinks.iter().any(|s| s.raw),
+            any_merged: sinks.iter().any(|s| !s.raw),
             shared,
-            sinks: sinks.into_iter().map(|sink| SinkSlot { sink, dirty: false }).collect(),
-            arena: Vec::with_capacity(INITIAL_ARENA),
-            spare: Vec::new(),
-            refs: Vec::with_capacity(INITIAL_REFS),
+            sinks,
+            views: Vec::new(),
             threads: Vec::new(),
-            retired_threads: Vec::new(),
-            free_threads: Vec::new(),
-            slots: HashMap::new(),
+            free_views: Vec::new(),
+            retiring: Vec::new(),
+            by_slot: HashMap::new(),
             callsites: CallsiteTable::new(),
+            new_callsites: Vec::new(),
+            runs: Vec::new(),
+            refs: Vec::with_capacity(batch),
+            segs: Vec::new(),
+            seg_of: Vec::new(),
+            heap: std::collections::BinaryHeap::new(),
             unsettled: false,
             released: false,
         }
+    }
+
+    /// Whether the drain holds records it has not handed to the merged sinks yet.
+    fn holds_records(&self) -> bool {
+        self.views.iter().any(View::pending)
     }
 
     /// The drain thread's body.
@@ -189,7 +314,8 @@ impl Drain {
             // wake a napping drain only on a thread exit or pressure, never per record) for as
             // long as a deep sleep; snapshots wake it themselves.
             let flight = self.keeps_rings(false);
-            let deep = !flight && since >= LINGER && self.refs.is_empty() && !self.unsettled;
+            let young = self.holds_records() || self.young_records();
+            let deep = !flight && since >= LINGER && !young && !self.unsettled;
             // Without membarrier a deep sleep is still taken (see signal.rs): the idle budget
             // holds, and a record racing with the announcement waits at most IDLE_TIMEOUT.
             let _reliable = self.shared.signal.prepare(deep);
@@ -201,7 +327,7 @@ impl Drain {
             let timeout = if deep {
                 stats.deep_sleeps.fetch_add(1, StdOrdering::Relaxed);
                 IDLE_TIMEOUT
-            } else if !self.refs.is_empty() {
+            } else if young {
                 // Held-back records: come back when they are old enough.
                 self.shared.config.merge_window.max(Duration::from_micros(100))
             } else if flight {
@@ -225,7 +351,7 @@ impl Drain {
         // Records the drain thread itself made (from sinks) go out in the final passes.
         crate::producer::retire_current_thread();
         for _ in 0..MAX_FINAL_PASSES {
-            if self.pass(true) == 0 && self.refs.is_empty() {
+            if self.pass(true) == 0 && !self.holds_records() {
                 break;
             }
         }
@@ -234,14 +360,12 @@ impl Drain {
         let shared = self.shared.clone();
         for entry in shared.registry.iter() {
             if occupied(entry.slot.load(Ordering::Acquire)) {
-                self.report_open_gap(entry);
+                let v = self.view_for(entry);
+                self.report_open_gap(v, entry);
             }
         }
-        if !self.refs.is_empty() {
-            self.dispatch(u64::MAX);
-        }
+        self.deliver(u64::MAX);
         self.flush_sinks();
-        let shared = self.shared.clone();
         for (i, slot) in self.sinks.iter_mut().enumerate().rev() {
             match catch_unwind(AssertUnwindSafe(|| slot.sink.stop())) {
                 Ok(Ok(())) => {}
@@ -261,6 +385,345 @@ impl Drain {
             }
         }
         DrainOutcome { retained_events }
+    }
+
+    /// Delivers everything the rings hold (no hold-back) and flushes the sinks (the panic
+    /// hook; not in flight-recorder mode, whose records stay in the rings).
+    fn flush_now(&mut self) {
+        if !self.shared.config.flight_recorder {
+            self.pass(true);
+            self.deliver(u64::MAX);
+        }
+        self.flush_sinks();
+    }
+
+    /// One pass (module doc). Returns the number of records read from rings plus those handed
+    /// to the merged sinks (held back by an earlier pass): zero means it found nothing to do.
+    pub(crate) fn pass(&mut self, final_pass: bool) -> usize {
+        let shared = self.shared.clone();
+        let now = crate::clock::now_ticks();
+        let window = shared.clock.ns_to_ticks(shared.config.merge_window.as_nanos() as u64);
+        // The merge cutoff, taken before any thread is visited: a record published after its
+        // thread's visit was timed at most `merge_window` before it (module doc).
+        let cutoff = if final_pass { u64::MAX } else { now.saturating_sub(window) };
+        let mut read = 0;
+        let mut unsettled = false;
+        let keep = self.keeps_rings(final_pass);
+        for entry in shared.registry.iter() {
+            let state = entry.slot.load(Ordering::Acquire);
+            if !occupied(state) {
+                continue;
+            }
+            // Flight-recorder mode: a thread's records stay in its rings, also after it exits
+            // (its last records may be the ones that matter), until the pool runs short of
+            // free rings: then exited threads' records go to the sinks and their rings return
+            // to the pool.
+            if keep && !(state == SLOT_EXITED && self.short_of_rings()) {
+                // The pool does not refill in this mode, so a thread that is not NORMAL stays
+                // so: no reason to keep napping for its recovery.
+                Self::check_recovery(&shared, entry, now);
+                self.report_changes(entry);
+                continue;
+            }
+            let v = self.view_for(entry);
+            read += self.collect(v, entry, cutoff, final_pass);
+            if state == SLOT_EXITED
+                && entry.chain_len() == 0
+                && entry.active.load(Ordering::Acquire) == NIL
+                && self.views[v as usize].held.is_empty()
+            {
+                self.retire_slot(v, entry);
+                continue;
+            }
+            unsettled |= Self::check_recovery(&shared, entry, now);
+            self.report_changes(entry);
+        }
+        self.unsettled = unsettled;
+        read + self.deliver(cutoff)
+    }
+
+    /// Hands what the pass collected to the sinks: the raw sinks get it all, the merged
+    /// sinks what is at or before `cutoff`; then rings whose records are out go back.
+    /// Returns how many records went to the merged sinks.
+    fn deliver(&mut self, cutoff: u64) -> usize {
+        if self.any_raw {
+            self.write_raw();
+        }
+        let mut merged = 0;
+        if self.any_merged {
+            merged = self.dispatch(cutoff);
+        } else {
+            // Nothing to merge for: everything collected is out once the raw sinks have it.
+            for v in 0..self.views.len() {
+                let view = &mut self.views[v];
+                view.copy.clear();
+                view.copy_pos = 0;
+                self.release_front(v as u32, usize::MAX);
+            }
+        }
+        self.new_callsites.clear();
+        self.free_retired_views();
+        self.wake_waiters();
+        merged
+    }
+
+    /// Wakes producers blocked under `Block` if rings or ring space were given back.
+    fn wake_waiters(&mut self) {
+        // Rings went back to the pool or ring space was released (also by rings that held no
+        // records: an exited thread's empty ring, pad-only space): blocked producers may
+        // proceed.
+        let released = std::mem::take(&mut self.released);
+        if released && !crate::sync::weaken::active(crate::sync::Mutation::WakeOnlyOnRecords) {
+            self.shared.waiters.wake_all();
+        }
+    }
+
+    /// The view of a slot's current occupant, made on first sight.
+    fn view_for(&mut self, entry: &ThreadEntry) -> u32 {
+        let key = entry as *const ThreadEntry as usize;
+        let generation = entry.generation.load(StdOrdering::Relaxed);
+        if let Some(&v) = self.by_slot.get(&key) {
+            if self.views[v as usize].generation == generation {
+                return v;
+            }
+            // The slot was recycled without the drain retiring it: not possible (only the
+            // drain frees a slot), but keep the old view's records apart from the new thread.
+            self.by_slot.remove(&key);
+            self.views[v as usize].slot = 0;
+            self.retiring.push(v);
+        }
+        let info = entry.info();
+        let v = match self.free_views.pop() {
+            Some(v) => {
+                self.views[v as usize] = View::new(key, generation);
+                self.threads[v as usize] = info;
+                v
+            }
+            None => {
+                self.views.push(View::new(key, generation));
+                self.threads.push(info);
+                (self.views.len() - 1) as u32
+            }
+        };
+        self.by_slot.insert(key, v);
+        v
+    }
+
+    /// Collects one thread's records (module doc, step 1); returns how many it read.
+    fn collect(&mut self, v: u32, entry: &ThreadEntry, cutoff: u64, final_pass: bool) -> usize {
+        let shared = self.shared.clone();
+        let pool = &shared.pool;
+        let quota = shared.config.max_rings_per_thread.max(1);
+        let mut read = 0;
+        let mut tries = 0;
+        self.views[v as usize].young = None;
+        loop {
+            while final_pass || self.views[v as usize].held.len() < quota {
+                let Some(ring) = entry.take_oldest() else { break };
+                read += self.take_ring(v, entry, ring);
+            }
+            // The active ring comes after everything older: the chain and the held rings.
+            if !self.views[v as usize].held.is_empty() {
+                break;
+            }
+            // Acquire: pairs with the producer's Release store in a swap, so the chain push
+            // that preceded it is visible to the chain check in `begin_active_read`.
+            let active = entry.active.load(Ordering::Acquire);
+            if active == NIL || pool.ctl(active).is_drained() {
+                break;
+            }
+            let Some(_read) = entry.begin_active_read(active) else {
+                // Swapped meanwhile: its older rings are in the chain now. Take them first.
+                tries += 1;
+                if tries >= ACTIVE_RETRIES {
+                    break;
+                }
+                continue;
+            };
+            // The guard withdraws the announcement when this scope ends, also on unwind.
+            // Without merged sinks there is no merge to hold records back for.
+            let take_until = if self.any_merged { cutoff } else { u64::MAX };
+            read += self.copy_active(v, entry, active, take_until);
+            break;
+        }
+        read
+    }
+
+    /// Takes a full ring out of a thread's chain: walks it once (headers checked, events
+    /// counted, callsites looked up, runs for the raw sinks noted) and holds it.
+    fn take_ring(&mut self, v: u32, entry: &ThreadEntry, ring: u32) -> usize {
+        let shared = self.shared.clone();
+        let pool = &shared.pool;
+        let base = pool.base(ring) as *const u8;
+        let mut tally = Tally::default();
+        let (callsites, new_callsites, runs) = (&mut self.callsites, &mut self.new_callsites, &mut self.runs);
+        let any_raw = self.any_raw;
+        // The run being built: its start offset and end offset in the ring's memory.
+        let mut run: Option<(usize, usize, u32, u32)> = None;
+        let mut close = |run: &mut Option<(usize, usize, u32, u32)>| {
+            if let Some((start, end, events, losses)) = run.take() {
+                if any_raw {
+                    // SAFETY: `start <= end <= ring_size`: offsets of records in this ring.
+                    let ptr = unsafe { base.add(start) };
+                    runs.push(RunSpec { view: v, ptr, len: end - start, events, losses });
+                }
+            }
+        };
+        // SAFETY: the ring was just taken from the chain (one CAS decided it: the drain owns
+        // it, no producer writes it until it goes back to the pool); base/size are the pool's.
+        let (consumed, start, end) = unsafe {
+            pool.ctl(ring).read_owned(base, pool.ring_size(), |off, h, rec| {
+                let loss = tally.add(&h, callsites, new_callsites);
+                let len = align8(rec.len());
+                match &mut run {
+                    Some((_, e, events, losses)) if *e == off => {
+                        *e += len;
+                        *events += u32::from(!loss);
+                        *losses += u32::from(loss);
+                    }
+                    _ => {
+                        close(&mut run);
+                        run = Some((off, off + len, u32::from(!loss), u32::from(loss)));
+                    }
+                }
+            })
+        };
+        close(&mut run);
+        self.views[v as usize].held.push_back(Held { ring, pos: start, end });
+        self.account(v, entry, ring, &tally, consumed.corrupt);
+        consumed.records as usize
+    }
+
+    /// Copies an active ring's records up to `take_until` into the thread's copy buffer and
+    /// releases their space at once (the caller holds the reading announcement).
+    fn copy_active(&mut self, v: u32, entry: &ThreadEntry, ring: u32, take_until: u64) -> usize {
+        let shared = self.shared.clone();
+        let pool = &shared.pool;
+        let mut tally = Tally::default();
+        let (callsites, new_callsites) = (&mut self.callsites, &mut self.new_callsites);
+        let view = &mut self.views[v as usize];
+        let mut young = None;
+        // SAFETY: the active ring under the reading announcement (the caller's `RingRead`);
+        // the drain is its only consumer; base/size are the pool's.
+        let consumed = unsafe {
+            pool.ctl(ring).consume_while(
+                pool.base(ring),
+                pool.ring_size(),
+                |h| {
+                    let take = h.ts <= take_until;
+                    if !take {
+                        young = Some(h.ts);
+                    }
+                    take
+                },
+                |_, h, rec| {
+                    tally.add(&h, callsites, new_callsites);
+                    view.copy.extend_from_slice(rec);
+                    view.copy.resize(align8(view.copy.len()), 0);
+                },
+            )
+        };
+        self.released |= consumed.bytes > 0;
+        self.views[v as usize].young = young.map(|_| (ring, pool.ctl(ring).tail_relaxed()));
+        self.account(v, entry, ring, &tally, consumed.corrupt);
+        consumed.records as usize
+    }
+
+    /// Counters and diagnostics for records taken out of a ring.
+    fn account(&mut self, v: u32, entry: &ThreadEntry, ring: u32, tally: &Tally, corrupt: bool) {
+        let shared = &self.shared;
+        if corrupt {
+            shared.drain_stats.corrupt_rings.fetch_add(1, StdOrdering::Relaxed);
+            shared.diag.emit(
+                DiagnosticKind::CorruptRing,
+                None,
+                format!(
+                    "ring {ring} of thread {:?} held an unreadable record; the rest of it was skipped",
+                    self.threads[v as usize].name
+                ),
+            );
+        }
+        if tally.truncated > 0 {
+            shared.diag.emit(
+                DiagnosticKind::Serialization,
+                None,
+                format!(
+                    "best_effort serialization: {} event(s) of thread {:?} were cut to fit max_record_size ({} bytes); \
+                     the output marks them [truncated] / \"truncated\":true",
+                    tally.truncated, self.threads[v as usize].name, shared.config.max_record_size
+                ),
+            );
+        }
+        // Relaxed: counts (only the drain writes them).
+        entry.counters.delivered.fetch_add(tally.events, StdOrdering::Relaxed);
+        shared.drain_stats.loss_records.fetch_add(tally.losses, StdOrdering::Relaxed);
+    }
+
+    /// The raw sinks get this pass's runs: the held rings' (noted when taken) and the copy
+    /// buffers' new bytes (module doc, step 2).
+    fn write_raw(&mut self) {
+        for (v, view) in self.views.iter_mut().enumerate() {
+            if view.copy.len() > view.copy_raw {
+                let bytes = &view.copy[view.copy_raw..];
+                let (mut events, mut losses) = (0, 0);
+                for (_, h) in crate::record::padded_records(bytes) {
+                    if h.kind() == Some(RecordKind::Loss) {
+                        losses += 1;
+                    } else {
+                        events += 1;
+                    }
+                }
+                self.runs.push(RunSpec { view: v as u32, ptr: bytes.as_ptr(), len: bytes.len(), events, losses });
+                view.copy_raw = view.copy.len();
+            }
+        }
+        if self.runs.is_empty() {
+            return;
+        }
+        let threads = &self.threads;
+        let raw: Vec<RawRun<'_>> = self
+            .runs
+            .iter()
+            .map(|r| RawRun {
+                thread: &threads[r.view as usize],
+                // SAFETY: every run points into a ring the drain holds (taken from a chain,
+                // not yet back in the pool) or into a copy buffer not changed since the
+                // pointer was taken; both stay as they are until this function returns.
+                records: unsafe { std::slice::from_raw_parts(r.ptr, r.len) },
+                events: r.events,
+                losses: r.losses,
+            })
+            .collect();
+        let shared = &self.shared;
+        let batch = RawBatch::new(&raw, &self.callsites, &self.new_callsites, &shared.clock);
+        let n = batch.events() + batch.losses();
+        for (i, slot) in self.sinks.iter_mut().enumerate().filter(|(_, s)| s.raw) {
+            let stats = &shared.sink_stats[i];
+            slot.dirty = true;
+            match catch_unwind(AssertUnwindSafe(|| slot.sink.write_raw(&batch))) {
+                Ok(Ok(())) => {
+                    stats.batches.fetch_add(1, StdOrdering::Relaxed);
+                    stats.written.fetch_add(n, StdOrdering::Relaxed);
+                }
+                Ok(Err(e)) => {
+                    stats.dropped.fetch_add(n, StdOrdering::Relaxed);
+                    shared.sink_failed(i, SinkPhase::Write, format!("batch of {n} events lost: {e}"), false);
+                }
+                Err(p) => {
+                    stats.dropped.fetch_add(n, StdOrdering::Relaxed);
+                    shared.sink_failed(
+                        i,
+                        SinkPhase::Write,
+                        format!("batch of {n} events lost: {}", panic_message(&p)),
+                        true,
+                    );
+                }
+            }
+        }
+        shared.drain_stats.batches.fetch_add(1, StdOrdering::Relaxed);
+        drop(raw);
+        self.runs.clear();
+        self.new_callsites.clear();
     }
 
     /// Whether live threads' rings stay untouched: always in flight-recorder mode, except in
@@ -307,18 +770,6 @@ impl Drain {
         self.shared.diag.emit(DiagnosticKind::Snapshot, None, message);
     }
 
-    /// Delivers everything the rings hold (no hold-back) and flushes the sinks (the panic
-    /// hook; not in flight-recorder mode, whose records stay in the rings).
-    fn flush_now(&mut self) {
-        if !self.shared.config.flight_recorder {
-            self.pass(true);
-            if !self.refs.is_empty() {
-                self.dispatch(u64::MAX);
-            }
-        }
-        self.flush_sinks();
-    }
-
     /// Copies every live thread's rings, without taking them, into a trace at `path`.
     fn take_snapshot(&mut self, path: &std::path::Path) -> Result<SnapshotReport, SnapshotError> {
         let shared = self.shared.clone();
@@ -331,12 +782,7 @@ impl Drain {
             if records.is_empty() {
                 continue;
             }
-            let info = ThreadInfo {
-                id: entry.thread_id.load(StdOrdering::Relaxed),
-                name: entry.name.lock().map(|n| n.to_string()).unwrap_or_default(),
-                os_tid: entry.os_tid.load(StdOrdering::Relaxed),
-            };
-            threads.push((info, records));
+            threads.push((entry.info(), records));
         }
         let (trace, records) = crate::flight::write_trace(&shared.clock, &threads);
         // Mode 0600, through `PATH.partial` and a rename: a reader never sees half a snapshot.
@@ -394,59 +840,240 @@ impl Drain {
             // Acquire: pairs with the producer's Release store of `active`; the fences of the
             // NAPPING/ASLEEP pairs (signal.rs) order it after the state announcement.
             let a = e.active.load(Ordering::Acquire);
-            a != NIL && !pool.ctl(a).is_drained()
+            if a == NIL || pool.ctl(a).is_drained() {
+                return false;
+            }
+            // Records the last pass left in the ring as too young to merge are not new work
+            // (the nap's timeout brings the drain back for them), unless more arrived.
+            let young =
+                self.by_slot.get(&(e as *const ThreadEntry as usize)).and_then(|&v| self.views[v as usize].young);
+            young != Some((a, pool.ctl(a).tail_relaxed()))
         })
     }
 
-    /// One pass (module doc). Returns the number of records read from rings.
-    pub(crate) fn pass(&mut self, final_pass: bool) -> usize {
+    /// The k-way merge over the threads' held records, up to `cutoff`, in batches to the
+    /// merged sinks; rings whose records are out go back to the pool after each batch (module
+    /// doc, step 3). Allocates nothing once its buffers have grown to a batch.
+    fn dispatch(&mut self, cutoff: u64) -> usize {
         let shared = self.shared.clone();
-        let now = crate::clock::now_ticks();
-        let window = shared.clock.ns_to_ticks(shared.config.merge_window.as_nanos() as u64);
-        let cutoff = if final_pass { u64::MAX } else { now.saturating_sub(window) };
-        let mut read = 0;
-        let mut unsettled = false;
-        let keep = self.keeps_rings(final_pass);
-        for entry in shared.registry.iter() {
-            let state = entry.slot.load(Ordering::Acquire);
-            if !occupied(state) {
-                continue;
+        let mut merged = 0;
+        let batch_size = shared.config.batch_size.max(1);
+        self.heap.clear();
+        for v in 0..self.views.len() {
+            if self.advance(v as u32, cutoff) {
+                let key = self.views[v].next.expect("advance found a record").0;
+                self.heap.push(std::cmp::Reverse((key, v as u32)));
             }
-            // Flight-recorder mode: a thread's records stay in its rings, also after it exits
-            // (its last records may be the ones that matter), until the pool runs short of
-            // free rings: then exited threads' records go to the sinks and their rings return
-            // to the pool.
-            if keep && !(state == SLOT_EXITED && self.short_of_rings()) {
-                // The pool does not refill in this mode, so a thread that is not NORMAL stays
-                // so: no reason to keep napping for its recovery.
-                Self::check_recovery(&shared, entry, now);
-                self.report_changes(entry);
-                continue;
-            }
-            read += self.collect_thread(entry);
-            if state == SLOT_EXITED && entry.chain_len() == 0 && entry.active.load(Ordering::Acquire) == NIL {
-                self.retire_slot(entry);
-                continue;
-            }
-            unsettled |= Self::check_recovery(&shared, entry, now);
-            self.report_changes(entry);
         }
-        self.unsettled = unsettled;
-        // Rings went back to the pool or ring space was released (also by rings that held no
-        // records: an exited thread's empty ring, pad-only space): blocked producers may
-        // proceed.
-        let released = if crate::sync::weaken::active(crate::sync::Mutation::WakeOnlyOnRecords) {
-            read > 0
-        } else {
-            std::mem::take(&mut self.released)
+        let mut last_sweep = Instant::now();
+        while !self.heap.is_empty() {
+            self.refs.clear();
+            self.segs.clear();
+            self.seg_of.clear();
+            while self.refs.len() < batch_size {
+                let Some(std::cmp::Reverse((_, v))) = self.heap.pop() else { break };
+                // Emit this thread's records while they come first (one heap operation per
+                // run of one thread, not per record).
+                let bound = self.heap.peek().map_or(u64::MAX, |r| r.0 .0);
+                loop {
+                    self.emit(v);
+                    if !self.advance(v, cutoff) {
+                        break;
+                    }
+                    let key = self.views[v as usize].next.expect("advance found a record").0;
+                    if key > bound || self.refs.len() >= batch_size {
+                        self.heap.push(std::cmp::Reverse((key, v)));
+                        break;
+                    }
+                }
+            }
+            if self.refs.is_empty() {
+                break;
+            }
+            // A long backlog takes many batches: keep checking recovery meanwhile, so a thread
+            // is not held in DROPPING or RECOVERY while the drain formats old records.
+            if crate::sync::elapsed(last_sweep) >= RECOVERY_SWEEP {
+                last_sweep = Instant::now();
+                let now = crate::clock::now_ticks();
+                for entry in shared.registry.iter() {
+                    if occupied(entry.slot.load(Ordering::Acquire)) {
+                        Self::check_recovery(&shared, entry, now);
+                    }
+                }
+            }
+            merged += self.refs.len();
+            self.send_batch();
+            // Give back the rings whose records are all out, and wake blocked producers: a
+            // flooding thread gets rings back between the batches of a long dispatch.
+            for i in 0..self.seg_of.len() {
+                let (v, _) = self.seg_of[i];
+                let done = self.views[v as usize].merged_rings();
+                self.release_front(v, done);
+                let view = &mut self.views[v as usize];
+                if view.copy_pos >= view.copy.len() && (!self.any_raw || view.copy_raw >= view.copy.len()) {
+                    view.copy.clear();
+                    view.copy_pos = 0;
+                    view.copy_raw = 0;
+                }
+            }
+            self.wake_waiters();
+        }
+        // Rings merged to their end without a record in this dispatch's batches (an exited
+        // thread's empty ring, records all too young ... or none at all) go back too.
+        for v in 0..self.views.len() {
+            let done = self.views[v].merged_rings();
+            self.release_front(v as u32, done);
+        }
+        merged
+    }
+
+    /// Moves a view's merge cursor to its next record at or before `cutoff`, if there is one
+    /// (then `next` holds its key and place); passes over rings it has finished.
+    fn advance(&mut self, v: u32, cutoff: u64) -> bool {
+        let pool = &self.shared.pool;
+        let view = &mut self.views[v as usize];
+        view.next = None;
+        while view.cur < view.held.len() {
+            let h = &mut view.held[view.cur];
+            let ctl = pool.ctl(h.ring);
+            // SAFETY: a ring the drain holds (taken from the chain; no producer writes it
+            // until it is back in the pool); its `ring_size` bytes are the pool's.
+            let mem = unsafe { std::slice::from_raw_parts(pool.base(h.ring) as *const u8, pool.ring_size()) };
+            match next_record(mem, h.pos, h.end) {
+                Some((pos, off, header, len)) => {
+                    h.pos = pos;
+                    if header.ts > cutoff {
+                        return false;
+                    }
+                    ctl.track_read(off, len);
+                    view.last_key = view.last_key.max(header.ts);
+                    view.next = Some((view.last_key, Cursor::Held { off, len, size: u32::from(header.size) }));
+                    return true;
+                }
+                None => {
+                    h.pos = h.end;
+                    view.cur += 1;
+                }
+            }
+        }
+        if view.copy_pos < view.copy.len() {
+            let rest = &view.copy[view.copy_pos..];
+            if let Some(header) = Header::read(rest) {
+                let size = header.size as usize;
+                if size >= HEADER_LEN && size <= rest.len() && header.ts <= cutoff {
+                    view.last_key = view.last_key.max(header.ts);
+                    view.next = Some((
+                        view.last_key,
+                        Cursor::Copy { off: view.copy_pos, len: align8(size), size: size as u32 },
+                    ));
+                    return true;
+                }
+                if size < HEADER_LEN || size > rest.len() {
+                    // Cannot happen (the drain wrote the copy): drop the rest rather than loop.
+                    view.copy_pos = view.copy.len();
+                }
+            }
+        }
+        false
+    }
+
+    /// Adds a view's next record (found by `advance`) to the batch and moves past it.
+    fn emit(&mut self, v: u32) {
+        let view = &mut self.views[v as usize];
+        let Some((key, cursor)) = view.next.take() else { return };
+        let (which, off, len, size) = match cursor {
+            Cursor::Held { off, len, size } => (view.cur as u32, off, len, size),
+            Cursor::Copy { off, len, size } => (u32::MAX, off, len, size),
         };
-        if released {
-            shared.waiters.wake_all();
+        // The segment of this batch that holds the record: one per (view, ring or copy).
+        let seg = match self.seg_of.iter().position(|&(sv, sw)| sv == v && sw == which) {
+            Some(i) => i as u32,
+            None => {
+                let s = if which == u32::MAX {
+                    Seg::new(view.copy.as_ptr(), view.copy.len())
+                } else {
+                    let pool = &self.shared.pool;
+                    Seg::new(pool.base(view.held[which as usize].ring) as *const u8, pool.ring_size())
+                };
+                self.segs.push(s);
+                self.seg_of.push((v, which));
+                (self.segs.len() - 1) as u32
+            }
+        };
+        self.refs.push(RecRef { key, thread: v, seg, offset: off, len: size });
+        match cursor {
+            Cursor::Held { .. } => view.held[view.cur].pos += len as u64,
+            Cursor::Copy { .. } => view.copy_pos += len,
         }
-        if !self.refs.is_empty() {
-            self.dispatch(cutoff);
+    }
+
+    /// Hands the batch in `refs` to the merged sinks.
+    fn send_batch(&mut self) {
+        let shared = &self.shared;
+        // SAFETY (for the segments): each is a ring the drain holds or a copy buffer, neither
+        // changed nor given back until after this batch (`dispatch` releases rings only after
+        // `send_batch` returns).
+        let batch = Batch::over_segments(&self.refs, &self.segs, &self.threads, &self.callsites, &shared.clock);
+        shared.drain_stats.batches.fetch_add(1, StdOrdering::Relaxed);
+        let n = self.refs.len() as u64;
+        for (i, slot) in self.sinks.iter_mut().enumerate().filter(|(_, s)| !s.raw) {
+            let stats = &shared.sink_stats[i];
+            slot.dirty = true;
+            match catch_unwind(AssertUnwindSafe(|| slot.sink.write_batch(&batch))) {
+                Ok(Ok(())) => {
+                    stats.batches.fetch_add(1, StdOrdering::Relaxed);
+                    stats.written.fetch_add(n, StdOrdering::Relaxed);
+                }
+                Ok(Err(e)) => {
+                    stats.dropped.fetch_add(n, StdOrdering::Relaxed);
+                    shared.sink_failed(i, SinkPhase::Write, format!("batch of {n} events lost: {e}"), false);
+                }
+                Err(p) => {
+                    stats.dropped.fetch_add(n, StdOrdering::Relaxed);
+                    shared.sink_failed(
+                        i,
+                        SinkPhase::Write,
+                        format!("batch of {n} events lost: {}", panic_message(&p)),
+                        true,
+                    );
+                }
+            }
         }
-        read
+    }
+
+    /// Gives the first `n` (at most) of a view's held rings back to the pool.
+    fn release_front(&mut self, v: u32, n: usize) {
+        let pool = &self.shared.pool;
+        let view = &mut self.views[v as usize];
+        let n = n.min(view.held.len());
+        if n == 0 {
+            return;
+        }
+        for h in view.held.drain(..n) {
+            pool.ctl(h.ring).reset();
+            pool.free_list().push(h.ring);
+        }
+        view.cur = view.cur.saturating_sub(n);
+        self.released = true;
+    }
+
+    /// Views of retired slots that hold nothing any more become reusable.
+    fn free_retired_views(&mut self) {
+        let views = &self.views;
+        let free = &mut self.free_views;
+        self.retiring.retain(|&v| {
+            let done = !views[v as usize].pending();
+            if done {
+                free.push(v);
+            }
+            !done
+        });
+    }
+
+    /// Whether a thread's active ring has records the last pass left there as too young to
+    /// merge (the drain then naps for the merge window instead of sleeping).
+    fn young_records(&self) -> bool {
+        self.views.iter().any(|v| v.young.is_some())
     }
 
     /// After a pass (R-BP-2): PRESSURE/DROPPING → RECOVERY once the pool has recovered (and a
@@ -500,7 +1127,7 @@ impl Drain {
         let pool = &shared.pool;
         // Acquire: pairs with the producer's Release store of `active`.
         let active = entry.active.load(Ordering::Acquire);
-        let held = entry.chain_len() as usize + usize::from(active != NIL);
+        let held = entry.rings_held(active != NIL);
         held < shared.config.max_rings_per_thread
             || (active != NIL && pool.ctl(active).used() as usize <= pool.ring_size() / 2)
     }
@@ -510,7 +1137,8 @@ impl Drain {
     /// (R-LIFE-3). Counts are exact; diagnostics are rate-limited.
     fn report_changes(&mut self, entry: &ThreadEntry) {
         let key = entry as *const ThreadEntry as usize;
-        let Some(view) = self.slots.get_mut(&key) else { return };
+        let Some(&v) = self.by_slot.get(&key) else { return };
+        let view = &mut self.views[v as usize];
         let word = {
             let w = entry.state.get();
             (w.state, w.since)
@@ -521,7 +1149,7 @@ impl Drain {
             return;
         }
         let shared = &self.shared;
-        let name = &self.threads[view.thread as usize].name;
+        let name = &self.threads[v as usize].name;
         if word != view.seen_word {
             view.seen_word = word;
             let free = shared.pool.free_list().free();
@@ -566,255 +1194,6 @@ impl Drain {
         }
     }
 
-    /// Delivers a loss record for a gap the thread could not report itself (it exited, or the
-    /// runtime is shutting down, while it was dropping).
-    fn report_open_gap(&mut self, entry: &ThreadEntry) {
-        // The caller observed EXITED (Acquire), or the close handshake is done: the producer
-        // no longer writes the gap (`threads::LossGap`).
-        let loss = entry.gap.take();
-        if loss.events == 0 {
-            return;
-        }
-        let key = entry as *const ThreadEntry as usize;
-        let tidx = self.thread_index(entry, key, entry.generation.load(StdOrdering::Relaxed));
-        let view = self.slots.get_mut(&key).expect("slot registered by thread_index");
-        let len = HEADER_LEN + LossInfo::LEN;
-        let h = Header { size: len as u16, flags: RecordKind::Loss.bits(), id: 0, ts: loss.first_ticks };
-        let offset = self.arena.len();
-        self.arena.extend_from_slice(&h.to_bytes());
-        self.arena.extend_from_slice(&loss.to_bytes());
-        view.last_key = view.last_key.max(h.ts);
-        self.refs.push(RecRef { key: view.last_key, thread: tidx, offset, len: len as u32 });
-        self.shared.drain_stats.loss_records.fetch_add(1, StdOrdering::Relaxed);
-    }
-
-    /// Reads a thread's chain then its active ring (module doc).
-    fn collect_thread(&mut self, entry: &ThreadEntry) -> usize {
-        let shared = self.shared.clone();
-        let pool = &shared.pool;
-        let mut read = 0;
-        let mut tries = 0;
-        loop {
-            while let Some(ring) = entry.take_oldest() {
-                read += self.consume(entry, ring);
-                pool.ctl(ring).reset();
-                pool.free_list().push(ring);
-                self.released = true;
-            }
-            // Acquire: pairs with the producer's Release store in a swap, so the chain push
-            // that preceded it is visible to the chain check in `begin_active_read`.
-            let active = entry.active.load(Ordering::Acquire);
-            if active == NIL || pool.ctl(active).is_drained() {
-                break;
-            }
-            let Some(_read) = entry.begin_active_read(active) else {
-                // Swapped meanwhile: its older rings are in the chain now. Take them first.
-                tries += 1;
-                if tries >= ACTIVE_RETRIES {
-                    break;
-                }
-                continue;
-            };
-            // The guard withdraws the announcement when this scope ends, also on unwind.
-            read += self.consume(entry, active);
-            break;
-        }
-        read
-    }
-
-    /// Copies every record of `ring` into the arena.
-    fn consume(&mut self, entry: &ThreadEntry, ring: u32) -> usize {
-        let shared = self.shared.clone();
-        let pool = &shared.pool;
-        let key = entry as *const ThreadEntry as usize;
-        let generation = entry.generation.load(StdOrdering::Relaxed);
-        let tidx = self.thread_index(entry, key, generation);
-        let view = self.slots.get_mut(&key).expect("slot registered by thread_index");
-        let (arena, refs, callsites) = (&mut self.arena, &mut self.refs, &mut self.callsites);
-        let mut events = 0u64;
-        let mut losses = 0u64;
-        let mut truncated = 0u64;
-        // SAFETY: `ring` is either taken from the chain (we own it) or the active ring under
-        // the `reading` announcement; the drain is the only consumer; base/size are the pool's.
-        let consumed = unsafe {
-            pool.ctl(ring).consume(pool.base(ring), pool.ring_size(), |h: Header, rec: &[u8]| {
-                let offset = arena.len();
-                arena.extend_from_slice(rec);
-                view.last_key = view.last_key.max(h.ts);
-                refs.push(RecRef { key: view.last_key, thread: tidx, offset, len: rec.len() as u32 });
-                if h.flags & crate::record::FLAG_TRUNCATED != 0 {
-                    truncated += 1;
-                }
-                match h.kind() {
-                    Some(RecordKind::Event) => {
-                        events += 1;
-                        if !callsites.contains(h.id) {
-                            let info = crate::callsite::lookup(h.id)
-                                .map_or_else(|| CallsiteInfo::unknown(h.id), |m| CallsiteInfo::from_metadata(h.id, m));
-                            callsites.insert(info);
-                        }
-                    }
-                    Some(RecordKind::Loss) => losses += 1,
-                    _ => events += 1,
-                }
-            })
-        };
-        if consumed.corrupt {
-            shared.drain_stats.corrupt_rings.fetch_add(1, StdOrdering::Relaxed);
-            shared.diag.emit(
-                crate::diag::DiagnosticKind::CorruptRing,
-                None,
-                format!(
-                    "ring {ring} of thread {:?} held an unreadable record; the rest of it was skipped",
-                    self.threads[tidx as usize].name
-                ),
-            );
-        }
-        // Relaxed: a count (only the drain writes it).
-        if truncated > 0 {
-            shared.diag.emit(
-                DiagnosticKind::Serialization,
-                None,
-                format!(
-                    "best_effort serialization: {truncated} event(s) of thread {:?} were cut to fit max_record_size ({} bytes); \
-                     the output marks them [truncated] / \"truncated\":true",
-                    self.threads[tidx as usize].name, shared.config.max_record_size
-                ),
-            );
-        }
-        entry.counters.delivered.fetch_add(events, StdOrdering::Relaxed);
-        shared.drain_stats.loss_records.fetch_add(losses, StdOrdering::Relaxed);
-        self.released |= consumed.bytes > 0;
-        consumed.records as usize
-    }
-
-    /// The `threads` index for a slot's current occupant, creating it on first sight.
-    fn thread_index(&mut self, entry: &ThreadEntry, key: usize, generation: u32) -> u32 {
-        if let Some(v) = self.slots.get(&key) {
-            if v.generation == generation {
-                return v.thread;
-            }
-        }
-        let info = ThreadInfo {
-            id: entry.thread_id.load(StdOrdering::Relaxed),
-            name: entry.name.lock().map(|n| n.to_string()).unwrap_or_default(),
-            os_tid: entry.os_tid.load(StdOrdering::Relaxed),
-        };
-        let idx = match self.free_threads.pop() {
-            Some(i) => {
-                self.threads[i as usize] = info;
-                i
-            }
-            None => {
-                self.threads.push(info);
-                (self.threads.len() - 1) as u32
-            }
-        };
-        let view = SlotView {
-            generation,
-            thread: idx,
-            last_key: 0,
-            seen_word: (ThreadState::Normal, 0),
-            seen_transitions: [0; 16],
-            seen_strict: [0; 2],
-        };
-        if let Some(old) = self.slots.insert(key, view) {
-            self.retired_threads.push(old.thread);
-        }
-        idx
-    }
-
-    /// An exited thread's rings are all drained: fold its counters and free the slot.
-    fn retire_slot(&mut self, entry: &ThreadEntry) {
-        self.report_open_gap(entry);
-        let shared = self.shared.clone();
-        let reg = &shared.registry;
-        reg.retired.absorb(&entry.counters);
-        // Relaxed: a count; the producer's last `leave` came before its EXITED store, which
-        // the caller observed with Acquire.
-        reg.retired.committed.fetch_add(entry.presence.committed(), StdOrdering::Relaxed);
-        reg.retired_threads.fetch_add(1, StdOrdering::Relaxed);
-        if let Some(v) = self.slots.remove(&(entry as *const ThreadEntry as usize)) {
-            self.retired_threads.push(v.thread);
-        }
-        entry.reset_for_reuse();
-    }
-
-    /// Sorts, hands the records older than `cutoff` to the sinks, carries the rest.
-    fn dispatch(&mut self, cutoff: u64) {
-        // Stable: equal keys keep their (per-thread, recording) order. Keys are monotonic per
-        // thread, so with one busy thread the refs are usually in order already: check first,
-        // because the stable sort allocates (and for a large pass maps and unmaps) a scratch
-        // buffer every time.
-        if !self.refs.is_sorted_by_key(|r| r.key) {
-            self.refs.sort_by_key(|r| r.key);
-        }
-        let ready = self.refs.partition_point(|r| r.key <= cutoff);
-        let shared = self.shared.clone();
-        let batch_size = shared.config.batch_size;
-        let mut last_sweep = Instant::now();
-        for chunk in self.refs[..ready].chunks(batch_size) {
-            // A long backlog takes many batches: keep checking recovery meanwhile, so a thread
-            // is not held in DROPPING or RECOVERY while the drain formats old records.
-            if crate::sync::elapsed(last_sweep) >= RECOVERY_SWEEP {
-                last_sweep = Instant::now();
-                let now = crate::clock::now_ticks();
-                for entry in shared.registry.iter() {
-                    if occupied(entry.slot.load(Ordering::Acquire)) {
-                        Self::check_recovery(&shared, entry, now);
-                    }
-                }
-            }
-            let batch = Batch::new(chunk, &self.arena, &self.threads, &self.callsites, &shared.clock);
-            shared.drain_stats.batches.fetch_add(1, StdOrdering::Relaxed);
-            for (i, slot) in self.sinks.iter_mut().enumerate() {
-                let n = chunk.len() as u64;
-                let stats = &shared.sink_stats[i];
-                slot.dirty = true;
-                match catch_unwind(AssertUnwindSafe(|| slot.sink.write_batch(&batch))) {
-                    Ok(Ok(())) => {
-                        stats.batches.fetch_add(1, StdOrdering::Relaxed);
-                        stats.written.fetch_add(n, StdOrdering::Relaxed);
-                    }
-                    Ok(Err(e)) => {
-                        stats.dropped.fetch_add(n, StdOrdering::Relaxed);
-                        shared.sink_failed(i, SinkPhase::Write, format!("batch of {n} events lost: {e}"), false);
-                    }
-                    Err(p) => {
-                        stats.dropped.fetch_add(n, StdOrdering::Relaxed);
-                        shared.sink_failed(
-                            i,
-                            SinkPhase::Write,
-                            format!("batch of {n} events lost: {}", panic_message(&p)),
-                            true,
-                        );
-                    }
-                }
-            }
-        }
-        // Carry the held-back records into a fresh arena.
-        self.spare.clear();
-        for r in &mut self.refs[ready..] {
-            let start = r.offset;
-            r.offset = self.spare.len();
-            self.spare.extend_from_slice(&self.arena[start..start + r.len as usize]);
-        }
-        self.refs.drain(..ready);
-        std::mem::swap(&mut self.arena, &mut self.spare);
-        // Thread descriptions no held-back record refers to can be reused.
-        if !self.retired_threads.is_empty() {
-            let refs = &self.refs;
-            let free = &mut self.free_threads;
-            self.retired_threads.retain(|&t| {
-                let still_used = refs.iter().any(|r| r.thread == t);
-                if !still_used {
-                    free.push(t);
-                }
-                still_used
-            });
-        }
-    }
-
     fn flush_sinks(&mut self) {
         let shared = self.shared.clone();
         for (i, slot) in self.sinks.iter_mut().enumerate() {
@@ -828,4 +1207,93 @@ impl Drain {
             }
         }
     }
+
+    /// An exited thread's rings are all drained: report its open gap, fold its counters and
+    /// free the slot. Its view lives on until the records it still holds are out.
+    fn retire_slot(&mut self, v: u32, entry: &ThreadEntry) {
+        self.report_open_gap(v, entry);
+        let shared = self.shared.clone();
+        let reg = &shared.registry;
+        reg.retired.absorb(&entry.counters);
+        // Relaxed: a count; the producer's last `leave` came before its EXITED store, which
+        // the caller observed with Acquire.
+        reg.retired.committed.fetch_add(entry.presence.committed(), StdOrdering::Relaxed);
+        reg.retired_threads.fetch_add(1, StdOrdering::Relaxed);
+        self.by_slot.remove(&(entry as *const ThreadEntry as usize));
+        self.views[v as usize].slot = 0;
+        self.retiring.push(v);
+        entry.reset_for_reuse();
+    }
+
+    /// Adds a loss record for a gap the thread could not report itself (it exited, or the
+    /// runtime is shutting down, while it was dropping) after the thread's other records.
+    fn report_open_gap(&mut self, v: u32, entry: &ThreadEntry) {
+        // The caller observed EXITED (Acquire), or the close handshake is done: the producer
+        // no longer writes the gap (`threads::LossGap`).
+        let loss = entry.gap.take();
+        if loss.events == 0 {
+            return;
+        }
+        self.views[v as usize].copy.extend_from_slice(&loss.record());
+        self.shared.drain_stats.loss_records.fetch_add(1, StdOrdering::Relaxed);
+    }
+}
+
+/// What a walk over taken records counted.
+#[derive(Debug, Default)]
+struct Tally {
+    events: u64,
+    losses: u64,
+    truncated: u64,
+}
+
+impl Tally {
+    /// Counts one record; looks up its callsite the first time the drain sees it. Returns
+    /// whether it is a loss record.
+    #[inline]
+    fn add(&mut self, h: &Header, callsites: &mut CallsiteTable, new_callsites: &mut Vec<u32>) -> bool {
+        if h.flags & FLAG_TRUNCATED != 0 {
+            self.truncated += 1;
+        }
+        match h.kind() {
+            Some(RecordKind::Loss) => {
+                self.losses += 1;
+                return true;
+            }
+            Some(RecordKind::Event) if !callsites.contains(h.id) => {
+                let info = crate::callsite::lookup(h.id)
+                    .map_or_else(|| CallsiteInfo::unknown(h.id), |m| CallsiteInfo::from_metadata(h.id, m));
+                callsites.insert(info);
+                new_callsites.push(h.id);
+            }
+            _ => {}
+        }
+        self.events += 1;
+        false
+    }
+}
+
+/// The next record at or after ring position `pos` (before `end`) in a ring's memory `mem`
+/// (its `ring_size` bytes), passing over padding: its position, its offset in `mem`, its
+/// header and padded length. `None` at `end`, or at a header that cannot be right (the walk
+/// that took the ring stopped there too).
+fn next_record(mem: &[u8], mut pos: u64, end: u64) -> Option<(u64, usize, Header, usize)> {
+    let cap = mem.len();
+    let mask = cap as u64 - 1;
+    while pos < end {
+        let off = (pos & mask) as usize;
+        let to_end = cap - off;
+        if to_end < HEADER_LEN {
+            pos += to_end as u64;
+            continue;
+        }
+        let header = Header::read(&mem[off..off + HEADER_LEN])?;
+        let len = header.committed_len(pos, to_end, end)?;
+        if header.kind() == Some(RecordKind::Pad) {
+            pos += len as u64;
+            continue;
+        }
+        return Some((pos, off, header, len));
+    }
+    None
 }

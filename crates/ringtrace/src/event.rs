@@ -154,6 +154,20 @@ impl CallsiteTable {
     }
 }
 
+/// A stretch of memory a batch's records lie in: a ring the drain holds, a copy buffer, or a
+/// reader's chunk. Valid (and unchanged) for as long as the batch is in use.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Seg {
+    ptr: *const u8,
+    len: usize,
+}
+
+impl Seg {
+    pub(crate) fn new(ptr: *const u8, len: usize) -> Self {
+        Self { ptr, len }
+    }
+}
+
 /// Where one record sits in a batch's byte arena.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct RecRef {
@@ -162,7 +176,9 @@ pub(crate) struct RecRef {
     pub key: u64,
     /// Index into the batch's thread table.
     pub thread: u32,
-    /// Offset of the record (header included) in the arena.
+    /// Which of the batch's segments holds it (0 for a batch over one arena).
+    pub seg: u32,
+    /// Offset of the record (header included) in its segment.
     pub offset: usize,
     /// Record length (header included, unpadded).
     pub len: u32,
@@ -172,11 +188,26 @@ pub(crate) struct RecRef {
 #[derive(Debug, Clone, Copy)]
 pub struct Batch<'a> {
     refs: &'a [RecRef],
-    arena: &'a [u8],
+    memory: Memory<'a>,
     threads: &'a [ThreadInfo],
     callsites: &'a CallsiteTable,
     clock: &'a ClockCalibration,
 }
+
+/// Where a batch's records are.
+#[derive(Debug, Clone, Copy)]
+enum Memory<'a> {
+    /// One arena (trace readers).
+    Arena(&'a [u8]),
+    /// Several segments (the drain: rings it holds, copy buffers).
+    Segments(&'a [Seg]),
+}
+
+// SAFETY: a `Batch` only reads its segments, which its creator keeps valid and unwritten for
+// the batch's lifetime (`Batch::over_segments`); the rest is shared references.
+unsafe impl Send for Batch<'_> {}
+// SAFETY: as above.
+unsafe impl Sync for Batch<'_> {}
 
 impl<'a> Batch<'a> {
     pub(crate) fn new(
@@ -186,7 +217,20 @@ impl<'a> Batch<'a> {
         callsites: &'a CallsiteTable,
         clock: &'a ClockCalibration,
     ) -> Self {
-        Self { refs, arena, threads, callsites, clock }
+        Self { refs, memory: Memory::Arena(arena), threads, callsites, clock }
+    }
+
+    /// A batch whose records lie in several segments. The caller (the drain) keeps every
+    /// segment valid and unwritten for as long as the batch lives, and every `RecRef`'s
+    /// `offset + len` inside its segment.
+    pub(crate) fn over_segments(
+        refs: &'a [RecRef],
+        segs: &'a [Seg],
+        threads: &'a [ThreadInfo],
+        callsites: &'a CallsiteTable,
+        clock: &'a ClockCalibration,
+    ) -> Self {
+        Self { refs, memory: Memory::Segments(segs), threads, callsites, clock }
     }
 
     /// Number of events (loss records included).
@@ -220,7 +264,16 @@ impl<'a> Batch<'a> {
     }
 
     fn event(&self, r: &RecRef) -> Event<'a> {
-        let record = &self.arena[r.offset..r.offset + r.len as usize];
+        let record: &'a [u8] = match self.memory {
+            Memory::Arena(arena) => &arena[r.offset..r.offset + r.len as usize],
+            Memory::Segments(segs) => {
+                let s = segs[r.seg as usize];
+                assert!(r.offset + r.len as usize <= s.len, "a record outside its segment");
+                // SAFETY: the drain keeps each segment valid and unwritten while the batch
+                // lives (`over_segments`), and the range is inside it (checked above).
+                unsafe { std::slice::from_raw_parts(s.ptr.add(r.offset), r.len as usize) }
+            }
+        };
         // The drain and the trace reader only admit records with a valid header.
         let header = Header::read(record).unwrap_or(Header { size: HEADER_LEN as u16, flags: 0, id: 0, ts: 0 });
         static UNKNOWN_THREAD: ThreadInfo = ThreadInfo { id: 0, name: String::new(), os_tid: 0 };

@@ -482,7 +482,8 @@ pub struct ModelDrain(crate::drain::Drain);
 unsafe impl Send for ModelDrain {}
 
 impl ModelDrain {
-    /// One pass (`Drain::pass`, not the final kind); returns the records it read.
+    /// One pass (`Drain::pass`, not the final kind); returns the records it read plus those
+    /// it handed to the sink (zero: it found nothing to do).
     pub fn pass(&mut self) -> usize {
         self.0.pass(false)
     }

@@ -445,7 +445,7 @@ impl Producer {
         if entry.state.get().state != ThreadState::Dropping || self.policy() != Policy::DropNewest {
             return None;
         }
-        if 1 + entry.chain_len() as usize >= self.quota {
+        if entry.rings_held(true) >= self.quota {
             Some(DropReason::QuotaExceeded)
         } else if self.shared.pool.free_list().free() == 0 {
             Some(DropReason::PoolExhausted)
@@ -491,7 +491,7 @@ impl Producer {
     fn take_fresh_ring(&mut self) -> Result<(), DropReason> {
         let shared = self.shared_ref();
         if self.ring != NIL {
-            let held = 1 + self.entry().chain_len() as usize;
+            let held = self.entry().rings_held(true);
             if held >= self.quota {
                 return Err(DropReason::QuotaExceeded);
             }
@@ -673,9 +673,7 @@ impl Producer {
         self.gap_open = false;
         // SAFETY: the caller reserved LOSS_LEN bytes at `p` for this record.
         let buf = unsafe { std::slice::from_raw_parts_mut(p, LOSS_LEN) };
-        let h = Header { size: LOSS_LEN as u16, flags: RecordKind::Loss.bits(), id: 0, ts: loss.first_ticks };
-        buf[..HEADER_LEN].copy_from_slice(&h.to_bytes());
-        buf[HEADER_LEN..].copy_from_slice(&loss.to_bytes());
+        buf.copy_from_slice(&loss.record());
         self.writer.commit(LOSS_LEN);
     }
 

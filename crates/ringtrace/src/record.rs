@@ -179,6 +179,21 @@ impl LossInfo {
     }
 
     /// Adds another gap to this one (counts add up, the time span widens).
+    /// The whole loss record for this gap: its header (timestamped with the gap's first
+    /// tick) and this payload, 48 bytes (a multiple of 8: no padding).
+    pub(crate) fn record(&self) -> [u8; HEADER_LEN + Self::LEN] {
+        let h = Header {
+            size: (HEADER_LEN + Self::LEN) as u16,
+            flags: RecordKind::Loss.bits(),
+            id: 0,
+            ts: self.first_ticks,
+        };
+        let mut out = [0; HEADER_LEN + Self::LEN];
+        out[..HEADER_LEN].copy_from_slice(&h.to_bytes());
+        out[HEADER_LEN..].copy_from_slice(&self.to_bytes());
+        out
+    }
+
     pub(crate) fn merge(&mut self, o: LossInfo) {
         if o.events == 0 {
             return;

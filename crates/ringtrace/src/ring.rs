@@ -73,6 +73,12 @@ impl RingCtl {
         self.tail.load(Ordering::Relaxed).saturating_sub(head)
     }
 
+    /// The producer's published position (a snapshot, for telling whether records arrived).
+    pub(crate) fn tail_relaxed(&self) -> u64 {
+        // Relaxed: compared with an earlier value only; real reads go through `consume`.
+        self.tail.load(Ordering::Relaxed)
+    }
+
     /// Whether the drain has consumed everything the producer published.
     pub(crate) fn is_drained(&self) -> bool {
         // Acquire on tail: if it shows new records, the caller will go on to consume them.
@@ -97,9 +103,9 @@ impl RingCtl {
     ///
     /// `base` must point to this ring's `cap` bytes, `cap` must be the ring size, and the
     /// caller must be the ring's only consumer for the duration of the call.
-    pub(crate) unsafe fn consume(&self, base: *const u8, cap: usize, f: impl FnMut(Header, &[u8])) -> Consumed {
+    pub(crate) unsafe fn consume(&self, base: *const u8, cap: usize, mut f: impl FnMut(Header, &[u8])) -> Consumed {
         // SAFETY: the caller's contract is `walk`'s.
-        let (out, pos) = unsafe { self.walk(base, cap, f) };
+        let (out, pos) = unsafe { self.walk(base, cap, |_| true, |_, h, rec| f(h, rec)) };
         // Release: pairs with the producer's Acquire load of `head`; our reads above are done
         // before it may reuse the space.
         self.head.store(pos, Ordering::Release);
@@ -113,9 +119,60 @@ impl RingCtl {
     ///
     /// As for `consume`; in addition no one may consume or reset the ring during the call
     /// (the snapshot holds the `reading` announcement, threads.rs).
-    pub(crate) unsafe fn peek(&self, base: *const u8, cap: usize, f: impl FnMut(Header, &[u8])) -> Consumed {
+    pub(crate) unsafe fn peek(&self, base: *const u8, cap: usize, mut f: impl FnMut(Header, &[u8])) -> Consumed {
         // SAFETY: the caller's contract is `walk`'s.
-        unsafe { self.walk(base, cap, f) }.0
+        unsafe { self.walk(base, cap, |_| true, |_, h, rec| f(h, rec)) }.0
+    }
+
+    /// Drain side, for an active ring: like [`consume`](Self::consume), but only the records
+    /// `take` accepts, from the oldest on; it stops at (and leaves in the ring) the first one
+    /// it refuses. `f` gets each record's offset in the ring's memory too.
+    ///
+    /// # Safety
+    ///
+    /// As for `consume`.
+    pub(crate) unsafe fn consume_while(
+        &self,
+        base: *const u8,
+        cap: usize,
+        take: impl FnMut(&Header) -> bool,
+        f: impl FnMut(usize, Header, &[u8]),
+    ) -> Consumed {
+        // SAFETY: the caller's contract is `walk`'s.
+        let (out, pos) = unsafe { self.walk(base, cap, take, f) };
+        // Release: as in `consume`.
+        self.head.store(pos, Ordering::Release);
+        out
+    }
+
+    /// Drain side, for a ring it took from a chain (it owns the ring; no producer writes it):
+    /// passes every committed record and its offset to `f`, without releasing anything (the
+    /// ring goes back to the pool with `reset` when the drain is done with it). Returns what
+    /// was read and the ring position reached (the end of the committed records, or the
+    /// first unreadable header).
+    ///
+    /// # Safety
+    ///
+    /// As for `consume`, and the ring must be the drain's (taken from its chain).
+    pub(crate) unsafe fn read_owned(
+        &self,
+        base: *const u8,
+        cap: usize,
+        f: impl FnMut(usize, Header, &[u8]),
+    ) -> (Consumed, u64, u64) {
+        // Acquire: as in `walk` (the ring's head, then its tail).
+        let start = self.head.load(Ordering::Acquire);
+        // SAFETY: the caller's contract is `walk`'s.
+        let (out, pos) = unsafe { self.walk(base, cap, |_| true, f) };
+        (out, start, pos)
+    }
+
+    /// Tells loom's access tracker that the drain reads `[off, off + len)` of the ring's
+    /// memory (nothing without loom). For reads of a ring the drain owns, made after
+    /// `read_owned` walked it.
+    #[inline(always)]
+    pub(crate) fn track_read(&self, off: usize, len: usize) {
+        self.tracker.read(off, len);
     }
 
     /// The addresses of the two positions (for the pool file's self-description).
@@ -124,13 +181,19 @@ impl RingCtl {
         (&*self.tail as *const AtomicU64 as usize, &*self.head as *const AtomicU64 as usize)
     }
 
-    /// Reads every committed record in `[head, tail)`; returns what was read and the position
-    /// reached.
+    /// Reads the committed records in `[head, tail)` in order while `take` accepts them
+    /// (padding is always passed over); returns what was read and the position reached.
     ///
     /// # Safety
     ///
     /// As for `consume`.
-    unsafe fn walk(&self, base: *const u8, cap: usize, mut f: impl FnMut(Header, &[u8])) -> (Consumed, u64) {
+    unsafe fn walk(
+        &self,
+        base: *const u8,
+        cap: usize,
+        mut take: impl FnMut(&Header) -> bool,
+        mut f: impl FnMut(usize, Header, &[u8]),
+    ) -> (Consumed, u64) {
         let mask = cap as u64 - 1;
         // Acquire: `head` may have been reset by the ring's previous owner (see `reset`).
         let start = self.head.load(Ordering::Acquire);
@@ -157,10 +220,13 @@ impl RingCtl {
                 break;
             };
             if header.kind() != Some(RecordKind::Pad) {
+                if !take(&header) {
+                    break;
+                }
                 self.tracker.read(off, len);
                 // SAFETY: [off, off + len) lies inside the ring (checked above) and is committed.
                 let rec = unsafe { std::slice::from_raw_parts(base.add(off), header.size as usize) };
-                f(header, rec);
+                f(off, header, rec);
                 out.records += 1;
             }
             pos += len as u64;

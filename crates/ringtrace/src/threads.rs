@@ -624,6 +624,13 @@ impl ThreadEntry {
         self.reading.wait_unread(ring, drain_gone)
     }
 
+    /// Rings this thread holds for its quota (R-BP-5): its active ring (if `active`) and the
+    /// full rings waiting in its chain. (The drain holds at most as many more, the rings it
+    /// took and is handing to the sinks: drain.rs.)
+    pub(crate) fn rings_held(&self, active: bool) -> usize {
+        usize::from(active) + self.chain_len() as usize
+    }
+
     /// Full rings waiting in the chain (a snapshot).
     pub(crate) fn chain_len(&self) -> u64 {
         // Acquire/Acquire: callers use a non-zero answer to decide to take rings.
@@ -635,6 +642,17 @@ impl ThreadEntry {
     #[cfg(all(test, not(feature = "loom")))]
     pub(crate) fn chain_capacity(&self) -> usize {
         self.chain.len()
+    }
+
+    /// The description of the thread in this slot now (its identity was written before it
+    /// became LIVE).
+    pub(crate) fn info(&self) -> crate::event::ThreadInfo {
+        // Relaxed: written at claim, before the Release store of LIVE the caller observed.
+        crate::event::ThreadInfo {
+            id: self.thread_id.load(Ordering::Relaxed),
+            name: self.name.lock().map(|n| n.to_string()).unwrap_or_default(),
+            os_tid: self.os_tid.load(Ordering::Relaxed),
+        }
     }
 
     /// Drain: prepares a drained EXITED slot for reuse. Counters must have been folded.

@@ -600,7 +600,7 @@ impl<R: Read> TraceReader<R> {
                 );
             }
             losses += u64::from(h.kind() == Some(RecordKind::Loss));
-            self.refs.push(RecRef { key: h.ts, thread: tidx, offset: pos, len: size as u32 });
+            self.refs.push(RecRef { key: h.ts, thread: tidx, seg: 0, offset: pos, len: size as u32 });
             pos += align8(size);
         }
         if pos != c.len() {
