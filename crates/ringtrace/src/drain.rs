@@ -439,7 +439,26 @@ impl Drain {
             self.report_changes(entry);
         }
         self.unsettled = unsettled;
+        self.note_buffers();
         read + self.deliver(cutoff)
+    }
+
+    /// Publishes what the drain holds (metrics: `DrainMetrics::buffer_bytes`, `held_rings`),
+    /// at its largest in a pass: after collecting, before delivering.
+    fn note_buffers(&self) {
+        let copies: usize = self.views.iter().map(|v| v.copy.capacity()).sum();
+        let merge = self.refs.capacity() * std::mem::size_of::<RecRef>()
+            + self.segs.capacity() * std::mem::size_of::<Seg>()
+            + self.seg_of.capacity() * 8
+            + self.heap.capacity() * 16
+            + self.runs.capacity() * std::mem::size_of::<RunSpec>();
+        let bytes = (copies + merge) as u64;
+        let held: usize = self.views.iter().map(|v| v.held.len()).sum();
+        let stats = &self.shared.drain_stats;
+        // Relaxed: gauges for metrics.
+        stats.buffer_bytes.store(bytes, StdOrdering::Relaxed);
+        stats.buffer_bytes_high_water.fetch_max(bytes, StdOrdering::Relaxed);
+        stats.held_rings.store(held as u64, StdOrdering::Relaxed);
     }
 
     /// Hands what the pass collected to the sinks: the raw sinks get it all, the merged
@@ -602,6 +621,7 @@ impl Drain {
         let mut tally = Tally::default();
         let (callsites, new_callsites) = (&mut self.callsites, &mut self.new_callsites);
         let view = &mut self.views[v as usize];
+        let ring_size = pool.ring_size();
         let mut young = None;
         // SAFETY: the active ring under the reading announcement (the caller's `RingRead`);
         // the drain is its only consumer; base/size are the pool's.
@@ -618,6 +638,11 @@ impl Drain {
                 },
                 |_, h, rec| {
                     tally.add(&h, callsites, new_callsites);
+                    if view.copy.capacity() == 0 {
+                        // Once per thread: room for one ring of records and a loss record, so
+                        // the buffer never grows past its bound (`DrainMetrics::buffer_bytes`).
+                        view.copy.reserve_exact(ring_size + 64);
+                    }
                     view.copy.extend_from_slice(rec);
                     view.copy.resize(align8(view.copy.len()), 0);
                 },

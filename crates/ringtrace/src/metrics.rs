@@ -164,6 +164,17 @@ pub struct DrainMetrics {
     /// Times the drain, having returned rings or ring space, found producers waiting under
     /// `Policy::Block` and woke them.
     pub blocked_wakeups: u64,
+    /// Heap bytes the drain holds for records now: its per-thread copy buffers (records of
+    /// active rings, at most `ring_size` + 64 bytes per thread) and its merge buffers (one
+    /// batch of references). Records of full rings are read where they are, in the pool. The
+    /// bound, whatever the load or the sinks' speed: (threads the drain is serving) ×
+    /// (`ring_size` + 64) + `batch_size` × 48 bytes.
+    pub buffer_bytes: u64,
+    /// The most `buffer_bytes` ever was.
+    pub buffer_bytes_high_water: u64,
+    /// Rings the drain holds now: taken from threads' chains, their records not all handed
+    /// to the sinks yet (at most `max_rings_per_thread` per thread).
+    pub held_rings: u64,
 }
 
 /// A snapshot of the runtime's counters. See the module doc.
@@ -273,6 +284,9 @@ impl Metrics {
                 loss_records: ds.loss_records.load(Ordering::Relaxed),
                 corrupt_rings: ds.corrupt_rings.load(Ordering::Relaxed),
                 blocked_wakeups: shared.waiters.wakes(),
+                buffer_bytes: ds.buffer_bytes.load(Ordering::Relaxed),
+                buffer_bytes_high_water: ds.buffer_bytes_high_water.load(Ordering::Relaxed),
+                held_rings: ds.held_rings.load(Ordering::Relaxed),
             },
             diagnostics_delivered: shared.diag.delivered(),
             diagnostics_suppressed: shared.diag.suppressed(),

@@ -135,6 +135,12 @@ pub(crate) struct DrainStats {
     pub loss_records: AtomicU64,
     /// Rings whose content could not be read.
     pub corrupt_rings: AtomicU64,
+    /// Heap bytes the drain holds for records now (its copy buffers and merge buffers), and
+    /// the most it ever held (`DrainMetrics::buffer_bytes`).
+    pub buffer_bytes: AtomicU64,
+    pub buffer_bytes_high_water: AtomicU64,
+    /// Rings the drain holds now (taken from chains, records not all handed out yet).
+    pub held_rings: AtomicU64,
 }
 
 /// Per-sink counters (written by the drain thread).
