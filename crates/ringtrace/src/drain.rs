@@ -74,6 +74,11 @@ use std::time::{Duration, Instant};
 const GRACE: Duration = Duration::from_micros(200);
 /// How long after the last record the drain naps (bounded sleeps) before it sleeps deeply.
 const LINGER: Duration = Duration::from_millis(100);
+/// The longest nap: producers do not wake a napping drain when they swap a ring out (a swap
+/// makes no system call), so the nap's own end is what finds the ring — within 1 ms (R-CORE-5,
+/// MISSION §7 "drain wake latency after a swap ≤ 1 ms"). A drain naps only for `LINGER`
+/// after work, so this costs at most 100 timer wake-ups per idle spell, none when idle.
+const NAP_LIMIT: Duration = Duration::from_millis(1);
 /// The longest a deep sleep lasts without a wake-up (so an idle drain wakes ≤ 1/s).
 const IDLE_TIMEOUT: Duration = Duration::from_secs(1);
 /// How many times one pass retries reading a thread's active ring when it keeps swapping.
@@ -333,7 +338,7 @@ impl Drain {
             } else if flight {
                 IDLE_TIMEOUT
             } else {
-                self.shared.config.flush_interval
+                self.shared.config.flush_interval.min(NAP_LIMIT)
             };
             self.shared.signal.sleep(timeout);
         }
@@ -1255,10 +1260,12 @@ impl Drain {
     fn report_open_gap(&mut self, v: u32, entry: &ThreadEntry) {
         // The caller observed EXITED (Acquire), or the close handshake is done: the producer
         // no longer writes the gap (`threads::LossGap`).
-        let loss = entry.gap.take();
+        let mut loss = entry.gap.take();
         if loss.events == 0 {
             return;
         }
+        // The gap closes now (the thread exited, or the runtime closed, while it dropped).
+        loss.last_ticks = loss.last_ticks.max(crate::clock::now_ticks());
         self.views[v as usize].copy.extend_from_slice(&loss.record());
         self.shared.drain_stats.loss_records.fetch_add(1, StdOrdering::Relaxed);
     }

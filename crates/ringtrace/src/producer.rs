@@ -201,8 +201,6 @@ pub(crate) struct Producer {
     generation: u64,
     /// Rings this thread has started writing into (the sequence a pool file notes per ring).
     rings_taken: u64,
-    /// Flight-recorder mode: the drain does not take full rings, so a swap does not wake it.
-    flight: bool,
     /// The thread's current ring.
     writer: RingWriter,
     /// Index of the current ring, or `NIL`.
@@ -280,15 +278,16 @@ impl Producer {
     /// Records one event (hot path).
     #[inline(always)]
     fn event<T: Encode + ?Sized>(&mut self, id: u32, args: &T, ctx: &ContextBuf) {
-        let ts = crate::clock::now_ticks();
         let ctx_len = ctx.len();
         let ctx_size = if ctx_len == 0 { 0 } else { 2 + ctx_len };
         let size = HEADER_LEN + ctx_size + args.encoded_len();
         if T::DYNAMIC || size > self.record_limit {
-            return self.event_unsized(id, ts, args, ctx, size);
+            return self.event_unsized(id, args, ctx, size);
         }
         let len = align8(size);
-        let Some(p) = self.reserve(len, ts) else { return };
+        // Room first, the clock after: a dropped record never reads the clock (R-BP-6).
+        let Some(p) = self.reserve(len) else { return };
+        let ts = crate::clock::now_ticks();
         // SAFETY: `reserve` returned `len` writable bytes that belong to this record.
         let buf = unsafe { std::slice::from_raw_parts_mut(p, len) };
         zero_padding(buf);
@@ -309,14 +308,15 @@ impl Producer {
     /// written — or drop in strict mode (R-LIFE-3).
     #[cold]
     #[inline(never)]
-    fn event_unsized<T: Encode + ?Sized>(&mut self, id: u32, ts: u64, args: &T, ctx: &ContextBuf, size: usize) {
+    fn event_unsized<T: Encode + ?Sized>(&mut self, id: u32, args: &T, ctx: &ContextBuf, size: usize) {
         let limit = self.record_limit;
         if self.strict && size > limit {
             // Strict mode never cuts, and even the smallest encoding is too large.
-            self.dropped(DropReason::Oversized, align8(size), ts);
+            self.dropped(DropReason::Oversized, align8(size));
             return;
         }
-        let Some(p) = self.reserve(limit, ts) else { return };
+        let Some(p) = self.reserve(limit) else { return };
+        let ts = crate::clock::now_ticks();
         // SAFETY: `reserve` returned `limit` writable bytes for this record.
         let buf = unsafe { std::slice::from_raw_parts_mut(p, limit) };
         // The bound context is never cut: if it does not fit, no value does either, and the
@@ -331,7 +331,7 @@ impl Producer {
         if self.strict && (fitted.truncated || fitted.invalid) {
             // Nothing was published: the reservation is simply not committed.
             let reason = if fitted.invalid { DropReason::Invalid } else { DropReason::Oversized };
-            self.dropped(reason, limit, ts);
+            self.dropped(reason, limit);
             return;
         }
         let size = body + fitted.len;
@@ -363,12 +363,11 @@ impl Producer {
     /// Records an opaque payload (`record_bytes`).
     #[inline]
     fn raw(&mut self, event_id: u32, payload: &[u8]) {
-        let ts = crate::clock::now_ticks();
         let mut keep = payload.len();
         let mut flags = RecordKind::Raw.bits();
         if HEADER_LEN + keep > self.record_limit {
             if self.strict {
-                self.dropped(DropReason::Oversized, align8(HEADER_LEN + keep), ts);
+                self.dropped(DropReason::Oversized, align8(HEADER_LEN + keep));
                 return;
             }
             keep = self.record_limit - HEADER_LEN;
@@ -376,7 +375,8 @@ impl Producer {
         }
         let size = HEADER_LEN + keep;
         let len = align8(size);
-        let Some(p) = self.reserve(len, ts) else { return };
+        let Some(p) = self.reserve(len) else { return };
+        let ts = crate::clock::now_ticks();
         // SAFETY: `len` writable bytes reserved for this record.
         let buf = unsafe { std::slice::from_raw_parts_mut(p, len) };
         zero_padding(buf);
@@ -390,43 +390,44 @@ impl Producer {
     /// Room for one record of `len` bytes: the hot path when the ring has room and no loss
     /// gap is open, the cold path otherwise.
     #[inline(always)]
-    fn reserve(&mut self, len: usize, ts: u64) -> Option<*mut u8> {
+    fn reserve(&mut self, len: usize) -> Option<*mut u8> {
         if !self.gap_open {
             if let Some(p) = self.writer.reserve(len) {
                 return Some(p);
             }
         }
-        self.reserve_slow(len, ts)
+        self.reserve_slow(len)
     }
 
     /// Cold path: close an open loss gap first (a loss record goes before the record that
     /// ends the gap, R-BP-6), then find room for the record, or drop it and count it.
     #[cold]
     #[inline(never)]
-    fn reserve_slow(&mut self, len: usize, ts: u64) -> Option<*mut u8> {
+    fn reserve_slow(&mut self, len: usize) -> Option<*mut u8> {
         if self.gap_open {
             if let Some(reason) = self.still_dropping() {
-                // DROPPING fast path (§7: a dropped record costs little more than its
-                // timestamp): nothing changed since the last drop, count it and go.
-                self.entry().counters.drop_event(reason, len as u64);
-                self.add_to_gap(LossInfo { events: 1, bytes: len as u64, first_ticks: ts, last_ticks: ts });
+                // DROPPING fast path (§7): nothing changed since the last drop; count it and
+                // go, without reading the clock (the gap's times are its opening and closing).
+                let entry = self.entry();
+                entry.counters.drop_event(reason, len as u64);
+                entry.gap.add_drop(len as u64);
                 return None;
             }
         }
         // At most: a reclaim (Retry), the loss record, the record.
         for _ in 0..4 {
             let need = if self.gap_open { LOSS_LEN } else { len };
-            match self.find_room(need, ts) {
+            match self.find_room(need) {
                 Room::Reserved(p) if self.gap_open => self.write_loss(p),
                 Room::Reserved(p) => return Some(p),
                 Room::Retry => {}
                 Room::None(reason) => {
-                    self.dropped(reason, len, ts);
+                    self.dropped(reason, len);
                     return None;
                 }
             }
         }
-        self.dropped(DropReason::PoolExhausted, len, ts);
+        self.dropped(DropReason::PoolExhausted, len);
         None
     }
 
@@ -456,7 +457,7 @@ impl Producer {
 
     /// Room for `need` bytes: the current ring, else a fresh ring from the pool, else what the
     /// policy says (R-BP-3).
-    fn find_room(&mut self, need: usize, ts: u64) -> Room {
+    fn find_room(&mut self, need: usize) -> Room {
         if let Some(p) = self.writer.reserve(need) {
             return Room::Reserved(p);
         }
@@ -464,7 +465,7 @@ impl Producer {
             Ok(()) => return self.writer.reserve(need).map_or(Room::None(DropReason::Oversized), Room::Reserved),
             Err(reason) => reason,
         };
-        self.enter_dropping(ts);
+        self.enter_dropping();
         match self.policy() {
             Policy::DropNewest => Room::None(reason),
             Policy::DropOldest => {
@@ -497,17 +498,14 @@ impl Producer {
             }
         }
         let fresh = shared.pool.free_list().pop().ok_or(DropReason::PoolExhausted)?;
-        let handed_over = self.ring != NIL;
         self.install_ring(fresh);
         if shared.pool.free_list().free() < shared.pressure_below {
             self.enter_pressure();
         }
-        if handed_over && !self.flight {
-            // A full ring is waiting in the chain: wake a sleeping or napping drain. (A
-            // thread's first ring hands nothing over; its first record wakes the drain only
-            // if the drain is fully asleep, like any record.)
-            shared.signal.notify();
-        }
+        // No wake-up for the full ring now in the chain (issue 18: a swap is a few stores, no
+        // system call): a napping drain finds it within its nap (at most `NAP_LIMIT`,
+        // drain.rs), and a drain in deep sleep is woken by the record about to be written
+        // into the fresh ring (`after_publish`), as by any record.
         Ok(())
     }
 
@@ -570,9 +568,7 @@ impl Producer {
         lost.merge(folded);
         self.add_to_gap(lost);
         self.install_ring(ring);
-        if !self.flight {
-            shared.signal.notify();
-        }
+        // No wake-up, as for a swap (`take_fresh_ring`).
         true
     }
 
@@ -646,12 +642,18 @@ impl Producer {
 
     /// Counts a dropped record and adds it to the open loss gap.
     #[cold]
-    fn dropped(&mut self, reason: DropReason, bytes: usize, ts: u64) {
+    fn dropped(&mut self, reason: DropReason, bytes: usize) {
         self.entry().counters.drop_event(reason, bytes as u64);
-        self.add_to_gap(LossInfo { events: 1, bytes: bytes as u64, first_ticks: ts, last_ticks: ts });
+        if self.gap_open {
+            self.entry().gap.add_drop(bytes as u64);
+        } else {
+            // The gap opens now: the one clock read of a loss gap until it closes (R-BP-6).
+            let now = crate::clock::now_ticks();
+            self.add_to_gap(LossInfo { events: 1, bytes: bytes as u64, first_ticks: now, last_ticks: now });
+        }
         if !matches!(reason, DropReason::Reentrant | DropReason::Oversized | DropReason::Invalid | DropReason::Shutdown)
         {
-            self.enter_dropping(ts);
+            self.enter_dropping();
         }
     }
 
@@ -669,7 +671,10 @@ impl Producer {
     /// Writes the loss record for the open gap into a reservation of `LOSS_LEN` bytes and
     /// closes the gap (R-BP-6).
     fn write_loss(&mut self, p: *mut u8) {
-        let loss = self.entry().gap.take();
+        let mut loss = self.entry().gap.take();
+        // The gap closes now: its last time is this record's (R-BP-6), at least the newest
+        // overwritten record's.
+        loss.last_ticks = loss.last_ticks.max(crate::clock::now_ticks());
         self.gap_open = false;
         // SAFETY: the caller reserved LOSS_LEN bytes at `p` for this record.
         let buf = unsafe { std::slice::from_raw_parts_mut(p, LOSS_LEN) };
@@ -678,7 +683,7 @@ impl Producer {
     }
 
     /// The thread found no room: it is DROPPING (via PRESSURE from NORMAL).
-    fn enter_dropping(&self, ts: u64) {
+    fn enter_dropping(&self) {
         let entry = self.entry();
         for _ in 0..4 {
             let seen = entry.state.get();
@@ -688,7 +693,8 @@ impl Producer {
                 ThreadState::Pressure | ThreadState::Recovery => ThreadState::Dropping,
             };
             // A lost race (the drain moved the thread) just means: look again.
-            if entry.state.transition(&entry.counters, seen, step, ts).is_ok() && step == ThreadState::Pressure {
+            let now = crate::clock::now_ticks();
+            if entry.state.transition(&entry.counters, seen, step, now).is_ok() && step == ThreadState::Pressure {
                 self.shared.signal.notify();
             }
         }
@@ -809,7 +815,6 @@ impl Producer {
             quota: config.max_rings_per_thread,
             ring_size: config.ring_size,
             rings_taken: 0,
-            flight: config.flight_recorder,
             shared,
         }
     }

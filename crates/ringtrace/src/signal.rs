@@ -7,11 +7,12 @@
 //! | state | drain is… | producers wake it… |
 //! |---|---|---|
 //! | `AWAKE` | working or polling for a grace period after work | never |
-//! | `NAPPING` | parked for at most `flush_interval` (work was seen recently) | on a ring swap, on entering PRESSURE, on thread exit |
+//! | `NAPPING` | parked for at most 1 ms (`NAP_LIMIT`, or `flush_interval` if shorter: work was seen recently) | on entering PRESSURE, on thread exit, from a `Block` wait — not on a ring swap: the nap's end finds a swapped ring |
 //! | `ASLEEP` | parked until woken (nothing recorded for a while) | on the first record after it fell asleep |
 //!
 //! Under steady load the drain is `AWAKE` or `NAPPING`, so the hot path pays one relaxed load
-//! and nothing else; after an idle spell the first record pays for one wake-up.
+//! and nothing else, a ring swap included; after an idle spell (the drain `ASLEEP`) the first
+//! record pays for one wake-up.
 //!
 //! # No lost wake-ups: two Dekker pairs
 //!
@@ -23,8 +24,10 @@
 //! with the announcement can go unnoticed until the deep sleep's timeout (1 s): records are
 //! never lost, but in that race they are flushed late.
 //!
-//! *NAPPING.* Producer (cold path): push the full ring / change state, `fence(SeqCst)`, load
-//! `state`. Drain: store `state = NAPPING`, `fence(SeqCst)`, check the chains and states.
+//! *NAPPING.* Producer (cold path: a state change, a thread exit): change state / push the
+//! ring, `fence(SeqCst)`, load `state`. Drain: store `state = NAPPING`, `fence(SeqCst)`, check
+//! the chains and states. (A ring swap does not take part: a nap is at most 1 ms, and its end
+//! finds the swapped ring.)
 //!
 //! Waking is a `swap(AWAKE)`: only the producer that changes the state from non-AWAKE unparks,
 //! so a burst of records after an idle spell costs one unpark, not one per thread. An unpark
@@ -74,7 +77,7 @@ impl DrainSignal {
         }
     }
 
-    /// Cold path (ring swap, PRESSURE, thread exit): wake the drain unless it is working.
+    /// Cold path (PRESSURE, thread exit, a `Block` wait): wake the drain unless it is working.
     #[cold]
     pub(crate) fn notify(&self) {
         // SeqCst fence: the NAPPING Dekker pair (module doc). The caller's preceding stores

@@ -322,6 +322,14 @@ impl LossGap {
         self.set(cur);
     }
 
+    /// One more dropped event of `bytes` in a gap that is already open (its current writer
+    /// only): no time is taken (the gap's times are when it opened and when it closes).
+    pub(crate) fn add_drop(&self, bytes: u64) {
+        // Relaxed: as in `get`.
+        self.events.store(self.events.load(Ordering::Relaxed) + 1, Ordering::Relaxed);
+        self.bytes.store(self.bytes.load(Ordering::Relaxed) + bytes, Ordering::Relaxed);
+    }
+
     /// Takes the whole gap, leaving it empty (its current writer only).
     pub(crate) fn take(&self) -> LossInfo {
         let l = self.get();
