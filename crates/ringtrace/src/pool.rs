@@ -32,7 +32,7 @@
 //! `high_water` is the largest number of rings ever in use at once (`fetch_max` after a pop).
 
 use crate::ring::RingCtl;
-use crate::sync::{AtomicU32, AtomicU64, AtomicUsize, Ordering, StatUsize};
+use crate::sync::{AtomicU32, AtomicU64, AtomicUsize, CachePadded, Ordering, StatUsize};
 use std::fmt;
 
 /// "No ring": the free list's empty marker and the registry's "no active ring".
@@ -56,15 +56,18 @@ impl fmt::Display for PoolError {
 /// The lock-free, ABA-safe free list of ring indices. See the module doc.
 #[derive(Debug)]
 pub(crate) struct FreeList {
-    /// `(tag << 32) | index of the top ring` (`NIL` when empty).
-    head: AtomicU64,
+    /// `(tag << 32) | index of the top ring` (`NIL` when empty). On a cache line of its own:
+    /// a swap writes it (the pop's CAS) and nothing else of the pool.
+    head: CachePadded<AtomicU64>,
     /// `next[i]`: the ring below ring `i` on the stack. Written by the pusher of `i` before
     /// its Release CAS; read by poppers after an Acquire load of `head`.
     next: Box<[AtomicU32]>,
-    /// Free rings (never under-counts; see the module doc).
-    free: AtomicUsize,
-    /// Most rings ever in use at once (statistics only).
-    high_water: StatUsize,
+    /// Free rings (never under-counts; see the module doc). Its own cache line, apart from
+    /// `head`'s.
+    free: CachePadded<AtomicUsize>,
+    /// Most rings ever in use at once (statistics only). Written only when it grows, so in a
+    /// steady state a pop reads it and writes nothing.
+    high_water: CachePadded<StatUsize>,
 }
 
 #[inline(always)]
@@ -82,10 +85,10 @@ impl FreeList {
     pub(crate) fn new(n: u32) -> Self {
         let next: Box<[AtomicU32]> = (0..n).map(|i| AtomicU32::new(if i + 1 < n { i + 1 } else { NIL })).collect();
         Self {
-            head: AtomicU64::new(pack(0, if n == 0 { NIL } else { 0 })),
+            head: CachePadded::new(AtomicU64::new(pack(0, if n == 0 { NIL } else { 0 }))),
             next,
-            free: AtomicUsize::new(n as usize),
-            high_water: StatUsize::new(0),
+            free: CachePadded::new(AtomicUsize::new(n as usize)),
+            high_water: CachePadded::new(StatUsize::new(0)),
         }
     }
 
@@ -116,7 +119,10 @@ impl FreeList {
                 Ok(_) => {
                     // Relaxed counters: monitoring and pressure thresholds only.
                     let free = self.free.fetch_sub(1, Ordering::Relaxed) - 1;
-                    self.high_water.fetch_max(self.capacity() - free, Ordering::Relaxed);
+                    let used = self.capacity() - free;
+                    if used > self.high_water.load(Ordering::Relaxed) {
+                        self.high_water.fetch_max(used, Ordering::Relaxed);
+                    }
                     return Some(index);
                 }
                 Err(actual) => cur = actual,

@@ -49,8 +49,9 @@ pub(crate) const ASLEEP: u32 = 2;
 #[derive(Debug)]
 pub(crate) struct DrainSignal {
     /// `AWAKE`, `NAPPING` or `ASLEEP`. Written by the drain (before sleeping, after waking)
-    /// and by waking producers (`swap`).
-    state: AtomicU32,
+    /// and by waking producers (`swap`); read by every record. On a cache line of its own,
+    /// apart from `wakes` (written on each wake-up).
+    state: crate::sync::CachePadded<AtomicU32>,
     /// The drain thread, set once when it starts.
     thread: OnceLock<thread::Thread>,
     /// Unparks issued by producers (metrics).
@@ -59,7 +60,11 @@ pub(crate) struct DrainSignal {
 
 impl DrainSignal {
     pub(crate) fn new() -> Self {
-        Self { state: AtomicU32::new(AWAKE), thread: OnceLock::new(), wakes: AtomicU64::new(0) }
+        Self {
+            state: crate::sync::CachePadded::new(AtomicU32::new(AWAKE)),
+            thread: OnceLock::new(),
+            wakes: AtomicU64::new(0),
+        }
     }
 
     /// Records which thread to unpark. Called by the drain thread when it starts.
