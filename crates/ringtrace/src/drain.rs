@@ -570,6 +570,10 @@ impl Drain {
             read += self.copy_active(v, entry, active, take_until);
             break;
         }
+        if read > 0 || !self.views[v as usize].held.is_empty() {
+            // Rings taken or space released: a dropping producer must look again.
+            entry.bump_epoch();
+        }
         read
     }
 
@@ -1134,7 +1138,12 @@ impl Drain {
         };
         // A lost CAS: the producer moved the thread after `seen` was read, so the decision
         // is void (the thread is not NORMAL either way; the next pass decides again).
-        entry.state.transition(&entry.counters, seen, to, now).is_err() || to != ThreadState::Normal
+        let moved = entry.state.transition(&entry.counters, seen, to, now).is_ok();
+        if moved {
+            // A dropping producer must look again (`ThreadEntry::drain_epoch`).
+            entry.bump_epoch();
+        }
+        !moved || to != ThreadState::Normal
     }
 
     /// [`check_recovery`](Self::check_recovery) over every registered thread, as a pass

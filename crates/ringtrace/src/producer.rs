@@ -208,6 +208,10 @@ pub(crate) struct Producer {
     /// A loss gap is open (events were dropped since the last loss record): the next record
     /// that finds room writes a loss record first. Mirrors `entry.gap` (hot-path copy).
     gap_open: bool,
+    /// While a loss gap is open: the reason the last full check found for dropping, and the
+    /// drain's epoch then (`ThreadEntry::drain_epoch`). Same epoch: nothing that check read
+    /// can have changed but the pool's free count, so the record is dropped at once.
+    drop_cache: Option<(DropReason, u32)>,
     /// The registry slot (lives as long as `shared`).
     entry: *const ThreadEntry,
     /// This thread's `Local` (for the per-thread policy override); lives as long as the thread.
@@ -405,7 +409,7 @@ impl Producer {
     #[inline(never)]
     fn reserve_slow(&mut self, len: usize) -> Option<*mut u8> {
         if self.gap_open {
-            if let Some(reason) = self.still_dropping() {
+            if let Some(reason) = self.drops_as_before().or_else(|| self.still_dropping()) {
                 // DROPPING fast path (§7): nothing changed since the last drop; count it and
                 // go, without reading the clock (the gap's times are its opening and closing).
                 let entry = self.entry();
@@ -437,8 +441,13 @@ impl Producer {
     /// `None`: anything could have changed (room, a ring, another state or policy); the full
     /// path decides. A free count read just before another thread takes the last ring only
     /// sends this record down the full path, which then drops it.
+    ///
+    /// A positive answer is cached with the drain's epoch read before the checks
+    /// (`drop_cache`, used by [`drops_as_before`](Self::drops_as_before)).
     #[inline]
     fn still_dropping(&mut self) -> Option<DropReason> {
+        self.drop_cache = None;
+        let epoch = self.entry().epoch();
         if self.ring == NIL || self.writer.fits(LOSS_LEN) {
             return None;
         }
@@ -446,11 +455,34 @@ impl Producer {
         if entry.state.get().state != ThreadState::Dropping || self.policy() != Policy::DropNewest {
             return None;
         }
-        if entry.rings_held(true) >= self.quota {
-            Some(DropReason::QuotaExceeded)
+        let reason = if entry.rings_held(true) >= self.quota {
+            DropReason::QuotaExceeded
         } else if self.shared.pool.free_list().free() == 0 {
-            Some(DropReason::PoolExhausted)
+            DropReason::PoolExhausted
         } else {
+            return None;
+        };
+        self.drop_cache = Some((reason, epoch));
+        Some(reason)
+    }
+
+    /// The DROPPING path at the cost of a branch and a counter (issue 18): `Some(reason)` if
+    /// the last full check (`still_dropping`) found this thread dropping and nothing it read
+    /// has changed since — the drain's epoch for the thread is the same (it took no ring from
+    /// the chain, released no space of the active ring, moved no state), the thread's policy is
+    /// still `DropNewest`, and, for a dropping thread that had quota left, the pool is still
+    /// empty. The ring cannot have gained room by the producer's own doing: it writes nothing
+    /// while it drops.
+    #[inline(always)]
+    fn drops_as_before(&mut self) -> Option<DropReason> {
+        let (reason, epoch) = self.drop_cache?;
+        let same = self.entry().epoch() == epoch
+            && (reason != DropReason::PoolExhausted || self.shared.pool.free_list().free() == 0)
+            && self.policy() == Policy::DropNewest;
+        if same {
+            Some(reason)
+        } else {
+            self.drop_cache = None;
             None
         }
     }
@@ -671,6 +703,7 @@ impl Producer {
     /// Writes the loss record for the open gap into a reservation of `LOSS_LEN` bytes and
     /// closes the gap (R-BP-6).
     fn write_loss(&mut self, p: *mut u8) {
+        self.drop_cache = None;
         let mut loss = self.entry().gap.take();
         // The gap closes now: its last time is this record's (R-BP-6), at least the newest
         // overwritten record's.
@@ -807,6 +840,7 @@ impl Producer {
             writer: RingWriter::detached(),
             ring: NIL,
             gap_open: false,
+            drop_cache: None,
             entry,
             local: local as *const Local,
             is_drain: local.in_drain.get(),

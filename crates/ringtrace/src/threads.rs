@@ -455,6 +455,14 @@ pub(crate) struct ThreadEntry {
     pub(crate) gap: LossGap,
     /// Whether the producer is inside a call, and what it committed ([`Presence`]).
     pub(crate) presence: Presence,
+    /// Bumped by the drain whenever it changes something a dropping producer's decision
+    /// depends on: it took a ring from the chain, released active-ring space, or moved the
+    /// thread's state. A producer that found itself dropping caches the value and, while it is
+    /// unchanged, drops at the cost of one load (`Producer::drops_as_before`). Relaxed both
+    /// ways: a stale value only delays the producer's noticing by a record (as any drop racing
+    /// with the drain does), and the full path it then takes re-reads everything with its own
+    /// orderings.
+    drain_epoch: AtomicU32,
 }
 
 impl ThreadEntry {
@@ -476,6 +484,7 @@ impl ThreadEntry {
             state: StateCell::new(crate::clock::now_ticks()),
             gap: LossGap::default(),
             presence: Presence::new(),
+            drain_epoch: AtomicU32::new(0),
         }
     }
 
@@ -637,6 +646,19 @@ impl ThreadEntry {
     /// took and is handing to the sinks: drain.rs.)
     pub(crate) fn rings_held(&self, active: bool) -> usize {
         usize::from(active) + self.chain_len() as usize
+    }
+
+    /// Drain: something a dropping producer's decision depends on changed (see `drain_epoch`).
+    pub(crate) fn bump_epoch(&self) {
+        // Relaxed: see `drain_epoch`; only the drain writes it.
+        self.drain_epoch.store(self.drain_epoch.load(Ordering::Relaxed).wrapping_add(1), Ordering::Relaxed);
+    }
+
+    /// Producer: the drain's epoch (see `drain_epoch`).
+    #[inline]
+    pub(crate) fn epoch(&self) -> u32 {
+        // Relaxed: see `drain_epoch`.
+        self.drain_epoch.load(Ordering::Relaxed)
     }
 
     /// Full rings waiting in the chain (a snapshot).
