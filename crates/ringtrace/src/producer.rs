@@ -535,7 +535,7 @@ impl Producer {
             self.enter_pressure();
         }
         // No wake-up for the full ring now in the chain (issue 18: a swap is a few stores, no
-        // system call): a napping drain finds it within its nap (at most `NAP_LIMIT`,
+        // system call): a napping drain finds it within its nap (at most `NAP_LIMIT`, 0.5 ms,
         // drain.rs), and a drain in deep sleep is woken by the record about to be written
         // into the fresh ring (`after_publish`), as by any record.
         Ok(())

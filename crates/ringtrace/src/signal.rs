@@ -7,7 +7,7 @@
 //! | state | drain is… | producers wake it… |
 //! |---|---|---|
 //! | `AWAKE` | working or polling for a grace period after work | never |
-//! | `NAPPING` | parked for at most 1 ms (`NAP_LIMIT`, or `flush_interval` if shorter: work was seen recently) | on entering PRESSURE, on thread exit, from a `Block` wait — not on a ring swap: the nap's end finds a swapped ring |
+//! | `NAPPING` | parked for at most 0.5 ms (`NAP_LIMIT`, or `flush_interval` if shorter: work was seen recently) | on entering PRESSURE, on thread exit, from a `Block` wait — not on a ring swap: the nap's end finds a swapped ring |
 //! | `ASLEEP` | parked until woken (nothing recorded for a while) | on the first record after it fell asleep |
 //!
 //! Under steady load the drain is `AWAKE` or `NAPPING`, so the hot path pays one relaxed load
@@ -26,7 +26,7 @@
 //!
 //! *NAPPING.* Producer (cold path: a state change, a thread exit): change state / push the
 //! ring, `fence(SeqCst)`, load `state`. Drain: store `state = NAPPING`, `fence(SeqCst)`, check
-//! the chains and states. (A ring swap does not take part: a nap is at most 1 ms, and its end
+//! the chains and states. (A ring swap does not take part: a nap is at most 0.5 ms, and its end
 //! finds the swapped ring.)
 //!
 //! Waking is a `swap(AWAKE)`: only the producer that changes the state from non-AWAKE unparks,
