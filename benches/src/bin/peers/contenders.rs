@@ -44,6 +44,8 @@ pub struct Spec {
 pub const ALL: &[Spec] = &[
     Spec { name: "ringtrace", setup: "FmtSink text file, default config (drop_newest, 64×64 KiB rings)", e2e: true },
     Spec { name: "ringtrace_block", setup: "same, Policy::Block { timeout: 1 s } (lossless)", e2e: true },
+    Spec { name: "ringtrace_json", setup: "FmtSink JSON lines file, default config", e2e: true },
+    Spec { name: "ringtrace_binary", setup: "BinarySink trace file, default config (events counted by the sink)", e2e: true },
     Spec {
         name: "tracing_appender_lossy",
         setup: "tracing-subscriber fmt → tracing-appender non_blocking, lossy, 128k lines",
@@ -85,9 +87,17 @@ impl Phase {
 pub fn run(name: &str, phase: Phase, s: &Settings, sw: &Stopwatch, dir: &Path) -> Result<Value, String> {
     let path = harness::output_path(dir, name, phase.as_str());
     let out = match name {
-        "ringtrace" => measure(Ringtrace::new(&path, ringtrace::Policy::DropNewest)?, phase, s, sw, &path),
-        "ringtrace_block" => {
-            measure(Ringtrace::new(&path, ringtrace::Policy::Block { timeout: BLOCK_TIMEOUT })?, phase, s, sw, &path)
+        "ringtrace" => measure(Ringtrace::new(&path, ringtrace::Policy::DropNewest, Out::Text)?, phase, s, sw, &path),
+        "ringtrace_block" => measure(
+            Ringtrace::new(&path, ringtrace::Policy::Block { timeout: BLOCK_TIMEOUT }, Out::Text)?,
+            phase,
+            s,
+            sw,
+            &path,
+        ),
+        "ringtrace_json" => measure(Ringtrace::new(&path, ringtrace::Policy::DropNewest, Out::Json)?, phase, s, sw, &path),
+        "ringtrace_binary" => {
+            measure(Ringtrace::new(&path, ringtrace::Policy::DropNewest, Out::Binary)?, phase, s, sw, &path)
         }
         "tracing_appender_lossy" => measure(TracingAppender::new(&path, true)?, phase, s, sw, &path),
         "tracing_appender_lossless" => measure(TracingAppender::new(&path, false)?, phase, s, sw, &path),
@@ -116,22 +126,36 @@ fn buffered_file(path: &Path) -> Result<BufWriter<File>, String> {
     File::create(path).map(|f| BufWriter::with_capacity(64 * 1024, f)).map_err(|e| format!("{}: {e}", path.display()))
 }
 
-/// ringtrace with a text file sink.
+/// Which ringtrace sink a row uses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Out {
+    Text,
+    Json,
+    Binary,
+}
+
+/// ringtrace with a file sink.
 #[derive(Debug)]
 struct Ringtrace {
     /// The installed runtime.
     guard: ringtrace::Guard,
+    /// The sink kind (a binary trace is not counted by lines: the sink's own count is used).
+    out: Out,
 }
 
 impl Ringtrace {
-    /// Installs the runtime (environment variables ignored) with a never-rotated text file.
-    fn new(path: &Path, policy: ringtrace::Policy) -> Result<Self, String> {
-        use ringtrace::sinks::{rotate::Rotation, FmtSink, Format};
-        let sink =
-            FmtSink::file(path, Format::Text, Rotation { max_bytes: 0, max_files: 0 }).map_err(|e| e.to_string())?;
+    /// Installs the runtime (environment variables ignored) with a never-rotated file.
+    fn new(path: &Path, policy: ringtrace::Policy, out: Out) -> Result<Self, String> {
+        use ringtrace::sinks::{rotate::Rotation, BinarySink, FmtSink, Format};
+        let never = Rotation { max_bytes: 0, max_files: 0 };
+        let sink: Box<dyn ringtrace::Sink> = match out {
+            Out::Text => Box::new(FmtSink::file(path, Format::Text, never).map_err(|e| e.to_string())?),
+            Out::Json => Box::new(FmtSink::file(path, Format::Json, never).map_err(|e| e.to_string())?),
+            Out::Binary => Box::new(BinarySink::file(path, never).map_err(|e| e.to_string())?),
+        };
         let guard =
-            ringtrace::Builder::new().ignore_env().policy(policy).sink(sink).install().map_err(|e| e.to_string())?;
-        Ok(Self { guard })
+            ringtrace::Builder::new().ignore_env().policy(policy).boxed_sink(sink).install().map_err(|e| e.to_string())?;
+        Ok(Self { guard, out })
     }
 }
 
@@ -143,7 +167,10 @@ impl Contender for Ringtrace {
 
     fn finish(self) -> Finished {
         let report = self.guard.shutdown(Duration::from_secs(60));
-        Finished { reported_lost: Some(report.dropped.total()) }
+        // A binary trace holds records, not lines: what the sink wrote, less loss records.
+        let written = (self.out == Out::Binary)
+            .then(|| report.sinks.first().map_or(0, |s| s.written.saturating_sub(report.loss_records)));
+        Finished { reported_lost: Some(report.dropped.total()), written }
     }
 }
 
@@ -186,7 +213,7 @@ impl Contender for TracingAppender {
         let Self { guard, dropped } = self;
         // Waits (up to 1.1 s, tracing-appender's own limit) for the worker to write everything.
         drop(guard);
-        Finished { reported_lost: Some(dropped.dropped_lines() as u64) }
+        Finished { reported_lost: Some(dropped.dropped_lines() as u64), written: None }
     }
 }
 
@@ -402,7 +429,7 @@ impl Contender for Rtrb {
         // Release pairs with the consumer's Acquire load of `stop`.
         self.stop.store(true, Ordering::Release);
         let popped = self.consumer.join().unwrap_or(0);
-        Finished { reported_lost: Some(self.seq - popped.min(self.seq)) }
+        Finished { reported_lost: Some(self.seq - popped.min(self.seq)), written: None }
     }
 }
 
@@ -415,6 +442,6 @@ impl Contender for TscRead {
     fn log(&mut self, _: u64, _: f64, _: u32) {}
 
     fn finish(self) -> Finished {
-        Finished { reported_lost: Some(0) }
+        Finished { reported_lost: Some(0), written: None }
     }
 }

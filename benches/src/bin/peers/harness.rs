@@ -67,6 +67,8 @@ pub const PAUSE: Duration = Duration::from_millis(20);
 pub struct Finished {
     /// Events the contender itself counted as lost, if it counts them.
     pub reported_lost: Option<u64>,
+    /// Events in the output, for an output that is not counted by lines (a binary trace).
+    pub written: Option<u64>,
 }
 
 /// A logger set up in this process, writing the event to its file from a background thread.
@@ -139,7 +141,7 @@ pub fn end_to_end<C: Contender>(mut c: C, s: &Settings, file: &Path) -> Value {
     let offered = start.elapsed();
     let fin = c.finish();
     let done = settle(file, start);
-    let written = count_events(file).min(s.e2e_events);
+    let written = fin.written.unwrap_or_else(|| count_events(file)).min(s.e2e_events);
     let secs = done.as_secs_f64();
     json!({
         "e2e_events": s.e2e_events,
