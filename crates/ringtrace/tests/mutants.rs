@@ -272,3 +272,34 @@ fn a_thread_at_its_quota_stays_dropping_in_a_free_pool() {
     let report = guard.shutdown(Duration::from_secs(10));
     assert_eq!(report.recorded, 256);
 }
+
+/// Records that fit are never reported as cut: the best-effort serialization diagnostic
+/// names events that were truncated, and there are none here.
+///
+/// Kills `drain.rs Drain::consume: replace > with >=` (a "0 event(s) … were cut"
+/// diagnostic after every ring read).
+#[test]
+fn no_truncation_diagnostic_when_nothing_was_cut() {
+    let _s = common::serial();
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::<ringtrace::Diagnostic>::new()));
+    let s2 = seen.clone();
+    let sink = common::Collect::new("all");
+    let guard = ringtrace::Builder::new()
+        .diagnostics(DiagnosticSink::Hook(std::sync::Arc::new(move |d: &ringtrace::Diagnostic| {
+            s2.lock().unwrap().push(d.clone())
+        })))
+        .ignore_env()
+        .sink(sink.clone())
+        .install()
+        .unwrap();
+    for i in 0..100u64 {
+        ringtrace::info!("fits {} {}", i, "a short string");
+    }
+    let report = guard.shutdown(Duration::from_secs(10));
+    assert_eq!(report.recorded, 100);
+    assert_eq!(sink.events().len(), 100);
+    let seen = seen.lock().unwrap();
+    let serialization: Vec<_> =
+        seen.iter().filter(|d| d.kind == ringtrace::DiagnosticKind::Serialization).map(|d| &d.message).collect();
+    assert!(serialization.is_empty(), "{serialization:?}");
+}
