@@ -303,3 +303,58 @@ fn no_truncation_diagnostic_when_nothing_was_cut() {
         seen.iter().filter(|d| d.kind == ringtrace::DiagnosticKind::Serialization).map(|d| &d.message).collect();
     assert!(serialization.is_empty(), "{serialization:?}");
 }
+
+/// A thread's records can still be held back in the merge window after its slot was retired;
+/// its description (name, id) must stay theirs until they are delivered, even if a new thread
+/// arrives meanwhile and the drain hands out descriptions again.
+///
+/// Kills `drain.rs Drain::dispatch: replace == with !=` (a retired description freed while
+/// held-back records refer to it: the exited thread's last records carry the next thread's
+/// name).
+#[test]
+fn held_back_records_of_an_exited_thread_keep_its_name() {
+    let _s = common::serial();
+    let sink = common::Collect::new("all");
+    // A merge window far longer than the test: every record is held back until shutdown.
+    let guard = ringtrace::Builder::new()
+        .flush_interval(Duration::from_secs(60))
+        .merge_window(Duration::from_secs(60))
+        .diagnostics(DiagnosticSink::Off)
+        .ignore_env()
+        .sink(sink.clone())
+        .install()
+        .unwrap();
+    let record_in = |name: &str| {
+        let n = name.to_string();
+        std::thread::Builder::new()
+            .name(name.into())
+            .spawn(move || {
+                for i in 0..10u64 {
+                    ringtrace::info!("{} {}", n.as_str(), i);
+                }
+            })
+            .unwrap()
+            .join()
+            .unwrap();
+    };
+    record_in("first");
+    // The drain read the exited thread's records (held back) and retired its slot.
+    assert!(
+        common::eventually(|| {
+            let m = guard.metrics();
+            m.threads.is_empty() && m.recorded == 10
+        }),
+        "the exited thread's slot was retired"
+    );
+    assert!(sink.events().is_empty(), "held back in the merge window");
+    record_in("second");
+    assert!(common::eventually(|| guard.metrics().recorded == 20));
+    let report = guard.shutdown(Duration::from_secs(10));
+    assert_eq!(report.recorded, 20);
+    let events = sink.events();
+    assert_eq!(events.len(), 20);
+    for e in &events {
+        let owner = e.message.split(' ').next().unwrap();
+        assert_eq!(e.thread, owner, "{e:?}");
+    }
+}
