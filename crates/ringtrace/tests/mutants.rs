@@ -358,3 +358,46 @@ fn held_back_records_of_an_exited_thread_keep_its_name() {
         assert_eq!(e.thread, owner, "{e:?}");
     }
 }
+
+/// PRESSURE means fewer than `pressure_watermark` of the rings free (R-BP-2): with four rings
+/// and a watermark of a quarter, taking the third ring (one left free) is still NORMAL,
+/// taking the last one is PRESSURE.
+///
+/// Kills `producer.rs Producer::take_fresh_ring: replace < with <=` (PRESSURE at the
+/// watermark itself).
+#[test]
+fn pressure_starts_below_the_watermark_not_at_it() {
+    let _s = common::serial();
+    let gate = gate();
+    let guard = ringtrace::Builder::new()
+        .ring_size(4096)
+        .ring_count(4)
+        .max_rings_per_thread(4)
+        .max_record_size(256)
+        .pressure_watermark(0.25)
+        .policy(Policy::DropNewest)
+        .diagnostics(DiagnosticSink::Off)
+        .ignore_env()
+        .sink(gate.clone())
+        .install()
+        .unwrap();
+    // The drain is held: no ring comes back while this thread takes them, 128 records each.
+    hold_drain(&gate);
+    for i in 1..300u64 {
+        ringtrace::info!("e {}", i);
+    }
+    let m = guard.metrics();
+    assert_eq!(m.pool.free, 1, "three rings taken");
+    assert_eq!(me(&guard).state, ThreadState::Normal, "one ring of four free is not below a quarter");
+    for i in 300..400u64 {
+        ringtrace::info!("e {}", i);
+    }
+    let m = guard.metrics();
+    assert_eq!(m.pool.free, 0, "the fourth ring taken");
+    assert_eq!(me(&guard).state, ThreadState::Pressure);
+    assert_eq!(m.dropped.total(), 0);
+    gate.set(true);
+    let report = guard.shutdown(Duration::from_secs(10));
+    assert_eq!(report.recorded, 400);
+    assert_eq!(report.transitions.get(ThreadState::Normal, ThreadState::Pressure), 1);
+}
