@@ -401,3 +401,71 @@ fn pressure_starts_below_the_watermark_not_at_it() {
     assert_eq!(report.recorded, 400);
     assert_eq!(report.transitions.get(ThreadState::Normal, ThreadState::Pressure), 1);
 }
+
+/// When the drain hands rings back it wakes the producers blocked under `Policy::Block`
+/// (counted as `blocked_wakeups`), also when the freed rings are no use to them. Flight-
+/// recorder mode makes it deterministic: the blocked thread is at its quota (the drain does
+/// not take a live thread's rings), so it is still waiting when an exited thread's rings come
+/// back.
+///
+/// Kills `backpressure.rs Waiters::wake_all: replace with ()`, `Waiters::wake_all: replace
+/// == with !=` and `Waiters::wakes: replace -> u64 with 0`.
+#[test]
+fn freed_rings_wake_the_blocked_producers() {
+    let _s = common::serial();
+    let sink = common::Collect::new("all");
+    let guard = ringtrace::Builder::new()
+        .ring_size(4096)
+        .ring_count(4)
+        .max_rings_per_thread(2)
+        .max_record_size(256)
+        .policy(Policy::Block { timeout: Duration::from_secs(3600) })
+        .flight_recorder(true)
+        .diagnostics(DiagnosticSink::Off)
+        .ignore_env()
+        .sink(sink.clone())
+        .install()
+        .unwrap();
+    let (go, wait) = std::sync::mpsc::channel::<()>();
+    let (ready, recorded) = std::sync::mpsc::channel::<()>();
+    let holder = std::thread::Builder::new()
+        .name("holder".into())
+        .spawn(move || {
+            for i in 0..200u64 {
+                ringtrace::info!("h {}", i);
+            }
+            ready.send(()).unwrap();
+            let _ = wait.recv();
+        })
+        .unwrap();
+    recorded.recv().unwrap();
+    // Two rings fit, the 257th record waits: the thread is at its quota.
+    let blocked = std::thread::Builder::new()
+        .name("blocked".into())
+        .spawn(|| {
+            for i in 0..257u64 {
+                ringtrace::info!("b {}", i);
+            }
+        })
+        .unwrap();
+    let state_of = |name: &str| guard.metrics().threads.iter().find(|t| t.name == name).map(|t| t.state);
+    assert!(common::eventually(|| state_of("blocked") == Some(ThreadState::Dropping)), "the thread blocks");
+    // The blocked call announces itself after a few hundred tries for room (microseconds);
+    // give it ample time to be parked before the rings come back.
+    std::thread::sleep(Duration::from_millis(50));
+    assert_eq!(guard.metrics().drain.blocked_wakeups, 0);
+    go.send(()).unwrap();
+    holder.join().unwrap();
+    assert!(common::eventually(|| guard.metrics().pool.free == 2), "the exited holder's rings came back");
+    assert!(
+        common::eventually(|| guard.metrics().drain.blocked_wakeups >= 1),
+        "the drain woke the blocked producer when it freed rings"
+    );
+    assert!(!blocked.is_finished(), "still at its quota: still blocked");
+    // Shutdown ends the wait: the waiting record is dropped as a shutdown drop.
+    let report = guard.shutdown(Duration::from_secs(10));
+    blocked.join().unwrap();
+    assert_eq!(report.dropped.get(DropReason::Shutdown), 1, "{:?}", report.dropped);
+    assert_eq!(report.dropped.total(), 1);
+    assert_eq!(report.recorded, 200 + 256);
+}
