@@ -469,3 +469,57 @@ fn freed_rings_wake_the_blocked_producers() {
     assert_eq!(report.dropped.total(), 1);
     assert_eq!(report.recorded, 200 + 256);
 }
+
+/// A producer that stops waiting leaves the waiters: once no producer is blocked, rings the
+/// drain frees wake nobody (`blocked_wakeups` stays put).
+///
+/// Kills `backpressure.rs Waiters::leave: replace with ()` (the waiter count never goes
+/// down: every later pass that frees a ring "wakes" a producer that is long gone).
+#[test]
+fn no_wakeups_once_no_producer_waits() {
+    let _s = common::serial();
+    let gate = gate();
+    let guard = ringtrace::Builder::new()
+        .ring_size(4096)
+        .ring_count(2)
+        .max_rings_per_thread(2)
+        .max_record_size(256)
+        .policy(Policy::Block { timeout: Duration::from_secs(3600) })
+        .diagnostics(DiagnosticSink::Off)
+        .ignore_env()
+        .sink(gate.clone())
+        .install()
+        .unwrap();
+    hold_drain(&gate);
+    // Two rings fit; the rest waits until the drain is let go.
+    let producer = std::thread::Builder::new()
+        .name("blocked".into())
+        .spawn(|| {
+            for i in 1..=300u64 {
+                ringtrace::info!("b {}", i);
+            }
+        })
+        .unwrap();
+    let state_of = |name: &str| guard.metrics().threads.iter().find(|t| t.name == name).map(|t| t.state);
+    assert!(common::eventually(|| state_of("blocked") == Some(ThreadState::Dropping)), "the thread blocks");
+    gate.set(true);
+    producer.join().unwrap();
+    assert!(common::eventually(|| guard.metrics().recorded == 301));
+    two_drain_passes(&guard);
+    let woken = guard.metrics().drain.blocked_wakeups;
+    // Nobody waits now. This thread (which never waits: `DropNewest` for it) records in
+    // chunks smaller than a ring and lets the drain catch up after each: it swaps rings
+    // again and again, and the drain frees each one.
+    ringtrace::set_thread_policy(Some(Policy::DropNewest));
+    for chunk in 0..20u64 {
+        for i in 0..100u64 {
+            ringtrace::info!("e {}", chunk * 100 + i);
+        }
+        assert!(common::eventually(|| guard.metrics().recorded == 301 + (chunk + 1) * 100));
+        two_drain_passes(&guard);
+    }
+    ringtrace::set_thread_policy(None);
+    assert_eq!(guard.metrics().drain.blocked_wakeups, woken, "wake-ups counted with no producer waiting");
+    let report = guard.shutdown(Duration::from_secs(10));
+    assert_eq!(report.dropped.total(), 0, "{:?}", report.dropped);
+}
