@@ -433,11 +433,9 @@ impl Drain {
             }
             let v = self.view_for(entry);
             read += self.collect(v, entry, cutoff, final_pass);
-            if state == SLOT_EXITED
-                && entry.chain_len() == 0
-                && entry.active.load(Ordering::Acquire) == NIL
-                && self.views[v as usize].held.is_empty()
-            {
+            // Rings the drain still holds of the thread are its own (taken from the chain): the
+            // slot can go, its view keeps them until their records are out.
+            if state == SLOT_EXITED && entry.chain_len() == 0 && entry.active.load(Ordering::Acquire) == NIL {
                 self.retire_slot(v, entry);
                 continue;
             }

@@ -45,7 +45,11 @@ pub const ALL: &[Spec] = &[
     Spec { name: "ringtrace", setup: "FmtSink text file, default config (drop_newest, 64×64 KiB rings)", e2e: true },
     Spec { name: "ringtrace_block", setup: "same, Policy::Block { timeout: 1 s } (lossless)", e2e: true },
     Spec { name: "ringtrace_json", setup: "FmtSink JSON lines file, default config", e2e: true },
-    Spec { name: "ringtrace_binary", setup: "BinarySink trace file, default config (events counted by the sink)", e2e: true },
+    Spec {
+        name: "ringtrace_binary",
+        setup: "BinarySink trace file, default config (events counted by the sink)",
+        e2e: true,
+    },
     Spec {
         name: "tracing_appender_lossy",
         setup: "tracing-subscriber fmt → tracing-appender non_blocking, lossy, 128k lines",
@@ -95,7 +99,9 @@ pub fn run(name: &str, phase: Phase, s: &Settings, sw: &Stopwatch, dir: &Path) -
             sw,
             &path,
         ),
-        "ringtrace_json" => measure(Ringtrace::new(&path, ringtrace::Policy::DropNewest, Out::Json)?, phase, s, sw, &path),
+        "ringtrace_json" => {
+            measure(Ringtrace::new(&path, ringtrace::Policy::DropNewest, Out::Json)?, phase, s, sw, &path)
+        }
         "ringtrace_binary" => {
             measure(Ringtrace::new(&path, ringtrace::Policy::DropNewest, Out::Binary)?, phase, s, sw, &path)
         }
@@ -153,8 +159,12 @@ impl Ringtrace {
             Out::Json => Box::new(FmtSink::file(path, Format::Json, never).map_err(|e| e.to_string())?),
             Out::Binary => Box::new(BinarySink::file(path, never).map_err(|e| e.to_string())?),
         };
-        let guard =
-            ringtrace::Builder::new().ignore_env().policy(policy).boxed_sink(sink).install().map_err(|e| e.to_string())?;
+        let guard = ringtrace::Builder::new()
+            .ignore_env()
+            .policy(policy)
+            .boxed_sink(sink)
+            .install()
+            .map_err(|e| e.to_string())?;
         Ok(Self { guard, out })
     }
 }
