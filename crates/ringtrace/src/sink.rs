@@ -143,6 +143,7 @@ pub struct RawBatch<'a> {
     pub(crate) callsites: &'a CallsiteTable,
     pub(crate) new_callsites: &'a [u32],
     pub(crate) clock: &'a ClockCalibration,
+    pub(crate) horizon: Option<u64>,
 }
 
 impl<'a> RawBatch<'a> {
@@ -154,7 +155,24 @@ impl<'a> RawBatch<'a> {
         new_callsites: &'a [u32],
         clock: &'a ClockCalibration,
     ) -> Self {
-        Self { runs, callsites, new_callsites, clock }
+        Self { runs, callsites, new_callsites, clock, horizon: None }
+    }
+
+    /// The same batch with the drain's *horizon*: a promise that every record handed to a
+    /// later `write_raw` has a merge key (its timestamp raised to the previous key of its
+    /// thread) of at least `ticks` — for instance the pass's start minus `merge_window`,
+    /// lowered to the timestamp of the first record a bounded pass left in a ring. The binary
+    /// sink writes it into the trace so readers can merge with a short lookahead (see
+    /// [`trace_file`](crate::trace_file), "Order"); without one they merge within their merge
+    /// limit.
+    pub fn with_horizon(mut self, ticks: u64) -> Self {
+        self.horizon = Some(ticks);
+        self
+    }
+
+    /// The horizon, if the drain gave one (see [`with_horizon`](Self::with_horizon)).
+    pub fn horizon(&self) -> Option<u64> {
+        self.horizon
     }
 
     /// The runs.
