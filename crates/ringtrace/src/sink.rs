@@ -158,11 +158,12 @@ impl<'a> RawBatch<'a> {
         Self { runs, callsites, new_callsites, clock, horizon: None }
     }
 
-    /// The same batch with the drain's *horizon*: a promise that every record handed to a
-    /// later `write_raw` has a merge key (its timestamp raised to the previous key of its
-    /// thread) of at least `ticks` — for instance the pass's start minus `merge_window`,
-    /// lowered to the timestamp of the first record a bounded pass left in a ring. The binary
-    /// sink writes it into the trace so readers can merge with a short lookahead (see
+    /// The same batch with the drain's *horizon*, its merge point: `ticks` is one more than
+    /// the cutoff of the pass's merge (`u64::MAX` when it handed out everything), so every
+    /// record the drain handed its merged sinks has a merge key (its timestamp raised to the
+    /// previous key of its thread) below it and every record it held back does not. The
+    /// binary sink writes it into the trace, and readers hand records out at the same points,
+    /// so a decoded trace comes out in the order the merged sinks saw (see
     /// [`trace_file`](crate::trace_file), "Order"); without one they merge within their merge
     /// limit.
     pub fn with_horizon(mut self, ticks: u64) -> Self {

@@ -28,7 +28,7 @@
 //!                 append fields (readers ignore them)
 //!   RUN      (5): (format 2) a run of one thread's records, not merged with other threads':
 //!                 thread id u64, record count u32, loss records among them u32, horizon u64
-//!                 (see "Order"), then the records exactly as they lay in the thread's ring,
+//!                 (the writer's merge point, see "Order"; 0: none), then the records exactly as they lay in the thread's ring,
 //!                 each padded with zeros to 8 bytes (never a Pad record); at most
 //!                 MAX_RECORDS_CHUNK bytes of records per chunk
 //! ```
@@ -52,21 +52,26 @@
 //! RUN chunks are the drain's raw path ([`Sink::write_raw`](crate::Sink::write_raw)): each
 //! pass, the binary sink writes every thread's committed ring bytes as they are, one RUN chunk
 //! per run, and the reader merges them — a k-way merge over threads with a bounded lookahead
-//! (`merge.rs`). What bounds the lookahead is the writer's *horizon*: a RUN chunk's horizon
-//! promises that no later chunk of the file holds a record whose merge key is below it (0
-//! promises nothing). After each RUN chunk the reader hands out, merged, every record it
-//! holds whose key is below the highest horizon read; a RECORDS chunk, the END chunk, the end
-//! of the input or an error hands out the rest first. How the binary sink picks its horizon,
-//! and when its promise holds, is in [`BinarySink`](crate::sinks::BinarySink)'s doc: in short,
-//! when every record reaches a ring within `merge_window` of its timestamp and each drain pass
-//! takes all that was published before it began — the condition of the drain's own merge.
+//! (`merge.rs`). The writer's *horizon* says when records may go: the last RUN chunk of a
+//! writer's batch carries it (0: none), and after reading that chunk the reader hands out,
+//! merged, every record it holds whose merge key is below it (`u64::MAX`: all). A horizon
+//! applies at its own chunk only. A RECORDS chunk, the END chunk, the end of the input or an
+//! error hands out everything held first.
 //!
-//! The reader holds at most [`DEFAULT_MERGE_LIMIT`] (64 MiB; [`TraceReader::set_merge_limit`])
-//! of RUN records it cannot hand out yet. At the limit it hands out the oldest, horizon or
-//! not: the merge is exact when, besides the writer's promise, the records between a horizon
-//! and the next fit in the limit. The binary sink's promise after a pass covers the pass and
-//! about `merge_window` before it, so a pass of up to ~30 MiB (a drain pass takes at most the
-//! pool, 4 MiB by default) merges exactly.
+//! The drain's horizon is its own merge's cutoff plus one: the pass handed its merged sinks
+//! (text, JSON) every record whose key is at most the cutoff and held the rest back, so a
+//! reader that hands out the same records at the same point gives the same order — a record
+//! that came late (a loss record dated to when its gap opened, a record of a thread
+//! descheduled for longer than `merge_window`) included, and ties between threads too if the
+//! drain breaks them as the reader does (by the order the threads were first described). A
+//! writer whose horizon is a promise (no later record has a lower key) gets an exact merge.
+//!
+//! Without horizons the reader holds at most [`DEFAULT_MERGE_LIMIT`] (64 MiB;
+//! [`TraceReader::set_merge_limit`]) of RUN records and, at the limit, hands out the oldest
+//! until half of it is left (horizons or not, that bound holds): the merge is then exact as
+//! long as no record reaches the file more than about 32 MiB of RUN records after one that
+//! sorts after it. A drain pass takes at most the pool (4 MiB by default) and a thread's
+//! backlog is bounded by its quota, so for the default configuration that holds too.
 //!
 //! # Formats 1 and 2
 //!
@@ -132,8 +137,8 @@ pub const MAX_CHUNK: usize = 1 << 30;
 pub const MAX_RECORDS_CHUNK: usize = 1 << 20;
 /// Readers fill a chunk's buffer at most this many bytes at a time (1 MiB).
 pub const READ_PIECE: usize = 1 << 20;
-/// How many bytes of RUN records a reader holds for its merge before it hands out the oldest
-/// regardless of the writer's horizon (64 MiB; see the module doc: "Order").
+/// How many bytes of RUN records a reader holds for its merge before it hands out the oldest,
+/// horizon or not (64 MiB; see the module doc: "Order").
 pub const DEFAULT_MERGE_LIMIT: usize = 64 << 20;
 /// Payload bytes of the END chunk this version writes.
 const END_LEN: usize = 40;
@@ -207,7 +212,7 @@ pub fn write_thread(out: &mut Vec<u8>, t: &ThreadInfo) {
 
 /// The first [`RUN_CHUNK_HEADER_LEN`] bytes of a RUN chunk framing `records_len` bytes of
 /// records (`records` of them, `losses` loss records among them) of thread `thread`, with the
-/// writer's `horizon` (see the module doc; 0 promises nothing). The records follow as they
+/// writer's `horizon` (see the module doc, "Order"; 0: none). The records follow as they
 /// lay in the ring: `records_len` is a multiple of 8 and at most [`MAX_RECORDS_CHUNK`].
 pub fn run_chunk_header(
     thread: u64,
@@ -591,8 +596,8 @@ impl<R: Read> TraceReader<R> {
         self.version
     }
 
-    /// How many bytes of RUN records the merge may hold before it hands out the oldest
-    /// regardless of the writer's horizon (default [`DEFAULT_MERGE_LIMIT`]; see the module
+    /// How many bytes of RUN records the merge may hold before it hands out the oldest,
+    /// horizon or not (default [`DEFAULT_MERGE_LIMIT`]; see the module
     /// doc: "Order"). At least 2 MiB (two chunks) are kept whatever is asked.
     pub fn set_merge_limit(&mut self, bytes: usize) {
         self.merge.set_limit(bytes.max(2 * (MAX_RECORDS_CHUNK + RUN_HEADER_LEN)));
@@ -1392,6 +1397,20 @@ mod tests {
         let mut b = run_file(&order);
         write_passes(&mut b, &threads, per_pass, |_| 0);
         assert_eq!(read_all(&b).unwrap().1, 1);
+    }
+
+    #[test]
+    fn a_horizon_applies_at_its_own_chunk_only() {
+        // A batch that hands out everything, then a batch of two runs: the first run must
+        // wait for the batch's last chunk (it was handed out at once when the merge carried
+        // the highest horizon seen forward).
+        let mut b = run_file(&[1, 2]);
+        write_run(&mut b, 1, &padded(RecordKind::Event, 1, 10, 1), u64::MAX).unwrap();
+        write_run(&mut b, 1, &padded(RecordKind::Event, 1, 30, 2), 0).unwrap();
+        write_run(&mut b, 2, &padded(RecordKind::Event, 1, 20, 3), u64::MAX).unwrap();
+        let (got, batches, _) = read_all(&b).unwrap();
+        assert_eq!(got, vec![(1, 10, 1), (2, 20, 3), (1, 30, 2)]);
+        assert_eq!(batches, 2);
     }
 
     #[test]

@@ -344,6 +344,77 @@ fn a_horizon_from_the_drain_changes_nothing_but_how_long_records_wait() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
+/// A merging drain, as today's: each pass collects every thread's new records (threads in a
+/// fixed collection order, first-seen order = rank), sorts what it holds by (key, rank), hands
+/// its merged sinks what is not above the pass's cutoff (now minus the merge window) and holds
+/// the rest back; the final pass hands out everything. A thread that leaves a dropping
+/// episode records a loss record dated to when its gap opened: it arrives late. The raw batch
+/// of each pass carries the cutoff + 1 as its horizon; the file must decode to the
+/// concatenation of what the merged sinks were handed. (Fails if a horizon is carried on to
+/// later chunks.)
+#[test]
+fn a_file_written_with_the_drains_cutoffs_decodes_as_the_drain_merged() {
+    let dir = tempdir("drain-order");
+    let path = dir.join("t.rtrace");
+    let mut rng = Rng(0xfeed_beef);
+    let table = callsites();
+    let clock = clock();
+    let infos: Vec<ThreadInfo> = (1..=3).map(thread).collect();
+    let mut s = sink(&path, Rotation { max_bytes: 0, max_files: 0 });
+    let window = 30;
+    let mut now = 1000u64;
+    let mut last_key = [0u64; 3];
+    let mut held: Vec<(u64, usize, (u64, u64, u64))> = Vec::new();
+    let mut handed = Vec::new();
+    let mut v = 0;
+    for pass in 0..400 {
+        // Pass 200 hands out everything, as a flush (the panic hook's) does mid-run.
+        let last = pass == 399 || pass == 200;
+        let mut runs_bytes: Vec<(usize, Vec<u8>, u32, u32)> = Vec::new();
+        for (t, key) in last_key.iter_mut().enumerate() {
+            let mut bytes = Vec::new();
+            let (mut ev, mut lo) = (0, 0);
+            for _ in 0..rng.next() % 6 {
+                // A record read some ticks before `now` (within the window, mostly).
+                let ts = now - rng.next() % (window + 5);
+                let late_loss = rng.next() % 20 == 0;
+                let (kind, ts) = if late_loss { (LOSS, ts - 200) } else { (EVENT, ts) };
+                v += 1;
+                bytes.extend(record(kind, ts, v));
+                if kind == LOSS {
+                    lo += 1;
+                } else {
+                    ev += 1;
+                }
+                *key = (*key).max(ts);
+                held.push((*key, t, (t as u64 + 1, ts, v)));
+            }
+            if !bytes.is_empty() {
+                runs_bytes.push((t, bytes, ev, lo));
+            }
+        }
+        let cutoff = if last { u64::MAX } else { now - window };
+        held.sort_by_key(|h| (h.0, h.1));
+        let ready = held.partition_point(|h| h.0 <= cutoff);
+        handed.extend(held.drain(..ready).map(|h| h.2));
+        let runs: Vec<RawRun<'_>> = runs_bytes
+            .iter()
+            .map(|(t, b, e, l)| RawRun { thread: &infos[*t], records: b, events: *e, losses: *l })
+            .collect();
+        let new: &[u32] = if pass == 0 { &[1] } else { &[] };
+        let batch = RawBatch::new(&runs, &table, new, &clock).with_horizon(cutoff.saturating_add(1));
+        s.write_raw(&batch).unwrap();
+        now += 1 + rng.next() % 20;
+    }
+    s.stop().unwrap();
+    let want: Vec<(u64, u64, u64)> = handed;
+    let (got, _) = read(&path);
+    let late = want.windows(2).filter(|w| w[1].1 < w[0].1).count();
+    assert!(late > 5, "{late} records handed out after newer ones");
+    same(&got, &want);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
 #[test]
 fn rotation_of_a_raw_trace_keeps_every_file_self_contained_and_counted() {
     let dir = tempdir("rotate");

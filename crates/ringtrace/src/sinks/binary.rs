@@ -21,13 +21,11 @@
 //! # The horizon
 //!
 //! Each raw batch's last RUN chunk carries the batch's
-//! [`horizon`](crate::RawBatch::with_horizon), the drain's promise that later batches hold no
-//! record with a lower merge key; readers then hand out everything below it. A batch without
-//! one writes 0 (no promise), and readers merge within their merge limit
-//! ([`DEFAULT_MERGE_LIMIT`](crate::trace_file::DEFAULT_MERGE_LIMIT), 64 MiB): the order is
-//! exact as long as no record reaches the file more than about half the limit (32 MiB of RUN
-//! records) after a record that sorts after it, which the drain's passes — a pass takes at
-//! most the pool, 4 MiB by default, and a thread's backlog is bounded by its quota — keep.
+//! [`horizon`](crate::RawBatch::with_horizon): the drain's merge cutoff plus one, below which
+//! readers hand out what they hold, so a decoded trace comes out in the order the drain's
+//! merged sinks saw (see [`trace_file`](crate::trace_file), "Order"). A batch without one
+//! writes 0, and readers merge within their merge limit
+//! ([`DEFAULT_MERGE_LIMIT`](crate::trace_file::DEFAULT_MERGE_LIMIT), 64 MiB).
 //!
 //! # Descriptions, rotation, the end marker
 //!
@@ -365,7 +363,7 @@ impl Sink for BinarySink {
                 losses += u64::from(p.losses);
             }
         }
-        // The batch's last chunk carries the drain's promise.
+        // The batch's last chunk carries the drain's merge point.
         if let (Some(last), Some(h)) = (self.pieces.last(), batch.horizon()) {
             let at = last.header_end - RUN_CHUNK_HEADER_LEN + 24;
             self.unit[at..at + 8].copy_from_slice(&h.to_le_bytes());

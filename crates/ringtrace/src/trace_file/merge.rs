@@ -10,13 +10,16 @@
 //!
 //! # When a record is handed out
 //!
-//! A record may only go out once no record still to be read can precede it. The writer says
-//! when that is: each RUN chunk carries a *horizon*, a promise that no later chunk of the
-//! file holds a record whose key is below it. After each chunk the merge hands out every
-//! buffered record whose key is below the highest horizon seen (the first key that is not
-//! below it stays: a later record of an earlier-described thread may tie with it). A RECORDS
-//! chunk (already merged by its writer), the END chunk, the end of the input and an error all
-//! hand out everything buffered first.
+//! The writer says: a RUN chunk may carry a *horizon*, the end of one of the writer's
+//! batches and its merge point. After reading such a chunk the merge hands out every buffered
+//! record whose key is below that horizon (the first key that is not below it stays: a later
+//! record of an earlier-described thread may tie with it); 0 hands out nothing, `u64::MAX`
+//! everything. The drain gives as horizon the cutoff below which it handed the batch's
+//! records to its other sinks, so the reader merges exactly as the drain did, records that
+//! came late (a loss record dated to when its gap opened) included; a writer whose horizon
+//! is a promise (no later record has a lower key) gets an exact merge. A RECORDS chunk
+//! (already merged by its writer), the END chunk, the end of the input and an error hand out
+//! everything buffered first.
 //!
 //! # Memory
 //!
@@ -67,8 +70,6 @@ pub(super) struct Merge {
     heap: BinaryHeap<Reverse<(u64, u32)>>,
     /// Bytes of buffered records in the arena (the rest of it is dead).
     live: usize,
-    /// The highest horizon read so far.
-    horizon: u64,
     limit: usize,
     out: Vec<RecRef>,
 }
@@ -82,15 +83,7 @@ pub(super) struct Tables<'a> {
 
 impl Merge {
     pub(super) fn new(limit: usize) -> Self {
-        Self {
-            arena: Vec::new(),
-            lanes: Vec::new(),
-            heap: BinaryHeap::new(),
-            live: 0,
-            horizon: 0,
-            limit,
-            out: Vec::new(),
-        }
+        Self { arena: Vec::new(), lanes: Vec::new(), heap: BinaryHeap::new(), live: 0, limit, out: Vec::new() }
     }
 
     pub(super) fn set_limit(&mut self, limit: usize) {
@@ -134,7 +127,9 @@ impl Merge {
     }
 
     /// Buffers the records at `start..end` of the arena (validated by the caller) as thread
-    /// `lane`'s next ones, then hands out what `horizon` allows.
+    /// `lane`'s next ones, then hands out every buffered record whose key is below the
+    /// chunk's `horizon` (all of them for `u64::MAX`, none for 0). A horizon applies at its
+    /// own chunk only: it is not carried to later chunks.
     pub(super) fn push_run(
         &mut self,
         lane: u32,
@@ -154,8 +149,9 @@ impl Merge {
                 self.heap.push(Reverse((key, lane)));
             }
         }
-        self.horizon = self.horizon.max(horizon);
-        self.release(self.horizon, 0, t, f);
+        if horizon > 0 {
+            self.release(horizon, 0, t, f);
+        }
         if self.arena.len() >= COMPACT_MIN && self.arena.len() - self.live >= self.live {
             self.compact();
         }
