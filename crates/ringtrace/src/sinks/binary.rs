@@ -1,41 +1,5 @@
 //! [`BinarySink`]: the binary trace (see [`trace_file`](crate::trace_file)) to a file with
 //! size-based rotation. Runs on the drain thread.
-//!
-//! # Two ways in
-//!
-//! - **Raw** ([`Sink::write_raw`], the drain's bulk path; [`takes_raw`](Sink::takes_raw) is
-//!   true): per drain pass, the descriptions of threads and callsites this file has not seen,
-//!   then for every run of a thread's records a RUN chunk — a 32-byte header and the run's
-//!   bytes exactly as they lay in the ring — handed to the file as one unit
-//!   ([`RotatingFile::write_unit_vectored`]): a batch of 256 KiB or more goes out in place with
-//!   one `writev`, a smaller one is copied into the sink's 1 MiB buffer, which is written when
-//!   full (on the test machine that costs less than a `writev` per batch: see
-//!   [`VECTORED_COPY_BELOW`](super::rotate::VECTORED_COPY_BELOW)). The records are never
-//!   walked (a run over [`MAX_RECORDS_CHUNK`] is cut into several chunks, which walks its
-//!   record headers). The threads are not merged here: readers merge them (see
-//!   [`trace_file`](crate::trace_file), "Order").
-//! - **Decoded** ([`Sink::write_batch`]: tests, converters, a drain that does not call
-//!   `write_raw`): the batch's events in its order, as RECORDS chunks (one per run of
-//!   consecutive events of one thread), which readers hand out as they are.
-//!
-//! # The horizon
-//!
-//! Each raw batch's last RUN chunk carries the batch's
-//! [`horizon`](crate::RawBatch::with_horizon): the drain's merge cutoff plus one, below which
-//! readers hand out what they hold, so a decoded trace comes out in the order the drain's
-//! merged sinks saw (see [`trace_file`](crate::trace_file), "Order"). A batch without one
-//! writes 0, and readers merge within their merge limit
-//! ([`DEFAULT_MERGE_LIMIT`](crate::trace_file::DEFAULT_MERGE_LIMIT), 64 MiB).
-//!
-//! # Descriptions, rotation, the end marker
-//!
-//! The sink keeps every description it wrote (the dictionary); a new file started by a
-//! rotation begins with the header and that dictionary, so it decodes on its own. Every file
-//! it finishes (at shutdown, and each file it rotates away) ends with an END chunk counting
-//! what the file holds; a file without one was cut (the process died) or is still being
-//! written. A batch that cannot be written describes nothing: its descriptions are written
-//! again with the next batch that gets through (for callsites the drain announced as new in
-//! it, which it will not announce again, the sink remembers them).
 
 use super::rotate::{OpenError, RotatingFile, Rotation};
 use crate::event::Batch;
@@ -114,8 +78,43 @@ struct Piece {
     end: usize,
 }
 
-/// The binary trace format to a rotating file. See the [module doc](self) and
-/// [`trace_file`](crate::trace_file).
+/// The binary trace format (see [`trace_file`](crate::trace_file)) to a rotating file.
+///
+/// # Two ways in
+///
+/// - **Raw** ([`Sink::write_raw`], the drain's bulk path; [`takes_raw`](Sink::takes_raw) is
+///   true): per drain pass, the descriptions of threads and callsites this file has not seen,
+///   then for every run of a thread's records a RUN chunk — a 32-byte header and the run's
+///   bytes exactly as they lay in the ring — handed to the file as one unit
+///   ([`RotatingFile::write_unit_vectored`]): a batch of 256 KiB or more goes out in place with
+///   one `writev`, a smaller one is copied into the sink's 1 MiB buffer, which is written when
+///   full (on the test machine that costs less than a `writev` per batch: see
+///   [`VECTORED_COPY_BELOW`](crate::sinks::rotate::VECTORED_COPY_BELOW)). The records are never
+///   walked (a run over [`MAX_RECORDS_CHUNK`] is cut into several chunks, which walks its
+///   record headers). The threads are not merged here: readers merge them (see
+///   [`trace_file`](crate::trace_file), "Order").
+/// - **Decoded** ([`Sink::write_batch`]: tests, converters, a drain that does not call
+///   `write_raw`): the batch's events in its order, as RECORDS chunks (one per run of
+///   consecutive events of one thread), which readers hand out as they are.
+///
+/// # The horizon
+///
+/// Each raw batch's last RUN chunk carries the batch's
+/// [`horizon`](crate::RawBatch::with_horizon): the drain's merge cutoff plus one, below which
+/// readers hand out what they hold, so a decoded trace comes out in the order the drain's
+/// merged sinks saw (see [`trace_file`](crate::trace_file), "Order"). A batch without one
+/// writes 0, and readers merge within their merge limit
+/// ([`DEFAULT_MERGE_LIMIT`](crate::trace_file::DEFAULT_MERGE_LIMIT), 64 MiB).
+///
+/// # Descriptions, rotation, the end marker
+///
+/// The sink keeps every description it wrote (the dictionary); a new file started by a
+/// rotation begins with the header and that dictionary, so it decodes on its own. Every file
+/// it finishes (at shutdown, and each file it rotates away) ends with an END chunk counting
+/// what the file holds; a file without one was cut (the process died) or is still being
+/// written. A batch that cannot be written describes nothing: its descriptions are written
+/// again with the next batch that gets through (for callsites the drain announced as new in
+/// it, which it will not announce again, the sink remembers them).
 #[derive(Debug)]
 pub struct BinarySink {
     name: String,
