@@ -45,6 +45,8 @@ struct Count {
 #[derive(Debug, Default)]
 pub(crate) struct Stats {
     read: ReadStats,
+    /// The trace's format version (its header).
+    format_version: u16,
     threads: BTreeMap<u64, ThreadStats>,
     /// Index: the level's number (1 error … 5 trace), 0 for events of an unknown callsite.
     levels: [u64; 6],
@@ -169,6 +171,7 @@ impl Stats {
         json!({
             "file": file.display().to_string(),
             "file_bytes": self.read.bytes,
+            "format_version": self.format_version,
             "complete": self.read.is_complete(),
             "end_marker": end,
             "records": self.read.records,
@@ -206,10 +209,11 @@ impl Stats {
         let mut s = String::new();
         let _ = writeln!(
             s,
-            "{}: {} records in {} bytes: {} events ({} span begins, {} span ends), {} raw, {} loss records",
+            "{}: {} records in {} bytes (format {}): {} events ({} span begins, {} span ends), {} raw, {} loss records",
             file.display(),
             self.read.records,
             self.read.bytes,
+            self.format_version,
             self.events,
             self.span_begins,
             self.span_ends,
@@ -307,7 +311,7 @@ impl Stats {
 /// complete chunk, printed, and warned about (with `strict`: status 3).
 pub(crate) fn run(file: &Path, json: bool, top: usize, strict: bool) -> Result<(), Failure> {
     let mut input = Input::open(file, "reading")?;
-    let mut stats = Stats::default();
+    let mut stats = Stats { format_version: input.reader.version(), ..Stats::default() };
     let result = input.reader.for_each_batch(|batch| {
         for ev in batch.iter() {
             stats.add(&ev);

@@ -370,3 +370,39 @@ fn convert_and_stats_fail_clearly_on_bad_input() {
     assert!(String::from_utf8_lossy(&o.stderr).contains("invalid value 'svg'"));
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// The format-1 trace checked in with the ringtrace crate's tests: the test workload as
+/// `ringtrace workload` wrote it before the bulk path (bb04934), and what that version's
+/// `decode --format jsonl` printed for it.
+fn format1_fixture() -> (PathBuf, Vec<u8>) {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../ringtrace/tests/fixtures");
+    let jsonl = std::fs::read(dir.join("format1-workload.jsonl")).unwrap();
+    (dir.join("format1-workload.rtrace"), jsonl)
+}
+
+#[test]
+fn a_format_1_trace_decodes_converts_and_counts_as_before_and_stats_names_the_format() {
+    let (old, jsonl) = format1_fixture();
+    let o = bin().args(["decode", "--strict", "--format", "jsonl"]).arg(&old).output().unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert_eq!(o.stdout, jsonl, "what bb04934's decode printed");
+    let o = bin().args(["stats", "--json", "--strict"]).arg(&old).output().unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let v: Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!((v["format_version"].as_u64(), v["records"].as_u64()), (Some(1), Some(413)));
+    assert_eq!((v["loss_records"].as_u64(), v["lost_events"].as_u64()), (Some(1), Some(744)));
+    let dir = tempdir("format1");
+    for to in ["perfetto", "ctf", "jsonl"] {
+        let o = convert(&old, to, &dir.join(to));
+        assert!(o.status.success(), "{to}: {}", String::from_utf8_lossy(&o.stderr));
+    }
+    assert_eq!(std::fs::read(dir.join("jsonl")).unwrap(), jsonl);
+    // What this version writes is format 2.
+    let (trace, _) = run_workload(&dir);
+    let o = bin().args(["stats", "--json"]).arg(&trace).output().unwrap();
+    let v: Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["format_version"].as_u64(), Some(2));
+    let o = bin().arg("stats").arg(&trace).output().unwrap();
+    assert!(String::from_utf8_lossy(&o.stdout).contains("bytes (format 2)"));
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -24,10 +24,9 @@
 //! thread and one of kind `SpanEnd` closes the span most recently opened and not yet closed on
 //! the same thread; the span's name is the begin record's message (the callsite's format
 //! string when it has no arguments). A trace file keeps each thread's records in recording
-//! order, and the binary sink writes the drain's batches in timestamp order (a RECORDS chunk
-//! ends whenever the thread changes), so reading a file chunk by chunk sees the events merged
-//! by timestamp across threads and in order within each thread, which is all span matching
-//! needs.
+//! order, and its reader hands them out merged by timestamp across threads (see
+//! [`trace_file`](ringtrace::trace_file), "Order"), in order within each thread, which is all
+//! span matching needs.
 //!
 //! [ui.perfetto.dev]: https://ui.perfetto.dev
 

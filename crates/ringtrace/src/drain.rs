@@ -141,6 +141,10 @@ struct View {
     /// The merge key of the thread's next record, if it has one at or before the cutoff
     /// (computed by `advance`).
     next: Option<(u64, Cursor)>,
+    /// When the drain first saw this thread, in order (never reused): equal merge keys of two
+    /// threads go to the one seen first, as a trace reader orders them (threads in the order
+    /// they are described).
+    seq: u64,
 }
 
 /// Where a view's next record to merge is.
@@ -153,8 +157,9 @@ enum Cursor {
 }
 
 impl View {
-    fn new(slot: usize, generation: u32) -> Self {
+    fn new(slot: usize, generation: u32, seq: u64) -> Self {
         Self {
+            seq,
             slot,
             generation,
             last_key: 0,
@@ -195,6 +200,8 @@ struct SinkSlot {
 /// bytes are in a held ring or a copy buffer, valid until the pass ends.
 #[derive(Debug, Clone, Copy)]
 struct RunSpec {
+    /// Sort key for the raw batch: (the view's `seq`, position in the pass).
+    order: (u64, u32),
     view: u32,
     ptr: *const u8,
     len: usize,
@@ -229,8 +236,10 @@ pub(crate) struct Drain {
     segs: Vec<Seg>,
     /// Which segment of the current batch holds each view's front ring / copy buffer.
     seg_of: Vec<(u32, u32)>,
-    /// The merge's heap: (next key, view), smallest first.
-    heap: std::collections::BinaryHeap<std::cmp::Reverse<(u64, u32)>>,
+    /// The merge's heap: (next key, view's first-seen sequence, view), smallest first.
+    heap: std::collections::BinaryHeap<std::cmp::Reverse<(u64, u64, u32)>>,
+    /// The next `View::seq`.
+    next_seq: u64,
     /// Some thread was not NORMAL after the last pass.
     unsettled: bool,
     /// The current pass gave rings back to the pool or released ring space (then blocked
@@ -270,6 +279,7 @@ impl Drain {
             segs: Vec::new(),
             seg_of: Vec::new(),
             heap: std::collections::BinaryHeap::new(),
+            next_seq: 0,
             unsettled: false,
             released: false,
         }
@@ -454,7 +464,7 @@ impl Drain {
         let merge = self.refs.capacity() * std::mem::size_of::<RecRef>()
             + self.segs.capacity() * std::mem::size_of::<Seg>()
             + self.seg_of.capacity() * 8
-            + self.heap.capacity() * 16
+            + self.heap.capacity() * 24
             + self.runs.capacity() * std::mem::size_of::<RunSpec>();
         let bytes = (copies + merge) as u64;
         let held: usize = self.views.iter().map(|v| v.held.len()).sum();
@@ -470,7 +480,7 @@ impl Drain {
     /// Returns how many records went to the merged sinks.
     fn deliver(&mut self, cutoff: u64) -> usize {
         if self.any_raw {
-            self.write_raw();
+            self.write_raw(cutoff);
         }
         let mut merged = 0;
         if self.any_merged {
@@ -516,14 +526,16 @@ impl Drain {
             self.retiring.push(v);
         }
         let info = entry.info();
+        let seq = self.next_seq;
+        self.next_seq += 1;
         let v = match self.free_views.pop() {
             Some(v) => {
-                self.views[v as usize] = View::new(key, generation);
+                self.views[v as usize] = View::new(key, generation, seq);
                 self.threads[v as usize] = info;
                 v
             }
             None => {
-                self.views.push(View::new(key, generation));
+                self.views.push(View::new(key, generation, seq));
                 self.threads.push(info);
                 (self.views.len() - 1) as u32
             }
@@ -592,7 +604,7 @@ impl Drain {
                 if any_raw {
                     // SAFETY: `start <= end <= ring_size`: offsets of records in this ring.
                     let ptr = unsafe { base.add(start) };
-                    runs.push(RunSpec { view: v, ptr, len: end - start, events, losses });
+                    runs.push(RunSpec { order: (0, 0), view: v, ptr, len: end - start, events, losses });
                 }
             }
         };
@@ -694,7 +706,11 @@ impl Drain {
 
     /// The raw sinks get this pass's runs: the held rings' (noted when taken) and the copy
     /// buffers' new bytes (module doc, step 2).
-    fn write_raw(&mut self) {
+    ///
+    /// The batch's horizon is the pass's merge cutoff (plus one): every record at or before it
+    /// that the merged sinks will ever get is in this batch or an earlier one, so a reader
+    /// that merges the raw records hands them out in the order the merged sinks saw.
+    fn write_raw(&mut self, cutoff: u64) {
         for (v, view) in self.views.iter_mut().enumerate() {
             if view.copy.len() > view.copy_raw {
                 let bytes = &view.copy[view.copy_raw..];
@@ -706,13 +722,30 @@ impl Drain {
                         events += 1;
                     }
                 }
-                self.runs.push(RunSpec { view: v as u32, ptr: bytes.as_ptr(), len: bytes.len(), events, losses });
+                self.runs.push(RunSpec {
+                    order: (0, 0),
+                    view: v as u32,
+                    ptr: bytes.as_ptr(),
+                    len: bytes.len(),
+                    events,
+                    losses,
+                });
                 view.copy_raw = view.copy.len();
             }
         }
         if self.runs.is_empty() {
             return;
         }
+        // Threads in the order the drain first saw them (a reader breaks ties between threads
+        // by the order they are described, which follows the runs); each thread's runs keep
+        // their order (the position breaks ties). Unstable: no scratch allocation.
+        let views = &self.views;
+        let mut position = 0u32;
+        for r in self.runs.iter_mut() {
+            r.order = (views[r.view as usize].seq, position);
+            position += 1;
+        }
+        self.runs.sort_unstable_by_key(|r| r.order);
         let threads = &self.threads;
         let raw: Vec<RawRun<'_>> = self
             .runs
@@ -728,7 +761,8 @@ impl Drain {
             })
             .collect();
         let shared = &self.shared;
-        let batch = RawBatch::new(&raw, &self.callsites, &self.new_callsites, &shared.clock);
+        let batch = RawBatch::new(&raw, &self.callsites, &self.new_callsites, &shared.clock)
+            .with_horizon(cutoff.saturating_add(1));
         let n = batch.events() + batch.losses();
         for (i, slot) in self.sinks.iter_mut().enumerate().filter(|(_, s)| s.raw) {
             let stats = &shared.sink_stats[i];
@@ -895,7 +929,7 @@ impl Drain {
         for v in 0..self.views.len() {
             if self.advance(v as u32, cutoff) {
                 let key = self.views[v].next.expect("advance found a record").0;
-                self.heap.push(std::cmp::Reverse((key, v as u32)));
+                self.heap.push(std::cmp::Reverse((key, self.views[v].seq, v as u32)));
             }
         }
         let mut last_sweep = Instant::now();
@@ -904,18 +938,18 @@ impl Drain {
             self.segs.clear();
             self.seg_of.clear();
             while self.refs.len() < batch_size {
-                let Some(std::cmp::Reverse((_, v))) = self.heap.pop() else { break };
+                let Some(std::cmp::Reverse((_, seq, v))) = self.heap.pop() else { break };
                 // Emit this thread's records while they come first (one heap operation per
                 // run of one thread, not per record).
-                let bound = self.heap.peek().map_or(u64::MAX, |r| r.0 .0);
+                let bound = self.heap.peek().map_or((u64::MAX, u64::MAX), |r| (r.0 .0, r.0 .1));
                 loop {
                     self.emit(v);
                     if !self.advance(v, cutoff) {
                         break;
                     }
                     let key = self.views[v as usize].next.expect("advance found a record").0;
-                    if key > bound || self.refs.len() >= batch_size {
-                        self.heap.push(std::cmp::Reverse((key, v)));
+                    if (key, seq) > bound || self.refs.len() >= batch_size {
+                        self.heap.push(std::cmp::Reverse((key, seq, v)));
                         break;
                     }
                 }

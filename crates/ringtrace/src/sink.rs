@@ -143,6 +143,7 @@ pub struct RawBatch<'a> {
     pub(crate) callsites: &'a CallsiteTable,
     pub(crate) new_callsites: &'a [u32],
     pub(crate) clock: &'a ClockCalibration,
+    pub(crate) horizon: Option<u64>,
 }
 
 impl<'a> RawBatch<'a> {
@@ -154,7 +155,25 @@ impl<'a> RawBatch<'a> {
         new_callsites: &'a [u32],
         clock: &'a ClockCalibration,
     ) -> Self {
-        Self { runs, callsites, new_callsites, clock }
+        Self { runs, callsites, new_callsites, clock, horizon: None }
+    }
+
+    /// The same batch with the drain's *horizon*, its merge point: `ticks` is one more than
+    /// the cutoff of the pass's merge (`u64::MAX` when it handed out everything), so every
+    /// record the drain handed its merged sinks has a merge key (its timestamp raised to the
+    /// previous key of its thread) below it and every record it held back does not. The
+    /// binary sink writes it into the trace, and readers hand records out at the same points,
+    /// so a decoded trace comes out in the order the merged sinks saw (see
+    /// [`trace_file`](crate::trace_file), "Order"); without one they merge within their merge
+    /// limit.
+    pub fn with_horizon(mut self, ticks: u64) -> Self {
+        self.horizon = Some(ticks);
+        self
+    }
+
+    /// The horizon, if the drain gave one (see [`with_horizon`](Self::with_horizon)).
+    pub fn horizon(&self) -> Option<u64> {
+        self.horizon
     }
 
     /// The runs.

@@ -6,7 +6,7 @@
 //! ```text
 //! file header (48 bytes)
 //!   magic          8  b"RTRACE\0\x01"
-//!   version        u16  FORMAT_VERSION
+//!   version        u16  FORMAT_VERSION (2; format 1 is read too, see below)
 //!   header_len     u16  48
 //!   byte_order     u32  0x0A0B0C0D (reads back as 0x0D0C0B0A on a big-endian reader)
 //!   anchor_ticks   u64  } clock calibration: ticks ↔ Unix time
@@ -17,18 +17,69 @@
 //!   CALLSITE (1): flags[0] is the callsite kind (0 event, 1 span begin, 2 span end); id u32, level u8, line u32, then strings (u16 length + UTF-8):
 //!                 target, module path, file, format; then u16 field count and the names
 //!   THREAD   (2): id u64, os tid u64, name (u16 length + UTF-8)
-//!   RECORDS  (3): thread id u64, record count u32, reserved u32, then the records exactly as
-//!                 in a ring (16-byte header + payload), each padded to 8 bytes; at most
-//!                 MAX_RECORDS_CHUNK bytes of records per chunk
+//!   RECORDS  (3): records in merge order (merged by their writer): thread id u64, record
+//!                 count u32, reserved u32, then the records exactly as in a ring (16-byte
+//!                 header + payload), each padded to 8 bytes; at most MAX_RECORDS_CHUNK bytes
+//!                 of records per chunk
 //!   END      (4): the last chunk of a finished file: records u64, loss records u64,
-//!                 callsites u64, threads u64 (the RECORDS, loss records, CALLSITE and THREAD
-//!                 chunks the writer put in this file), bytes u64 (the END chunk's own offset);
-//!                 a later version may append fields (readers ignore them)
+//!                 callsites u64, threads u64 (the records in RECORDS and RUN chunks, the loss
+//!                 records among them, and the CALLSITE and THREAD chunks the writer put in
+//!                 this file), bytes u64 (the END chunk's own offset); a later version may
+//!                 append fields (readers ignore them)
+//!   RUN      (5): (format 2) a run of one thread's records, not merged with other threads':
+//!                 thread id u64, record count u32, loss records among them u32, horizon u64
+//!                 (the writer's merge point, see "Order"; 0: none), then the records exactly as they lay in the thread's ring,
+//!                 each padded with zeros to 8 bytes (never a Pad record); at most
+//!                 MAX_RECORDS_CHUNK bytes of records per chunk
 //! ```
 //!
 //! A callsite or thread is described before the first record that refers to it. Each file a
 //! rotating sink starts begins with the header and every description written so far, so every
 //! file decodes on its own.
+//!
+//! # Order
+//!
+//! [`TraceReader`] hands records out in *merge order*: by merge key, a record's timestamp
+//! raised to the key of its thread's previous record (so one thread's records never reorder,
+//! the drain's own key), ties going to the thread described first in the file; each thread's
+//! records in the order the file holds them.
+//!
+//! A RECORDS chunk is in merge order already, and follows every record before it: the reader
+//! hands it out as it is, as one batch. The binary sink writes them for decoded batches
+//! ([`Sink::write_batch`](crate::Sink::write_batch)); snapshots and `recover` write only
+//! these.
+//!
+//! RUN chunks are the drain's raw path ([`Sink::write_raw`](crate::Sink::write_raw)): each
+//! pass, the binary sink writes every thread's committed ring bytes as they are, one RUN chunk
+//! per run, and the reader merges them — a k-way merge over threads with a bounded lookahead
+//! (`merge.rs`). The writer's *horizon* says when records may go: the last RUN chunk of a
+//! writer's batch carries it (0: none), and after reading that chunk the reader hands out,
+//! merged, every record it holds whose merge key is below it (`u64::MAX`: all). A horizon
+//! applies at its own chunk only. A RECORDS chunk, the END chunk, the end of the input or an
+//! error hands out everything held first.
+//!
+//! The drain's horizon is its own merge's cutoff plus one: the pass handed its merged sinks
+//! (text, JSON) every record whose key is at most the cutoff and held the rest back, so a
+//! reader that hands out the same records at the same point gives the same order — a record
+//! that came late (a loss record dated to when its gap opened, a record of a thread
+//! descheduled for longer than `merge_window`) included, and ties between threads too if the
+//! drain breaks them as the reader does (by the order the threads were first described). A
+//! writer whose horizon is a promise (no later record has a lower key) gets an exact merge.
+//!
+//! Without horizons the reader holds at most [`DEFAULT_MERGE_LIMIT`] (64 MiB;
+//! [`TraceReader::set_merge_limit`]) of RUN records and, at the limit, hands out the oldest
+//! until half of it is left (horizons or not, that bound holds): the merge is then exact as
+//! long as no record reaches the file more than about 32 MiB of RUN records after one that
+//! sorts after it. A drain pass takes at most the pool (4 MiB by default) and a thread's
+//! backlog is bounded by its quota, so for the default configuration that holds too.
+//!
+//! # Formats 1 and 2
+//!
+//! Format 2 added the RUN chunk; nothing else changed. This reader reads format-1 traces (from
+//! ringtrace before the raw path) exactly as before: they hold RECORDS chunks only, already in
+//! merge order. A reader of format 1 stops at a format-2 trace's header: "trace format
+//! version 2 at byte 8 is newer than this reader supports (version 1)". A RUN chunk in a
+//! format-1 file is an unknown chunk kind (corrupt).
 //!
 //! # Complete and incomplete traces
 //!
@@ -40,22 +91,23 @@
 //! choice (`ringtrace decode` warns, and fails with `--strict`). The END chunk's counts are
 //! checked against what was read, and nothing may follow it.
 //!
-//! The END chunk did not change the format version: a reader of an earlier build reads every
-//! record of such a file and then stops with "unknown chunk kind 4" at the END chunk's offset.
-//!
 //! # Bad input and memory
 //!
 //! [`TraceReader`] never panics on bad input: a wrong magic, a newer version, a truncated or
-//! corrupt chunk each give a [`TraceError`] with the byte offset where reading stopped.
+//! corrupt chunk each give a [`TraceError`] with the byte offset where reading stopped, after
+//! every record read before it was handed out.
 //!
-//! It holds one chunk at a time. A chunk's buffer is sized from its header but never beyond
+//! It reads one chunk at a time. A chunk's buffer is sized from its header but never beyond
 //! what the input holds ([`TraceReader::with_len`]; [`TraceReader::open`] takes a regular
 //! file's length), is filled in pieces of at most [`READ_PIECE`] bytes, and grows only with the
 //! bytes actually read, so a corrupt length cannot make the reader allocate it. Chunk payloads
-//! over [`MAX_CHUNK`] are refused; writers of this version write chunks of at most
-//! [`MAX_RECORDS_CHUNK`] bytes of records. An allocation that fails is an error, not an abort.
-//! Besides the chunk, the reader keeps the dictionary (callsite and thread descriptions) it has
-//! read.
+//! over [`MAX_CHUNK`] are refused, RUN chunks with more than [`MAX_RECORDS_CHUNK`] bytes of
+//! records too; writers of this version write chunks of at most [`MAX_RECORDS_CHUNK`] bytes of
+//! records. An allocation that fails is an error, not an abort. Besides the chunk, the reader
+//! keeps the dictionary (callsite and thread descriptions) it has read and the RUN records it
+//! cannot hand out yet (at most the merge limit plus one chunk, see "Order").
+
+mod merge;
 
 use crate::callsite::{CallsiteKind, Level};
 use crate::clock::ClockCalibration;
@@ -68,8 +120,10 @@ use std::path::Path;
 
 /// The first 8 bytes of every trace file.
 pub const MAGIC: [u8; 8] = *b"RTRACE\0\x01";
-/// The format version this crate writes and reads.
-pub const FORMAT_VERSION: u16 = 1;
+/// The format version this crate writes (it reads [`OLDEST_FORMAT_VERSION`] up to this one).
+pub const FORMAT_VERSION: u16 = 2;
+/// The oldest format version this crate reads (see the module doc: "Formats 1 and 2").
+pub const OLDEST_FORMAT_VERSION: u16 = 1;
 /// Bytes in the file header.
 pub const FILE_HEADER_LEN: usize = 48;
 const BYTE_ORDER: u32 = 0x0A0B_0C0D;
@@ -77,19 +131,28 @@ const CHUNK_HEADER_LEN: usize = 8;
 /// Largest chunk payload a reader accepts (1 GiB; guards against absurd lengths in corrupt
 /// files). Memory is bounded further by the input's real length: see the module doc.
 pub const MAX_CHUNK: usize = 1 << 30;
-/// Largest RECORDS chunk payload the writers of this version produce (1 MiB of records plus
-/// the chunk's 16-byte header; a single record is never split, and records are at most
-/// 64 KiB).
+/// Largest RECORDS or RUN chunk payload the writers of this version produce, not counting
+/// the chunk's own 16- or 24-byte header: 1 MiB of records (a single record is never split,
+/// and records are at most 64 KiB). Readers refuse RUN chunks with more.
 pub const MAX_RECORDS_CHUNK: usize = 1 << 20;
 /// Readers fill a chunk's buffer at most this many bytes at a time (1 MiB).
 pub const READ_PIECE: usize = 1 << 20;
+/// How many bytes of RUN records a reader holds for its merge before it hands out the oldest,
+/// horizon or not (64 MiB; see the module doc: "Order").
+pub const DEFAULT_MERGE_LIMIT: usize = 64 << 20;
 /// Payload bytes of the END chunk this version writes.
 const END_LEN: usize = 40;
+/// Bytes of a RUN chunk's payload before its records: thread id, record count, loss records,
+/// horizon.
+pub const RUN_HEADER_LEN: usize = 24;
+/// Bytes of a RUN chunk before its records: the chunk header and [`RUN_HEADER_LEN`].
+pub const RUN_CHUNK_HEADER_LEN: usize = CHUNK_HEADER_LEN + RUN_HEADER_LEN;
 
 const CHUNK_CALLSITE: u8 = 1;
 const CHUNK_THREAD: u8 = 2;
 const CHUNK_RECORDS: u8 = 3;
 const CHUNK_END: u8 = 4;
+const CHUNK_RUN: u8 = 5;
 
 /// The file header for a trace written with `clock`.
 pub fn file_header(clock: &ClockCalibration) -> [u8; FILE_HEADER_LEN] {
@@ -147,8 +210,97 @@ pub fn write_thread(out: &mut Vec<u8>, t: &ThreadInfo) {
     end_chunk(out, start);
 }
 
-/// Builds RECORDS chunks: consecutive records of one thread share a chunk, up to
-/// [`MAX_RECORDS_CHUNK`] bytes of records. Counts what it wrote (for the END chunk).
+/// The first [`RUN_CHUNK_HEADER_LEN`] bytes of a RUN chunk framing `records_len` bytes of
+/// records (`records` of them, `losses` loss records among them) of thread `thread`, with the
+/// writer's `horizon` (see the module doc, "Order"; 0: none). The records follow as they
+/// lay in the ring: `records_len` is a multiple of 8 and at most [`MAX_RECORDS_CHUNK`].
+pub fn run_chunk_header(
+    thread: u64,
+    records: u32,
+    losses: u32,
+    horizon: u64,
+    records_len: usize,
+) -> [u8; RUN_CHUNK_HEADER_LEN] {
+    let mut h = [0u8; RUN_CHUNK_HEADER_LEN];
+    h[0] = CHUNK_RUN;
+    h[4..8].copy_from_slice(&((RUN_HEADER_LEN + records_len) as u32).to_le_bytes());
+    h[8..16].copy_from_slice(&thread.to_le_bytes());
+    h[16..20].copy_from_slice(&records.to_le_bytes());
+    h[20..24].copy_from_slice(&losses.to_le_bytes());
+    h[24..32].copy_from_slice(&horizon.to_le_bytes());
+    h
+}
+
+/// Where [`split_run`] found a record it cannot frame: its offset in the run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BadRecord(pub usize);
+
+/// A piece of a run that fits one RUN chunk (see [`split_run`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RunPiece<'a> {
+    /// Whole records, each padded to 8 bytes.
+    pub records: &'a [u8],
+    /// How many.
+    pub count: u32,
+    /// Loss records among them.
+    pub losses: u32,
+}
+
+/// Cuts a run of one thread's records (each padded to 8 bytes, as in a ring) into pieces of
+/// at most [`MAX_RECORDS_CHUNK`] bytes at record boundaries, counting the records of each.
+/// Walks every record header; a record that is not a whole event, raw or loss record ends the
+/// walk with [`BadRecord`].
+pub fn split_run(run: &[u8]) -> impl Iterator<Item = Result<RunPiece<'_>, BadRecord>> + '_ {
+    let mut at = 0;
+    std::iter::from_fn(move || {
+        if at >= run.len() {
+            return None;
+        }
+        let start = at;
+        let (mut count, mut losses) = (0u32, 0u32);
+        while at < run.len() {
+            let h = Header::read(&run[at..]);
+            let kind = h.and_then(|h| h.kind());
+            let len = h.map_or(0, |h| align8(h.size as usize));
+            let whole = h.is_some_and(|h| h.size as usize >= HEADER_LEN) && at + len <= run.len();
+            if !whole || matches!(kind, None | Some(RecordKind::Pad)) {
+                let bad = at;
+                at = run.len();
+                return Some(Err(BadRecord(bad)));
+            }
+            if at - start + len > MAX_RECORDS_CHUNK && count > 0 {
+                break;
+            }
+            count += 1;
+            losses += u32::from(kind == Some(RecordKind::Loss));
+            at += len;
+        }
+        Some(Ok(RunPiece { records: &run[start..at], count, losses }))
+    })
+}
+
+/// Appends the RUN chunks of a run of thread `thread`'s records (each padded to 8 bytes, as in
+/// a ring; cut by [`split_run`]); the last chunk carries `horizon`, the others 0. Returns the
+/// records and loss records written, or where a record could not be framed (then `out` holds
+/// the chunks before it).
+pub fn write_run(out: &mut Vec<u8>, thread: u64, run: &[u8], horizon: u64) -> Result<(u64, u64), BadRecord> {
+    let (mut records, mut losses) = (0u64, 0u64);
+    let mut pieces = split_run(run).peekable();
+    while let Some(piece) = pieces.next() {
+        let p = piece?;
+        let last = pieces.peek().is_none();
+        let h = if last { horizon } else { 0 };
+        out.extend_from_slice(&run_chunk_header(thread, p.count, p.losses, h, p.records.len()));
+        out.extend_from_slice(p.records);
+        records += u64::from(p.count);
+        losses += u64::from(p.losses);
+    }
+    Ok((records, losses))
+}
+
+/// Builds RECORDS chunks from records in merge order (a decoded [`Batch`], a sorted snapshot):
+/// consecutive records of one thread share a chunk, up to [`MAX_RECORDS_CHUNK`] bytes of
+/// records. Counts what it wrote (for the END chunk).
 #[derive(Debug, Default)]
 pub struct RecordsWriter {
     /// The open chunk: where its payload starts, its thread, its record count.
@@ -338,6 +490,10 @@ pub struct TraceReader<R> {
     refs: Vec<RecRef>,
     /// The input's length, when known: chunk buffers are never sized beyond it.
     len: Option<u64>,
+    /// The header's format version.
+    version: u16,
+    /// RUN records not handed out yet.
+    merge: merge::Merge,
 }
 
 impl TraceReader<io::BufReader<std::fs::File>> {
@@ -373,7 +529,7 @@ impl<R: Read> TraceReader<R> {
             return Err(TraceError { offset: n as u64, kind: TraceErrorKind::Truncated });
         }
         let version = u16::from_le_bytes([h[8], h[9]]);
-        if version > FORMAT_VERSION || version == 0 {
+        if !(OLDEST_FORMAT_VERSION..=FORMAT_VERSION).contains(&version) {
             return Err(TraceError { offset: 8, kind: TraceErrorKind::UnsupportedVersion(version) });
         }
         let header_len = u16::from_le_bytes([h[10], h[11]]) as usize;
@@ -407,6 +563,8 @@ impl<R: Read> TraceReader<R> {
             chunk: Vec::new(),
             refs: Vec::new(),
             len: None,
+            version,
+            merge: merge::Merge::new(DEFAULT_MERGE_LIMIT),
         })
     }
 
@@ -433,15 +591,42 @@ impl<R: Read> TraceReader<R> {
         &self.threads
     }
 
+    /// The format version in the header ([`OLDEST_FORMAT_VERSION`]..=[`FORMAT_VERSION`]).
+    pub fn version(&self) -> u16 {
+        self.version
+    }
+
+    /// How many bytes of RUN records the merge may hold before it hands out the oldest,
+    /// horizon or not (default [`DEFAULT_MERGE_LIMIT`]; see the module
+    /// doc: "Order"). At least 2 MiB (two chunks) are kept whatever is asked.
+    pub fn set_merge_limit(&mut self, bytes: usize) {
+        self.merge.set_limit(bytes.max(2 * (MAX_RECORDS_CHUNK + RUN_HEADER_LEN)));
+    }
+
     fn corrupt(&self, at: u64, msg: impl Into<String>) -> TraceError {
         TraceError { offset: at, kind: TraceErrorKind::Corrupt(msg.into()) }
     }
 
-    /// Reads the whole trace, calling `f` with the records of each RECORDS chunk. A trace
-    /// without an END chunk is read up to its last complete chunk and returned with
-    /// [`ReadStats::end`] `None`; a chunk cut short is [`TraceErrorKind::Truncated`].
+    /// Reads the whole trace, calling `f` with its records in merge order (module doc:
+    /// "Order"), a batch at a time: each RECORDS chunk as one batch, RUN records as the
+    /// merge hands them out. A trace without an END chunk is read up to its last complete
+    /// chunk and returned with [`ReadStats::end`] `None`; a chunk cut short is
+    /// [`TraceErrorKind::Truncated`]. Whatever stops the reading, every record read before it
+    /// has been handed to `f` when this returns.
     pub fn for_each_batch(&mut self, mut f: impl FnMut(&Batch<'_>)) -> Result<ReadStats, TraceError> {
         let mut stats = ReadStats::default();
+        let result = self.read_chunks(&mut stats, &mut f);
+        self.drain_merge(&mut f);
+        result.map(|()| stats)
+    }
+
+    /// Hands out every RUN record the merge holds.
+    fn drain_merge(&mut self, f: &mut dyn FnMut(&Batch<'_>)) {
+        let t = merge::Tables { threads: &self.threads, callsites: &self.callsites, clock: &self.clock };
+        self.merge.drain(&t, f);
+    }
+
+    fn read_chunks(&mut self, stats: &mut ReadStats, f: &mut dyn FnMut(&Batch<'_>)) -> Result<(), TraceError> {
         loop {
             let chunk_at = self.offset;
             let mut ch = [0u8; CHUNK_HEADER_LEN];
@@ -449,7 +634,7 @@ impl<R: Read> TraceReader<R> {
                 .map_err(|e| TraceError { offset: chunk_at, kind: TraceErrorKind::Io(e) })?;
             if n == 0 {
                 stats.bytes = self.offset;
-                return Ok(stats);
+                return Ok(());
             }
             if n < CHUNK_HEADER_LEN {
                 return Err(TraceError { offset: chunk_at + n as u64, kind: TraceErrorKind::Truncated });
@@ -460,6 +645,12 @@ impl<R: Read> TraceReader<R> {
                 return Err(self.corrupt(chunk_at + 4, format!("chunk length {len} is too large")));
             }
             let body_at = chunk_at + CHUNK_HEADER_LEN as u64;
+            if kind == CHUNK_RUN && self.version >= 2 {
+                let (records, losses) = self.run_chunk(body_at, len, f)?;
+                stats.records += records;
+                stats.loss_records += losses;
+                continue;
+            }
             self.read_body(body_at, len)?;
             self.offset = body_at + len as u64;
             match kind {
@@ -485,6 +676,9 @@ impl<R: Read> TraceReader<R> {
                     stats.threads += 1;
                 }
                 CHUNK_RECORDS => {
+                    // Merged already, and after every record before it: what the merge holds
+                    // goes first.
+                    self.drain_merge(f);
                     let (records, losses) = self.records_chunk(body_at)?;
                     stats.records += records;
                     stats.loss_records += losses;
@@ -492,7 +686,7 @@ impl<R: Read> TraceReader<R> {
                     f(&batch);
                 }
                 CHUNK_END => {
-                    stats.end = Some(self.end_chunk(chunk_at, &stats)?);
+                    stats.end = Some(self.end_chunk(chunk_at, stats)?);
                     stats.bytes = self.offset;
                     let mut more = [0u8; 1];
                     let n = read_full(&mut self.input, &mut more)
@@ -500,46 +694,48 @@ impl<R: Read> TraceReader<R> {
                     if n > 0 {
                         return Err(self.corrupt(self.offset, "data after the end marker"));
                     }
-                    return Ok(stats);
+                    return Ok(());
                 }
                 other => return Err(self.corrupt(chunk_at, format!("unknown chunk kind {other}"))),
             }
         }
     }
 
-    /// Reads a chunk's `len` payload bytes (at `body_at` in the file) into `self.chunk`: the
-    /// buffer is sized from `len` but not beyond what the input holds, and filled in pieces
-    /// of at most [`READ_PIECE`] bytes, so memory grows only with bytes actually read.
+    /// Reads a chunk's `len` payload bytes (at `body_at` in the file) into `self.chunk` (see
+    /// [`read_onto`]).
     fn read_body(&mut self, body_at: u64, len: usize) -> Result<(), TraceError> {
         self.chunk.clear();
-        let available = self.len.map_or(READ_PIECE as u64, |l| l.saturating_sub(body_at));
-        let first = (len as u64).min(available) as usize;
-        let oom = |_| TraceError { offset: body_at, kind: TraceErrorKind::OutOfMemory(len) };
-        self.chunk.try_reserve_exact(first).map_err(oom)?;
-        while self.chunk.len() < len {
-            let start = self.chunk.len();
-            let left = len - start;
-            let want = match self.len {
-                Some(_) if (start as u64) < available => left.min(READ_PIECE).min((available - start as u64) as usize),
-                // Past the length the file had when it was opened (it is being written): small
-                // pieces, so a corrupt length costs only what the file really holds.
-                Some(_) => left.min(1 << 16),
-                None => left.min(READ_PIECE),
-            };
-            if self.chunk.capacity() < start + want {
-                // Doubling, capped at the chunk's length: at most 2 × what was read so far.
-                let grow = (start + want).max(self.chunk.capacity().saturating_mul(2)).min(len);
-                self.chunk.try_reserve_exact(grow - start).map_err(oom)?;
-            }
-            self.chunk.resize(start + want, 0);
-            let got = read_full(&mut self.input, &mut self.chunk[start..])
-                .map_err(|e| TraceError { offset: body_at + start as u64, kind: TraceErrorKind::Io(e) })?;
-            self.chunk.truncate(start + got);
-            if got < want {
-                return Err(TraceError { offset: body_at + self.chunk.len() as u64, kind: TraceErrorKind::Truncated });
-            }
+        read_onto(&mut self.input, self.len, &mut self.chunk, body_at, len)
+    }
+
+    /// Reads the RUN chunk whose `len`-byte payload is at `body_at` onto the merge's arena,
+    /// validates it and hands it to the merge. Returns its records and loss records.
+    fn run_chunk(&mut self, body_at: u64, len: usize, f: &mut dyn FnMut(&Batch<'_>)) -> Result<(u64, u64), TraceError> {
+        if !(RUN_HEADER_LEN..=RUN_HEADER_LEN + MAX_RECORDS_CHUNK).contains(&len) {
+            return Err(self.corrupt(
+                body_at - 4,
+                format!(
+                    "run chunk of {len} bytes (a run chunk holds {RUN_HEADER_LEN} bytes and at most \
+                     {MAX_RECORDS_CHUNK} bytes of records)"
+                ),
+            ));
         }
-        Ok(())
+        let t = merge::Tables { threads: &self.threads, callsites: &self.callsites, clock: &self.clock };
+        self.merge.make_room(len, &t, f);
+        let start = self.merge.arena.len();
+        let read = read_onto(&mut self.input, self.len, &mut self.merge.arena, body_at, len)
+            .and_then(|()| check_run(&self.merge.arena[start..], body_at, &self.thread_index));
+        let (tidx, records, losses, horizon) = match read {
+            Ok(v) => v,
+            Err(e) => {
+                self.merge.arena.truncate(start);
+                return Err(e);
+            }
+        };
+        self.offset = body_at + len as u64;
+        let t = merge::Tables { threads: &self.threads, callsites: &self.callsites, clock: &self.clock };
+        self.merge.push_run(tidx, start + RUN_HEADER_LEN, start + len, horizon, &t, f);
+        Ok((u64::from(records), u64::from(losses)))
     }
 
     /// Parses the END chunk at `chunk_at` (its payload in `self.chunk`) and checks its counts
@@ -600,7 +796,8 @@ impl<R: Read> TraceReader<R> {
                 );
             }
             losses += u64::from(h.kind() == Some(RecordKind::Loss));
-            self.refs.push(RecRef { key: h.ts, thread: tidx, seg: 0, offset: pos, len: size as u32 });
+            let key = self.merge.key_in_order(tidx, h.ts);
+            self.refs.push(RecRef { key, thread: tidx, seg: 0, offset: pos, len: size as u32 });
             pos += align8(size);
         }
         if pos != c.len() {
@@ -609,6 +806,82 @@ impl<R: Read> TraceReader<R> {
         }
         Ok((count as u64, losses))
     }
+}
+
+/// Checks a RUN chunk's payload `c` (at `body_at` in the file): a described thread, whole
+/// records of a kind a file may hold, the counts its header states. Returns the thread's
+/// index, the records, the loss records and the horizon.
+fn check_run(c: &[u8], body_at: u64, threads: &HashMap<u64, u32>) -> Result<(u32, u32, u32, u64), TraceError> {
+    let corrupt =
+        |at: usize, msg: String| TraceError { offset: body_at + at as u64, kind: TraceErrorKind::Corrupt(msg) };
+    let word = |i: usize| u64::from_le_bytes(c[i..i + 8].try_into().unwrap_or([0; 8]));
+    let half = |i: usize| u32::from_le_bytes(c[i..i + 4].try_into().unwrap_or([0; 4]));
+    let (thread, count, losses, horizon) = (word(0), half(8), half(12), word(16));
+    let Some(&tidx) = threads.get(&thread) else {
+        return Err(corrupt(0, format!("records of thread {thread}, which was never described")));
+    };
+    let (mut pos, mut n, mut lost) = (RUN_HEADER_LEN, 0u32, 0u32);
+    while pos < c.len() {
+        let Some(h) = Header::read(&c[pos..]) else {
+            return Err(corrupt(pos, format!("record {n} of {count}: truncated header")));
+        };
+        let size = h.size as usize;
+        let kind = h.kind();
+        if size < HEADER_LEN || matches!(kind, None | Some(RecordKind::Pad)) || pos + align8(size) > c.len() {
+            return Err(corrupt(pos, format!("record {n} of {count}: invalid size {size} or kind {:#x}", h.flags)));
+        }
+        n += 1;
+        lost += u32::from(kind == Some(RecordKind::Loss));
+        pos += align8(size);
+    }
+    if (n, lost) != (count, losses) {
+        return Err(corrupt(
+            0,
+            format!("run chunk holds {n} records ({lost} loss records), its header says {count} ({losses})"),
+        ));
+    }
+    Ok((tidx, count, losses, horizon))
+}
+
+/// Reads `len` payload bytes (at `body_at` in the file) onto the end of `buf`: room is
+/// reserved from `len` but not beyond what the input holds (`input_len`), and filled in
+/// pieces of at most [`READ_PIECE`] bytes, so memory grows only with bytes actually read.
+fn read_onto(
+    input: &mut impl Read,
+    input_len: Option<u64>,
+    buf: &mut Vec<u8>,
+    body_at: u64,
+    len: usize,
+) -> Result<(), TraceError> {
+    let base = buf.len();
+    let available = input_len.map_or(READ_PIECE as u64, |l| l.saturating_sub(body_at));
+    let first = (len as u64).min(available) as usize;
+    let oom = |_| TraceError { offset: body_at, kind: TraceErrorKind::OutOfMemory(len) };
+    buf.try_reserve_exact(first).map_err(oom)?;
+    while buf.len() - base < len {
+        let start = buf.len() - base;
+        let left = len - start;
+        let want = match input_len {
+            Some(_) if (start as u64) < available => left.min(READ_PIECE).min((available - start as u64) as usize),
+            // Past the length the file had when it was opened (it is being written): small
+            // pieces, so a corrupt length costs only what the file really holds.
+            Some(_) => left.min(1 << 16),
+            None => left.min(READ_PIECE),
+        };
+        if buf.capacity() < buf.len() + want {
+            // Doubling, capped at the chunk's length: at most 2 × what was read so far.
+            let grow = (start + want).max((buf.capacity() - base).saturating_mul(2)).min(len);
+            buf.try_reserve_exact(grow - start).map_err(oom)?;
+        }
+        buf.resize(base + start + want, 0);
+        let got = read_full(input, &mut buf[base + start..])
+            .map_err(|e| TraceError { offset: body_at + start as u64, kind: TraceErrorKind::Io(e) })?;
+        buf.truncate(base + start + got);
+        if got < want {
+            return Err(TraceError { offset: body_at + (buf.len() - base) as u64, kind: TraceErrorKind::Truncated });
+        }
+    }
+    Ok(())
 }
 
 /// Reads until `buf` is full or the input ends; returns the bytes read.
@@ -952,6 +1225,397 @@ mod tests {
                         let mut s = String::new();
                         crate::render::render_text(&ev, &mut s);
                         crate::render::render_json(&ev, &mut s);
+                    }
+                });
+            }
+        }
+    }
+
+    // ---- RUN chunks and the merge ----------------------------------------------------------
+
+    /// A record (header + one u64 argument `v`), padded to 8 bytes as in a ring.
+    fn padded(kind: RecordKind, id: u32, ts: u64, v: u64) -> Vec<u8> {
+        let mut rec = Header { size: 0, flags: kind.bits(), id, ts }.to_bytes().to_vec();
+        if kind == RecordKind::Loss {
+            rec.extend_from_slice(
+                &crate::record::LossInfo { events: v, bytes: 8 * v, first_ticks: ts, last_ticks: ts }.to_bytes(),
+            );
+        } else {
+            rec.push(crate::value::tag::U64);
+            rec.extend_from_slice(&v.to_le_bytes());
+        }
+        let size = rec.len() as u16;
+        rec[0..2].copy_from_slice(&size.to_le_bytes());
+        rec.resize(align8(rec.len()), 0);
+        rec
+    }
+
+    /// A header, one callsite (id 1, "v {}") and threads 1..=n (described in the order
+    /// `order`).
+    fn run_file(order: &[u64]) -> Vec<u8> {
+        let clock = ClockCalibration::new(0, 0, 1_000_000_000);
+        let mut out = file_header(&clock).to_vec();
+        write_callsite(&mut out, &CallsiteInfo::new(1, Level::Info, "t", "m", "f.rs", 1, "v {}", vec![]));
+        for &id in order {
+            write_thread(&mut out, &ThreadInfo { id, name: format!("t{id}"), os_tid: id });
+        }
+        out
+    }
+
+    /// A record as handed out: thread id, ticks, value.
+    type Seen = (u64, u64, u64);
+    /// Per thread: its id and its records' ticks.
+    type Ticks = Vec<(u64, Vec<u64>)>;
+
+    /// What a reader hands out, in how many batches.
+    fn read_all(bytes: &[u8]) -> Result<(Vec<Seen>, usize, ReadStats), TraceError> {
+        let mut r = TraceReader::new(bytes)?;
+        let mut out = Vec::new();
+        let mut batches = 0;
+        let stats = r.for_each_batch(|b| {
+            batches += 1;
+            for ev in b.iter() {
+                let v = match ev.kind() {
+                    RecordKind::Loss => ev.loss().unwrap().events,
+                    _ => match ev.args().next() {
+                        Some(crate::value::Value::U64(v)) => v,
+                        other => panic!("{other:?}"),
+                    },
+                };
+                out.push((ev.thread().id, ev.ticks(), v));
+            }
+        })?;
+        Ok((out, batches, stats))
+    }
+
+    /// Per thread, a sequence of ticks (some equal across threads, one running backwards),
+    /// and the merge order the format defines: stable sort by (key, thread rank) where a
+    /// key is the running maximum of the thread's ticks.
+    fn threads_and_expected(order: &[u64]) -> (Ticks, Vec<Seen>) {
+        let mut seed = 0x2545_F491_4F6C_DD1Du64;
+        let mut next = move || {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed
+        };
+        let mut threads = Vec::new();
+        for &id in &[1u64, 2, 3] {
+            let mut ts = 1000 + id;
+            let mut v = Vec::new();
+            for i in 0..300u64 {
+                // Steps of 0..=9 ticks: many ties across threads; thread 2 jumps back once.
+                ts += next() % 10;
+                if id == 2 && i == 150 {
+                    ts -= 40;
+                }
+                v.push(ts);
+            }
+            threads.push((id, v));
+        }
+        let rank = |id: u64| order.iter().position(|&t| t == id).unwrap();
+        let mut all = Vec::new();
+        for (id, ticks) in &threads {
+            let mut key = 0;
+            for (i, &ts) in ticks.iter().enumerate() {
+                key = key.max(ts);
+                all.push((key, rank(*id), i, (*id, ts, id * 1000 + i as u64)));
+            }
+        }
+        all.sort_by_key(|a| (a.0, a.1, a.2));
+        (threads, all.into_iter().map(|a| a.3).collect())
+    }
+
+    /// Writes `threads` as RUN chunks: pass after pass, each thread's next `per_pass`
+    /// records as one run, threads in the order given; `horizon` says what each pass's last
+    /// chunk promises.
+    fn write_passes(
+        out: &mut Vec<u8>,
+        threads: &[(u64, Vec<u64>)],
+        per_pass: usize,
+        horizon: impl Fn(usize) -> u64,
+    ) -> u64 {
+        let mut written = 0;
+        let passes = threads.iter().map(|t| t.1.len()).max().unwrap().div_ceil(per_pass);
+        for p in 0..passes {
+            let mut last = None;
+            for (id, ticks) in threads {
+                let lo = (p * per_pass).min(ticks.len());
+                let hi = ((p + 1) * per_pass).min(ticks.len());
+                if lo == hi {
+                    continue;
+                }
+                let run: Vec<u8> =
+                    (lo..hi).flat_map(|i| padded(RecordKind::Event, 1, ticks[i], id * 1000 + i as u64)).collect();
+                last = Some(out.len());
+                written += write_run(out, *id, &run, 0).unwrap().0;
+            }
+            if let Some(at) = last {
+                out[at + 24..at + 32].copy_from_slice(&horizon(p).to_le_bytes());
+            }
+        }
+        written
+    }
+
+    #[test]
+    fn run_chunks_of_several_threads_are_merged_by_key_then_thread_order() {
+        // Threads described 3, 1, 2: ties go to thread 3 first.
+        let order = [3, 1, 2];
+        let (threads, expected) = threads_and_expected(&order);
+        for per_pass in [1, 7, 64, 300] {
+            let mut b = run_file(&order);
+            let n = write_passes(&mut b, &threads, per_pass, |_| 0);
+            let (got, _, stats) = read_all(&b).unwrap();
+            assert_eq!(stats.records, n);
+            assert_eq!(got, expected, "{per_pass} records per run");
+        }
+    }
+
+    #[test]
+    fn a_horizon_hands_records_out_early_and_keeps_the_merge_exact() {
+        let order = [1, 2, 3];
+        let (threads, expected) = threads_and_expected(&order);
+        let per_pass = 20;
+        // The true promise after pass p: the smallest key any later pass holds.
+        let min_key_from = |p: usize| {
+            threads
+                .iter()
+                .filter_map(|(_, t)| {
+                    let lo = (p + 1) * per_pass;
+                    (lo < t.len()).then(|| t[..=lo].iter().copied().max().unwrap())
+                })
+                .min()
+                .unwrap_or(u64::MAX)
+        };
+        let mut b = run_file(&order);
+        write_passes(&mut b, &threads, per_pass, min_key_from);
+        let (got, batches, stats) = read_all(&b).unwrap();
+        assert_eq!(stats.records, 900);
+        assert_eq!(got, expected);
+        // Handed out pass by pass as the horizons allowed (without them: one batch at the end).
+        assert!(batches >= 14, "{batches} batches for 15 passes");
+        let mut b = run_file(&order);
+        write_passes(&mut b, &threads, per_pass, |_| 0);
+        assert_eq!(read_all(&b).unwrap().1, 1);
+    }
+
+    #[test]
+    fn a_horizon_applies_at_its_own_chunk_only() {
+        // A batch that hands out everything, then a batch of two runs: the first run must
+        // wait for the batch's last chunk (it was handed out at once when the merge carried
+        // the highest horizon seen forward).
+        let mut b = run_file(&[1, 2]);
+        write_run(&mut b, 1, &padded(RecordKind::Event, 1, 10, 1), u64::MAX).unwrap();
+        write_run(&mut b, 1, &padded(RecordKind::Event, 1, 30, 2), 0).unwrap();
+        write_run(&mut b, 2, &padded(RecordKind::Event, 1, 20, 3), u64::MAX).unwrap();
+        let (got, batches, _) = read_all(&b).unwrap();
+        assert_eq!(got, vec![(1, 10, 1), (2, 20, 3), (1, 30, 2)]);
+        assert_eq!(batches, 2);
+    }
+
+    #[test]
+    fn records_chunks_are_barriers_and_format_1_files_read_as_before() {
+        let order = [1, 2];
+        let mut b = run_file(&order);
+        write_run(&mut b, 2, &padded(RecordKind::Event, 1, 50, 1), 0).unwrap();
+        write_run(&mut b, 1, &padded(RecordKind::Event, 1, 40, 2), 0).unwrap();
+        // A RECORDS chunk follows everything before it, whatever its ticks.
+        let mut w = RecordsWriter::default();
+        w.push(&mut b, 1, &padded(RecordKind::Event, 1, 10, 3));
+        w.finish(&mut b);
+        write_run(&mut b, 2, &padded(RecordKind::Event, 1, 5, 4), 0).unwrap();
+        let (got, batches, _) = read_all(&b).unwrap();
+        assert_eq!(got, vec![(1, 40, 2), (2, 50, 1), (1, 10, 3), (2, 5, 4)]);
+        assert_eq!(batches, 3);
+
+        // The same RECORDS bytes under a format-1 header read the same; a RUN chunk there is
+        // an unknown kind.
+        let mut v1 = b.clone();
+        v1[8..10].copy_from_slice(&1u16.to_le_bytes());
+        let e = read_all(&v1).unwrap_err();
+        assert_eq!(e.offset, (run_file(&order).len()) as u64);
+        assert!(e.to_string().contains("unknown chunk kind 5"), "{e}");
+        let mut v1 = run_file(&order);
+        v1[8..10].copy_from_slice(&1u16.to_le_bytes());
+        let mut w = RecordsWriter::default();
+        w.push(&mut v1, 2, &padded(RecordKind::Event, 1, 9, 7));
+        w.push(&mut v1, 1, &padded(RecordKind::Event, 1, 1, 8));
+        w.finish(&mut v1);
+        let (got, _, _) = read_all(&v1).unwrap();
+        assert_eq!(got, vec![(2, 9, 7), (1, 1, 8)], "format 1: file order, as written");
+        assert_eq!(TraceReader::new(&v1[..]).unwrap().version(), 1);
+    }
+
+    #[test]
+    fn split_run_cuts_at_record_boundaries_within_the_chunk_limit() {
+        let rec = {
+            let mut r = Header { size: 4000, flags: RecordKind::Raw.bits(), id: 9, ts: 1 }.to_bytes().to_vec();
+            r.resize(4000, 3);
+            r
+        };
+        let loss = padded(RecordKind::Loss, 0, 2, 5);
+        let mut run = Vec::new();
+        for i in 0..600 {
+            run.extend_from_slice(if i == 300 { &loss } else { &rec });
+        }
+        let pieces: Vec<RunPiece<'_>> = split_run(&run).map(|p| p.unwrap()).collect();
+        assert_eq!(pieces.len(), 3);
+        assert!(pieces.iter().all(|p| p.records.len() <= MAX_RECORDS_CHUNK));
+        assert_eq!(pieces.iter().map(|p| p.count).sum::<u32>(), 600);
+        assert_eq!(pieces.iter().map(|p| p.losses).sum::<u32>(), 1);
+        assert_eq!(pieces.iter().map(|p| p.records.len()).sum::<usize>(), run.len());
+        // A Pad record, a bad size: where.
+        let mut bad = run.clone();
+        let at = 5 * 4000;
+        bad[at + 2..at + 4].copy_from_slice(&RecordKind::Pad.bits().to_le_bytes());
+        assert_eq!(split_run(&bad).find_map(|p| p.err()), Some(BadRecord(at)));
+        bad[at..at + 2].copy_from_slice(&8u16.to_le_bytes());
+        assert_eq!(split_run(&bad).find_map(|p| p.err()), Some(BadRecord(at)));
+    }
+
+    /// A RUN-chunk sample with its END chunk and the chunk boundaries.
+    fn run_sample() -> (Vec<u8>, Vec<usize>) {
+        let order = [1, 2];
+        let mut b = run_file(&order);
+        let mut ends = vec![FILE_HEADER_LEN];
+        let mut at = FILE_HEADER_LEN;
+        while at < b.len() {
+            at += CHUNK_HEADER_LEN + u32::from_le_bytes(b[at + 4..at + 8].try_into().unwrap()) as usize;
+            ends.push(at);
+        }
+        let mut records = 0;
+        let mut losses = 0;
+        for (t, base) in [(1u64, 100u64), (2, 95), (1, 130), (2, 120)] {
+            let mut run = Vec::new();
+            for i in 0..3 {
+                run.extend(padded(RecordKind::Event, 1, base + 10 * i, base + i));
+            }
+            if t == 2 && base == 120 {
+                run.extend(padded(RecordKind::Loss, 0, 150, 4));
+                losses += 1;
+            }
+            records += write_run(&mut b, t, &run, base).unwrap().0;
+            ends.push(b.len());
+        }
+        let end = TraceEnd { records, loss_records: losses, callsites: 1, threads: 2, bytes: b.len() as u64 };
+        write_end(&mut b, &end);
+        (b, ends)
+    }
+
+    #[test]
+    fn run_traces_cut_anywhere_read_to_the_cut_or_fail_with_an_offset_after_handing_out_what_came_before() {
+        let (bytes, ends) = run_sample();
+        let (all, _, stats) = read_all(&bytes).unwrap();
+        assert!(stats.is_complete());
+        assert_eq!((all.len(), stats.loss_records), (13, 1));
+        for cut in 0..bytes.len() {
+            let mut seen = 0;
+            let res = TraceReader::new(&bytes[..cut]).and_then(|mut r| r.for_each_batch(|b| seen += b.len()));
+            // Records of the RUN chunks wholly before the cut.
+            let whole = ends.iter().filter(|&&e| e <= cut).count();
+            let expect = [0, 0, 0, 0, 0, 3, 6, 9, 13][whole.min(8)];
+            if ends.contains(&cut) {
+                let stats = res.unwrap_or_else(|e| panic!("a cut between chunks reads ({cut}): {e}"));
+                assert_eq!((stats.end, stats.bytes), (None, cut as u64));
+            } else if cut >= FILE_HEADER_LEN {
+                let err = res.expect_err(&format!("cut at {cut} must fail"));
+                assert!(err.offset <= cut as u64, "offset {} beyond cut {cut}", err.offset);
+            }
+            if cut >= FILE_HEADER_LEN {
+                assert_eq!(seen, expect, "cut at {cut}: everything before the damage is handed out");
+            }
+        }
+    }
+
+    #[test]
+    fn malformed_run_chunks_are_corrupt_at_their_offset() {
+        let (bytes, ends) = run_sample();
+        let run_at = ends[3];
+        let body = run_at + CHUNK_HEADER_LEN;
+        let case = |edit: &dyn Fn(&mut Vec<u8>)| {
+            let mut b = bytes.clone();
+            edit(&mut b);
+            let e = read_all(&b).unwrap_err();
+            (e.offset as usize, e.to_string())
+        };
+        // A count that disagrees.
+        let (at, e) = case(&|b| b[body + 8] = 2);
+        assert_eq!(at, body);
+        assert!(e.contains("run chunk holds 3 records (0 loss records), its header says 2 (0)"), "{e}");
+        // An undescribed thread.
+        let (at, e) = case(&|b| b[body] = 7);
+        assert!(e.contains("records of thread 7, which was never described"), "{e}");
+        assert_eq!(at, body);
+        // A Pad record.
+        let (at, e) = case(&|b| b[body + RUN_HEADER_LEN + 2] = RecordKind::Pad.bits() as u8);
+        assert_eq!(at, body + RUN_HEADER_LEN);
+        assert!(e.contains("record 0 of 3: invalid size"), "{e}");
+        // Over the chunk limit: refused before anything is read.
+        let (at, e) = case(&|b| b[run_at + 4..run_at + 8].copy_from_slice(&(1u32 << 24).to_le_bytes()));
+        assert_eq!(at, run_at + 4);
+        assert!(e.contains("run chunk of 16777216 bytes"), "{e}");
+    }
+
+    #[test]
+    fn the_merge_holds_at_most_its_limit_plus_a_chunk() {
+        // 6 MiB of RUN records of two threads, no horizon, limit 2 MiB + 2 chunks' minimum.
+        let order = [1, 2];
+        let mut b = run_file(&order);
+        let rec = |ts: u64| {
+            let mut r = Header { size: 1024, flags: RecordKind::Raw.bits(), id: 1, ts }.to_bytes().to_vec();
+            r.resize(1024, 0);
+            r
+        };
+        let mut n = 0;
+        for pass in 0..24u64 {
+            for t in [1u64, 2] {
+                let run: Vec<u8> = (0..128).flat_map(|i| rec(pass * 1000 + i * 2 + t)).collect();
+                n += write_run(&mut b, t, &run, 0).unwrap().0;
+            }
+        }
+        let mut r = TraceReader::new(&b[..]).unwrap();
+        r.set_merge_limit(0);
+        let limit = 2 * (MAX_RECORDS_CHUNK + RUN_HEADER_LEN);
+        let mut last = 0;
+        let mut seen = 0;
+        let mut most = 0;
+        let stats = r
+            .for_each_batch(|batch| {
+                for ev in batch.iter() {
+                    assert!(ev.ticks() >= last, "in order: {} after {last}", ev.ticks());
+                    last = ev.ticks();
+                    seen += 1;
+                }
+                most = most.max(batch.len());
+            })
+            .unwrap();
+        assert_eq!((stats.records, seen), (n, n));
+        assert!(r.merge.arena.capacity() <= limit + MAX_RECORDS_CHUNK + RUN_HEADER_LEN, "{}", r.merge.arena.capacity());
+        assert!(most <= 16 * 1024);
+    }
+
+    #[test]
+    fn random_corruption_of_run_traces_never_panics() {
+        let (base, _) = run_sample();
+        let mut seed = 0x9E37_79B9_7F4A_7C15u64;
+        let mut next = || {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed
+        };
+        for _ in 0..20_000 {
+            let mut b = base.clone();
+            for _ in 0..(next() % 4 + 1) {
+                let i = FILE_HEADER_LEN + (next() as usize) % (b.len() - FILE_HEADER_LEN);
+                b[i] = next() as u8;
+            }
+            let cut = (next() as usize) % (b.len() + 1);
+            if let Ok(mut r) = TraceReader::new(&b[..cut]) {
+                let _ = r.for_each_batch(|batch| {
+                    for ev in batch.iter() {
+                        let mut s = String::new();
+                        crate::render::render_text(&ev, &mut s);
                     }
                 });
             }

@@ -37,17 +37,26 @@
 //! * **I/O errors are returned, never panicked on.** A failed rotation is retried on the next
 //!   unit; the steps above are ordered so that a retry after a partial failure loses no file.
 //!
-//! Writes are buffered (64 KiB); the buffer is flushed when full, before each rotation, by
-//! [`RotatingFile::flush`] / [`RotatingFile::sync`], and (ignoring errors) on drop.
+//! Writes are buffered (64 KiB, or what [`RotatingFile::set_buffer_capacity`] sets); the
+//! buffer is flushed when full, before each rotation, by [`RotatingFile::flush`] /
+//! [`RotatingFile::sync`], and (ignoring errors) on drop.
 
 use std::ffi::OsString;
 use std::fmt;
 use std::fs::{self, File, OpenOptions};
-use std::io::{self, Write};
+use std::io::{self, IoSlice, Write};
 use std::path::{Path, PathBuf};
 
-/// Size of the internal write buffer. Units at least this large bypass it.
+/// Size of the internal write buffer unless [`RotatingFile::set_buffer_capacity`] says
+/// otherwise. Units at least this large bypass it.
 const BUF_CAPACITY: usize = 64 * 1024;
+/// [`RotatingFile::write_unit_vectored`] copies a unit into the buffer only if it is smaller
+/// than this (256 KiB); a larger one is written in place, with one system call and no copy
+/// here. Measured on the test machine (`examples/binary_raw.rs --compare`): copying batches
+/// into a 1 MiB buffer written when full costs 0.23 µs per 1 KiB batch, 14 µs per 64 KiB and
+/// 59 µs per 256 KiB, one `writev` per batch 1.5, 22 and 64 µs; at 512 KiB and up `writev`
+/// wins. (The kernel's cost per write, not the copy, decides.)
+pub const VECTORED_COPY_BELOW: usize = 256 * 1024;
 
 /// The hook run for every file started by a rotation; see [`RotatingFile::on_rotate`].
 /// It gets the live file's path and returns the bytes to write at the start of the new file.
@@ -124,6 +133,8 @@ pub struct RotatingFile {
     /// Whether the live file was finished (its trailer written): the next unit starts a new
     /// file.
     finished: bool,
+    /// The buffer's size: bytes are handed to the OS once this many are buffered.
+    capacity: usize,
 }
 
 impl fmt::Debug for RotatingFile {
@@ -173,9 +184,19 @@ impl RotatingFile {
                 on_rotate: None,
                 on_close: None,
                 finished: false,
+                capacity: BUF_CAPACITY,
             }),
             Err(source) => Err(OpenError { path, source }),
         }
+    }
+
+    /// Sets the write buffer's size (64 KiB by default; at least 4 KiB): bytes are handed to
+    /// the OS once this many are buffered, and units at least this large bypass the buffer.
+    /// The binary sink takes 1 MiB: on the test machine a write of 1 MiB costs the kernel
+    /// less per byte than writes of 64 KiB (see [`VECTORED_COPY_BELOW`]).
+    pub fn set_buffer_capacity(&mut self, bytes: usize) {
+        self.capacity = bytes.max(4096);
+        self.buf.reserve(self.capacity.saturating_sub(self.buf.len()));
     }
 
     /// The live file's path (as given to [`open`](Self::open)).
@@ -312,6 +333,63 @@ impl RotatingFile {
         Ok(())
     }
 
+    /// Writes one whole unit given in pieces (say a chunk header, the records it frames, the
+    /// next header, …), with the rotation rule of [`write_unit`](Self::write_unit) applied to
+    /// the pieces' total. A unit smaller than [`VECTORED_COPY_BELOW`] (and than the buffer)
+    /// is copied into the buffer like any unit; a larger one goes to the file in place after
+    /// the buffered bytes, with one `writev` (more only if the system takes part of it, or for
+    /// more than `IOV_MAX` pieces), so its bytes are never copied in this process.
+    ///
+    /// # Errors
+    ///
+    /// As [`write_unit`](Self::write_unit); a unit written in place can be left partly
+    /// written by an error.
+    pub fn write_unit_vectored(&mut self, parts: &mut [IoSlice<'_>]) -> io::Result<()> {
+        let total: usize = parts.iter().map(|p| p.len()).sum();
+        if total == 0 {
+            return Ok(());
+        }
+        if self.file.is_some() && (self.finished || self.needs_rotation(total)) {
+            self.rotate()?;
+        }
+        if self.file.is_none() {
+            self.start_fresh_file()?;
+        }
+        self.live_has_units = true;
+        if total < VECTORED_COPY_BELOW.min(self.capacity) {
+            if self.buf.len() + total > self.capacity {
+                self.flush_buf()?;
+            }
+            for p in parts.iter() {
+                self.buf.extend_from_slice(p);
+            }
+            self.account(total);
+            return Ok(());
+        }
+        self.flush_buf()?;
+        let Some(file) = self.file.as_mut() else {
+            return Err(io::Error::other("rotating file has no live file"));
+        };
+        let mut bufs = parts;
+        let mut written = 0;
+        let result = loop {
+            if bufs.is_empty() {
+                break Ok(());
+            }
+            match file.write_vectored(bufs) {
+                Ok(0) => break Err(io::ErrorKind::WriteZero.into()),
+                Ok(n) => {
+                    written += n;
+                    IoSlice::advance_slices(&mut bufs, n);
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => break Err(e),
+            }
+        };
+        self.account(written);
+        result
+    }
+
     /// Hands every buffered byte to the OS.
     ///
     /// # Errors
@@ -410,10 +488,10 @@ impl RotatingFile {
 
     /// Buffers `data`, or writes it straight through if it is at least the buffer size.
     fn push(&mut self, data: &[u8]) -> io::Result<()> {
-        if self.buf.len() + data.len() > BUF_CAPACITY {
+        if self.buf.len() + data.len() > self.capacity {
             self.flush_buf()?;
         }
-        if data.len() < BUF_CAPACITY {
+        if data.len() < self.capacity {
             self.buf.extend_from_slice(data);
             self.account(data.len());
             return Ok(());
@@ -962,6 +1040,40 @@ mod tests {
         assert_eq!(f.rotations(), 1);
         assert_eq!(dir.read("app.log.1"), b"aaaa");
         assert_eq!(dir.read("app.log"), b"bbbb");
+    }
+
+    #[test]
+    fn vectored_units_rotate_by_their_total_and_keep_their_order() {
+        let dir = TempDir::new("vectored");
+        let mut f = RotatingFile::open(dir.join("t.bin"), rot(400_000, 3)).unwrap();
+        let big = vec![7u8; VECTORED_COPY_BELOW + 5];
+        f.write_unit(b"head").unwrap();
+        // Small: copied into the buffer after what is buffered.
+        f.write_unit_vectored(&mut [IoSlice::new(b"ab"), IoSlice::new(b""), IoSlice::new(b"cd")]).unwrap();
+        // Large: written in place, after the buffered bytes.
+        f.write_unit_vectored(&mut [IoSlice::new(b"<"), IoSlice::new(&big), IoSlice::new(b">")]).unwrap();
+        f.write_unit(b"tail").unwrap();
+        f.write_unit_vectored(&mut []).unwrap();
+        f.flush().unwrap();
+        let mut want = b"headabcd<".to_vec();
+        want.extend_from_slice(&big);
+        want.extend_from_slice(b">tail");
+        assert_eq!(dir.read("t.bin"), want);
+        assert_eq!(f.bytes_written(), want.len() as u64);
+        // A unit whose pieces together pass the limit rotates first, whole.
+        let more = vec![1u8; 150_000];
+        f.write_unit_vectored(&mut [IoSlice::new(&more[..75_000]), IoSlice::new(&more[75_000..])]).unwrap();
+        f.flush().unwrap();
+        assert_eq!(f.rotations(), 1);
+        assert_eq!(dir.read("t.bin.1"), want);
+        assert_eq!(dir.read("t.bin"), more);
+        // With a 1 MiB buffer, a unit of 100 KiB is copied: nothing reaches the file yet.
+        f.set_buffer_capacity(1 << 20);
+        let mid = vec![2u8; 100 << 10];
+        f.write_unit_vectored(&mut [IoSlice::new(&mid)]).unwrap();
+        assert_eq!(dir.read("t.bin").len(), more.len());
+        f.flush().unwrap();
+        assert_eq!(dir.read("t.bin").len(), more.len() + mid.len());
     }
 
     #[cfg(target_os = "linux")]
