@@ -91,6 +91,11 @@ impl CallsiteInfo {
     pub fn unknown(id: u32) -> Self {
         Self::new(id, Level::Info, "unknown", "", "", 0, "", Vec::new())
     }
+
+    /// The format string, parsed once (what [`Event::write_message`] renders).
+    pub fn template(&self) -> &Template {
+        &self.template
+    }
 }
 
 /// A recording thread as sinks see it.
