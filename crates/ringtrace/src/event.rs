@@ -361,6 +361,15 @@ impl<'a> Event<'a> {
         }
     }
 
+    /// The encoded values after the bound context, fields then message arguments: what
+    /// [`fields`](Self::fields) and [`args`](Self::args) decode (events only; empty otherwise).
+    pub(crate) fn value_bytes(&self) -> &'a [u8] {
+        match self.kind() {
+            RecordKind::Event => self.split_context().1,
+            _ => &[],
+        }
+    }
+
     /// The key-value fields, names from the callsite.
     pub fn fields(&self) -> impl Iterator<Item = (&'a str, Value<'a>)> + 'a {
         let names: &'a [String] = self.callsite.map_or(&[], |c| c.fields.as_slice());

@@ -89,8 +89,8 @@
 
 use std::fmt::{self, Write as _};
 
-use crate::numfmt::{push_int, push_number};
-use crate::value::Value;
+use crate::numfmt::{push_f32, push_f64, push_i64, push_int, push_number, push_u64, put};
+use crate::value::{decode_value, Value};
 
 /// What a value renders as when it is missing or does not support the requested trait.
 const UNSUPPORTED: &str = "{?}";
@@ -346,13 +346,14 @@ impl Template {
         self.shape.sequential
     }
 
-    /// Whether [`render_plain`](Self::render_plain) can render this template: it is
+    /// Whether [`render_plain_encoded`](Self::render_plain_encoded) can render this template: it is
     /// sequential and every `{…}` is a plain `{}`.
     pub(crate) fn is_plain(&self) -> bool {
         self.shape.sequential && self.shape.plain
     }
 
-    /// The most [`render_plain`](Self::render_plain) appends, less the values' encoded bytes.
+    /// The most [`render_plain_encoded`](Self::render_plain_encoded) appends, less the
+    /// values' encoded bytes.
     pub(crate) fn plain_bound(&self) -> usize {
         self.shape.plain_bound
     }
@@ -371,7 +372,7 @@ impl Template {
         let stop_at = out.len().saturating_add(limit);
         for piece in &self.pieces {
             match piece {
-                Piece::Lit(s) => out.push_str(s),
+                Piece::Lit(s) => put(out, s),
                 Piece::Arg(spec) => match args.next() {
                     None => out.push_str(UNSUPPORTED),
                     Some(v) if spec.plain => push_plain(out, &v, &mut |o: &mut String, s: &str| o.push_str(s)),
@@ -386,16 +387,20 @@ impl Template {
         cut_at(out, stop_at)
     }
 
-    /// Renders a [plain](Self::is_plain) template with no length limit, handing every piece
-    /// of text (literal text, strings, chars, captured text) to `text` and appending numbers,
-    /// booleans and placeholders (ASCII that no escaping changes) directly. With `push_str`
-    /// as `text` this is [`render_seq`](Self::render_seq) for output of at most `limit`
-    /// bytes, which the caller ensures with [`plain_bound`](Self::plain_bound); with a JSON
-    /// escaper, it is the escaped message in one pass (escaping works byte by byte on ASCII,
-    /// so escaping each piece equals escaping the whole).
-    pub(crate) fn render_plain<'v>(
+    /// Renders a [plain](Self::is_plain) template straight from the encoded values (a
+    /// record's message arguments) with no length limit: each value is decoded where its `{}`
+    /// is, as [`Values`](crate::value::Values) would decode it (one that does not decode
+    /// shows as `<invalid>` and ends the values). Every piece of text (literal text, strings,
+    /// chars, captured text) goes through `text`, numbers, booleans and placeholders (ASCII
+    /// that no escaping changes) are appended directly. With `push_str` as `text` this is
+    /// [`render_seq`](Self::render_seq) for output of at most `limit` bytes, which the caller
+    /// ensures with [`plain_bound`](Self::plain_bound); with a JSON escaper, it is the
+    /// escaped message in one pass (escaping works byte by byte on ASCII, so escaping each
+    /// piece equals escaping the whole).
+    #[inline]
+    pub(crate) fn render_plain_encoded(
         &self,
-        mut args: impl Iterator<Item = Value<'v>>,
+        mut bytes: &[u8],
         out: &mut String,
         text: &mut impl FnMut(&mut String, &str),
     ) {
@@ -403,10 +408,14 @@ impl Template {
         for piece in &self.pieces {
             match piece {
                 Piece::Lit(s) if self.shape.lit_needs_escape => text(out, s),
-                Piece::Lit(s) => out.push_str(s),
-                Piece::Arg(_) => match args.next() {
-                    None => out.push_str(UNSUPPORTED),
-                    Some(v) => push_plain(out, &v, text),
+                Piece::Lit(s) => put(out, s),
+                Piece::Arg(_) if bytes.is_empty() => put(out, UNSUPPORTED),
+                Piece::Arg(_) => match push_plain_encoded(out, bytes, text) {
+                    Some(rest) => bytes = rest,
+                    None => {
+                        bytes = &[];
+                        put(out, "<invalid>");
+                    }
                 },
             }
         }
@@ -433,6 +442,34 @@ fn cut_at(out: &mut String, stop_at: usize) -> bool {
     true
 }
 
+/// A plain `{}` of the value encoded at the front of `b` (as [`push_plain`] of the decoded
+/// value), returning the bytes after it; `None` (nothing appended) when it does not decode.
+/// The common numbers are read and written in one step, the rest go through
+/// [`decode_value`].
+#[inline(always)]
+fn push_plain_encoded<'b>(out: &mut String, b: &'b [u8], text: &mut impl FnMut(&mut String, &str)) -> Option<&'b [u8]> {
+    use crate::value::tag;
+    /// The `N` bytes after the tag, and the rest.
+    #[inline(always)]
+    fn fixed<const N: usize>(b: &[u8]) -> Option<([u8; N], &[u8])> {
+        let v: [u8; N] = b.get(1..1 + N)?.try_into().ok()?;
+        Some((v, &b[1 + N..]))
+    }
+    match b.first().copied()? {
+        tag::U64 => fixed::<8>(b).map(|(v, r)| (push_u64(out, u64::from_le_bytes(v)), r).1),
+        tag::U32 => fixed::<4>(b).map(|(v, r)| (push_u64(out, u64::from(u32::from_le_bytes(v))), r).1),
+        tag::I64 => fixed::<8>(b).map(|(v, r)| (push_i64(out, i64::from_le_bytes(v)), r).1),
+        tag::I32 => fixed::<4>(b).map(|(v, r)| (push_i64(out, i64::from(i32::from_le_bytes(v))), r).1),
+        tag::F64 => fixed::<8>(b).map(|(v, r)| (push_f64(out, f64::from_le_bytes(v)), r).1),
+        tag::F32 => fixed::<4>(b).map(|(v, r)| (push_f32(out, f32::from_le_bytes(v)), r).1),
+        _ => {
+            let (v, rest) = decode_value(b)?;
+            push_plain(out, &v, text);
+            Some(rest)
+        }
+    }
+}
+
 /// A plain `{}` of `v`, exactly as [`render_arg`] renders it: text-like values through
 /// `text`, the rest appended directly.
 #[inline]
@@ -441,9 +478,9 @@ fn push_plain(out: &mut String, v: &Value<'_>, text: &mut impl FnMut(&mut String
         Value::Str(s) | Value::Display(s) | Value::Debug(s) => text(out, s),
         Value::Error(e) => text(out, e.message()),
         Value::Char(c) => text(out, c.encode_utf8(&mut [0; 4])),
-        Value::Bool(b) => out.push_str(if b { "true" } else { "false" }),
-        Value::Invalid => out.push_str("<invalid>"),
-        Value::Bytes(_) => out.push_str(UNSUPPORTED),
+        Value::Bool(b) => put(out, if b { "true" } else { "false" }),
+        Value::Invalid => put(out, "<invalid>"),
+        Value::Bytes(_) => put(out, UNSUPPORTED),
         _ => {
             if !push_number(out, v) {
                 out.push_str(UNSUPPORTED);
@@ -1272,9 +1309,52 @@ mod tests {
         }
     }
 
-    /// `render_seq` and `render_plain` (plain text and JSON-escaped) against `render_within`
-    /// with the values in a table, for templates of every shape, every kind of value, and
-    /// limits that cut anywhere.
+    /// A value as a record encodes it (`Invalid` as an unknown tag).
+    fn encode(v: &Value<'_>, out: &mut Vec<u8>) {
+        let text = |out: &mut Vec<u8>, t: u8, b: &[u8]| {
+            out.push(t);
+            out.extend_from_slice(&(b.len() as u16).to_le_bytes());
+            out.extend_from_slice(b);
+        };
+        macro_rules! num {
+            ($t:ident, $n:expr) => {{
+                out.push(tag::$t);
+                out.extend_from_slice(&$n.to_le_bytes());
+            }};
+        }
+        match *v {
+            Value::U8(n) => num!(U8, n),
+            Value::U16(n) => num!(U16, n),
+            Value::U32(n) => num!(U32, n),
+            Value::U64(n) => num!(U64, n),
+            Value::U128(n) => num!(U128, n),
+            Value::I8(n) => num!(I8, n),
+            Value::I16(n) => num!(I16, n),
+            Value::I32(n) => num!(I32, n),
+            Value::I64(n) => num!(I64, n),
+            Value::I128(n) => num!(I128, n),
+            Value::F32(n) => num!(F32, n),
+            Value::F64(n) => num!(F64, n),
+            Value::Bool(b) => out.extend([tag::BOOL, u8::from(b)]),
+            Value::Char(c) => num!(CHAR, c as u32),
+            Value::Str(s) => text(out, tag::STR, s.as_bytes()),
+            Value::Bytes(b) => text(out, tag::BYTES, b),
+            Value::Display(s) => text(out, tag::DISPLAY, s.as_bytes()),
+            Value::Debug(s) => text(out, tag::DEBUG, s.as_bytes()),
+            Value::Error(e) => {
+                out.extend([tag::ERROR, e.iter().count() as u8]);
+                for s in e.iter() {
+                    out.extend_from_slice(&(s.len() as u16).to_le_bytes());
+                    out.extend_from_slice(s.as_bytes());
+                }
+            }
+            Value::Invalid => out.push(200),
+        }
+    }
+
+    /// `render_seq` and `render_plain_encoded` (plain text and JSON-escaped) against
+    /// `render_within` with the values in a table, for templates of every shape, every kind
+    /// of value, and limits that cut anywhere.
     #[test]
     fn one_pass_renders_match_render_within() {
         let templates = [
@@ -1301,6 +1381,7 @@ mod tests {
         .concat();
         let mut rng = Rng(0x1234_5678_9abc_def1);
         let (mut want, mut got, mut json) = (String::new(), String::new(), String::new());
+        let mut bytes = Vec::new();
         let mut checked = 0;
         for text in templates {
             let t = Template::parse(text).unwrap();
@@ -1315,13 +1396,20 @@ mod tests {
                 got.clear();
                 assert_eq!(t.render_seq(args.iter().copied(), &mut got, limit), cut, "{text:?} {args:?}");
                 assert_eq!(got, want, "{text:?} {args:?} limit {limit}");
-                if t.is_plain() && !cut {
+                if t.is_plain() {
+                    // From the encoded values, as a record holds them (an `Invalid` there is
+                    // an undecodable value: it ends the values).
+                    bytes.clear();
+                    args.iter().for_each(|v| encode(v, &mut bytes));
+                    let decoded: Vec<Value<'_>> = crate::value::Values::new(&bytes, usize::MAX).collect();
+                    want.clear();
+                    t.render_within(&decoded, &mut want, Template::MAX_LEN);
                     got.clear();
-                    t.render_plain(args.iter().copied(), &mut got, &mut |o: &mut String, s: &str| o.push_str(s));
+                    t.render_plain_encoded(&bytes, &mut got, &mut |o: &mut String, s: &str| o.push_str(s));
                     assert_eq!(got, want, "{text:?} {args:?}");
-                    assert!(want.len() <= t.plain_bound() + args.iter().map(encoded_len).sum::<usize>());
+                    assert!(want.len() <= t.plain_bound() + bytes.len(), "{text:?} {args:?}");
                     got.clear();
-                    t.render_plain(args.iter().copied(), &mut got, &mut json_escape);
+                    t.render_plain_encoded(&bytes, &mut got, &mut json_escape);
                     json.clear();
                     json_escape(&mut json, &want);
                     assert_eq!(got, json, "{text:?} {args:?}");
@@ -1337,16 +1425,6 @@ mod tests {
             assert!(!Template::parse(text).unwrap().is_plain(), "{text:?}");
         }
         assert!(Template::parse("{} {:} { } {3:}").unwrap().is_plain());
-    }
-
-    /// The bytes a value takes encoded in a record (what `plain_bound` leaves out).
-    fn encoded_len(v: &Value<'_>) -> usize {
-        match v {
-            Value::Str(s) | Value::Display(s) | Value::Debug(s) => 3 + s.len(),
-            Value::Bytes(b) => 3 + b.len(),
-            Value::Error(e) => 2 + e.iter().map(|s| 2 + s.len()).sum::<usize>(),
-            _ => 17,
-        }
     }
 
     #[test]

@@ -44,28 +44,101 @@ const DIGIT_PAIRS: &[u8; 200] = b"0001020304050607080910111213141516171819\
 6061626364656667686970717273747576777879\
 8081828384858687888990919293949596979899";
 
-/// Appends `n` in decimal, byte-identical to `n`'s `Display` (two digits per step, no
-/// `core::fmt` machinery: the drain formats millions of integers a second).
+/// Appends `s` to `out`, as `push_str` does, copying a short `s` inline (two overlapping
+/// loads and stores) instead of calling `memcpy`: a line is a dozen short pieces.
+#[inline(always)]
+pub(crate) fn put(out: &mut String, s: &str) {
+    let n = s.len();
+    if n > 32 {
+        out.push_str(s);
+        return;
+    }
+    out.reserve(n);
+    let src = s.as_ptr();
+    // SAFETY: 1. `reserve` left room for `n` more bytes after `len`, and every store below is
+    // within `dst[..n]` (`n >= 16`: `[0, 16)` and `[n - 16, n)`; `n >= 8`: `[0, 8)` and
+    // `[n - 8, n)`; `n >= 4`: `[0, 4)` and
+    // `[n - 4, n)`; else bytes 0, `n / 2` and `n - 1`, all below `n`), as is every load within
+    // `s`. 2. `s` is a `&str` and `out` is borrowed mutably, so they do not overlap. 3. The
+    // bytes written are all of `s`, valid UTF-8, so `out` stays a `String` when its length
+    // grows by `n`.
+    unsafe {
+        let v = out.as_mut_vec();
+        let len = v.len();
+        let dst = v.as_mut_ptr().add(len);
+        if n >= 16 {
+            std::ptr::copy_nonoverlapping(src, dst, 16);
+            std::ptr::copy_nonoverlapping(src.add(n - 16), dst.add(n - 16), 16);
+        } else if n >= 8 {
+            std::ptr::copy_nonoverlapping(src, dst, 8);
+            std::ptr::copy_nonoverlapping(src.add(n - 8), dst.add(n - 8), 8);
+        } else if n >= 4 {
+            std::ptr::copy_nonoverlapping(src, dst, 4);
+            std::ptr::copy_nonoverlapping(src.add(n - 4), dst.add(n - 4), 4);
+        } else if n > 0 {
+            *dst = *src;
+            *dst.add(n / 2) = *src.add(n / 2);
+            *dst.add(n - 1) = *src.add(n - 1);
+        }
+        v.set_len(len + n);
+    }
+}
+
+/// `10^i` for every `i` whose power fits a `u64`.
+const POW10: [u64; 20] = {
+    let mut t = [1u64; 20];
+    let mut i = 1;
+    while i < t.len() {
+        t[i] = t[i - 1] * 10;
+        i += 1;
+    }
+    t
+};
+
+/// How many decimal digits `n` has (1 for 0).
 #[inline]
-pub(crate) fn push_u64(out: &mut String, mut n: u64) {
-    let mut buf = [0u8; 20];
-    let mut i = buf.len();
-    while n >= 100 {
+fn decimal_len(n: u64) -> usize {
+    // floor(log10(2^bits)) from the bit length, then one more if `n` reaches the next power.
+    let t = (((64 - (n | 1).leading_zeros()) * 1233) >> 12) as usize;
+    // `n | 1`: 0 has one digit too (and `n | 1` crosses a power of ten only where `n` does).
+    t + usize::from(n | 1 >= POW10[t])
+}
+
+/// Writes the `len` decimal digits of `n` to `dst[..len]`, two at a time from the end.
+///
+/// # Safety
+/// `dst` must be valid for writes of `len` bytes, and `len` must be `decimal_len(n)` or more
+/// (leading zeros are then written).
+#[inline(always)]
+unsafe fn write_digits(dst: *mut u8, len: usize, mut n: u64) {
+    let mut i = len;
+    while i >= 2 {
         let d = (n % 100) as usize * 2;
         n /= 100;
         i -= 2;
-        buf[i..i + 2].copy_from_slice(&DIGIT_PAIRS[d..d + 2]);
+        // SAFETY: `i + 1 < len`, and the caller gave `len` writable bytes.
+        unsafe { std::ptr::copy_nonoverlapping(DIGIT_PAIRS.as_ptr().add(d), dst.add(i), 2) };
     }
-    if n >= 10 {
-        let d = n as usize * 2;
-        i -= 2;
-        buf[i..i + 2].copy_from_slice(&DIGIT_PAIRS[d..d + 2]);
-    } else {
-        i -= 1;
-        buf[i] = b'0' + n as u8;
+    if i == 1 {
+        // SAFETY: as above, `0 < len`.
+        unsafe { *dst = b'0' + n as u8 };
     }
-    // SAFETY: `buf[i..]` holds only ASCII digits, which are valid UTF-8.
-    out.push_str(unsafe { std::str::from_utf8_unchecked(&buf[i..]) });
+}
+
+/// Appends `n` in decimal, byte-identical to `n`'s `Display` (two digits per step, written in
+/// place, no `core::fmt` machinery: the drain formats millions of integers a second).
+#[inline]
+pub(crate) fn push_u64(out: &mut String, n: u64) {
+    let len = decimal_len(n);
+    out.reserve(len);
+    // SAFETY: `reserve` left room for `len` bytes after the string's length, and
+    // `write_digits` fills exactly those with ASCII digits, so the string stays UTF-8.
+    unsafe {
+        let v = out.as_mut_vec();
+        let at = v.len();
+        write_digits(v.as_mut_ptr().add(at), len, n);
+        v.set_len(at + len);
+    }
 }
 
 /// Appends `n` in decimal, byte-identical to `n`'s `Display`.
@@ -174,6 +247,9 @@ pub(crate) fn push_f64(out: &mut String, v: f64) {
         return;
     }
     let (m, q) = if exp == 0 { (mant, -1074) } else { (mant | 1 << 52, exp - 1075) };
+    if exact_short(out, v.is_sign_negative(), m, q, 53) {
+        return;
+    }
     let mut buf = zmij::Buffer::new();
     let text = buf.format_finite(v);
     // No exponent for 1e-5 <= |v| < 1e16 (its shortest form, that is); the margins keep values
@@ -197,6 +273,9 @@ pub(crate) fn push_f32(out: &mut String, v: f32) {
         return;
     }
     let (m, q) = if exp == 0 { (mant, -149) } else { (mant | 1 << 23, exp - 150) };
+    if exact_short(out, v.is_sign_negative(), m, q, 24) {
+        return;
+    }
     let mut buf = zmij::Buffer::new();
     let text = buf.format_finite(v);
     // No exponent for 1e-6 <= |v| < 1e13 (f32).
@@ -204,6 +283,71 @@ pub(crate) fn push_f32(out: &mut String, v: f32) {
     if !finish(out, text, m, q, plain, 10_000_000_000) {
         let _ = write!(out, "{v}");
     }
+}
+
+/// The values whose shortest form is their exact expansion, written without a search: the
+/// integers below `2^digits` (`digits`: the significand's width, 53 or 24), and the short
+/// dyadic fractions such as `100.25` or `0.5` that logs are full of. Returns `false` (nothing
+/// appended) for every other value.
+///
+/// The value `m · 2^q` (`m` the significand, `2^q` its unit in the last place) is
+/// `m' · 2^q'` with `m'` odd, `q' = q + tz`, `tz` the trailing zero bits of `m`. For `q' < 0`
+/// its exact expansion `m'·5^F / 10^F` (`F = -q'`) ends in a 5 at `10^-F`, so every decimal
+/// with fewer digits is at least `5 · 10^-F` away; the values that round to `m · 2^q` are at
+/// most `2^(q-1)` away (the wider side). So the exact expansion is the unique shortest form,
+/// and Rust's `{}`, when `5 · 10^-F > 2^(q-1)`, that is when `5^(F-1) < 2^(tz+1)`. Below
+/// `2^digits` the integers are one unit or less apart and print exactly for the same reason.
+#[inline]
+fn exact_short(out: &mut String, neg: bool, m: u64, q: i32, digits: u32) -> bool {
+    let tz = m.trailing_zeros();
+    let (m1, q1) = (m >> tz, q + tz as i32);
+    if q1 >= 0 {
+        // An integer: exact below 2^digits.
+        if q1 as u32 + (64 - m1.leading_zeros()) > digits {
+            return false;
+        }
+        if neg {
+            put(out, "-");
+        }
+        push_u64(out, m1 << q1);
+        return true;
+    }
+    let f = q1.unsigned_abs() as usize;
+    let Some(x) = POW5.get(f).and_then(|p| m1.checked_mul(*p)) else {
+        return false;
+    };
+    if POW5[f - 1] >= 1u64 << (tz + 1) {
+        return false;
+    }
+    // `x / 10^f`, written out: `[-]int.frac` or `[-]0.00frac`.
+    let mut buf = [0u8; 64];
+    let len = decimal_len(x);
+    let mut at = usize::from(neg);
+    buf[0] = b'-';
+    // SAFETY: each `write_digits` gets its exact digit count and a position `at` with
+    // `at + count <= 1 + 2 + f + len <= 50 < 64` bytes of `buf` after it (`f <= 27`,
+    // `len <= 20`).
+    unsafe {
+        if len > f {
+            // `len > f` only for `f < 20`, where `10^f` is in the table.
+            let p = POW10[f];
+            write_digits(buf.as_mut_ptr().add(at), len - f, x / p);
+            at += len - f;
+            buf[at] = b'.';
+            write_digits(buf.as_mut_ptr().add(at + 1), f, x % p);
+            at += 1 + f;
+        } else {
+            buf[at] = b'0';
+            buf[at + 1] = b'.';
+            buf[at + 2..at + 2 + f - len].fill(b'0');
+            at += 2 + f - len;
+            write_digits(buf.as_mut_ptr().add(at), len, x);
+            at += len;
+        }
+    }
+    // SAFETY: `buf[..at]` holds ASCII only: a sign, digits and a point.
+    put(out, unsafe { std::str::from_utf8_unchecked(&buf[..at]) });
+    true
 }
 
 /// Appends Rust's layout of `short`, Żmij's text of the finite, non-zero value
@@ -232,7 +376,7 @@ fn finish(out: &mut String, short: &str, m: u64, q: i32, plain: bool, max_exact:
             return false;
         }
     }
-    out.push_str(body);
+    put(out, body);
     true
 }
 
@@ -413,6 +557,15 @@ mod tests {
         }
         for d in 0..100 {
             assert_eq!(digit_pair(d), format!("{d:02}").as_bytes());
+        }
+        // Every digit count's edges, and every bit length's.
+        for p in POW10.iter().copied().chain((0..64).map(|b| 1u64 << b)) {
+            for v in [p - 1, p, p + 1, p.wrapping_mul(2).wrapping_sub(1)] {
+                got.clear();
+                push_u64(&mut got, v);
+                assert_eq!(got, v.to_string());
+                assert_eq!(decimal_len(v), v.to_string().len());
+            }
         }
         for v in [Value::U128(u128::MAX), Value::U128(7), Value::I128(i128::MIN), Value::I128(-7), Value::I128(1 << 70)]
         {

@@ -46,9 +46,9 @@
 use crate::callsite::{CallsiteKind, Level};
 use crate::event::{CallsiteInfo, Event, ThreadInfo};
 use crate::format::json_needs_escape;
-use crate::numfmt::{digit_pair, push_f32, push_f64, push_number, push_u64};
+use crate::numfmt::{digit_pair, push_f32, push_f64, push_number, push_u64, put};
 use crate::record::RecordKind;
-use crate::value::Value;
+use crate::value::{skip_values, Value};
 use std::cell::Cell;
 use std::fmt::Write;
 
@@ -222,6 +222,12 @@ fn push_text_context<'a>(out: &mut String, ctx: impl Iterator<Item = (&'a str, V
 #[inline]
 fn push_message(ev: &Event<'_>, cs: &CallsiteInfo, out: &mut String, limit: usize) -> bool {
     let t = cs.template();
+    // A plain template that cannot reach the limit (its literal text, a bound per value and
+    // the values' own bytes): straight from the encoded values, no cut to watch for.
+    if t.is_plain() && t.plain_bound().saturating_add(ev.payload().len()) <= limit {
+        t.render_plain_encoded(message_bytes(ev, cs), out, &mut put);
+        return false;
+    }
     if t.is_sequential() {
         t.render_seq(ev.args(), out, limit)
     } else {
@@ -229,10 +235,17 @@ fn push_message(ev: &Event<'_>, cs: &CallsiteInfo, out: &mut String, limit: usiz
     }
 }
 
+/// The encoded message arguments of an event: its values after the callsite's fields.
+#[inline]
+fn message_bytes<'a>(ev: &Event<'a>, cs: &CallsiteInfo) -> &'a [u8] {
+    skip_values(ev.value_bytes(), cs.fields.len())
+}
+
 /// The message and the fields of an event's text line, and what ends the line.
 fn finish_text_line(ev: &Event<'_>, cs: &CallsiteInfo, out: &mut String, line_start: usize) {
     let mut cut = push_message(ev, cs, out, budget(out, line_start));
-    for (k, v) in ev.fields() {
+    let fields = if cs.fields.is_empty() { None } else { Some(ev.fields()) };
+    for (k, v) in fields.into_iter().flatten() {
         if cut || budget(out, line_start) == 0 {
             cut = true;
             break;
@@ -428,7 +441,7 @@ fn push_json_message(ev: &Event<'_>, cs: &CallsiteInfo, out: &mut String, limit:
     // A plain template that cannot reach the limit (its literal text, a bound per value and
     // the values' own bytes): escaped piece by piece, in one pass.
     if t.is_plain() && t.plain_bound().saturating_add(ev.payload().len()) <= limit {
-        t.render_plain(ev.args(), out, &mut write_json_str_body);
+        t.render_plain_encoded(message_bytes(ev, cs), out, &mut write_json_str_body);
         return false;
     }
     // Rendered in place; escaped afterwards only if it needs it (rarely: no allocation in the
@@ -448,7 +461,7 @@ fn finish_json_event(ev: &Event<'_>, cs: &CallsiteInfo, out: &mut String, line_s
     out.push('"');
     let mut fields = ev.fields().peekable();
     // A message that used the whole budget leaves the fields out.
-    if !cut && fields.peek().is_some() {
+    if !cut && !cs.fields.is_empty() && fields.peek().is_some() {
         out.push_str(",\"fields\":{");
         let mut first = true;
         for (k, v) in fields {
@@ -599,11 +612,11 @@ impl Renderer {
             push_text_tail(s, &cs.target, cs.kind);
             split
         }) {
-            Some(p) if ctx.peek().is_none() => out.push_str(&p.text),
+            Some(p) if ctx.peek().is_none() => put(out, &p.text),
             Some(p) => {
-                out.push_str(&p.text[..p.split]);
+                put(out, &p.text[..p.split]);
                 push_text_context(out, ctx);
-                out.push_str(&p.text[p.split..]);
+                put(out, &p.text[p.split..]);
             }
             None => {
                 push_text_head(out, cs.level.as_str(), &thread.name);
@@ -628,7 +641,7 @@ impl Renderer {
             s.len()
         };
         match self.json.get(cs, thread, head) {
-            Some(p) => out.push_str(&p.text),
+            Some(p) => put(out, &p.text),
             None => {
                 head(out);
             }
@@ -667,8 +680,26 @@ impl Prefix {
             && self.thread == thread.id
             && self.level == Some(cs.level)
             && self.kind == cs.kind
-            && self.target == cs.target
-            && self.thread_name == thread.name
+            && same(&self.target, &cs.target)
+            && same(&self.thread_name, &thread.name)
+    }
+}
+
+/// `a == b`, with strings of up to 16 bytes compared inline (two overlapping words) rather
+/// than through a call to `memcmp`: names and targets are short.
+#[inline(always)]
+fn same(a: &str, b: &str) -> bool {
+    let (a, b) = (a.as_bytes(), b.as_bytes());
+    let n = a.len();
+    if n != b.len() {
+        return false;
+    }
+    let word = |s: &[u8], at: usize| u64::from_le_bytes(s[at..at + 8].try_into().unwrap_or([0; 8]));
+    let half = |s: &[u8], at: usize| u32::from_le_bytes(s[at..at + 4].try_into().unwrap_or([0; 4]));
+    match n {
+        8..=16 => word(a, 0) == word(b, 0) && word(a, n - 8) == word(b, n - 8),
+        4..=7 => half(a, 0) == half(b, 0) && half(a, n - 4) == half(b, n - 4),
+        _ => a == b,
     }
 }
 
