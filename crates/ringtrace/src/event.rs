@@ -303,6 +303,12 @@ impl<'a> Event<'a> {
         self.header.flags & FLAG_TRUNCATED != 0
     }
 
+    /// Whether the record carries bound context (what [`context`](Self::context) yields may
+    /// still be empty only for a corrupt record).
+    pub(crate) fn has_context(&self) -> bool {
+        self.header.flags & FLAG_CONTEXT != 0
+    }
+
     /// The whole record as stored (header included): what the binary format writes.
     pub fn record_bytes(&self) -> &'a [u8] {
         self.record

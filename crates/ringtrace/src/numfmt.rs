@@ -297,7 +297,7 @@ pub(crate) fn push_f32(out: &mut String, v: f32) {
 /// most `2^(q-1)` away (the wider side). So the exact expansion is the unique shortest form,
 /// and Rust's `{}`, when `5 · 10^-F > 2^(q-1)`, that is when `5^(F-1) < 2^(tz+1)`. Below
 /// `2^digits` the integers are one unit or less apart and print exactly for the same reason.
-#[inline]
+#[inline(always)]
 fn exact_short(out: &mut String, neg: bool, m: u64, q: i32, digits: u32) -> bool {
     let tz = m.trailing_zeros();
     let (m1, q1) = (m >> tz, q + tz as i32);
@@ -319,34 +319,36 @@ fn exact_short(out: &mut String, neg: bool, m: u64, q: i32, digits: u32) -> bool
     if POW5[f - 1] >= 1u64 << (tz + 1) {
         return false;
     }
-    // `x / 10^f`, written out: `[-]int.frac` or `[-]0.00frac`.
-    let mut buf = [0u8; 64];
+    // `x / 10^f`, written out in place: `[-]int.frac` or `[-]0.00frac`.
     let len = decimal_len(x);
-    let mut at = usize::from(neg);
-    buf[0] = b'-';
-    // SAFETY: each `write_digits` gets its exact digit count and a position `at` with
-    // `at + count <= 1 + 2 + f + len <= 50 < 64` bytes of `buf` after it (`f <= 27`,
-    // `len <= 20`).
+    let total = usize::from(neg) + if len > f { len + 1 } else { 2 + f };
+    out.reserve(total);
+    // SAFETY: 1. `reserve` left `total` writable bytes at `dst`, and the writes below cover
+    // exactly `dst[..total]`: the sign, then either `len - f` digits, the point and `f`
+    // digits, or `0.`, `f - len` zeros and `len` digits (each `write_digits` gets its exact
+    // count). 2. They are ASCII, so the string stays UTF-8 at its new length.
     unsafe {
+        let v = out.as_mut_vec();
+        let start = v.len();
+        let mut dst = v.as_mut_ptr().add(start);
+        if neg {
+            *dst = b'-';
+            dst = dst.add(1);
+        }
         if len > f {
             // `len > f` only for `f < 20`, where `10^f` is in the table.
             let p = POW10[f];
-            write_digits(buf.as_mut_ptr().add(at), len - f, x / p);
-            at += len - f;
-            buf[at] = b'.';
-            write_digits(buf.as_mut_ptr().add(at + 1), f, x % p);
-            at += 1 + f;
+            write_digits(dst, len - f, x / p);
+            *dst.add(len - f) = b'.';
+            write_digits(dst.add(len - f + 1), f, x % p);
         } else {
-            buf[at] = b'0';
-            buf[at + 1] = b'.';
-            buf[at + 2..at + 2 + f - len].fill(b'0');
-            at += 2 + f - len;
-            write_digits(buf.as_mut_ptr().add(at), len, x);
-            at += len;
+            *dst = b'0';
+            *dst.add(1) = b'.';
+            std::ptr::write_bytes(dst.add(2), b'0', f - len);
+            write_digits(dst.add(2 + f - len), len, x);
         }
+        v.set_len(start + total);
     }
-    // SAFETY: `buf[..at]` holds ASCII only: a sign, digits and a point.
-    put(out, unsafe { std::str::from_utf8_unchecked(&buf[..at]) });
     true
 }
 

@@ -605,14 +605,17 @@ impl Renderer {
         let line_start = out.len();
         push_timestamp(out, ev.unix_nanos(), &mut self.second);
         let thread = ev.thread();
-        let mut ctx = ev.context().peekable();
+        // Records without the context flag have none (with it, the context may still be empty).
+        let mut ctx = ev.has_context().then(|| ev.context().peekable());
+        let no_ctx = ctx.as_mut().is_none_or(|c| c.peek().is_none());
+        let ctx = ctx.into_iter().flatten();
         match self.text.get(cs, thread, |s| {
             push_text_head(s, cs.level.as_str(), &thread.name);
             let split = s.len();
             push_text_tail(s, &cs.target, cs.kind);
             split
         }) {
-            Some(p) if ctx.peek().is_none() => put(out, &p.text),
+            Some(p) if no_ctx => put(out, &p.text),
             Some(p) => {
                 put(out, &p.text[..p.split]);
                 push_text_context(out, ctx);
@@ -660,11 +663,9 @@ struct PrefixCache {
 /// One (callsite, thread)'s constant line part, and what it was built from.
 #[derive(Debug, Default)]
 struct Prefix {
-    used: bool,
-    callsite: u32,
+    /// [`Prefix::key`] of the callsite it was built for (0: unused; a key is never 0).
+    key: u64,
     thread: u64,
-    level: Option<Level>,
-    kind: CallsiteKind,
     target: String,
     thread_name: String,
     /// The part itself.
@@ -674,12 +675,16 @@ struct Prefix {
 }
 
 impl Prefix {
+    /// The callsite's id, level and kind in one word (levels are 1 to 5, so never 0).
+    #[inline]
+    fn key(cs: &CallsiteInfo) -> u64 {
+        u64::from(cs.id) | (cs.level as u64) << 32 | (cs.kind as u64) << 40
+    }
+
+    #[inline]
     fn matches(&self, cs: &CallsiteInfo, thread: &ThreadInfo) -> bool {
-        self.used
-            && self.callsite == cs.id
+        self.key == Self::key(cs)
             && self.thread == thread.id
-            && self.level == Some(cs.level)
-            && self.kind == cs.kind
             && same(&self.target, &cs.target)
             && same(&self.thread_name, &thread.name)
     }
@@ -738,11 +743,8 @@ impl PrefixCache {
             self.slots.resize_with(Renderer::SLOTS, Prefix::default);
         }
         let p = &mut self.slots[i];
-        p.used = true;
-        p.callsite = cs.id;
+        p.key = Prefix::key(cs);
         p.thread = thread.id;
-        p.level = Some(cs.level);
-        p.kind = cs.kind;
         p.target.clear();
         p.target.push_str(&cs.target);
         p.thread_name.clear();
