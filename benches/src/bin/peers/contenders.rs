@@ -45,6 +45,11 @@ pub const ALL: &[Spec] = &[
     Spec { name: "ringtrace", setup: "FmtSink text file, default config (drop_newest, 64×64 KiB rings)", e2e: true },
     Spec { name: "ringtrace_block", setup: "same, Policy::Block { timeout: 1 s } (lossless)", e2e: true },
     Spec {
+        name: "ringtrace_json",
+        setup: "FmtSink JSON lines file, Policy::Block { timeout: 1 s } (lossless)",
+        e2e: true,
+    },
+    Spec {
         name: "tracing_appender_lossy",
         setup: "tracing-subscriber fmt → tracing-appender non_blocking, lossy, 128k lines",
         e2e: true,
@@ -85,9 +90,14 @@ impl Phase {
 pub fn run(name: &str, phase: Phase, s: &Settings, sw: &Stopwatch, dir: &Path) -> Result<Value, String> {
     let path = harness::output_path(dir, name, phase.as_str());
     let out = match name {
-        "ringtrace" => measure(Ringtrace::new(&path, ringtrace::Policy::DropNewest)?, phase, s, sw, &path),
+        "ringtrace" => measure(Ringtrace::new(&path, ringtrace::Policy::DropNewest, false)?, phase, s, sw, &path),
         "ringtrace_block" => {
-            measure(Ringtrace::new(&path, ringtrace::Policy::Block { timeout: BLOCK_TIMEOUT })?, phase, s, sw, &path)
+            let policy = ringtrace::Policy::Block { timeout: BLOCK_TIMEOUT };
+            measure(Ringtrace::new(&path, policy, false)?, phase, s, sw, &path)
+        }
+        "ringtrace_json" => {
+            let policy = ringtrace::Policy::Block { timeout: BLOCK_TIMEOUT };
+            measure(Ringtrace::new(&path, policy, true)?, phase, s, sw, &path)
         }
         "tracing_appender_lossy" => measure(TracingAppender::new(&path, true)?, phase, s, sw, &path),
         "tracing_appender_lossless" => measure(TracingAppender::new(&path, false)?, phase, s, sw, &path),
@@ -116,7 +126,7 @@ fn buffered_file(path: &Path) -> Result<BufWriter<File>, String> {
     File::create(path).map(|f| BufWriter::with_capacity(64 * 1024, f)).map_err(|e| format!("{}: {e}", path.display()))
 }
 
-/// ringtrace with a text file sink.
+/// ringtrace with a text (or JSON lines) file sink.
 #[derive(Debug)]
 struct Ringtrace {
     /// The installed runtime.
@@ -124,11 +134,12 @@ struct Ringtrace {
 }
 
 impl Ringtrace {
-    /// Installs the runtime (environment variables ignored) with a never-rotated text file.
-    fn new(path: &Path, policy: ringtrace::Policy) -> Result<Self, String> {
+    /// Installs the runtime (environment variables ignored) with a never-rotated text file,
+    /// or JSON lines when `json`.
+    fn new(path: &Path, policy: ringtrace::Policy, json: bool) -> Result<Self, String> {
         use ringtrace::sinks::{rotate::Rotation, FmtSink, Format};
-        let sink =
-            FmtSink::file(path, Format::Text, Rotation { max_bytes: 0, max_files: 0 }).map_err(|e| e.to_string())?;
+        let format = if json { Format::Json } else { Format::Text };
+        let sink = FmtSink::file(path, format, Rotation { max_bytes: 0, max_files: 0 }).map_err(|e| e.to_string())?;
         let guard =
             ringtrace::Builder::new().ignore_env().policy(policy).sink(sink).install().map_err(|e| e.to_string())?;
         Ok(Self { guard })
