@@ -255,7 +255,7 @@ fn finish_text_line(ev: &Event<'_>, cs: &CallsiteInfo, out: &mut String, line_st
     if ev.is_truncated() || cut {
         out.push_str(" [truncated]");
     }
-    out.push('\n');
+    put(out, "\n");
 }
 
 /// Appends one event as a line of human-readable text, newline included (at most
@@ -458,7 +458,7 @@ fn push_json_message(ev: &Event<'_>, cs: &CallsiteInfo, out: &mut String, limit:
 /// The rest of an event's JSON line after the message's opening quote.
 fn finish_json_event(ev: &Event<'_>, cs: &CallsiteInfo, out: &mut String, line_start: usize) {
     let mut cut = push_json_message(ev, cs, out, budget(out, line_start));
-    out.push('"');
+    put(out, "\"");
     let mut fields = ev.fields().peekable();
     // A message that used the whole budget leaves the fields out.
     if !cut && !cs.fields.is_empty() && fields.peek().is_some() {
@@ -490,7 +490,7 @@ fn finish_json_line(ev: &Event<'_>, out: &mut String, cut: bool) {
     if ev.is_truncated() || cut {
         out.push_str(",\"truncated\":true");
     }
-    out.push_str("}\n");
+    put(out, "}\n");
 }
 
 /// Appends one event as a JSON object on one line, newline included (at most
@@ -681,7 +681,7 @@ impl Prefix {
         u64::from(cs.id) | (cs.level as u64) << 32 | (cs.kind as u64) << 40
     }
 
-    #[inline]
+    #[inline(always)]
     fn matches(&self, cs: &CallsiteInfo, thread: &ThreadInfo) -> bool {
         self.key == Self::key(cs)
             && self.thread == thread.id
