@@ -740,10 +740,8 @@ impl Drain {
         // by the order they are described, which follows the runs); each thread's runs keep
         // their order (the position breaks ties). Unstable: no scratch allocation.
         let views = &self.views;
-        let mut position = 0u32;
-        for r in self.runs.iter_mut() {
-            r.order = (views[r.view as usize].seq, position);
-            position += 1;
+        for (position, r) in self.runs.iter_mut().enumerate() {
+            r.order = (views[r.view as usize].seq, position as u32);
         }
         self.runs.sort_unstable_by_key(|r| r.order);
         let threads = &self.threads;

@@ -91,6 +91,11 @@ impl CallsiteInfo {
     pub fn unknown(id: u32) -> Self {
         Self::new(id, Level::Info, "unknown", "", "", 0, "", Vec::new())
     }
+
+    /// The format string, parsed once (what [`Event::write_message`] renders).
+    pub fn template(&self) -> &Template {
+        &self.template
+    }
 }
 
 /// A recording thread as sinks see it.
@@ -351,6 +356,12 @@ impl<'a> Event<'a> {
         self.header.flags & FLAG_TRUNCATED != 0
     }
 
+    /// Whether the record carries bound context (what [`context`](Self::context) yields may
+    /// still be empty only for a corrupt record).
+    pub(crate) fn has_context(&self) -> bool {
+        self.header.flags & FLAG_CONTEXT != 0
+    }
+
     /// The whole record as stored (header included): what the binary format writes.
     pub fn record_bytes(&self) -> &'a [u8] {
         self.record
@@ -406,6 +417,15 @@ impl<'a> Event<'a> {
         match self.kind() {
             RecordKind::Event => Values::new(self.split_context().1, usize::MAX),
             _ => Values::new(&[], 0),
+        }
+    }
+
+    /// The encoded values after the bound context, fields then message arguments: what
+    /// [`fields`](Self::fields) and [`args`](Self::args) decode (events only; empty otherwise).
+    pub(crate) fn value_bytes(&self) -> &'a [u8] {
+        match self.kind() {
+            RecordKind::Event => self.split_context().1,
+            _ => &[],
         }
     }
 

@@ -89,74 +89,14 @@
 
 use std::fmt::{self, Write as _};
 
-use crate::value::Value;
+use crate::numfmt::{push_f32, push_f64, push_i64, push_int, push_number, push_u64, put};
+use crate::value::{decode_value, Value};
 
 /// What a value renders as when it is missing or does not support the requested trait.
 const UNSUPPORTED: &str = "{?}";
 
 /// 64 spaces: the padding chunk for the default fill.
 const SPACES: &str = "                                                                ";
-
-/// Two decimal digits for every value below 100, `"00"` to `"99"`.
-const DIGIT_PAIRS: &[u8; 200] = b"0001020304050607080910111213141516171819\
-2021222324252627282930313233343536373839\
-4041424344454647484950515253545556575859\
-6061626364656667686970717273747576777879\
-8081828384858687888990919293949596979899";
-
-/// Appends `n` in decimal, byte-identical to `n`'s `Display` (two digits per step, no
-/// `core::fmt` machinery: the drain formats millions of integers a second).
-pub(crate) fn push_u64(out: &mut String, mut n: u64) {
-    let mut buf = [0u8; 20];
-    let mut i = buf.len();
-    while n >= 100 {
-        let d = (n % 100) as usize * 2;
-        n /= 100;
-        i -= 2;
-        buf[i..i + 2].copy_from_slice(&DIGIT_PAIRS[d..d + 2]);
-    }
-    if n >= 10 {
-        let d = n as usize * 2;
-        i -= 2;
-        buf[i..i + 2].copy_from_slice(&DIGIT_PAIRS[d..d + 2]);
-    } else {
-        i -= 1;
-        buf[i] = b'0' + n as u8;
-    }
-    // SAFETY: `buf[i..]` holds only ASCII digits, which are valid UTF-8.
-    out.push_str(unsafe { std::str::from_utf8_unchecked(&buf[i..]) });
-}
-
-/// Appends `n` in decimal, byte-identical to `n`'s `Display`.
-pub(crate) fn push_i64(out: &mut String, n: i64) {
-    if n < 0 {
-        out.push('-');
-    }
-    push_u64(out, n.unsigned_abs());
-}
-
-/// `n % 100` as exactly two ASCII digits (`{:02}` for `n` below 100).
-pub(crate) fn digit_pair(n: u32) -> [u8; 2] {
-    let d = (n % 100) as usize * 2;
-    [DIGIT_PAIRS[d], DIGIT_PAIRS[d + 1]]
-}
-
-/// The plain decimal form of an integer value of at most 64 bits (`{}` and `{:?}` without
-/// flags); `false` for anything else (floats, 128-bit integers, text).
-pub(crate) fn push_int(out: &mut String, v: &Value<'_>) -> bool {
-    match *v {
-        Value::U8(n) => push_u64(out, u64::from(n)),
-        Value::U16(n) => push_u64(out, u64::from(n)),
-        Value::U32(n) => push_u64(out, u64::from(n)),
-        Value::U64(n) => push_u64(out, n),
-        Value::I8(n) => push_i64(out, i64::from(n)),
-        Value::I16(n) => push_i64(out, i64::from(n)),
-        Value::I32(n) => push_i64(out, i64::from(n)),
-        Value::I64(n) => push_i64(out, n),
-        _ => return false,
-    }
-    true
-}
 
 /// A parsed format string. Parse once per callsite, render many times.
 ///
@@ -189,7 +129,32 @@ pub struct Template {
     pieces: Vec<Piece>,
     /// Highest argument index referenced, plus one.
     arg_count: usize,
+    /// What is known about the pieces at parse time (see [`Shape`]).
+    shape: Shape,
 }
+
+/// Facts about a template, established once when it is parsed, that let a render take a
+/// shorter path.
+#[derive(Debug, Clone, Copy, Default)]
+struct Shape {
+    /// The `k`th `{…}` formats value `k` and no width or precision is taken from a value: the
+    /// values can be decoded one at a time as the pieces are rendered
+    /// ([`Template::render_seq`]), no table of them is needed.
+    sequential: bool,
+    /// Every `{…}` is a plain `{}` (`Display`, no flag, width or precision), rendered without
+    /// `core::fmt`.
+    plain: bool,
+    /// Some literal text holds a byte that a JSON string must escape.
+    lit_needs_escape: bool,
+    /// The longest a sequential, plain render can be besides the values' own encoded bytes:
+    /// the literal text plus [`PLAIN_VALUE_MAX`] per `{}`.
+    plain_bound: usize,
+}
+
+/// The most a plain `{}` of one value writes beyond the value's encoded bytes: 327 bytes for
+/// an `f64` (`-0.000…05` with 323 zeros; `f64::MAX` has 309 digits), less for everything else
+/// (text writes at most its own bytes).
+const PLAIN_VALUE_MAX: usize = 330;
 
 /// Why a format string was rejected by [`Template::parse`].
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -238,6 +203,9 @@ struct Spec {
     precision: Count,
     /// Formatting trait.
     ty: Trait,
+    /// A plain `{}`: `Display` without flags, width or precision (fill and alignment then do
+    /// nothing). Set by the parser once the spec is complete.
+    plain: bool,
 }
 
 /// Alignment as written in the spec.
@@ -283,6 +251,28 @@ impl Trait {
 }
 
 impl Template {
+    /// A template of these pieces, with its [`Shape`] worked out.
+    fn new(pieces: Vec<Piece>, arg_count: usize) -> Self {
+        let mut shape = Shape { sequential: true, plain: true, lit_needs_escape: false, plain_bound: 0 };
+        let mut k = 0;
+        for piece in &pieces {
+            match piece {
+                Piece::Lit(s) => {
+                    shape.lit_needs_escape |= s.bytes().any(json_needs_escape);
+                    shape.plain_bound = shape.plain_bound.saturating_add(s.len());
+                }
+                Piece::Arg(spec) => {
+                    let counted = matches!(spec.width, Count::Arg(_)) || matches!(spec.precision, Count::Arg(_));
+                    shape.sequential &= spec.arg == k && !counted;
+                    shape.plain &= spec.plain;
+                    shape.plain_bound = shape.plain_bound.saturating_add(PLAIN_VALUE_MAX);
+                    k += 1;
+                }
+            }
+        }
+        Template { pieces, arg_count, shape }
+    }
+
     /// Strict parse: `Err` for malformed strings and for unsupported features (named arguments
     /// `{name}`, implicit captures, `{:width$}` or `{:.prec$}` with a name, `{:p}`).
     ///
@@ -302,7 +292,7 @@ impl Template {
         match parse_impl(fmt, true) {
             Ok(t) => t,
             // Not reachable: lossy parsing recovers from every error. Keep the text regardless.
-            Err(_) => Template { pieces: vec![Piece::Lit(fmt.into())], arg_count: 0 },
+            Err(_) => Template::new(vec![Piece::Lit(fmt.into())], 0),
         }
     }
 
@@ -337,8 +327,7 @@ impl Template {
     /// assert_eq!(out, "       1| ");
     /// ```
     pub fn render_within(&self, args: &[Value<'_>], out: &mut String, limit: usize) -> bool {
-        let start = out.len();
-        let stop_at = start.saturating_add(limit);
+        let stop_at = out.len().saturating_add(limit);
         for piece in &self.pieces {
             match piece {
                 Piece::Lit(s) => out.push_str(s),
@@ -348,15 +337,155 @@ impl Template {
                 break;
             }
         }
-        if out.len() <= stop_at {
-            return false;
+        cut_at(out, stop_at)
+    }
+
+    /// Whether [`render_seq`](Self::render_seq) can render this template: the `k`th `{…}`
+    /// formats value `k`, and no width or precision comes from a value.
+    pub(crate) fn is_sequential(&self) -> bool {
+        self.shape.sequential
+    }
+
+    /// Whether [`render_plain_encoded`](Self::render_plain_encoded) can render this template: it is
+    /// sequential and every `{…}` is a plain `{}`.
+    pub(crate) fn is_plain(&self) -> bool {
+        self.shape.sequential && self.shape.plain
+    }
+
+    /// The most [`render_plain_encoded`](Self::render_plain_encoded) appends, less the
+    /// values' encoded bytes.
+    pub(crate) fn plain_bound(&self) -> usize {
+        self.shape.plain_bound
+    }
+
+    /// [`render_within`](Self::render_within) for a [sequential](Self::is_sequential)
+    /// template, taking the values one at a time from `args` as the pieces need them (no
+    /// table of decoded values). Byte-identical to `render_within` with the values collected,
+    /// cut included.
+    pub(crate) fn render_seq<'v>(
+        &self,
+        mut args: impl Iterator<Item = Value<'v>>,
+        out: &mut String,
+        limit: usize,
+    ) -> bool {
+        debug_assert!(self.shape.sequential);
+        let stop_at = out.len().saturating_add(limit);
+        for piece in &self.pieces {
+            match piece {
+                Piece::Lit(s) => put(out, s),
+                Piece::Arg(spec) => match args.next() {
+                    None => out.push_str(UNSUPPORTED),
+                    Some(v) if spec.plain => push_plain(out, &v, &mut |o: &mut String, s: &str| o.push_str(s)),
+                    // Sequential: no count refers to another value, so the value alone will do.
+                    Some(v) => render_arg(&Spec { arg: 0, ..*spec }, std::slice::from_ref(&v), out, stop_at),
+                },
+            }
+            if out.len() > stop_at {
+                break;
+            }
         }
-        let mut end = stop_at;
-        while !out.is_char_boundary(end) {
-            end -= 1;
+        cut_at(out, stop_at)
+    }
+
+    /// Renders a [plain](Self::is_plain) template straight from the encoded values (a
+    /// record's message arguments) with no length limit: each value is decoded where its `{}`
+    /// is, as [`Values`](crate::value::Values) would decode it (one that does not decode
+    /// shows as `<invalid>` and ends the values). Every piece of text (literal text, strings,
+    /// chars, captured text) goes through `text`, numbers, booleans and placeholders (ASCII
+    /// that no escaping changes) are appended directly. With `push_str` as `text` this is
+    /// [`render_seq`](Self::render_seq) for output of at most `limit` bytes, which the caller
+    /// ensures with [`plain_bound`](Self::plain_bound); with a JSON escaper, it is the
+    /// escaped message in one pass (escaping works byte by byte on ASCII, so escaping each
+    /// piece equals escaping the whole).
+    #[inline]
+    pub(crate) fn render_plain_encoded(
+        &self,
+        mut bytes: &[u8],
+        out: &mut String,
+        text: &mut impl FnMut(&mut String, &str),
+    ) {
+        debug_assert!(self.is_plain());
+        for piece in &self.pieces {
+            match piece {
+                Piece::Lit(s) if self.shape.lit_needs_escape => text(out, s),
+                Piece::Lit(s) => put(out, s),
+                Piece::Arg(_) if bytes.is_empty() => put(out, UNSUPPORTED),
+                Piece::Arg(_) => match push_plain_encoded(out, bytes, text) {
+                    Some(rest) => bytes = rest,
+                    None => {
+                        bytes = &[];
+                        put(out, "<invalid>");
+                    }
+                },
+            }
         }
-        out.truncate(end);
-        true
+    }
+}
+
+/// Whether a JSON string must escape byte `b` (`"`, `\` and the controls below 0x20; each is
+/// ASCII, so it is always a whole character).
+#[inline]
+pub(crate) fn json_needs_escape(b: u8) -> bool {
+    b < 0x20 || b == b'"' || b == b'\\'
+}
+
+/// Cuts `out` back to `stop_at` (at a `char` boundary) if it is longer; `true` if it cut.
+fn cut_at(out: &mut String, stop_at: usize) -> bool {
+    if out.len() <= stop_at {
+        return false;
+    }
+    let mut end = stop_at;
+    while !out.is_char_boundary(end) {
+        end -= 1;
+    }
+    out.truncate(end);
+    true
+}
+
+/// A plain `{}` of the value encoded at the front of `b` (as [`push_plain`] of the decoded
+/// value), returning the bytes after it; `None` (nothing appended) when it does not decode.
+/// The common numbers are read and written in one step, the rest go through
+/// [`decode_value`].
+#[inline(always)]
+fn push_plain_encoded<'b>(out: &mut String, b: &'b [u8], text: &mut impl FnMut(&mut String, &str)) -> Option<&'b [u8]> {
+    use crate::value::tag;
+    /// The `N` bytes after the tag, and the rest.
+    #[inline(always)]
+    fn fixed<const N: usize>(b: &[u8]) -> Option<([u8; N], &[u8])> {
+        let v: [u8; N] = b.get(1..1 + N)?.try_into().ok()?;
+        Some((v, &b[1 + N..]))
+    }
+    match b.first().copied()? {
+        tag::U64 => fixed::<8>(b).map(|(v, r)| (push_u64(out, u64::from_le_bytes(v)), r).1),
+        tag::U32 => fixed::<4>(b).map(|(v, r)| (push_u64(out, u64::from(u32::from_le_bytes(v))), r).1),
+        tag::I64 => fixed::<8>(b).map(|(v, r)| (push_i64(out, i64::from_le_bytes(v)), r).1),
+        tag::I32 => fixed::<4>(b).map(|(v, r)| (push_i64(out, i64::from(i32::from_le_bytes(v))), r).1),
+        tag::F64 => fixed::<8>(b).map(|(v, r)| (push_f64(out, f64::from_le_bytes(v)), r).1),
+        tag::F32 => fixed::<4>(b).map(|(v, r)| (push_f32(out, f32::from_le_bytes(v)), r).1),
+        _ => {
+            let (v, rest) = decode_value(b)?;
+            push_plain(out, &v, text);
+            Some(rest)
+        }
+    }
+}
+
+/// A plain `{}` of `v`, exactly as [`render_arg`] renders it: text-like values through
+/// `text`, the rest appended directly.
+#[inline]
+fn push_plain(out: &mut String, v: &Value<'_>, text: &mut impl FnMut(&mut String, &str)) {
+    match *v {
+        Value::Str(s) | Value::Display(s) | Value::Debug(s) => text(out, s),
+        Value::Error(e) => text(out, e.message()),
+        Value::Char(c) => text(out, c.encode_utf8(&mut [0; 4])),
+        Value::Bool(b) => put(out, if b { "true" } else { "false" }),
+        Value::Invalid => put(out, "<invalid>"),
+        Value::Bytes(_) => put(out, UNSUPPORTED),
+        _ => {
+            if !push_number(out, v) {
+                out.push_str(UNSUPPORTED);
+            }
+        }
     }
 }
 
@@ -400,7 +529,13 @@ fn parse_impl(fmt: &str, lossy: bool) -> Result<Template, TemplateError> {
         p.pos += 1;
         let saved_curarg = p.curarg;
         match p.argument() {
-            Ok(spec) => {
+            Ok(mut spec) => {
+                spec.plain = spec.ty == Trait::Display
+                    && !spec.plus
+                    && !spec.alternate
+                    && !spec.zero
+                    && spec.width == Count::Implied
+                    && spec.precision == Count::Implied;
                 arg_count = arg_count.max(spec.arg + 1);
                 for c in [spec.width, spec.precision] {
                     if let Count::Arg(i) = c {
@@ -430,7 +565,7 @@ fn parse_impl(fmt: &str, lossy: bool) -> Result<Template, TemplateError> {
     if !lit.is_empty() {
         pieces.push(Piece::Lit(lit.into_boxed_str()));
     }
-    Ok(Template { pieces, arg_count })
+    Ok(Template::new(pieces, arg_count))
 }
 
 /// A cursor over the inside of one `{...}`, with rustc's implicit argument counter.
@@ -572,6 +707,7 @@ impl Parser<'_> {
             width: Count::Implied,
             precision: Count::Implied,
             ty: Trait::Display,
+            plain: false,
         };
         if !self.consume(':') {
             return Ok(spec);
@@ -748,8 +884,10 @@ fn numeric(v: &Value<'_>, spec: &Spec, width: Option<usize>, precision: Option<u
     let (ty, plus, alt) = (spec.ty, spec.plus, spec.alternate);
     // The common `{}` / `{:?}` on an integer: plain decimal, no `core::fmt` round trip
     // (precision is ignored by integers, but such specs are rare: leave them to std).
+    // Floats only under `Display` (`Debug` writes `1.0` and exponents).
     let plain = matches!(ty, Trait::Display | Trait::Debug) && !plus && !alt && zero_width.is_none();
-    let fast = plain && precision.is_none() && push_int(out, v);
+    let fast =
+        plain && precision.is_none() && if ty == Trait::Display { push_number(out, v) } else { push_int(out, v) };
     if !fast && delegate(out, v, ty, plus, alt, zero_width, precision).is_err() {
         out.truncate(start);
         out.push_str(UNSUPPORTED);
@@ -1034,10 +1172,18 @@ mod tests {
                     let width = if w == 0 { String::new() } else { w.to_string() };
                     let lit = text.replace("w$", &width).replace(".p$", &format!(".{p}"));
                     let literal = Template::parse(&lit).unwrap_or_else(|e| panic!("{lit:?}: {e}"));
+                    // The same specs taking values in order (`{:…}` each): sequential, so
+                    // also rendered one value at a time.
+                    let seq = lit.replace("{0:", "{:");
+                    let seq = Template::parse(&seq).unwrap_or_else(|e| panic!("{seq:?}: {e}"));
+                    assert!(seq.is_sequential() && !literal.is_sequential() || specs == 1, "{lit:?}");
                     for (typed, val) in cases {
                         let want = reference(typed, w, p);
                         got.clear();
                         literal.render(std::slice::from_ref(val), &mut got);
+                        same(&got, &want, &lit, None, typed);
+                        got.clear();
+                        seq.render_seq(std::iter::repeat_n(*val, specs), &mut got, Template::MAX_LEN);
                         same(&got, &want, &lit, None, typed);
                         got.clear();
                         by_arg.render(&[*val, Value::U64(w as u64), Value::U64(p as u64)], &mut got);
@@ -1149,35 +1295,136 @@ mod tests {
         BYTES.iter().map(|b| (b as &dyn Debug, Value::Bytes(b))).collect()
     }
 
-    #[test]
-    fn decimal_helpers_match_display() {
-        let mut got = String::new();
-        let mut want = String::new();
-        let mut n = 1u64;
-        for k in 0..200u64 {
-            for v in [0, 1, 9, 10, 99, 100, n - 1, n, n.wrapping_add(k), u64::MAX - k] {
-                got.clear();
-                want.clear();
-                push_u64(&mut got, v);
-                write!(want, "{v}").unwrap();
-                assert_eq!(got, want);
-                got.clear();
-                want.clear();
-                let i = v as i64;
-                push_i64(&mut got, i);
-                write!(want, "{i}").unwrap();
-                assert_eq!(got, want);
+    /// A JSON string body, as `render` escapes a message (a test copy, kept simple).
+    fn json_escape(out: &mut String, s: &str) {
+        for c in s.chars() {
+            match c {
+                '"' => out.push_str("\\\""),
+                '\\' => out.push_str("\\\\"),
+                c if (c as u32) < 0x20 => {
+                    let _ = write!(out, "\\u{:04x}", c as u32);
+                }
+                c => out.push(c),
             }
-            n = n.wrapping_mul(7).wrapping_add(k);
         }
-        for i in [i64::MIN, i64::MIN + 1, -1, i64::MAX] {
-            got.clear();
-            push_i64(&mut got, i);
-            assert_eq!(got, i.to_string());
+    }
+
+    /// A value as a record encodes it (`Invalid` as an unknown tag).
+    fn encode(v: &Value<'_>, out: &mut Vec<u8>) {
+        let text = |out: &mut Vec<u8>, t: u8, b: &[u8]| {
+            out.push(t);
+            out.extend_from_slice(&(b.len() as u16).to_le_bytes());
+            out.extend_from_slice(b);
+        };
+        macro_rules! num {
+            ($t:ident, $n:expr) => {{
+                out.push(tag::$t);
+                out.extend_from_slice(&$n.to_le_bytes());
+            }};
         }
-        for d in 0..100 {
-            assert_eq!(digit_pair(d), format!("{d:02}").as_bytes());
+        match *v {
+            Value::U8(n) => num!(U8, n),
+            Value::U16(n) => num!(U16, n),
+            Value::U32(n) => num!(U32, n),
+            Value::U64(n) => num!(U64, n),
+            Value::U128(n) => num!(U128, n),
+            Value::I8(n) => num!(I8, n),
+            Value::I16(n) => num!(I16, n),
+            Value::I32(n) => num!(I32, n),
+            Value::I64(n) => num!(I64, n),
+            Value::I128(n) => num!(I128, n),
+            Value::F32(n) => num!(F32, n),
+            Value::F64(n) => num!(F64, n),
+            Value::Bool(b) => out.extend([tag::BOOL, u8::from(b)]),
+            Value::Char(c) => num!(CHAR, c as u32),
+            Value::Str(s) => text(out, tag::STR, s.as_bytes()),
+            Value::Bytes(b) => text(out, tag::BYTES, b),
+            Value::Display(s) => text(out, tag::DISPLAY, s.as_bytes()),
+            Value::Debug(s) => text(out, tag::DEBUG, s.as_bytes()),
+            Value::Error(e) => {
+                out.extend([tag::ERROR, e.iter().count() as u8]);
+                for s in e.iter() {
+                    out.extend_from_slice(&(s.len() as u16).to_le_bytes());
+                    out.extend_from_slice(s.as_bytes());
+                }
+            }
+            Value::Invalid => out.push(200),
         }
+    }
+
+    /// `render_seq` and `render_plain_encoded` (plain text and JSON-escaped) against
+    /// `render_within` with the values in a table, for templates of every shape, every kind
+    /// of value, and limits that cut anywhere.
+    #[test]
+    fn one_pass_renders_match_render_within() {
+        let templates = [
+            "",
+            "{}",
+            "{} {}",
+            "order {} filled at {} qty {}",
+            "a \"quoted\" {}\n\\ and {}",
+            "{}{}{}{}{}",
+            "{:>8.2} {:x} {}",
+            "{:?} {:5} {:<3}|",
+            "{:#?} {:e} {:+}",
+            "{0} {1} {2}",
+            "ünï {} 日本 {}",
+            "{} {} {} {} {} {} {} {} {} {} {} {} {} {} {} {} {} {} {} {}",
+        ];
+        let values: Vec<Value<'_>> = [
+            int_cases().into_iter().map(|c| c.1).collect::<Vec<_>>(),
+            float_cases().into_iter().map(|c| c.1).collect(),
+            text_cases().into_iter().map(|c| c.1).collect(),
+            bytes_cases().into_iter().map(|c| c.1).collect(),
+            verbatim_cases().into_iter().map(|c| c.1).collect(),
+        ]
+        .concat();
+        let mut rng = Rng(0x1234_5678_9abc_def1);
+        let (mut want, mut got, mut json) = (String::new(), String::new(), String::new());
+        let mut bytes = Vec::new();
+        let mut checked = 0;
+        for text in templates {
+            let t = Template::parse(text).unwrap();
+            assert!(t.is_sequential(), "{text:?}");
+            for _ in 0..3_000 {
+                // Fewer values than the template takes, now and then.
+                let n = t.arg_count().saturating_sub(rng.below(3) / 2);
+                let args: Vec<Value<'_>> = (0..n).map(|_| values[rng.below(values.len())]).collect();
+                let limit = if rng.below(4) == 0 { rng.below(60) } else { Template::MAX_LEN };
+                want.clear();
+                let cut = t.render_within(&args, &mut want, limit);
+                got.clear();
+                assert_eq!(t.render_seq(args.iter().copied(), &mut got, limit), cut, "{text:?} {args:?}");
+                assert_eq!(got, want, "{text:?} {args:?} limit {limit}");
+                if t.is_plain() {
+                    // From the encoded values, as a record holds them (an `Invalid` there is
+                    // an undecodable value: it ends the values).
+                    bytes.clear();
+                    args.iter().for_each(|v| encode(v, &mut bytes));
+                    let decoded: Vec<Value<'_>> = crate::value::Values::new(&bytes, usize::MAX).collect();
+                    want.clear();
+                    t.render_within(&decoded, &mut want, Template::MAX_LEN);
+                    got.clear();
+                    t.render_plain_encoded(&bytes, &mut got, &mut |o: &mut String, s: &str| o.push_str(s));
+                    assert_eq!(got, want, "{text:?} {args:?}");
+                    assert!(want.len() <= t.plain_bound() + bytes.len(), "{text:?} {args:?}");
+                    got.clear();
+                    t.render_plain_encoded(&bytes, &mut got, &mut json_escape);
+                    json.clear();
+                    json_escape(&mut json, &want);
+                    assert_eq!(got, json, "{text:?} {args:?}");
+                }
+                checked += 1;
+            }
+        }
+        assert!(checked > 30_000);
+        for text in ["{1} {0}", "{0} {0}", "{:.*}", "{:1$}", "{} {2:.*}"] {
+            assert!(!Template::parse(text).unwrap().is_sequential(), "{text:?}");
+        }
+        for text in ["{:>5}", "{:?}", "{:0}", "{:+}", "{:.3}", "{:x}"] {
+            assert!(!Template::parse(text).unwrap().is_plain(), "{text:?}");
+        }
+        assert!(Template::parse("{} {:} { } {3:}").unwrap().is_plain());
     }
 
     #[test]

@@ -55,6 +55,7 @@ mod event;
 pub mod flight;
 mod format;
 mod metrics;
+mod numfmt;
 mod platform;
 mod pool;
 mod preset;

@@ -165,6 +165,7 @@ fn fixed<const N: usize>(b: &[u8]) -> Option<([u8; N], &[u8])> {
 /// Decodes one tagged value from the front of `b`, returning it and the rest. `None` if the
 /// bytes are truncated, the tag is unknown or a string is not UTF-8: the caller shows
 /// [`Value::Invalid`] and stops decoding that record.
+#[inline]
 pub(crate) fn decode_value(b: &[u8]) -> Option<(Value<'_>, &[u8])> {
     let (&t, b) = b.split_first()?;
     macro_rules! num {
@@ -221,6 +222,19 @@ pub(crate) fn decode_value(b: &[u8]) -> Option<(Value<'_>, &[u8])> {
         }
         _ => return None,
     })
+}
+
+/// The bytes after the first `n` tagged values of `b`, as [`Values`] would leave them: empty
+/// when the bytes end first or a value does not decode (`Values` then stops too).
+#[inline]
+pub(crate) fn skip_values(mut b: &[u8], n: usize) -> &[u8] {
+    for _ in 0..n {
+        match decode_value(b) {
+            Some((_, rest)) => b = rest,
+            None => return &[],
+        }
+    }
+    b
 }
 
 /// Iterates over the tagged values in a byte string; stops at the end of the bytes, and yields

@@ -51,6 +51,11 @@ pub const ALL: &[Spec] = &[
         e2e: true,
     },
     Spec {
+        name: "ringtrace_json_block",
+        setup: "FmtSink JSON lines file, Policy::Block { timeout: 1 s } (lossless)",
+        e2e: true,
+    },
+    Spec {
         name: "tracing_appender_lossy",
         setup: "tracing-subscriber fmt → tracing-appender non_blocking, lossy, 128k lines",
         e2e: true,
@@ -102,6 +107,13 @@ pub fn run(name: &str, phase: Phase, s: &Settings, sw: &Stopwatch, dir: &Path) -
         "ringtrace_json" => {
             measure(Ringtrace::new(&path, ringtrace::Policy::DropNewest, Out::Json)?, phase, s, sw, &path)
         }
+        "ringtrace_json_block" => measure(
+            Ringtrace::new(&path, ringtrace::Policy::Block { timeout: BLOCK_TIMEOUT }, Out::Json)?,
+            phase,
+            s,
+            sw,
+            &path,
+        ),
         "ringtrace_binary" => {
             measure(Ringtrace::new(&path, ringtrace::Policy::DropNewest, Out::Binary)?, phase, s, sw, &path)
         }

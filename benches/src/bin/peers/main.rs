@@ -48,8 +48,8 @@ Options:
   --only NAMES    run only these contenders (comma-separated; see the list below)
   -h, --help      print this help
 
-Contenders: ringtrace, ringtrace_block, tracing_appender_lossy, tracing_appender_lossless,
-slog_async, spdlog_async, ftlog, fast_log, rtrb (floor), tsc_read (floor).
+Contenders: ringtrace, ringtrace_block, ringtrace_json, ringtrace_json_block, ringtrace_binary,
+tracing_appender_lossy, tracing_appender_lossless, slog_async, spdlog_async, ftlog, fast_log, rtrb (floor), tsc_read (floor).
 
 Latency is per call on the calling thread, in ns, including one fenced TSC read pair (the
 tsc_read row); bursts of 2000 calls are separated by 20 ms pauses so background threads keep

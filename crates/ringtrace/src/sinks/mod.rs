@@ -9,8 +9,9 @@
 //!
 //! Files are opened when the sink is created, so an unwritable path is an error at set-up,
 //! never a surprise at run time. Output is written a batch at a time (a text or JSON batch in
-//! pieces of about [`FMT_WRITE_AT`] bytes, whole lines each) and flushed when the drain goes
-//! idle (within `flush_interval` of the last record).
+//! pieces of about [`FMT_WRITE_AT`] bytes, whole lines each, or what
+//! [`FmtSink::write_at`] sets) and flushed when the drain goes idle (within `flush_interval` of
+//! the last record).
 
 mod binary;
 pub mod rotate;
@@ -18,14 +19,15 @@ pub mod rotate;
 pub use binary::BinarySink;
 
 use crate::event::Batch;
-use crate::render::{render_json, render_text};
+use crate::render::Renderer;
 use crate::sink::{Sink, SinkError};
 use rotate::{OpenError, RotatingFile, Rotation};
 use std::io::Write;
 use std::path::PathBuf;
 
 /// A [`FmtSink`] hands its rendered lines to the output once they reach this many bytes
-/// (1 MiB), so a batch's text never grows beyond it plus one line.
+/// (1 MiB, unless [`FmtSink::write_at`] says otherwise), so a batch's text never grows beyond
+/// it plus one line.
 pub const FMT_WRITE_AT: usize = 1 << 20;
 
 /// The line format of a [`FmtSink`].
@@ -65,12 +67,24 @@ pub struct FmtSink {
     name: String,
     format: Format,
     target: Target,
+    /// Rendered lines not yet handed to the output.
     buf: String,
+    /// Hand `buf` to the output once it holds this many bytes (and at the end of a batch).
+    write_at: usize,
+    /// Keeps each (callsite, thread)'s constant line part and the last second's text.
+    renderer: Renderer,
 }
 
 impl FmtSink {
     fn new(name: &str, format: Format, target: Target) -> Self {
-        Self { name: name.to_string(), format, target, buf: String::with_capacity(64 * 1024) }
+        Self {
+            name: name.to_string(),
+            format,
+            target,
+            buf: String::new(),
+            write_at: FMT_WRITE_AT,
+            renderer: Renderer::new(),
+        }
     }
 
     /// Text to standard output.
@@ -111,6 +125,14 @@ impl FmtSink {
         self
     }
 
+    /// Hands rendered lines to the output in writes of about `bytes` (whole lines; at least
+    /// one line per write, and the rest of a batch at its end). Default [`FMT_WRITE_AT`]
+    /// (1 MiB): a batch of that much text or less is one write.
+    pub fn write_at(mut self, bytes: usize) -> Self {
+        self.write_at = bytes.max(1);
+        self
+    }
+
     fn write_out(&mut self) -> std::io::Result<()> {
         let bytes = self.buf.as_bytes();
         let r = match &mut self.target {
@@ -134,12 +156,15 @@ impl Sink for FmtSink {
 
     fn write_batch(&mut self, batch: &Batch<'_>) -> Result<(), SinkError> {
         self.buf.clear();
+        // Room for the whole batch at ~128 bytes a line, up to one write's worth: the buffer
+        // grows to its working size once instead of doubling its way there.
+        self.buf.reserve(batch.len().saturating_mul(128).min(self.write_at.saturating_add(4096)));
         for ev in batch.iter() {
             match self.format {
-                Format::Text => render_text(&ev, &mut self.buf),
-                Format::Json => render_json(&ev, &mut self.buf),
+                Format::Text => self.renderer.text(&ev, &mut self.buf),
+                Format::Json => self.renderer.json(&ev, &mut self.buf),
             }
-            if self.buf.len() >= FMT_WRITE_AT {
+            if self.buf.len() >= self.write_at {
                 self.write_out().map_err(|e| SinkError::with_source("cannot write output", e))?;
             }
         }
