@@ -491,6 +491,7 @@ impl Drain {
                 let view = &mut self.views[v];
                 view.copy.clear();
                 view.copy_pos = 0;
+                view.copy_raw = 0;
                 self.release_front(v as u32, usize::MAX);
             }
         }
