@@ -105,6 +105,9 @@ fn count_events(records: &[u8]) -> u64 {
 #[derive(Debug)]
 struct Held {
     ring: u32,
+    /// The ring's memory (`ring_size` bytes of the pool) and control block.
+    mem: *const u8,
+    ctl: *const crate::ring::RingCtl,
     /// The next ring position to merge (records before it are dispatched).
     pos: u64,
     /// The end of the ring's committed records (where the collection walk stopped).
@@ -141,6 +144,9 @@ struct View {
     /// The merge key of the thread's next record, if it has one at or before the cutoff
     /// (computed by `advance`).
     next: Option<(u64, Cursor)>,
+    /// The batch segment of the ring or copy buffer last emitted from: (batch number, which,
+    /// segment) — see `Drain::emit`.
+    seg_cache: (u64, u32, u32),
     /// When the drain first saw this thread, in order (never reused): equal merge keys of two
     /// threads go to the one seen first, as a trace reader orders them (threads in the order
     /// they are described).
@@ -159,6 +165,7 @@ enum Cursor {
 impl View {
     fn new(slot: usize, generation: u32, seq: u64) -> Self {
         Self {
+            seg_cache: (u64::MAX, 0, 0),
             seq,
             slot,
             generation,
@@ -240,6 +247,8 @@ pub(crate) struct Drain {
     heap: std::collections::BinaryHeap<std::cmp::Reverse<(u64, u64, u32)>>,
     /// The next `View::seq`.
     next_seq: u64,
+    /// Batches the merge built so far (`View::seg_cache`).
+    batch_no: u64,
     /// Some thread was not NORMAL after the last pass.
     unsettled: bool,
     /// The current pass gave rings back to the pool or released ring space (then blocked
@@ -280,6 +289,7 @@ impl Drain {
             seg_of: Vec::new(),
             heap: std::collections::BinaryHeap::new(),
             next_seq: 0,
+            batch_no: 0,
             unsettled: false,
             released: false,
         }
@@ -629,7 +639,8 @@ impl Drain {
             })
         };
         close(&mut run);
-        self.views[v as usize].held.push_back(Held { ring, pos: start, end });
+        let ctl = pool.ctl(ring) as *const crate::ring::RingCtl;
+        self.views[v as usize].held.push_back(Held { ring, mem: base, ctl, pos: start, end });
         self.account(v, entry, ring, &tally, consumed.corrupt);
         consumed.records as usize
     }
@@ -936,6 +947,7 @@ impl Drain {
             self.refs.clear();
             self.segs.clear();
             self.seg_of.clear();
+            self.batch_no += 1;
             while self.refs.len() < batch_size {
                 let Some(std::cmp::Reverse((_, seq, v))) = self.heap.pop() else { break };
                 // Emit this thread's records while they come first (one heap operation per
@@ -943,6 +955,7 @@ impl Drain {
                 let bound = self.heap.peek().map_or((u64::MAX, u64::MAX), |r| (r.0 .0, r.0 .1));
                 loop {
                     self.emit(v);
+                    self.emit_held_run(v, cutoff, bound, seq, batch_size);
                     if !self.advance(v, cutoff) {
                         break;
                     }
@@ -996,22 +1009,22 @@ impl Drain {
     /// Moves a view's merge cursor to its next record at or before `cutoff`, if there is one
     /// (then `next` holds its key and place); passes over rings it has finished.
     fn advance(&mut self, v: u32, cutoff: u64) -> bool {
-        let pool = &self.shared.pool;
+        let cap = self.shared.pool.ring_size();
         let view = &mut self.views[v as usize];
         view.next = None;
         while view.cur < view.held.len() {
             let h = &mut view.held[view.cur];
-            let ctl = pool.ctl(h.ring);
             // SAFETY: a ring the drain holds (taken from the chain; no producer writes it
-            // until it is back in the pool); its `ring_size` bytes are the pool's.
-            let mem = unsafe { std::slice::from_raw_parts(pool.base(h.ring) as *const u8, pool.ring_size()) };
+            // until it is back in the pool); `mem` is its `ring_size` bytes of the pool.
+            let mem = unsafe { std::slice::from_raw_parts(h.mem, cap) };
             match next_record(mem, h.pos, h.end) {
                 Some((pos, off, header, len)) => {
                     h.pos = pos;
                     if header.ts > cutoff {
                         return false;
                     }
-                    ctl.track_read(off, len);
+                    // SAFETY: the ring's control block lives as long as the pool.
+                    unsafe { &*h.ctl }.track_read(off, len);
                     view.last_key = view.last_key.max(header.ts);
                     view.next = Some((view.last_key, Cursor::Held { off, len, size: u32::from(header.size) }));
                     return true;
@@ -1051,19 +1064,21 @@ impl Drain {
             Cursor::Held { off, len, size } => (view.cur as u32, off, len, size),
             Cursor::Copy { off, len, size } => (u32::MAX, off, len, size),
         };
-        // The segment of this batch that holds the record: one per (view, ring or copy).
-        let seg = match self.seg_of.iter().position(|&(sv, sw)| sv == v && sw == which) {
-            Some(i) => i as u32,
-            None => {
+        // The segment of this batch that holds the record: one per (view, ring or copy),
+        // remembered by the view for the rest of the batch.
+        let seg = match view.seg_cache {
+            (batch, w, seg) if batch == self.batch_no && w == which => seg,
+            _ => {
                 let s = if which == u32::MAX {
                     Seg::new(view.copy.as_ptr(), view.copy.len())
                 } else {
-                    let pool = &self.shared.pool;
-                    Seg::new(pool.base(view.held[which as usize].ring) as *const u8, pool.ring_size())
+                    Seg::new(view.held[which as usize].mem, self.shared.pool.ring_size())
                 };
                 self.segs.push(s);
                 self.seg_of.push((v, which));
-                (self.segs.len() - 1) as u32
+                let seg = (self.segs.len() - 1) as u32;
+                view.seg_cache = (self.batch_no, which, seg);
+                seg
             }
         };
         self.refs.push(RecRef { key, thread: v, seg, offset: off, len: size });
@@ -1071,6 +1086,52 @@ impl Drain {
             Cursor::Held { .. } => view.held[view.cur].pos += len as u64,
             Cursor::Copy { .. } => view.copy_pos += len,
         }
+    }
+
+    /// The merge's inner loop, for a run of one thread's records in the ring it holds (what a
+    /// flood is made of): emits the records of the view's current held ring, in place, while
+    /// they sort at or before `bound` (the next thread's key and sequence) and at or before
+    /// `cutoff`, and the batch has room; leaves the cursor at the first record not emitted
+    /// (`advance` then goes on from there). Does what `advance` + `emit` do per record,
+    /// without the per-record cursor bookkeeping.
+    fn emit_held_run(&mut self, v: u32, cutoff: u64, bound: (u64, u64), seq: u64, batch_size: usize) {
+        let cap = self.shared.pool.ring_size();
+        let (views, refs, segs, seg_of) = (&mut self.views, &mut self.refs, &mut self.segs, &mut self.seg_of);
+        let view = &mut views[v as usize];
+        if view.cur >= view.held.len() || refs.len() >= batch_size {
+            return;
+        }
+        let which = view.cur as u32;
+        let h = &mut view.held[view.cur];
+        let seg = match view.seg_cache {
+            (batch, w, seg) if batch == self.batch_no && w == which => seg,
+            _ => {
+                segs.push(Seg::new(h.mem, cap));
+                seg_of.push((v, which));
+                let seg = (segs.len() - 1) as u32;
+                view.seg_cache = (self.batch_no, which, seg);
+                seg
+            }
+        };
+        // SAFETY: as in `advance`: a ring the drain holds, `ring_size` bytes of the pool.
+        let mem = unsafe { std::slice::from_raw_parts(h.mem, cap) };
+        // SAFETY: the ring's control block lives as long as the pool.
+        let ctl = unsafe { &*h.ctl };
+        let (mut pos, mut last) = (h.pos, view.last_key);
+        while refs.len() < batch_size {
+            let Some((at, off, header, len)) = next_record(mem, pos, h.end) else { break };
+            pos = at;
+            let key = last.max(header.ts);
+            if header.ts > cutoff || (key, seq) > bound {
+                break;
+            }
+            ctl.track_read(off, len);
+            refs.push(RecRef { key, thread: v, seg, offset: off, len: u32::from(header.size) });
+            last = key;
+            pos += len as u64;
+        }
+        h.pos = pos;
+        view.last_key = last;
     }
 
     /// Hands the batch in `refs` to the merged sinks.
@@ -1318,6 +1379,9 @@ struct Tally {
     events: u64,
     losses: u64,
     truncated: u64,
+    /// The last event callsite id found in the table (a run of one callsite's records looks
+    /// it up once).
+    known: Option<u32>,
 }
 
 impl Tally {
@@ -1333,11 +1397,14 @@ impl Tally {
                 self.losses += 1;
                 return true;
             }
-            Some(RecordKind::Event) if !callsites.contains(h.id) => {
-                let info = crate::callsite::lookup(h.id)
-                    .map_or_else(|| CallsiteInfo::unknown(h.id), |m| CallsiteInfo::from_metadata(h.id, m));
-                callsites.insert(info);
-                new_callsites.push(h.id);
+            Some(RecordKind::Event) if self.known != Some(h.id) => {
+                if !callsites.contains(h.id) {
+                    let info = crate::callsite::lookup(h.id)
+                        .map_or_else(|| CallsiteInfo::unknown(h.id), |m| CallsiteInfo::from_metadata(h.id, m));
+                    callsites.insert(info);
+                    new_callsites.push(h.id);
+                }
+                self.known = Some(h.id);
             }
             _ => {}
         }
