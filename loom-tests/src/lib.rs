@@ -5,7 +5,7 @@
 //!
 //! The models are functions here so that two test binaries can run them: `tests/models.rs`
 //! runs each one on the correct code, `tests/weakened.rs` runs each one with a deliberate bug
-//! switched on ([`ringtrace::loom_api::Mutation`]) and checks that it fails. They exist only
+//! switched on (`ringtrace::loom_api::Mutation`) and checks that it fails. They exist only
 //! with the `loom` feature: `cargo test --features loom` at the repository root (see
 //! `scripts/loom.sh` for the bounds used in CI). Each model drives the real protocol code
 //! through `ringtrace::loom_api`, which exists only under that feature.
