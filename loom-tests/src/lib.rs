@@ -563,10 +563,11 @@ pub fn shutdown_vs_a_record_and_a_sleeping_drain() {
 }
 
 /// A flush request (`request_snapshot(None)`'s queue, flag and wake) reaches a drain that is
-/// falling asleep: it is served, then the runtime shuts down. (A missing wake-up would be a
-/// deadlock. No mutation is listed: the drain's sleep announcement is a read-modify-write of
-/// the word the request's wake swaps, so the request's fence is a second guarantee, and
-/// removing it is not a bug a model can show.)
+/// falling asleep: it is served, then the runtime shuts down. A missed request is a deadlock
+/// (the drain sleeps, the asker waits). Fails with `Mutation::NoSnapshotCheck` (the drain's
+/// re-check before it sleeps ignores the request's flag). (The request's fence has no mutation:
+/// the drain's sleep announcement is a read-modify-write of the word the request's wake swaps,
+/// so the fence is a second guarantee, and removing it is not a bug a model can show.)
 pub fn flush_request_reaches_a_sleeping_drain() {
     model_bounded(2, || {
         let m = Model::new(ModelConfig::default());

@@ -31,6 +31,7 @@ const CHECKS: &[(&str, Mutation, fn())] = &[
     ("waiter_announce", Mutation::NoWaiterAnnounce, models::blocked_producer_is_woken_when_the_drain_frees_space),
     ("wake_on_release", Mutation::WakeOnlyOnRecords, models::blocked_producer_is_woken_by_a_ring_freed_without_records),
     ("notify_fence", Mutation::NoNotifyFence, models::nap_handshake_wakes_on_swap),
+    ("snapshot_check", Mutation::NoSnapshotCheck, models::flush_request_reaches_a_sleeping_drain),
 ];
 
 /// Runs the check named `name` in a child process and asserts that its model failed.
@@ -84,6 +85,7 @@ checks! {
     a_waiter_that_does_not_announce_itself_is_caught: "waiter_announce",
     waking_waiters_only_when_records_were_read_is_caught: "wake_on_release",
     a_swap_notification_without_its_fence_is_caught: "notify_fence",
+    a_drain_that_sleeps_through_a_snapshot_request_is_caught: "snapshot_check",
 }
 
 #[test]

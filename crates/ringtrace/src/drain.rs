@@ -897,7 +897,9 @@ impl Drain {
     fn has_work(&self) -> bool {
         let pool = &self.shared.pool;
         // Acquire: as in `run`.
-        if self.shared.snapshot_pending.load(Ordering::Acquire) {
+        if self.shared.snapshot_pending.load(Ordering::Acquire)
+            && !crate::sync::weaken::active(crate::sync::Mutation::NoSnapshotCheck)
+        {
             return true;
         }
         let keep = self.keeps_rings(false);

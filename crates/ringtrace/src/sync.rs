@@ -218,6 +218,8 @@ pub enum Mutation {
     WakeOnlyOnRecords,
     /// `signal.rs`: a producer's swap does not fence before checking whether the drain naps.
     NoNotifyFence,
+    /// `drain.rs`: the drain's re-check before sleeping ignores a pending snapshot request.
+    NoSnapshotCheck,
     /// `producer.rs`: a thread's exit marks its slot EXITED with a Relaxed store.
     ExitRelaxed,
     /// `producer.rs`: the shutdown handshake does not wait for producers in a record.
