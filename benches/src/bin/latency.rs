@@ -155,6 +155,9 @@ enum Row {
     TscRead,
     /// `info!` from this many threads at once.
     Threads(usize),
+    /// The floor: a bare `rtrb` push of a 32-byte record from this many threads at once, each
+    /// into its own ring, one consumer thread emptying them all (as ringtrace's drain does).
+    Rtrb(usize),
 }
 
 impl Row {
@@ -163,6 +166,7 @@ impl Row {
         match self {
             Row::TscRead => "tsc_read".to_string(),
             Row::Threads(n) => format!("threads_{n}"),
+            Row::Rtrb(n) => format!("rtrb_{n}"),
         }
     }
 
@@ -170,6 +174,9 @@ impl Row {
     fn parse(s: &str) -> Option<Row> {
         match s {
             "tsc_read" => Some(Row::TscRead),
+            _ if s.starts_with("rtrb_") => {
+                s.strip_prefix("rtrb_")?.parse().ok().filter(|n| (1..=MAX_THREADS).contains(n)).map(Row::Rtrb)
+            }
             _ => s.strip_prefix("threads_")?.parse().ok().filter(|n| (1..=MAX_THREADS).contains(n)).map(Row::Threads),
         }
     }
@@ -261,6 +268,7 @@ fn child(row: Row, quick: bool) -> ExitCode {
     let result = match row {
         Row::TscRead => run_threads(1, &s, &sw, false).and_then(|h| row_figures(h, &sw, pause(1))),
         Row::Threads(n) => measure_runtime(n, &s, &sw),
+        Row::Rtrb(n) => measure_rtrb(n, &s, &sw),
     };
     match result {
         Ok(v) => {
@@ -326,6 +334,75 @@ fn measure_runtime(n: usize, s: &Settings, sw: &Stopwatch) -> Result<Map<String,
         ("pool_high_water".to_string(), json!(pool.high_water)),
         ("shutdown_ms".to_string(), json!((report.duration.as_secs_f64() * 1e4).round() / 10.0)),
         ("status".to_string(), json!(if problems.is_empty() { "ok".to_string() } else { problems.join("; ") })),
+    ]);
+    Ok(row)
+}
+
+/// The `rtrb` floor with `n` threads (see [`Row::Rtrb`]).
+fn measure_rtrb(n: usize, s: &Settings, sw: &Stopwatch) -> Result<Map<String, Value>, String> {
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let (mut producers, mut consumers) = (Vec::new(), Vec::new());
+    for _ in 0..n {
+        // As many 32-byte records as a thread's ringtrace rings hold 40-byte ones.
+        let (p, c) = rtrb::RingBuffer::<[u8; 32]>::new(RINGS_PER_THREAD * 64 * 1024 / 40);
+        producers.push(p);
+        consumers.push(c);
+    }
+    let stop2 = stop.clone();
+    let consumer = std::thread::spawn(move || {
+        let mut popped = 0u64;
+        loop {
+            let done = stop2.load(std::sync::atomic::Ordering::Acquire);
+            let mut any = false;
+            for c in consumers.iter_mut() {
+                while let Ok(r) = c.pop() {
+                    std::hint::black_box(r);
+                    popped += 1;
+                    any = true;
+                }
+            }
+            if done && !any {
+                return popped;
+            }
+            if !any {
+                std::thread::yield_now();
+            }
+        }
+    });
+    let pause = pause(n);
+    let gate = Arc::new(Gate::default());
+    let handles: Vec<_> = producers
+        .into_iter()
+        .enumerate()
+        .map(|(t, mut p)| {
+            let (gate, s, sw) = (gate.clone(), *s, *sw);
+            std::thread::spawn(move || {
+                gate.arrive();
+                measure(
+                    |id, price, qty| {
+                        let mut rec = [0u8; 32];
+                        rec[..8].copy_from_slice(&id.to_le_bytes());
+                        rec[8..16].copy_from_slice(&price.to_le_bytes());
+                        rec[16..20].copy_from_slice(&qty.to_le_bytes());
+                        let _ = p.push(rec);
+                    },
+                    t as u64 * 100_000_000,
+                    &sw,
+                    &s,
+                    pause,
+                )
+            })
+        })
+        .collect();
+    gate.open(n, true);
+    let threads: Vec<Hists> = handles.into_iter().filter_map(|h| h.join().ok()).collect();
+    stop.store(true, std::sync::atomic::Ordering::Release);
+    let popped = consumer.join().map_err(|_| "the rtrb consumer panicked".to_string())?;
+    let mut row = row_figures(threads, sw, pause)?;
+    row.extend([
+        ("threads".to_string(), json!(n)),
+        ("popped".to_string(), json!(popped)),
+        ("status".to_string(), json!("ok")),
     ]);
     Ok(row)
 }
@@ -589,7 +666,10 @@ fn this_program() -> Result<std::path::PathBuf, String> {
 fn parent(opts: &Options) -> ExitCode {
     let started = Instant::now();
     let s = Settings::of(opts.quick);
-    let order: Vec<Row> = std::iter::once(Row::TscRead).chain(opts.threads.iter().map(|&n| Row::Threads(n))).collect();
+    // The rtrb floor at 1 and 4 threads, beside ringtrace's rows (issue 18's ratios).
+    let floors = [1usize, 4].into_iter().filter(|n| opts.threads.contains(n)).map(Row::Rtrb);
+    let order: Vec<Row> =
+        std::iter::once(Row::TscRead).chain(floors).chain(opts.threads.iter().map(|&n| Row::Threads(n))).collect();
     let mut rows = Map::new();
     for &row in &order {
         let t = Instant::now();
@@ -691,6 +771,23 @@ fn derive(rows: &mut Map<String, Value>) {
             row.insert("mean_p99_net_vs_1".into(), json!(round((mean - t) / b, 3)));
         }
     }
+    // ringtrace against the rtrb floor at the same thread count (issue 18).
+    for n in [1usize, 4] {
+        let (Some(fp50), Some(f999)) =
+            (get(rows, &format!("rtrb_{n}"), "p50_ns"), get(rows, &format!("rtrb_{n}"), "p999_ns"))
+        else {
+            continue;
+        };
+        if let Some(row) = rows.get_mut(&format!("threads_{n}")).and_then(Value::as_object_mut) {
+            let (p50, p999) = (row.get("p50_ns").and_then(Value::as_f64), row.get("p999_ns").and_then(Value::as_f64));
+            if let Some(p) = p50.filter(|_| fp50 > 0.0) {
+                row.insert("p50_vs_rtrb".into(), json!(round(p / fp50, 2)));
+            }
+            if let Some(p) = p999.filter(|_| f999 > 0.0) {
+                row.insert("p999_vs_rtrb".into(), json!(round(p / f999, 2)));
+            }
+        }
+    }
 }
 
 /// Nanoseconds for the table: as is below 10 µs (a mean keeps one decimal), then µs below
@@ -743,6 +840,7 @@ fn report(doc: &Value, order: &[Row], cores: usize, elapsed: f64) -> (String, bo
             Row::TscRead => "tsc_read (2 fenced TSC reads)".to_string(),
             Row::Threads(1) => "1 thread".to_string(),
             Row::Threads(n) => format!("{n} threads"),
+            Row::Rtrb(n) => format!("rtrb floor, {n} thread(s)"),
         };
         let status = r["status"].as_str().unwrap_or("missing");
         let f = |k: &str| r[k].as_f64();
@@ -803,6 +901,15 @@ fn report(doc: &Value, order: &[Row], cores: usize, elapsed: f64) -> (String, bo
                 "§7 target, {n} threads: per-call p50 within ×1.5 of 1 thread: {} (p50 ×{p:.2}, mean ≤p99 ×{mr:.2}{}).\n",
                 if p <= 1.5 { "met" } else { "NOT met" },
                 r["mean_p99_net_vs_1"].as_f64().map_or_else(String::new, |v| format!(", mean ≤p99 net of tsc_read ×{v:.2}")),
+            ));
+        }
+    }
+    for n in [1usize, 4] {
+        let Some(r) = doc["rows"].get(format!("threads_{n}")) else { continue };
+        if let (Some(p), Some(q)) = (r["p50_vs_rtrb"].as_f64(), r["p999_vs_rtrb"].as_f64()) {
+            out.push_str(&format!(
+                "Against the rtrb floor, {n} thread(s): p50 ×{p:.2} (issue 18 target ≤ ×1.2), p99.9 ×{q:.2} (target ≤ ×{}).\n",
+                if n == 1 { 2 } else { 3 }
             ));
         }
     }
