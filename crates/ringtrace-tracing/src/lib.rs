@@ -45,11 +45,15 @@
 //! without the registry (span begin records carry no fields there). `docs/integrations.md`
 //! and `docs/benchmarks.md` have the measured costs.
 
+mod bridge;
+mod capture;
 mod fields;
 mod intern;
 mod layer;
+mod level;
 mod log;
 mod site;
+mod span;
 mod subscriber;
 
 pub use crate::layer::RingtraceLayer;
