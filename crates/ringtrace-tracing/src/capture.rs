@@ -122,6 +122,8 @@ fn general(
 struct Bounded<'b> {
     buf: &'b mut [u8],
     len: usize,
+    /// When it failed: the text is at least this long.
+    need: usize,
 }
 
 impl fmt::Write for Bounded<'_> {
@@ -129,6 +131,7 @@ impl fmt::Write for Bounded<'_> {
     fn write_str(&mut self, s: &str) -> fmt::Result {
         let end = self.len + s.len();
         if end > self.buf.len() {
+            self.need = end;
             return Err(fmt::Error);
         }
         self.buf[self.len..end].copy_from_slice(s.as_bytes());
@@ -198,11 +201,13 @@ impl Capture {
     #[inline]
     fn format(&mut self, f: impl FnOnce(&mut Bounded<'_>) -> fmt::Result) -> Option<Text> {
         let at = self.used;
-        let mut w = Bounded { buf: &mut self.text[at..], len: 0 };
-        if f(&mut w).is_err() {
-            return self.fail(3);
+        let mut w = Bounded { buf: &mut self.text[at..], len: 0, need: 0 };
+        let failed = f(&mut w).is_err();
+        let (len, need) = (w.len, w.need);
+        if failed {
+            // Full: the text is at least `need` bytes; or the value's own formatting failed.
+            return self.fail(3 + need);
         }
-        let len = w.len;
         self.used = at + len;
         Some(Text { at: at as u16, len: len as u16 })
     }

@@ -189,9 +189,10 @@ impl RingtraceLogger {
     }
 
     /// Installs a logger as `log`'s global logger and sets `log::max_level` to match.
-    /// Fails if another logger is already installed — unless that logger already hands `log`
-    /// records to a ringtrace layer (`tracing-subscriber`'s `init()` installs such a bridge,
-    /// see the [type docs](Self)): then there is nothing to do, and it returns `Ok(())`.
+    /// Fails if another logger is already installed — unless that logger is a
+    /// `RingtraceLogger` or hands `log` records to a ringtrace layer (`tracing-subscriber`'s
+    /// `init()` installs such a bridge, see the [type docs](Self)): then there is nothing to
+    /// do, and it returns `Ok(())`.
     pub fn init() -> Result<(), log::SetLoggerError> {
         Self::new().install()
     }
@@ -203,7 +204,9 @@ impl RingtraceLogger {
         let own = self.max.unwrap_or(Level::Trace);
         let level = self.level();
         if let Err(e) = log::set_boxed_logger(Box::new(self)) {
-            return if crate::bridge::log_reaches_ringtrace() { Ok(()) } else { Err(e) };
+            // Relaxed: set once, before this call could fail for it.
+            let ours = INSTALLED_MAX.load(Ordering::Relaxed) != 0;
+            return if ours || crate::bridge::log_reaches_ringtrace() { Ok(()) } else { Err(e) };
         }
         // Relaxed: read on the cold path of a level change.
         INSTALLED_MAX.store(own as u8, Ordering::Relaxed);
