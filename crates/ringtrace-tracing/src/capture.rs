@@ -26,6 +26,7 @@ use crate::fields::{placeholder, EventValues};
 use crate::site::Site;
 use ringtrace::{Callsite, Encode, Encoder};
 use std::fmt::{self, Write as _};
+use std::mem::MaybeUninit;
 use tracing_core::field::{Field, Visit};
 
 /// Field values a capture holds (an event with more is recorded the general way).
@@ -71,8 +72,14 @@ impl Val {
 }
 
 /// One event's values, visited once (see the module doc).
+///
+/// Its buffers are left uninitialised but for what is written (the struct lives on the stack
+/// of every event: zeroing 768 bytes would cost more than the rest of the capture):
+/// `vals[..fields]` is initialised by [`new`](Self::new), `text[..used]` by
+/// [`copy`](Self::copy) and [`format`](Self::format), which only ever write whole `str`s —
+/// so every [`Text`] of a string, `Debug` or `Display` value is UTF-8.
 pub(crate) struct Capture {
-    vals: [Val; MAX_FIELDS],
+    vals: [MaybeUninit<Val>; MAX_FIELDS],
     /// Field positions in the record.
     fields: usize,
     /// `FieldSet` index of `message`.
@@ -86,7 +93,7 @@ pub(crate) struct Capture {
     set: usize,
     /// The event cannot be captured: record it the general way.
     failed: bool,
-    text: [u8; TEXT_CAP],
+    text: [MaybeUninit<u8>; TEXT_CAP],
     used: usize,
 }
 
@@ -95,7 +102,21 @@ pub(crate) struct Capture {
 #[inline]
 pub(crate) fn record(callsite: &'static Callsite, site: &Site, event: &tracing_core::Event<'_>, span: Option<u64>) {
     if site.fields <= MAX_FIELDS {
-        let mut c = Capture::new(site.fields, site.message, span);
+        // Built here, not returned by a constructor: moving it would copy its 800 bytes (the
+        // copy of uninitialised buffers is not elided).
+        let mut c = Capture {
+            vals: [const { MaybeUninit::uninit() }; MAX_FIELDS],
+            fields: site.fields,
+            message_at: site.message,
+            message: Val::Empty,
+            span,
+            len: 0,
+            set: 0,
+            failed: false,
+            text: [const { MaybeUninit::uninit() }; TEXT_CAP],
+            used: 0,
+        };
+        c.clear_fields();
         event.record(&mut c);
         if !c.failed {
             return ringtrace::__private::record_event(callsite, &c);
@@ -120,7 +141,7 @@ fn general(
 
 /// A `fmt::Write` into the rest of the text buffer that fails instead of cutting.
 struct Bounded<'b> {
-    buf: &'b mut [u8],
+    buf: &'b mut [MaybeUninit<u8>],
     len: usize,
     /// When it failed: the text is at least this long.
     need: usize,
@@ -134,10 +155,19 @@ impl fmt::Write for Bounded<'_> {
             self.need = end;
             return Err(fmt::Error);
         }
-        self.buf[self.len..end].copy_from_slice(s.as_bytes());
+        write_bytes(&mut self.buf[self.len..end], s.as_bytes());
         self.len = end;
         Ok(())
     }
+}
+
+/// Copies `b` into `to` (of the same length).
+#[inline(always)]
+fn write_bytes(to: &mut [MaybeUninit<u8>], b: &[u8]) {
+    debug_assert_eq!(to.len(), b.len());
+    // SAFETY: `to` has `b.len()` writable bytes (`MaybeUninit<u8>` has `u8`'s layout), and a
+    // `&mut` and a `&` never overlap.
+    unsafe { std::ptr::copy_nonoverlapping(b.as_ptr(), to.as_mut_ptr().cast::<u8>(), b.len()) };
 }
 
 /// Writes its text as `Debug` output, verbatim.
@@ -150,31 +180,43 @@ impl fmt::Debug for Verbatim<'_> {
 }
 
 impl Capture {
-    #[inline]
-    fn new(fields: usize, message_at: Option<usize>, span: Option<u64>) -> Self {
-        Self {
-            vals: [Val::Empty; MAX_FIELDS],
-            fields,
-            message_at,
-            message: Val::Empty,
-            span,
-            len: 0,
-            set: 0,
-            failed: false,
-            text: [0; TEXT_CAP],
-            used: 0,
+    /// Marks every field as not delivered yet (initialises `vals[..fields]`).
+    #[inline(always)]
+    fn clear_fields(&mut self) {
+        for v in &mut self.vals[..self.fields] {
+            v.write(Val::Empty);
         }
+    }
+
+    /// The field values (`vals[..fields]`).
+    #[inline]
+    fn vals(&self) -> &[Val] {
+        // SAFETY: `new` initialised `vals[..fields]` (`MaybeUninit<Val>` has `Val`'s layout).
+        unsafe { std::slice::from_raw_parts(self.vals.as_ptr().cast::<Val>(), self.fields) }
+    }
+
+    /// The field values, to set one.
+    #[inline]
+    fn vals_mut(&mut self) -> &mut [Val] {
+        // SAFETY: as in `vals`.
+        unsafe { std::slice::from_raw_parts_mut(self.vals.as_mut_ptr().cast::<Val>(), self.fields) }
     }
 
     /// Stores `v` for `field` (the first value of a field stands).
     #[inline]
     fn put(&mut self, field: &Field, v: Val) {
         let i = field.index();
-        let slot = match self.message_at {
-            Some(m) if i == m => &mut self.message,
-            Some(m) if i > m => &mut self.vals[i - 1],
-            _ if i < self.fields => &mut self.vals[i],
-            _ => return,
+        let pos = match self.message_at {
+            Some(m) if i == m => None,
+            Some(m) if i > m => Some(i - 1),
+            _ => Some(i),
+        };
+        let slot = match pos {
+            None => &mut self.message,
+            Some(p) => match self.vals_mut().get_mut(p) {
+                Some(slot) => slot,
+                None => return,
+            },
         };
         if let Val::Empty = slot {
             *slot = v;
@@ -191,7 +233,7 @@ impl Capture {
         if end > TEXT_CAP {
             return self.fail(3 + b.len());
         }
-        self.text[at..end].copy_from_slice(b);
+        write_bytes(&mut self.text[at..end], b);
         self.used = end;
         Some(Text { at: at as u16, len: b.len() as u16 })
     }
@@ -222,16 +264,24 @@ impl Capture {
         None
     }
 
-    fn text(&self, t: Text) -> &[u8] {
-        &self.text[t.at as usize..t.at as usize + t.len as usize]
-    }
-
-    fn str(&self, t: Text) -> &str {
-        // Only ever copied from a `str` or written by `fmt::Write`, at character boundaries.
-        std::str::from_utf8(self.text(t)).unwrap_or("")
-    }
-
+    /// The bytes of `t`.
     #[inline]
+    fn text(&self, t: Text) -> &[u8] {
+        let (at, len) = (t.at as usize, t.len as usize);
+        assert!(at + len <= self.used);
+        // SAFETY: `text[..used]` is initialised (type doc), and `[at, at + len)` lies in it.
+        unsafe { std::slice::from_raw_parts(self.text.as_ptr().add(at).cast::<u8>(), len) }
+    }
+
+    /// The text of `t`, a string, `Debug` or `Display` value.
+    #[inline]
+    fn str(&self, t: Text) -> &str {
+        // SAFETY: the bytes of such a value are whole `str`s copied one after another (type
+        // doc), so they are UTF-8.
+        unsafe { std::str::from_utf8_unchecked(self.text(t)) }
+    }
+
+    #[inline(always)]
     fn put_val(&self, enc: &mut Encoder<'_>, v: &Val) {
         match *v {
             Val::Empty => placeholder(enc),
@@ -302,7 +352,7 @@ impl Encode for Capture {
 
     #[inline]
     fn encode(&self, enc: &mut Encoder<'_>) {
-        for v in &self.vals[..self.fields] {
+        for v in self.vals() {
             self.put_val(enc, v);
         }
         if let Some(id) = self.span {
