@@ -9,8 +9,9 @@
 //! ringtrace's begin record must show the values the span had when entered (without the
 //! empty ones), its end record the values it had at exit, and each event the span's id.
 //! The same values are then looked for in the text and JSON lines, the binary trace file
-//! (decoded), the Chrome/Perfetto export and the CTF trace (read with `babeltrace2` when it is
-//! installed).
+//! (decoded), the Chrome/Perfetto export, the CTF trace (read with `babeltrace2` when it is
+//! installed) and the OTLP log records (sent to a stand-in collector). (The PostgreSQL sink
+//! writes the same `fields` as JSON; its tests need a server.)
 #![cfg(not(feature = "loom"))]
 
 mod common;
@@ -41,6 +42,13 @@ fn recorded_span_values_and_span_ids_reach_every_output() {
     let bin = dir.join("trace.rtrace");
     let chrome = dir.join("trace.json");
     let ctf = dir.join("ctf");
+    let collector = common::Collector::start();
+    let otlp = ringtrace_otlp::OtlpSink::builder()
+        .endpoint(format!("http://127.0.0.1:{}", collector.port))
+        .protocol(ringtrace_otlp::Protocol::Json)
+        .compression(ringtrace_otlp::Compression::None)
+        .build()
+        .unwrap();
     let guard = ringtrace::Builder::new()
         .ignore_env()
         .sink(capture)
@@ -50,6 +58,7 @@ fn recorded_span_values_and_span_ids_reach_every_output() {
         )
         .sink(ringtrace_export::ChromeSink::create(&chrome).unwrap())
         .sink(ringtrace_export::CtfSink::create(&ctf).unwrap())
+        .sink(otlp)
         .install()
         .unwrap();
 
@@ -132,6 +141,16 @@ fn recorded_span_values_and_span_ids_reach_every_output() {
     assert_eq!(slice["args"]["span.id"], id);
     let done_instant = events.iter().find(|e| e["ph"] == "I" && e["name"] == "done").unwrap();
     assert_eq!(done_instant["args"]["span.id"], id);
+
+    // OTLP: the end record's attributes, and the event's span id.
+    let records = collector.records();
+    assert_eq!(records.len(), 5, "{records:?}");
+    let end_rec = records.iter().find(|r| r["eventName"] == "ringtrace.span.end").unwrap();
+    for (k, v) in [("id", "7"), ("status", "200"), ("user", "ada"), ("span.id", id.to_string().as_str())] {
+        assert_eq!(common::otlp_attr(end_rec, k).as_deref(), Some(v), "{k}: {end_rec}");
+    }
+    let done_rec = records.iter().find(|r| r["body"]["stringValue"] == "done").unwrap();
+    assert_eq!(common::otlp_attr(done_rec, "span.id"), Some(id.to_string()));
 
     // CTF, as babeltrace2 reads it.
     match std::process::Command::new("babeltrace2").arg(&ctf).output() {

@@ -144,8 +144,7 @@ impl FmtLine {
         let mut f = FmtLine { level: level.to_string(), ..FmtLine::default() };
         rest = rest.trim_start();
         // Spans: `name{...}:` repeated, before the target (which has no braces).
-        loop {
-            let Some(brace) = rest.find('{') else { break };
+        while let Some(brace) = rest.find('{') {
             let colon = rest.find(": ").unwrap_or(usize::MAX);
             if brace > colon {
                 break;
@@ -202,4 +201,84 @@ pub fn temp_dir(name: &str) -> std::path::PathBuf {
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
     dir
+}
+
+/// A stand-in OpenTelemetry collector on a local port: answers every `POST` with 200 and keeps
+/// each request body (OTLP/JSON, uncompressed, in these tests).
+pub struct Collector {
+    pub port: u16,
+    pub bodies: Arc<Mutex<Vec<Value>>>,
+}
+
+impl Collector {
+    pub fn start() -> Collector {
+        use std::io::{BufRead, BufReader, Read, Write};
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let bodies = Arc::new(Mutex::new(Vec::new()));
+        let keep = bodies.clone();
+        std::thread::spawn(move || {
+            for conn in listener.incoming() {
+                let Ok(conn) = conn else { return };
+                let keep = keep.clone();
+                std::thread::spawn(move || {
+                    let mut out = conn.try_clone().unwrap();
+                    let mut r = BufReader::new(conn);
+                    loop {
+                        let mut len = 0usize;
+                        let mut line = String::new();
+                        loop {
+                            line.clear();
+                            if r.read_line(&mut line).unwrap_or(0) == 0 {
+                                return;
+                            }
+                            if line == "\r\n" {
+                                break;
+                            }
+                            if let Some((k, v)) = line.split_once(':') {
+                                if k.eq_ignore_ascii_case("content-length") {
+                                    len = v.trim().parse().unwrap();
+                                }
+                            }
+                        }
+                        let mut body = vec![0; len];
+                        r.read_exact(&mut body).unwrap();
+                        keep.lock().unwrap().push(serde_json::from_slice(&body).unwrap());
+                        let reply = b"{}";
+                        let head = format!(
+                            "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n",
+                            reply.len()
+                        );
+                        out.write_all(head.as_bytes()).unwrap();
+                        out.write_all(reply).unwrap();
+                    }
+                });
+            }
+        });
+        Collector { port, bodies }
+    }
+
+    /// Every log record received, in order.
+    pub fn records(&self) -> Vec<Value> {
+        let mut out = Vec::new();
+        for body in self.bodies.lock().unwrap().iter() {
+            for rl in body["resourceLogs"].as_array().into_iter().flatten() {
+                for sl in rl["scopeLogs"].as_array().into_iter().flatten() {
+                    out.extend(sl["logRecords"].as_array().into_iter().flatten().cloned());
+                }
+            }
+        }
+        out
+    }
+}
+
+/// An OTLP log record's attribute as text (`intValue` is a decimal string in OTLP/JSON).
+pub fn otlp_attr(record: &Value, key: &str) -> Option<String> {
+    let kv = record["attributes"].as_array()?.iter().find(|a| a["key"] == key)?;
+    let v = &kv["value"];
+    Some(match (v.get("intValue"), v.get("stringValue")) {
+        (Some(i), _) => i.as_str().map_or_else(|| i.to_string(), str::to_string),
+        (_, Some(s)) => s.as_str()?.to_string(),
+        _ => v.to_string(),
+    })
 }
