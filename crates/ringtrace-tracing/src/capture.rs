@@ -75,9 +75,11 @@ impl Val {
 ///
 /// Its buffers are left uninitialised but for what is written (the struct lives on the stack
 /// of every event: zeroing 768 bytes would cost more than the rest of the capture):
-/// `vals[..fields]` is initialised by [`new`](Self::new), `text[..used]` by
-/// [`copy`](Self::copy) and [`format`](Self::format), which only ever write whole `str`s —
-/// so every [`Text`] of a string, `Debug` or `Display` value is UTF-8.
+/// `vals[..fields]` is initialised by [`clear_fields`](Self::clear_fields) when the capture is
+/// made (`record`, which also makes sure that `fields` ≤ [`MAX_FIELDS`]), `text[..used]` by
+/// [`copy`](Self::copy) and [`format`](Self::format), which only ever write whole `str`s and
+/// move `used` only past what they wrote — so every [`Text`] of a string, `Debug` or
+/// `Display` value is UTF-8.
 pub(crate) struct Capture {
     vals: [MaybeUninit<Val>; MAX_FIELDS],
     /// Field positions in the record.
@@ -330,9 +332,8 @@ impl Visit for Capture {
             self.put(field, Val::Bytes(t));
         }
     }
-    fn record_error(&mut self, _field: &Field, value: &(dyn std::error::Error + 'static)) {
+    fn record_error(&mut self, _field: &Field, _value: &(dyn std::error::Error + 'static)) {
         // The general way records the error's source chain.
-        let _ = value;
         self.fail(4);
     }
     fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {

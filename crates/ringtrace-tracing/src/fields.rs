@@ -206,8 +206,8 @@ impl SpanFields {
         }
     }
 
-    /// The fields that have a value, bit `i` for `FieldSet` index `i` (indices from 64 on are
-    /// never in a mask: such fields are written only by the all-fields callsites).
+    /// The fields that have a value, bit `i` for `FieldSet` index `i` (a `tracing` callsite
+    /// has at most 32 fields; indices from 64 on would never be in a mask).
     pub(crate) fn mask(&self) -> u64 {
         self.values.iter().take(64).enumerate().filter(|(_, v)| v.is_some()).fold(0, |m, (i, _)| m | 1 << i)
     }
