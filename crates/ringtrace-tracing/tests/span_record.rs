@@ -4,7 +4,8 @@
 //! once.
 //!
 //! The program: a span created with one value and two `field::Empty` fields, entered, an
-//! event, the two values recorded, another event, the span closed, an event outside it. fmt
+//! event, the two values recorded, another event, the span exited, an event with the span as
+//! its explicit parent, the span closed, an event outside it. fmt
 //! (with `FmtSpan::CLOSE`) shows the span's values as they were at each event and at close;
 //! ringtrace's begin record must show the values the span had when entered (without the
 //! empty ones), its end record the values it had at exit, and each event the span's id.
@@ -31,6 +32,7 @@ fn program() {
         span.record("user", "ada");
         tracing::info!(n = 2u64, "done");
     }
+    tracing::info!(parent: &span, n = 4u64, "explicit");
     drop(span);
     tracing::info!(n = 3u64, "outside");
 }
@@ -80,20 +82,29 @@ fn recorded_span_values_and_span_ids_reach_every_output() {
         |m: &str| fmt_lines.iter().find(|l| l.rest.starts_with(m)).unwrap_or_else(|| panic!("{m}: {fmt_lines:?}"));
     let (start, done, close, outside) =
         (by_message("start"), by_message("done"), by_message("close"), by_message("outside"));
+    assert_eq!(by_message("explicit").spans, done.spans);
     assert_eq!(start.spans, [("request".to_string(), "id=7".to_string())]);
     assert_eq!(done.spans, [("request".to_string(), r#"id=7 status=200 user="ada""#.to_string())]);
     assert_eq!(close.spans, done.spans);
     assert!(outside.spans.is_empty());
 
-    // What ringtrace recorded: begin, start, done, end, outside.
+    // What ringtrace recorded: begin, start, done, end, explicit, outside.
     let seen = seen.lock().unwrap().clone();
     let kinds: Vec<(&str, &str)> = seen.iter().map(|s| (s.kind, s.message.as_str())).collect();
     assert_eq!(
         kinds,
-        [("begin", "request"), ("event", "start"), ("event", "done"), ("end", "request"), ("event", "outside")],
+        [
+            ("begin", "request"),
+            ("event", "start"),
+            ("event", "done"),
+            ("end", "request"),
+            ("event", "explicit"),
+            ("event", "outside")
+        ],
         "{seen:#?}"
     );
-    let (begin, ev_start, ev_done, end, ev_outside) = (&seen[0], &seen[1], &seen[2], &seen[3], &seen[4]);
+    let (begin, ev_start, ev_done, end, ev_explicit, ev_outside) =
+        (&seen[0], &seen[1], &seen[2], &seen[3], &seen[4], &seen[5]);
     // The end record has the values at exit: those fmt shows when the span closes.
     assert_eq!(end.plain_fields(), close.spans[0].1, "{}", end.text);
     // The begin record has the values the span had when it was entered: those fmt shows for
@@ -102,7 +113,7 @@ fn recorded_span_values_and_span_ids_reach_every_output() {
     // Every record of the span, and every event inside it, carries the span's id.
     let id = begin.span_id().expect("the begin record carries span.id");
     assert_eq!(end.span_id(), Some(id));
-    assert_eq!((ev_start.span_id(), ev_done.span_id()), (Some(id), Some(id)));
+    assert_eq!((ev_start.span_id(), ev_done.span_id(), ev_explicit.span_id()), (Some(id), Some(id), Some(id)));
     assert_eq!(ev_outside.span_id(), None);
     // The events' own fields are fmt's.
     for (ev, line) in [(ev_start, start), (ev_done, done), (ev_outside, outside)] {
@@ -126,7 +137,7 @@ fn recorded_span_values_and_span_ids_reach_every_output() {
             decoded.extend(b.iter().filter(|e| e.kind() == ringtrace::RecordKind::Event).map(|e| common::seen(&e)))
         })
         .unwrap();
-    assert_eq!(decoded.len(), 5);
+    assert_eq!(decoded.len(), 6);
     assert_eq!(decoded[3].json["fields"], end.json["fields"]);
     assert_eq!(decoded[2].json["fields"], ev_done.json["fields"]);
 
@@ -144,7 +155,7 @@ fn recorded_span_values_and_span_ids_reach_every_output() {
 
     // OTLP: the end record's attributes, and the event's span id.
     let records = collector.records();
-    assert_eq!(records.len(), 5, "{records:?}");
+    assert_eq!(records.len(), 6, "{records:?}");
     let end_rec = records.iter().find(|r| r["eventName"] == "ringtrace.span.end").unwrap();
     for (k, v) in [("id", "7"), ("status", "200"), ("user", "ada"), ("span.id", id.to_string().as_str())] {
         assert_eq!(common::otlp_attr(end_rec, k).as_deref(), Some(v), "{k}: {end_rec}");
