@@ -1,6 +1,7 @@
 //! `tracing::info!` with three fields, on the calling thread, through:
 //!
 //! - `ringtrace_layer`: `tracing_subscriber::registry()` + ringtrace's layer;
+//! - `ringtrace_layer_in_span`: the same, inside an entered span (the event carries its id);
 //! - `ringtrace_subscriber`: ringtrace's bare subscriber (no registry);
 //! - `fmt_non_blocking`: `tracing-subscriber`'s fmt layer writing through `tracing-appender`'s
 //!   non-blocking writer (formatting on the caller, writing on its worker; to `io::sink`);
@@ -40,6 +41,13 @@ fn tracing_info(c: &mut Criterion) {
         .with(ringtrace_tracing::RingtraceLayer::new().with_max_level(ringtrace::Level::Info));
     tracing::subscriber::with_default(layer, || {
         g.bench_function("ringtrace_layer", |b| b.iter_custom(|n| bursts(&guard, &mut total, n, event)));
+        g.bench_function("ringtrace_layer_in_span", |b| {
+            let span = tracing::info_span!("request", id = 7u64);
+            let entered = span.enter();
+            b.iter_custom(|n| bursts(&guard, &mut total, n, event));
+            drop(entered);
+            total += 2; // the span's begin and end records
+        });
         g.bench_function("disabled_level", |b| {
             b.iter_custom(|n| {
                 let t = Instant::now();

@@ -1,4 +1,10 @@
-//! Encoding `tracing` field values into a ringtrace record without formatting them.
+//! Encoding `tracing` field values into a ringtrace record, the general way: straight into
+//! the record's reservation, in two passes over the event's fields.
+//!
+//! Most events are captured in one pass and recorded at their exact size instead
+//! (`capture.rs`); this is the fallback for the rest (an event with more fields or more text
+//! than the capture holds, or an error value, whose `source()` chain only
+//! [`Encoder::put_error`] keeps), and the home of the span field values ([`SpanFields`]).
 //!
 //! A `tracing` event reaches us as a set of fields visited through [`Visit`]. Integers,
 //! floats, booleans, strings and byte slices are written raw with the [`Encoder`]'s `put_*`
@@ -9,16 +15,15 @@
 //!
 //! # Layout of a record
 //!
-//! A ringtrace callsite lists its field names; a record carries the field values in that
-//! order, then the message arguments (`ringtrace::Metadata::fields`). For a `tracing`
-//! callsite the fields are its `FieldSet` minus `message`, in `FieldSet` order, and the format
-//! string is `"{}"` with the message as its one argument (or `""` without a message). Values
-//! are placed by field index, so a field the visitor does not deliver (a span's
-//! `field::Empty`) leaves an empty placeholder in its position rather than shifting the rest.
+//! See `site.rs`: the fields (the `FieldSet` minus `message`, in `FieldSet` order), the span
+//! id if the event has a current span, then the message. Values are placed by field index, so
+//! a field the visitor does not deliver leaves an empty placeholder in its position rather
+//! than shifting the rest. Since `tracing` visits the message first and the record carries it
+//! last, the fields are visited once for the fields and once for the message.
 //!
 //! Spans keep their field values on the span (they are recorded when the span is created and
 //! may be updated by `Span::record`) and write them into the begin record each time the span
-//! is entered; see [`SpanFields`].
+//! is entered (`span.rs`).
 
 use ringtrace::{Encode, Encoder};
 use std::fmt;
@@ -36,7 +41,7 @@ fn position(index: usize, message: Option<usize>) -> Option<usize> {
 
 /// Writes an empty placeholder for a field without a value.
 #[inline]
-fn placeholder(enc: &mut Encoder<'_>) {
+pub(crate) fn placeholder(enc: &mut Encoder<'_>) {
     enc.put_display("");
 }
 
@@ -129,13 +134,18 @@ impl Visit for Writer<'_, '_> {
     }
 }
 
-/// An event's values as one ringtrace record body: the fields, then the message.
+/// An event's values as one ringtrace record body: the fields, the span id, the message.
 pub(crate) struct EventValues<'a> {
     pub(crate) event: &'a tracing_core::Event<'a>,
     /// Field positions in the record (the `FieldSet` without `message`).
     pub(crate) fields: usize,
     /// `FieldSet` index of `message`, if the callsite has one.
     pub(crate) message: Option<usize>,
+    /// The current span's id (the event's `in_span` callsite), or none.
+    pub(crate) span: Option<u64>,
+    /// Bytes the values take at least (what a failed capture had counted): what a dropped
+    /// record is counted as (`Encode::encoded_len` of a dynamic record).
+    pub(crate) at_least: usize,
 }
 
 impl Encode for EventValues<'_> {
@@ -143,7 +153,7 @@ impl Encode for EventValues<'_> {
     const DYNAMIC: bool = true;
 
     fn encoded_len(&self) -> usize {
-        0
+        self.at_least
     }
 
     fn encode(&self, enc: &mut Encoder<'_>) {
@@ -152,6 +162,9 @@ impl Encode for EventValues<'_> {
         while w.next < self.fields {
             placeholder(w.enc);
             w.next += 1;
+        }
+        if let Some(id) = self.span {
+            w.enc.put_u64(id);
         }
         if self.message.is_some() {
             w.message_pass = true;
@@ -192,6 +205,26 @@ impl SpanFields {
             *slot = Some(v);
         }
     }
+
+    /// The fields that have a value, bit `i` for `FieldSet` index `i` (a `tracing` callsite
+    /// has at most 32 fields; indices from 64 on would never be in a mask).
+    pub(crate) fn mask(&self) -> u64 {
+        self.values.iter().take(64).enumerate().filter(|(_, v)| v.is_some()).fold(0, |m, (i, _)| m | 1 << i)
+    }
+}
+
+/// Writes one span field value (a placeholder for none).
+pub(crate) fn put_owned(enc: &mut Encoder<'_>, v: Option<&Owned>) {
+    match v {
+        None => placeholder(enc),
+        Some(Owned::U64(v)) => enc.put_u64(*v),
+        Some(Owned::I64(v)) => enc.put_i64(*v),
+        Some(Owned::F64(v)) => enc.put_f64(*v),
+        Some(Owned::Bool(v)) => enc.put_bool(*v),
+        Some(Owned::Str(v)) => enc.put_str(v),
+        Some(Owned::Bytes(v)) => enc.put_bytes(v),
+        Some(Owned::Text(v)) => enc.put_display(v.as_str()),
+    }
 }
 
 impl Visit for SpanFields {
@@ -218,29 +251,6 @@ impl Visit for SpanFields {
     }
     fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
         self.set(field, Owned::Text(format!("{value:?}")));
-    }
-}
-
-impl Encode for SpanFields {
-    const DYNAMIC: bool = true;
-
-    fn encoded_len(&self) -> usize {
-        0
-    }
-
-    fn encode(&self, enc: &mut Encoder<'_>) {
-        for v in &self.values {
-            match v {
-                None => placeholder(enc),
-                Some(Owned::U64(v)) => enc.put_u64(*v),
-                Some(Owned::I64(v)) => enc.put_i64(*v),
-                Some(Owned::F64(v)) => enc.put_f64(*v),
-                Some(Owned::Bool(v)) => enc.put_bool(*v),
-                Some(Owned::Str(v)) => enc.put_str(v),
-                Some(Owned::Bytes(v)) => enc.put_bytes(v),
-                Some(Owned::Text(v)) => enc.put_display(v.as_str()),
-            }
-        }
     }
 }
 

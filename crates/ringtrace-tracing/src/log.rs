@@ -11,9 +11,15 @@
 //! - Should two distinct sites ever share a hash, the second is recorded under a generic
 //!   per-level callsite that carries target, file and line as fields, so nothing is lost or
 //!   mislabelled.
+//!
+//! The logger records up to ringtrace's configured level (and up to its own maximum, if one
+//! was set), following the level when a runtime is installed later (`level.rs`). `log`
+//! records bridged into `tracing` by `tracing-log` are recorded by the layer the same way
+//! (`bridge.rs`).
 
 use crate::intern::Table;
 use ringtrace::{Callsite, CallsiteKind, Encode, Encoder, Level, Metadata};
+use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::OnceLock;
 
 /// A [`log::Log`] that records into the installed ringtrace runtime.
@@ -27,10 +33,24 @@ use std::sync::OnceLock;
 /// assert_eq!(guard.shutdown(std::time::Duration::from_secs(5)).recorded, 2);
 /// # }
 /// ```
+///
+/// # With `tracing-subscriber`
+///
+/// `tracing-subscriber`'s `init()` (default features) installs `tracing-log`'s `LogTracer` as
+/// `log`'s logger, which hands `log` records to the `tracing` subscriber. If that subscriber
+/// records into ringtrace (a [`RingtraceLayer`](crate::RingtraceLayer) or
+/// [`RingtraceSubscriber`](crate::RingtraceSubscriber)), [`init`](Self::init) and
+/// [`install`](Self::install) find that out and return `Ok(())` without installing anything:
+/// the records reach ringtrace through the bridge, and the layer records them with their real
+/// target, file and line, as this logger would. In the other order (this logger first, then
+/// `tracing-subscriber`'s `init()`), `init()` panics inside `tracing-subscriber`, which
+/// insists on installing `LogTracer`: set the subscriber with
+/// `tracing::subscriber::set_global_default` instead, or use [`crate::init`].
 #[derive(Debug)]
 pub struct RingtraceLogger {
     sites: Table<LogSite>,
-    max: log::LevelFilter,
+    /// The maximum set with [`with_max_level`](Self::with_max_level), if any.
+    max: Option<Level>,
     /// Per-level generic sites for hash collisions (see the module doc).
     generic: [OnceLock<&'static Callsite>; 5],
 }
@@ -60,6 +80,19 @@ fn level(l: log::Level) -> Level {
         log::Level::Info => Level::Info,
         log::Level::Debug => Level::Debug,
         log::Level::Trace => Level::Trace,
+    }
+}
+
+/// The installed logger's own maximum level (`Level as u8`; `Trace` if it has none), or 0 if
+/// no `RingtraceLogger` is `log`'s logger. Read when ringtrace's level changes.
+static INSTALLED_MAX: AtomicU8 = AtomicU8::new(0);
+
+/// ringtrace's level changed: `log`'s maximum follows, if the installed logger is ours
+/// (`level.rs`).
+pub(crate) fn level_changed(level: Level) {
+    // Relaxed: a flag and a level, read on a cold path.
+    if let Some(own) = Level::from_u8(INSTALLED_MAX.load(Ordering::Relaxed)) {
+        log::set_max_level(level_filter(own.min(level)));
     }
 }
 
@@ -136,28 +169,48 @@ fn leak_str(s: &str) -> &'static str {
 }
 
 impl RingtraceLogger {
-    /// A logger recording up to ringtrace's current [`max_level`](ringtrace::max_level).
+    /// A logger recording up to ringtrace's configured level: the current
+    /// [`max_level`](ringtrace::max_level), and the level of a runtime installed later.
     pub fn new() -> Self {
-        Self { sites: Table::new(), max: level_filter(ringtrace::max_level()), generic: Default::default() }
+        crate::level::follow();
+        Self { sites: Table::new(), max: None, generic: Default::default() }
     }
 
-    /// Records up to `level`.
+    /// Records up to `level` at most (and never above ringtrace's configured level).
     pub fn with_max_level(mut self, level: Level) -> Self {
-        self.max = level_filter(level);
+        self.max = Some(level);
         self
     }
 
+    /// The most verbose level recorded now.
+    #[inline]
+    fn level(&self) -> log::LevelFilter {
+        level_filter(crate::level::effective(self.max))
+    }
+
     /// Installs a logger as `log`'s global logger and sets `log::max_level` to match.
-    /// Fails if another logger is already installed.
+    /// Fails if another logger is already installed — unless that logger is a
+    /// `RingtraceLogger` or hands `log` records to a ringtrace layer (`tracing-subscriber`'s
+    /// `init()` installs such a bridge, see the [type docs](Self)): then there is nothing to
+    /// do, and it returns `Ok(())`.
     pub fn init() -> Result<(), log::SetLoggerError> {
         Self::new().install()
     }
 
-    /// Installs this logger as `log`'s global logger (leaking it) and sets `log::max_level`.
+    /// Installs this logger as `log`'s global logger (leaking it) and sets `log::max_level`;
+    /// as [`init`](Self::init), `Ok(())` without installing it if `log` already reaches a
+    /// ringtrace layer.
     pub fn install(self) -> Result<(), log::SetLoggerError> {
-        let max = self.max;
-        log::set_boxed_logger(Box::new(self))?;
-        log::set_max_level(max);
+        let own = self.max.unwrap_or(Level::Trace);
+        let level = self.level();
+        if let Err(e) = log::set_boxed_logger(Box::new(self)) {
+            // Relaxed: set once, before this call could fail for it.
+            let ours = INSTALLED_MAX.load(Ordering::Relaxed) != 0;
+            return if ours || crate::bridge::log_reaches_ringtrace() { Ok(()) } else { Err(e) };
+        }
+        // Relaxed: read on the cold path of a level change.
+        INSTALLED_MAX.store(own as u8, Ordering::Relaxed);
+        log::set_max_level(level);
         Ok(())
     }
 
@@ -231,13 +284,10 @@ impl RingtraceLogger {
     }
 }
 
-impl log::Log for RingtraceLogger {
-    fn enabled(&self, meta: &log::Metadata<'_>) -> bool {
-        meta.level() <= self.max
-    }
-
-    fn log(&self, r: &log::Record<'_>) {
-        if r.level() > self.max {
+impl RingtraceLogger {
+    /// Records `r` (also for `log` records bridged into `tracing`, `bridge.rs`).
+    pub(crate) fn record(&self, r: &log::Record<'_>) {
+        if r.level() > self.level() {
             return;
         }
         let (key, message) = Self::key(r);
@@ -249,6 +299,16 @@ impl log::Log for RingtraceLogger {
             Some(_) => ringtrace::__private::record_event(site.callsite, &()),
             None => ringtrace::__private::record_event(site.callsite, &Message(r.args())),
         }
+    }
+}
+
+impl log::Log for RingtraceLogger {
+    fn enabled(&self, meta: &log::Metadata<'_>) -> bool {
+        meta.level() <= self.level()
+    }
+
+    fn log(&self, r: &log::Record<'_>) {
+        self.record(r);
     }
 
     fn flush(&self) {}

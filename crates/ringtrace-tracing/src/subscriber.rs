@@ -3,11 +3,15 @@
 //!
 //! It keeps no per-span state: a span's id is the index of its callsite in the intern table
 //! (so `enter` knows which callsite to record without a lookup), span begin records carry no
-//! fields, and `current_span` is unknown. Events are recorded exactly as the layer records
-//! them. `docs/benchmarks.md` compares the two; use the layer unless you need the difference.
+//! fields, end records never carry values recorded later (`Span::record` is ignored),
+//! events carry no span id, and `current_span` is unknown. Events are otherwise recorded
+//! exactly as the layer records them (`log` records bridged by `tracing-log` included), up
+//! to ringtrace's configured level. `docs/benchmarks.md` compares the two; use the layer
+//! unless you need the difference.
 
-use crate::fields::EventValues;
+use crate::log::RingtraceLogger;
 use crate::site::Sites;
+use std::sync::OnceLock;
 use tracing_core::span::{Attributes, Id, Record};
 use tracing_core::subscriber::Interest;
 use tracing_core::{Event, LevelFilter, Metadata, Subscriber};
@@ -26,7 +30,10 @@ use tracing_core::{Event, LevelFilter, Metadata, Subscriber};
 #[derive(Debug)]
 pub struct RingtraceSubscriber {
     sites: Sites,
-    max: LevelFilter,
+    /// The maximum set with `with_max_level`, if any.
+    max: Option<ringtrace::Level>,
+    /// Records `log` records bridged by `tracing-log` (built on the first one).
+    bridge: OnceLock<RingtraceLogger>,
 }
 
 impl Default for RingtraceSubscriber {
@@ -36,21 +43,28 @@ impl Default for RingtraceSubscriber {
 }
 
 impl RingtraceSubscriber {
-    /// A subscriber recording up to ringtrace's current [`max_level`](ringtrace::max_level).
+    /// A subscriber recording up to ringtrace's configured level: the current
+    /// [`max_level`](ringtrace::max_level), and the level of a runtime installed later.
     pub fn new() -> Self {
-        Self { sites: Sites::new(false), max: crate::level_filter(ringtrace::max_level()) }
+        crate::level::follow();
+        Self { sites: Sites::new(false), max: None, bridge: OnceLock::new() }
     }
 
-    /// Records events up to `level`.
+    /// Records events up to `level` at most; never above ringtrace's configured level.
     pub fn with_max_level(mut self, level: ringtrace::Level) -> Self {
-        self.max = crate::level_filter(level);
+        self.max = Some(level);
         self
+    }
+
+    #[inline]
+    fn level(&self) -> LevelFilter {
+        crate::level_filter(crate::level::effective(self.max))
     }
 }
 
 impl Subscriber for RingtraceSubscriber {
     fn register_callsite(&self, meta: &'static Metadata<'static>) -> Interest {
-        if *meta.level() > self.max {
+        if *meta.level() > self.level() {
             return Interest::never();
         }
         self.sites.get(meta);
@@ -58,11 +72,11 @@ impl Subscriber for RingtraceSubscriber {
     }
 
     fn enabled(&self, meta: &Metadata<'_>) -> bool {
-        *meta.level() <= self.max
+        *meta.level() <= self.level() && !crate::bridge::is_probe(meta)
     }
 
     fn max_level_hint(&self) -> Option<LevelFilter> {
-        Some(self.max)
+        Some(self.level())
     }
 
     fn new_span(&self, span: &Attributes<'_>) -> Id {
@@ -76,8 +90,10 @@ impl Subscriber for RingtraceSubscriber {
 
     fn event(&self, event: &Event<'_>) {
         let site = self.sites.get(event.metadata());
-        let values = EventValues { event, fields: site.fields, message: site.message };
-        ringtrace::__private::record_event(site.record, &values);
+        if site.bridge && crate::bridge::record(self.bridge.get_or_init(RingtraceLogger::new), event) {
+            return;
+        }
+        crate::capture::record(site.record, site, event, None);
     }
 
     fn enter(&self, span: &Id) {
@@ -87,7 +103,7 @@ impl Subscriber for RingtraceSubscriber {
     }
 
     fn exit(&self, span: &Id) {
-        if let Some(end) = self.sites.by_index(span.into_u64() as usize - 1).and_then(|s| s.end) {
+        if let Some(end) = self.sites.by_index(span.into_u64() as usize - 1).and_then(|s| s.plain_end) {
             ringtrace::__private::record_event(end, &());
         }
     }

@@ -61,4 +61,34 @@ fn a_long_field_is_cut_and_the_message_and_other_fields_stay() {
     // mark; the short message stays whole.
     assert_eq!(lines[2]["message"], "both");
     assert_eq!(lines[2]["fields"], json!({ "a": cut(2030), "b": cut(2030) }));
+    drop(lines);
+    drop(text);
+
+    // Values short enough for the layer's one-pass capture (recorded at their exact size)
+    // but longer than a small max_record_size are cut alike; so are a span's values.
+    let text = Arc::new(Mutex::new(String::new()));
+    let guard =
+        ringtrace::Builder::new().ignore_env().max_record_size(128).sink(Lines(text.clone())).install().unwrap();
+    let subscriber = tracing_subscriber::registry().with(ringtrace_tracing::RingtraceLayer::new());
+    let mid = "y".repeat(300);
+    tracing::subscriber::with_default(subscriber, || {
+        tracing::info!(s = mid.as_str(), n = 7u64, "short");
+        let span = tracing::info_span!("span", s = tracing::field::Empty, n = 1u64);
+        span.record("s", mid.as_str());
+        let _e = span.enter();
+    });
+    let report = guard.shutdown(Duration::from_secs(10));
+    assert_eq!((report.recorded, report.dropped.total()), (3, 0));
+    let text = text.lock().unwrap();
+    let lines: Vec<Value> = text.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    // 128 − 16 header; fixed: 3 (str) + 9 (u64) + 3 (message text) = 15; "short" whole: the
+    // string gets 92 bytes, mark included.
+    assert_eq!(lines[0]["message"], "short");
+    assert_eq!(lines[0]["fields"], json!({ "s": cut(89), "n": 7 }));
+    assert_eq!(lines[0]["truncated"], true);
+    // Begin record: s, n, span.id; fixed 3 + 9 + 9: 91 bytes for the string.
+    assert_eq!(lines[1]["span"], "begin");
+    assert_eq!(lines[1]["fields"]["s"], cut(88));
+    assert_eq!(lines[1]["fields"]["n"], 1);
+    assert_eq!(lines[2]["fields"]["s"], cut(88), "the end record carries the recorded value");
 }

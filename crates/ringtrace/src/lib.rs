@@ -121,9 +121,26 @@ pub fn max_level() -> Level {
 }
 
 /// Sets the most verbose level recorded. Events above it cost one load and a branch.
-/// Installing a runtime sets it from the configuration.
+/// Installing a runtime sets it from the configuration. A change is reported to the hooks
+/// registered with [`on_max_level_change`].
 pub fn set_max_level(level: Level) {
-    MAX_LEVEL.store(level as u8, Ordering::Relaxed);
+    if MAX_LEVEL.swap(level as u8, Ordering::Relaxed) != level as u8 {
+        let hooks = LEVEL_HOOKS.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        for hook in hooks {
+            hook(level);
+        }
+    }
+}
+
+/// Hooks called when the [`max_level`] changes.
+static LEVEL_HOOKS: std::sync::Mutex<Vec<fn(Level)>> = std::sync::Mutex::new(Vec::new());
+
+/// Registers `hook` to be called with the new level each time [`set_max_level`] changes it
+/// (installing a runtime sets the configured level), on the thread that changed it, after the
+/// change. For integrations that cache the level elsewhere (a `tracing` layer's callsite
+/// interest, `log`'s maximum level). Registering the same hook twice calls it twice.
+pub fn on_max_level_change(hook: fn(Level)) {
+    LEVEL_HOOKS.lock().unwrap_or_else(|e| e.into_inner()).push(hook);
 }
 
 /// Wraps a message argument so that its `Display` text is captured at the call site (for

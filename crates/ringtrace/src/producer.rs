@@ -310,6 +310,14 @@ impl Producer {
     /// (best effort: fixed-size values kept, strings and captured text cut, longest first;
     /// a placeholder without values if even that cannot fit), then commit exactly what was
     /// written — or drop in strict mode (R-LIFE-3).
+    ///
+    /// A record dropped for want of room is counted (metrics, loss record) as its smallest
+    /// possible size, not as the reservation (R-BP-6): `size` is the header, the context and
+    /// `Encode::encoded_len` — exact for every value but eager captures, which count their tag
+    /// and length only (their text is not formatted for a record that is dropped) — and a
+    /// record larger than `max_record_size` counts `max_record_size`, what its cut form
+    /// fills. So the count never exceeds what the record would have taken, but for a record
+    /// whose fixed-size values alone exceed `max_record_size` (stored as a placeholder).
     #[cold]
     #[inline(never)]
     fn event_unsized<T: Encode + ?Sized>(&mut self, id: u32, args: &T, ctx: &ContextBuf, size: usize) {
@@ -319,7 +327,9 @@ impl Producer {
             self.dropped(DropReason::Oversized, align8(size));
             return;
         }
-        let Some(p) = self.reserve(limit) else { return };
+        let counted = align8(size).min(limit);
+        let p = if self.gap_open { None } else { self.writer.reserve(limit) };
+        let Some(p) = p.or_else(|| self.reserve_slow(limit, counted)) else { return };
         let ts = crate::clock::now_ticks();
         // SAFETY: `reserve` returned `limit` writable bytes for this record.
         let buf = unsafe { std::slice::from_raw_parts_mut(p, limit) };
@@ -333,9 +343,15 @@ impl Producer {
             (HEADER_LEN, Fitted::PLACEHOLDER)
         };
         if self.strict && (fitted.truncated || fitted.invalid) {
-            // Nothing was published: the reservation is simply not committed.
-            let reason = if fitted.invalid { DropReason::Invalid } else { DropReason::Oversized };
-            self.dropped(reason, limit);
+            // Nothing was published: the reservation is simply not committed. An invalid
+            // record was written whole (its size is known); one that did not fit would have
+            // taken more than `limit`.
+            let (reason, bytes) = if fitted.truncated {
+                (DropReason::Oversized, limit)
+            } else {
+                (DropReason::Invalid, align8(body + fitted.len))
+            };
+            self.dropped(reason, bytes);
             return;
         }
         let size = body + fitted.len;
@@ -400,21 +416,23 @@ impl Producer {
                 return Some(p);
             }
         }
-        self.reserve_slow(len)
+        self.reserve_slow(len, len)
     }
 
     /// Cold path: close an open loss gap first (a loss record goes before the record that
-    /// ends the gap, R-BP-6), then find room for the record, or drop it and count it.
+    /// ends the gap, R-BP-6), then find room for the record, or drop it and count it as
+    /// `counted` bytes (`len` but for records reserved at `max_record_size` because their
+    /// size is known only after writing, `event_unsized`).
     #[cold]
     #[inline(never)]
-    fn reserve_slow(&mut self, len: usize) -> Option<*mut u8> {
+    fn reserve_slow(&mut self, len: usize, counted: usize) -> Option<*mut u8> {
         if self.gap_open {
             if let Some(reason) = self.drops_as_before().or_else(|| self.still_dropping()) {
                 // DROPPING fast path (§7): nothing changed since the last drop; count it and
                 // go, without reading the clock (the gap's times are its opening and closing).
                 let entry = self.entry();
-                entry.counters.drop_event(reason, len as u64);
-                entry.gap.add_drop(len as u64);
+                entry.counters.drop_event(reason, counted as u64);
+                entry.gap.add_drop(counted as u64);
                 return None;
             }
         }
@@ -426,12 +444,12 @@ impl Producer {
                 Room::Reserved(p) => return Some(p),
                 Room::Retry => {}
                 Room::None(reason) => {
-                    self.dropped(reason, len);
+                    self.dropped(reason, counted);
                     return None;
                 }
             }
         }
-        self.dropped(DropReason::PoolExhausted, len);
+        self.dropped(DropReason::PoolExhausted, counted);
         None
     }
 
