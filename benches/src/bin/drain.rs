@@ -589,17 +589,21 @@ fn wake_latency(s: &Settings) -> Result<Value, String> {
     for _ in 0..s.wake_rounds {
         sink.arm();
         let wakes = parked.wakeups_by_producers;
-        let free = guard.metrics().pool.free;
         let mut n = 0u64;
         // Record until a call swapped a ring (took one from the pool); keep that call's start
         // and end. The swap wakes nobody: the napping drain's nap (≤ 1 ms) ends and finds it.
+        let free = guard.metrics().pool.free;
         let (call_start, call_end) = loop {
             let t0 = Instant::now();
             record(i);
             let t1 = Instant::now();
             i += 1;
             n += 1;
-            if guard.metrics().pool.free < free {
+            // The drain returns the rings it emptied when it gets to them (on a busy machine
+            // it can be descheduled for a while): a return during the fill can hide the swap
+            // from the free count. Then the drain has delivered, the sink was entered during
+            // the fill, and the round is discarded below (entered before this call started).
+            if guard.metrics().pool.free < free || sink.entered().is_some() {
                 break (t0, t1);
             }
             if n >= WAKE_RECORD_LIMIT {
