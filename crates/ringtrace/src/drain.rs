@@ -1389,29 +1389,32 @@ struct Tally {
 impl Tally {
     /// Counts one record; looks up its callsite the first time the drain sees it. Returns
     /// whether it is a loss record.
-    #[inline]
+    #[inline(always)]
     fn add(&mut self, h: &Header, callsites: &mut CallsiteTable, new_callsites: &mut Vec<u32>) -> bool {
-        if h.flags & FLAG_TRUNCATED != 0 {
-            self.truncated += 1;
-        }
-        match h.kind() {
-            Some(RecordKind::Loss) => {
-                self.losses += 1;
-                return true;
+        self.truncated += u64::from(h.flags & FLAG_TRUNCATED != 0);
+        if h.is(RecordKind::Event) {
+            if self.known != Some(h.id) {
+                self.note_callsite(h.id, callsites, new_callsites);
             }
-            Some(RecordKind::Event) if self.known != Some(h.id) => {
-                if !callsites.contains(h.id) {
-                    let info = crate::callsite::lookup(h.id)
-                        .map_or_else(|| CallsiteInfo::unknown(h.id), |m| CallsiteInfo::from_metadata(h.id, m));
-                    callsites.insert(info);
-                    new_callsites.push(h.id);
-                }
-                self.known = Some(h.id);
-            }
-            _ => {}
+        } else if h.is(RecordKind::Loss) {
+            self.losses += 1;
+            return true;
         }
         self.events += 1;
         false
+    }
+
+    /// A new callsite id in a run: looked up in the drain's table, and registered there the
+    /// first time the drain sees it (out of line: once per run of one callsite's records).
+    #[inline(never)]
+    fn note_callsite(&mut self, id: u32, callsites: &mut CallsiteTable, new_callsites: &mut Vec<u32>) {
+        if !callsites.contains(id) {
+            let info = crate::callsite::lookup(id)
+                .map_or_else(|| CallsiteInfo::unknown(id), |m| CallsiteInfo::from_metadata(id, m));
+            callsites.insert(info);
+            new_callsites.push(id);
+        }
+        self.known = Some(id);
     }
 }
 

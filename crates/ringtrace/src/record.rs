@@ -98,13 +98,18 @@ impl Header {
     /// Reads a header from the first 16 bytes of `b`.
     #[inline]
     pub(crate) fn read(b: &[u8]) -> Option<Header> {
-        let b: &[u8; HEADER_LEN] = b.get(..HEADER_LEN)?.try_into().ok()?;
-        Some(Header {
+        Some(Header::from_bytes(b.get(..HEADER_LEN)?.try_into().ok()?))
+    }
+
+    /// Decodes the 16 bytes of a header.
+    #[inline(always)]
+    pub(crate) fn from_bytes(b: &[u8; HEADER_LEN]) -> Header {
+        Header {
             size: u16::from_le_bytes([b[0], b[1]]),
             flags: u16::from_le_bytes([b[2], b[3]]),
             id: u32::from_le_bytes([b[4], b[5], b[6], b[7]]),
             ts: u64::from_le_bytes([b[8], b[9], b[10], b[11], b[12], b[13], b[14], b[15]]),
-        })
+        }
     }
 
     /// The header as bytes.
@@ -118,20 +123,31 @@ impl Header {
         out
     }
 
+    #[inline(always)]
     pub(crate) fn kind(&self) -> Option<RecordKind> {
         RecordKind::from_bits(self.flags)
+    }
+
+    /// Whether the record is of kind `kind` (one mask and compare: the drain's per-record
+    /// checks, without decoding the kind into an `Option`).
+    #[inline(always)]
+    pub(crate) fn is(&self, kind: RecordKind) -> bool {
+        self.flags & KIND_MASK == kind.bits()
     }
 
     /// For a header read at ring position `pos`, `to_end` bytes before the end of the ring:
     /// the record's padded length if it is a known kind and lies whole inside the committed
     /// part `..tail`, else `None` (corruption). The one rule of every ring reader (the drain,
     /// snapshots, `flight::recover`).
+    #[inline(always)]
     pub(crate) fn committed_len(&self, pos: u64, to_end: usize, tail: u64) -> Option<usize> {
         let len = align8(self.size as usize);
-        let whole = self.kind().is_some()
+        // A known kind: its bits are 1..=4 (`RecordKind::from_bits`). `pos + len <= tail`,
+        // written so that it cannot overflow (false for `pos >= tail`).
+        let whole = (self.flags & KIND_MASK).wrapping_sub(1) < 4
             && self.size as usize >= HEADER_LEN
             && len <= to_end
-            && pos.checked_add(len as u64).is_some_and(|end| end <= tail);
+            && len as u64 <= tail.saturating_sub(pos);
         whole.then_some(len)
     }
 }

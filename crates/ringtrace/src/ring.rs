@@ -210,16 +210,16 @@ impl RingCtl {
             }
             self.tracker.read(off, HEADER_LEN);
             // SAFETY: off + 16 <= cap, and [pos, tail) is committed and ours to read (module doc).
-            let hb = unsafe { std::slice::from_raw_parts(base.add(off), HEADER_LEN) };
-            let read = Header::read(hb).and_then(|h| Some((h, h.committed_len(pos, to_end, tail)?)));
-            let Some((header, len)) = read else {
+            let hb = unsafe { &*base.add(off).cast::<[u8; HEADER_LEN]>() };
+            let header = Header::from_bytes(hb);
+            let Some(len) = header.committed_len(pos, to_end, tail) else {
                 // A record that cannot be right (memory corruption by the process, or a bug):
                 // skip everything that is committed rather than read out of bounds.
                 out.corrupt = true;
                 pos = tail;
                 break;
             };
-            if header.kind() != Some(RecordKind::Pad) {
+            if !header.is(RecordKind::Pad) {
                 if !take(&header) {
                     break;
                 }
