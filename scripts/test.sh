@@ -4,26 +4,29 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-echo "== cargo fmt --check"
+# Each stage says when it starts (seconds since the suite started), so a slow stage shows.
+stage() { echo "== [${SECONDS} s] $*"; }
+
+stage "cargo fmt --check"
 cargo fmt --all --check
 
-echo "== cargo clippy"
+stage "cargo clippy"
 cargo clippy --workspace --all-targets -- -D warnings
 cargo clippy -p ringtrace -p ringtrace-loom-tests --all-targets --features loom -- -D warnings
 
-echo "== cargo doc (broken links are errors)"
+stage "cargo doc (broken links are errors)"
 RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps -q
 
-echo "== no async runtime in the dependency tree"
+stage "no async runtime in the dependency tree"
 scripts/check-no-async.sh
 
-echo "== cargo test"
+stage "cargo test"
 # ringtrace-benches has no tests; excluding it keeps the peer crates (tracing-subscriber, slog,
 # spdlog, ...) from being compiled a third time in the test profile. Clippy checks its code and
 # the bench stage below builds and runs it.
 cargo test --workspace --exclude ringtrace-benches
 
-echo "== sinks against real peers: a PostgreSQL server, an OTLP receiver decoding with opentelemetry-proto"
+stage "sinks against real peers: a PostgreSQL server, an OTLP receiver decoding with opentelemetry-proto"
 # These tests are #[ignore]d in a plain `cargo test` (they need the server and the Python
 # package .ci/run installs); here they run, and fail if what they need is missing.
 scripts/pg-server.sh start
@@ -36,16 +39,18 @@ scripts/pg-server.sh start
 cargo test -p ringtrace-otlp -- --ignored
 scripts/pg-server.sh stop
 
-echo "== timeline exports read by real viewers' parsers (babeltrace2, the DevTools trace engine)"
+stage "timeline exports read by real viewers' parsers (babeltrace2, the DevTools trace engine)"
 scripts/check-ctf.sh
 scripts/check-perfetto.sh
 
-echo "== benchmarks build (criterion and the harness binaries, release)"
+stage "benchmarks build (criterion and the harness binaries, release)"
 cargo bench -p ringtrace-benches --no-run
 scripts/bench-smoke.sh
 
-echo "== loom models, and each model failing with its deliberate bug (loom-tests/tests/weakened.rs)"
+stage "loom models, and each model failing with its deliberate bug (loom-tests/tests/weakened.rs)"
 scripts/loom.sh
 
-echo "== miri (where a nightly toolchain with miri exists; says so when it skips)"
+stage "miri (where a nightly toolchain with miri exists; says so when it skips)"
 scripts/miri.sh
+
+stage "done"
