@@ -775,27 +775,7 @@ impl Drain {
             .with_horizon(cutoff.saturating_add(1));
         let n = batch.events() + batch.losses();
         for (i, slot) in self.sinks.iter_mut().enumerate().filter(|(_, s)| s.raw) {
-            let stats = &shared.sink_stats[i];
-            slot.dirty = true;
-            match catch_unwind(AssertUnwindSafe(|| slot.sink.write_raw(&batch))) {
-                Ok(Ok(())) => {
-                    stats.batches.fetch_add(1, StdOrdering::Relaxed);
-                    stats.written.fetch_add(n, StdOrdering::Relaxed);
-                }
-                Ok(Err(e)) => {
-                    stats.dropped.fetch_add(n, StdOrdering::Relaxed);
-                    shared.sink_failed(i, SinkPhase::Write, format!("batch of {n} events lost: {e}"), false);
-                }
-                Err(p) => {
-                    stats.dropped.fetch_add(n, StdOrdering::Relaxed);
-                    shared.sink_failed(
-                        i,
-                        SinkPhase::Write,
-                        format!("batch of {n} events lost: {}", panic_message(&p)),
-                        true,
-                    );
-                }
-            }
+            write_to_sink(shared, i, slot, n, |sink| sink.write_raw(&batch));
         }
         shared.drain_stats.batches.fetch_add(1, StdOrdering::Relaxed);
         drop(raw);
@@ -1146,27 +1126,7 @@ impl Drain {
         shared.drain_stats.batches.fetch_add(1, StdOrdering::Relaxed);
         let n = self.refs.len() as u64;
         for (i, slot) in self.sinks.iter_mut().enumerate().filter(|(_, s)| !s.raw) {
-            let stats = &shared.sink_stats[i];
-            slot.dirty = true;
-            match catch_unwind(AssertUnwindSafe(|| slot.sink.write_batch(&batch))) {
-                Ok(Ok(())) => {
-                    stats.batches.fetch_add(1, StdOrdering::Relaxed);
-                    stats.written.fetch_add(n, StdOrdering::Relaxed);
-                }
-                Ok(Err(e)) => {
-                    stats.dropped.fetch_add(n, StdOrdering::Relaxed);
-                    shared.sink_failed(i, SinkPhase::Write, format!("batch of {n} events lost: {e}"), false);
-                }
-                Err(p) => {
-                    stats.dropped.fetch_add(n, StdOrdering::Relaxed);
-                    shared.sink_failed(
-                        i,
-                        SinkPhase::Write,
-                        format!("batch of {n} events lost: {}", panic_message(&p)),
-                        true,
-                    );
-                }
-            }
+            write_to_sink(shared, i, slot, n, |sink| sink.write_batch(&batch));
         }
     }
 
@@ -1372,6 +1332,34 @@ impl Drain {
         loss.last_ticks = loss.last_ticks.max(crate::clock::now_ticks());
         self.views[v as usize].copy.extend_from_slice(&loss.record());
         self.shared.drain_stats.loss_records.fetch_add(1, StdOrdering::Relaxed);
+    }
+}
+
+/// Hands one batch of `n` events to sink `i` (`write`, under `catch_unwind`): counts it as
+/// written, or as dropped with the failure reported (an error, or a panic, which also marks
+/// the sink failed).
+fn write_to_sink(
+    shared: &Shared,
+    i: usize,
+    slot: &mut SinkSlot,
+    n: u64,
+    write: impl FnOnce(&mut dyn Sink) -> Result<(), crate::sink::SinkError>,
+) {
+    let stats = &shared.sink_stats[i];
+    slot.dirty = true;
+    match catch_unwind(AssertUnwindSafe(|| write(&mut *slot.sink))) {
+        Ok(Ok(())) => {
+            stats.batches.fetch_add(1, StdOrdering::Relaxed);
+            stats.written.fetch_add(n, StdOrdering::Relaxed);
+        }
+        Ok(Err(e)) => {
+            stats.dropped.fetch_add(n, StdOrdering::Relaxed);
+            shared.sink_failed(i, SinkPhase::Write, format!("batch of {n} events lost: {e}"), false);
+        }
+        Err(p) => {
+            stats.dropped.fetch_add(n, StdOrdering::Relaxed);
+            shared.sink_failed(i, SinkPhase::Write, format!("batch of {n} events lost: {}", panic_message(&p)), true);
+        }
     }
 }
 

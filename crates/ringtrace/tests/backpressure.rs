@@ -272,19 +272,7 @@ fn a_flooding_thread_cannot_make_a_quiet_one_lose_events() {
         .sink(sink.clone())
         .install()
         .unwrap();
-    let stop = Arc::new(AtomicBool::new(false));
-    let stop2 = stop.clone();
-    let flood = std::thread::Builder::new()
-        .name("flood".into())
-        .spawn(move || {
-            let mut n = 0u64;
-            while !stop2.load(Ordering::Relaxed) {
-                ringtrace::info!("flood {} {} {}", n, 1.5f64, "padding to make records bigger");
-                n += 1;
-            }
-            n
-        })
-        .unwrap();
+    let (stop, flood) = common::spawn_flood();
     let quiet = std::thread::Builder::new()
         .name("quiet".into())
         .spawn(|| {

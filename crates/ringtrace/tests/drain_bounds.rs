@@ -143,19 +143,7 @@ fn a_quiet_thread_loses_nothing_beside_a_flood_into_a_text_file() {
         .sink(sink)
         .install()
         .unwrap();
-    let stop = Arc::new(AtomicBool::new(false));
-    let stop2 = stop.clone();
-    let flood = std::thread::Builder::new()
-        .name("flood".into())
-        .spawn(move || {
-            let mut n = 0u64;
-            while !stop2.load(Ordering::Relaxed) {
-                ringtrace::info!("flood {} {} {}", n, 1.5f64, "padding to make records bigger");
-                n += 1;
-            }
-            n
-        })
-        .unwrap();
+    let (stop, flood) = common::spawn_flood();
     let quiet = std::thread::Builder::new()
         .name("quiet".into())
         .spawn(|| {

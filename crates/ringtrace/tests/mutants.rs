@@ -140,13 +140,9 @@ fn flight_pool(recovery_watermark: f64, sink: &common::Collect) -> ringtrace::Gu
         .unwrap()
 }
 
-/// A thread "holder" records 200 events (two of the four rings) and stays alive until the
-/// returned sender is used (or dropped); then this thread records 300 events: two rings fit,
-/// the pool is empty, the rest is dropped (below the quota: `PoolExhausted`) and the thread
-/// is DROPPING with a full ring and an open gap. Returns the holder and the drops.
-fn dry_the_pool_below_the_quota(
-    guard: &ringtrace::Guard,
-) -> (std::sync::mpsc::Sender<()>, std::thread::JoinHandle<()>, u64) {
+/// Spawns a thread "holder" that records 200 events (two rings of 4 KiB) and stays alive,
+/// holding them, until the returned sender is used or dropped; returns once it has recorded.
+fn spawn_holder() -> (std::sync::mpsc::Sender<()>, std::thread::JoinHandle<()>) {
     let (go, wait) = std::sync::mpsc::channel::<()>();
     let (ready, recorded) = std::sync::mpsc::channel::<()>();
     let holder = std::thread::Builder::new()
@@ -160,6 +156,17 @@ fn dry_the_pool_below_the_quota(
         })
         .unwrap();
     recorded.recv().unwrap();
+    (go, holder)
+}
+
+/// A thread "holder" records 200 events (two of the four rings) and stays alive until the
+/// returned sender is used (or dropped); then this thread records 300 events: two rings fit,
+/// the pool is empty, the rest is dropped (below the quota: `PoolExhausted`) and the thread
+/// is DROPPING with a full ring and an open gap. Returns the holder and the drops.
+fn dry_the_pool_below_the_quota(
+    guard: &ringtrace::Guard,
+) -> (std::sync::mpsc::Sender<()>, std::thread::JoinHandle<()>, u64) {
+    let (go, holder) = spawn_holder();
     assert_eq!(guard.metrics().pool.free, 2, "the holder keeps two rings");
     for i in 0..300u64 {
         ringtrace::info!("a {}", i);
@@ -426,19 +433,7 @@ fn freed_rings_wake_the_blocked_producers() {
         .sink(sink.clone())
         .install()
         .unwrap();
-    let (go, wait) = std::sync::mpsc::channel::<()>();
-    let (ready, recorded) = std::sync::mpsc::channel::<()>();
-    let holder = std::thread::Builder::new()
-        .name("holder".into())
-        .spawn(move || {
-            for i in 0..200u64 {
-                ringtrace::info!("h {}", i);
-            }
-            ready.send(()).unwrap();
-            let _ = wait.recv();
-        })
-        .unwrap();
-    recorded.recv().unwrap();
+    let (go, holder) = spawn_holder();
     // Two rings fit, the 257th record waits: the thread is at its quota.
     let blocked = std::thread::Builder::new()
         .name("blocked".into())

@@ -143,3 +143,23 @@ impl<T: Send + 'static> Sink for Gate<T> {
         Ok(())
     }
 }
+
+/// Spawns a thread "flood" that records as fast as it can until the returned flag is set;
+/// joining it gives the number of events it attempted.
+pub fn spawn_flood() -> (Arc<std::sync::atomic::AtomicBool>, std::thread::JoinHandle<u64>) {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let stop = Arc::new(AtomicBool::new(false));
+    let flag = stop.clone();
+    let flood = std::thread::Builder::new()
+        .name("flood".into())
+        .spawn(move || {
+            let mut n = 0u64;
+            while !flag.load(Ordering::Relaxed) {
+                ringtrace::info!("flood {} {} {}", n, 1.5f64, "padding to make records bigger");
+                n += 1;
+            }
+            n
+        })
+        .unwrap();
+    (stop, flood)
+}
