@@ -5,7 +5,8 @@
 //! request context, pausing between bursts. Each call is timed with the recording clock into an
 //! HDR histogram. The runtime writes JSON lines, text and a binary trace under `--out`; at the
 //! end the demo prints what was attempted, recorded, dropped (per reason) and written (per
-//! sink), and the per-call latency distribution.
+//! sink), the per-call latency distribution, and a per-thread state timeline (`timeline.rs`:
+//! each column the most severe state of its step, from the transition counters).
 
 use clap::Args;
 use hdrhistogram::Histogram;
@@ -14,7 +15,6 @@ use ringtrace::sinks::{BinarySink, FmtSink, Format};
 use ringtrace::{Builder, DrainReport};
 use ringtrace::{Diagnostic, DiagnosticSink, Level, ThreadState};
 use serde_json::json;
-use std::collections::BTreeMap;
 use std::fmt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -22,46 +22,12 @@ use std::sync::Arc;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-/// How often the timeline samples the threads' states.
+mod timeline;
+
+use timeline::Timeline;
+
+/// How often the timeline samples the threads' states (one column each).
 const TIMELINE_STEP: Duration = Duration::from_millis(100);
-
-/// Each worker's state, sampled every `TIMELINE_STEP`.
-#[derive(Debug, Default)]
-struct Timeline {
-    rows: BTreeMap<String, String>,
-    samples: usize,
-}
-
-impl Timeline {
-    fn sample(&mut self, m: &ringtrace::Metrics) {
-        self.samples += 1;
-        for t in m.threads.iter().filter(|t| t.name.starts_with("worker-")) {
-            let row = self.rows.entry(t.name.clone()).or_default();
-            while row.chars().count() + 1 < self.samples {
-                row.push(' ');
-            }
-            row.push(match t.state {
-                ThreadState::Normal => '.',
-                ThreadState::Pressure => 'P',
-                ThreadState::Dropping => 'D',
-                ThreadState::Recovery => 'R',
-            });
-        }
-    }
-
-    fn render(&self) -> String {
-        let mut s = format!(
-            "\n  timeline (one column per {} ms; . normal, P pressure, D dropping, R recovery)\n",
-            TIMELINE_STEP.as_millis()
-        );
-        let mut rows: Vec<_> = self.rows.iter().collect();
-        rows.sort_by_key(|(name, _)| name.trim_start_matches("worker-").parse::<u32>().unwrap_or(u32::MAX));
-        for (name, row) in rows {
-            s += &format!("    {name:<10} {row}\n");
-        }
-        s
-    }
-}
 
 /// Options of `ringtrace demo`.
 #[derive(Debug, Args)]
@@ -267,7 +233,7 @@ pub(crate) fn run(args: DemoArgs) -> Result<(), String> {
     loop {
         std::thread::sleep(TIMELINE_STEP);
         let m = guard.metrics();
-        timeline.sample(&m);
+        timeline.sample(&m.threads);
         let now = Instant::now();
         let settled =
             m.threads.iter().filter(|t| t.name.starts_with("worker-")).all(|t| t.state == ThreadState::Normal);
@@ -288,10 +254,10 @@ pub(crate) fn run(args: DemoArgs) -> Result<(), String> {
     let report = guard.shutdown(Duration::from_secs(30));
     let mut out = String::new();
     if args.json {
-        out = format!("{}\n", summary_json(&args, attempted, &latency, &report, ran));
+        out = format!("{}\n", summary_json(&args, attempted, &latency, &report, ran, timeline.samples()));
     } else {
         out += &summary_text(&args, attempted, &latency, &report, ran, &metrics);
-        out += &timeline.render();
+        out += &timeline.render(TIMELINE_STEP);
         let diags = diagnostics.lock().unwrap_or_else(|e| e.into_inner());
         out += &format!(
             "\n  diagnostics: {} delivered, {} suppressed by rate limiting; the first ones:\n",
@@ -319,6 +285,7 @@ fn summary_json(
     latency: &Histogram<u64>,
     r: &DrainReport,
     ran: Duration,
+    timeline_samples: usize,
 ) -> serde_json::Value {
     let dropped: serde_json::Map<String, serde_json::Value> =
         r.dropped.iter().map(|(k, n)| (k.to_string(), json!(n))).collect();
@@ -347,6 +314,7 @@ fn summary_json(
             "samples": latency.len(),
         },
         "outputs": outputs,
+        "timeline_samples": timeline_samples,
         "sink_errors": r.sink_errors.iter().map(|e| e.to_string()).collect::<Vec<_>>(),
         "timed_out": r.timed_out,
     })
