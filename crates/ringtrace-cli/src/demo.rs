@@ -3,9 +3,12 @@
 //! Every worker thread records bursts of realistic events — order fills with fields, book
 //! updates, raw payloads, the occasional rejected order with an error chain — inside a bound
 //! request context, pausing between bursts. Each call is timed with the recording clock into an
-//! HDR histogram. The runtime writes JSON lines, text and a binary trace under `--out`; at the
-//! end the demo prints what was attempted, recorded, dropped (per reason) and written (per
-//! sink), and the per-call latency distribution.
+//! HDR histogram. The runtime writes JSON lines, text and a binary trace under `--out` (in
+//! flight-recorder mode, a pool file and a snapshot instead: `flight.rs`); at the end the demo
+//! prints what was attempted, recorded, dropped (per reason) and written (per sink), the
+//! per-call latency distribution, and a per-thread state timeline (`timeline.rs`: each column
+//! the most severe state of its step, from the transition counters). The commands it prints
+//! work as printed (`shell.rs`).
 
 use clap::Args;
 use hdrhistogram::Histogram;
@@ -14,54 +17,22 @@ use ringtrace::sinks::{BinarySink, FmtSink, Format};
 use ringtrace::{Builder, DrainReport};
 use ringtrace::{Diagnostic, DiagnosticSink, Level, ThreadState};
 use serde_json::json;
-use std::collections::BTreeMap;
 use std::fmt;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::Arc;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-/// How often the timeline samples the threads' states.
+mod flight;
+mod shell;
+mod timeline;
+
+use flight::Flight;
+use timeline::Timeline;
+
+/// How often the timeline samples the threads' states (one column each).
 const TIMELINE_STEP: Duration = Duration::from_millis(100);
-
-/// Each worker's state, sampled every `TIMELINE_STEP`.
-#[derive(Debug, Default)]
-struct Timeline {
-    rows: BTreeMap<String, String>,
-    samples: usize,
-}
-
-impl Timeline {
-    fn sample(&mut self, m: &ringtrace::Metrics) {
-        self.samples += 1;
-        for t in m.threads.iter().filter(|t| t.name.starts_with("worker-")) {
-            let row = self.rows.entry(t.name.clone()).or_default();
-            while row.chars().count() + 1 < self.samples {
-                row.push(' ');
-            }
-            row.push(match t.state {
-                ThreadState::Normal => '.',
-                ThreadState::Pressure => 'P',
-                ThreadState::Dropping => 'D',
-                ThreadState::Recovery => 'R',
-            });
-        }
-    }
-
-    fn render(&self) -> String {
-        let mut s = format!(
-            "\n  timeline (one column per {} ms; . normal, P pressure, D dropping, R recovery)\n",
-            TIMELINE_STEP.as_millis()
-        );
-        let mut rows: Vec<_> = self.rows.iter().collect();
-        rows.sort_by_key(|(name, _)| name.trim_start_matches("worker-").parse::<u32>().unwrap_or(u32::MAX));
-        for (name, row) in rows {
-            s += &format!("    {name:<10} {row}\n");
-        }
-        s
-    }
-}
 
 /// Options of `ringtrace demo`.
 #[derive(Debug, Args)]
@@ -89,7 +60,9 @@ pub(crate) struct DemoArgs {
     #[arg(long)]
     config: Option<PathBuf>,
     /// Start from a preset's runtime settings: dev, production or flight_recorder. The demo
-    /// keeps its own three outputs.
+    /// keeps its own three outputs, except in flight-recorder mode, where it writes the pool
+    /// file (`OUT/ringtrace.flight`) and a snapshot instead and prints the commands that read
+    /// them.
     #[arg(long)]
     preset: Option<String>,
 }
@@ -129,6 +102,8 @@ struct Plan {
     /// Events each worker records back to back once `burst_start` has passed: enough to fill
     /// its ring quota several times over, so the pool runs dry whatever the machine's speed.
     burst_events: u64,
+    /// Workers that have recorded their whole flood.
+    flooded: Arc<AtomicU32>,
     stop: Arc<AtomicBool>,
 }
 
@@ -190,6 +165,9 @@ fn work(index: u32, plan: Plan, burst: u32, pause: Duration, clock: ringtrace::C
             }
         }
         drop(_ctx);
+        if flooding && flood_left == 0 {
+            plan.flooded.fetch_add(1, Ordering::Relaxed);
+        }
         if !pause.is_zero() && !flooding {
             std::thread::sleep(pause);
         }
@@ -209,7 +187,10 @@ pub(crate) fn run(args: DemoArgs) -> Result<(), String> {
     std::fs::create_dir_all(&args.out)
         .map_err(|e| format!("cannot create output directory {}: {e}", args.out.display()))?;
     let (jsonl, text, binary) = output_paths(&args.out);
-    for p in [&jsonl, &text, &binary] {
+    // This run's outputs replace an earlier run's; the flight recorder's pool file is moved
+    // aside by `install` (to `ringtrace.flight.prev`), and the snapshot is replaced when taken
+    // (removed here so that a failed one does not leave an earlier one in its place).
+    for p in [&jsonl, &text, &binary, &args.out.join(flight::SNAPSHOT_FILE)] {
         match std::fs::remove_file(p) {
             Ok(()) => {}
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
@@ -229,15 +210,26 @@ pub(crate) fn run(args: DemoArgs) -> Result<(), String> {
         builder = builder.config_file(f);
     }
     let config = builder.resolved_config().map_err(|e| e.to_string())?;
-    let guard = builder
-        .diagnostics(DiagnosticSink::Hook(Arc::new(move |d: &Diagnostic| {
-            d2.lock().unwrap_or_else(|e| e.into_inner()).push(d.clone())
-        })))
-        .sink(FmtSink::file(&jsonl, Format::Json, no_rotation.clone()).map_err(|e| e.to_string())?)
-        .sink(FmtSink::file(&text, Format::Text, no_rotation.clone()).map_err(|e| e.to_string())?)
-        .sink(BinarySink::file(&binary, no_rotation).map_err(|e| e.to_string())?)
-        .install()
-        .map_err(|e| e.to_string())?;
+    let flight_mode = config.flight_recorder;
+    builder = builder.diagnostics(DiagnosticSink::Hook(Arc::new(move |d: &Diagnostic| {
+        d2.lock().unwrap_or_else(|e| e.into_inner()).push(d.clone())
+    })));
+    if flight_mode {
+        // No sinks: at shutdown they would take every record out of the pool file (flight.rs).
+        // The preset's "sinks": none, and the pool file OUT/ringtrace.flight unless one was
+        // chosen (a file's or a variable's `pool_file` still overrides it).
+        (builder, _) = builder.preset_sinks(ringtrace::Preset::FlightRecorder, &args.out).map_err(|e| e.to_string())?;
+    } else {
+        builder = builder
+            .sink(FmtSink::file(&jsonl, Format::Json, no_rotation.clone()).map_err(|e| e.to_string())?)
+            .sink(FmtSink::file(&text, Format::Text, no_rotation.clone()).map_err(|e| e.to_string())?)
+            .sink(BinarySink::file(&binary, no_rotation).map_err(|e| e.to_string())?);
+    }
+    let guard = builder.install().map_err(|e| e.to_string())?;
+    let mut flight = flight_mode.then(|| Flight::new(&args.out, guard.pool_file()));
+    if let Some(f) = &flight {
+        eprint!("{}", f.announce());
+    }
 
     let clock = guard.clock();
     let started = Instant::now();
@@ -246,6 +238,7 @@ pub(crate) fn run(args: DemoArgs) -> Result<(), String> {
         burst_start: started + total.mul_f64(0.35),
         // 4 × (ring quota in bytes / a ~40-byte record).
         burst_events: 4 * (config.max_rings_per_thread * config.ring_size / 40) as u64,
+        flooded: Arc::new(AtomicU32::new(0)),
         stop: Arc::new(AtomicBool::new(false)),
     };
     let pause = Duration::from_micros(args.pause_us);
@@ -261,17 +254,23 @@ pub(crate) fn run(args: DemoArgs) -> Result<(), String> {
 
     // Sample every thread's state for the timeline; after the planned duration, let the
     // workers run on (at their steady rate) until every one of them is NORMAL again, at most
-    // 10 s more, so the recovery completes before they exit.
+    // 10 s more, so the recovery completes before they exit. A flight recorder's workers never
+    // return to NORMAL (flight.rs): it stops at the planned duration, after its snapshot.
     let mut timeline = Timeline::default();
     let deadline = started + total;
     loop {
         std::thread::sleep(TIMELINE_STEP);
         let m = guard.metrics();
-        timeline.sample(&m);
+        timeline.sample(&m.threads);
         let now = Instant::now();
+        if let Some(f) = flight.as_mut().filter(|f| f.wants_snapshot()) {
+            if plan.flooded.load(Ordering::Relaxed) >= args.threads || now >= deadline {
+                eprint!("{}", f.take_snapshot(started.elapsed()));
+            }
+        }
         let settled =
             m.threads.iter().filter(|t| t.name.starts_with("worker-")).all(|t| t.state == ThreadState::Normal);
-        if now >= deadline && (settled || now >= deadline + Duration::from_secs(10)) {
+        if now >= deadline && (flight.is_some() || settled || now >= deadline + Duration::from_secs(10)) {
             break;
         }
     }
@@ -288,10 +287,17 @@ pub(crate) fn run(args: DemoArgs) -> Result<(), String> {
     let report = guard.shutdown(Duration::from_secs(30));
     let mut out = String::new();
     if args.json {
-        out = format!("{}\n", summary_json(&args, attempted, &latency, &report, ran));
+        out = format!(
+            "{}\n",
+            summary_json(&args, attempted, &latency, &report, ran, timeline.samples(), flight.as_ref())
+        );
     } else {
-        out += &summary_text(&args, attempted, &latency, &report, ran, &metrics);
-        out += &timeline.render();
+        out += &summary_text(&args, attempted, &latency, &report, ran, &metrics, flight.as_ref());
+        out += &timeline.render(TIMELINE_STEP);
+        if flight.is_some() {
+            out += "    (flight recorder: a worker that filled its rings writes over its oldest one for each new one,\n     \
+                    counted as overwritten: DROPPING is its steady state)\n";
+        }
         let diags = diagnostics.lock().unwrap_or_else(|e| e.into_inner());
         out += &format!(
             "\n  diagnostics: {} delivered, {} suppressed by rate limiting; the first ones:\n",
@@ -310,6 +316,9 @@ pub(crate) fn run(args: DemoArgs) -> Result<(), String> {
     if report.timed_out {
         return Err("the drain thread did not finish in time".into());
     }
+    if let Some(e) = flight.as_ref().and_then(|f| f.error()) {
+        return Err(e.to_string());
+    }
     Ok(())
 }
 
@@ -319,6 +328,8 @@ fn summary_json(
     latency: &Histogram<u64>,
     r: &DrainReport,
     ran: Duration,
+    timeline_samples: usize,
+    flight: Option<&Flight>,
 ) -> serde_json::Value {
     let dropped: serde_json::Map<String, serde_json::Value> =
         r.dropped.iter().map(|(k, n)| (k.to_string(), json!(n))).collect();
@@ -326,12 +337,15 @@ fn summary_json(
         r.sinks.iter().map(|s| (s.name.clone(), json!(s.written))).collect();
     let sink_dropped: serde_json::Map<String, serde_json::Value> =
         r.sinks.iter().map(|s| (s.name.clone(), json!(s.dropped))).collect();
-    let outputs: Vec<String> = r.sinks.iter().flat_map(|s| s.outputs.iter().map(|p| p.display().to_string())).collect();
+    let flight_outputs = flight.map(Flight::outputs).unwrap_or_default();
+    let outputs: Vec<String> =
+        r.sinks.iter().flat_map(|s| s.outputs.iter()).chain(&flight_outputs).map(|p| p.display().to_string()).collect();
     json!({
         "threads": args.threads,
         "duration_s": ran.as_secs_f64(),
         "attempted": attempted,
         "recorded": r.recorded,
+        "retained": r.retained,
         "dropped": dropped,
         "dropped_bytes": r.dropped_bytes,
         "written": written,
@@ -347,6 +361,8 @@ fn summary_json(
             "samples": latency.len(),
         },
         "outputs": outputs,
+        "timeline_samples": timeline_samples,
+        "flight": flight.map(Flight::json),
         "sink_errors": r.sink_errors.iter().map(|e| e.to_string()).collect::<Vec<_>>(),
         "timed_out": r.timed_out,
     })
@@ -367,18 +383,31 @@ fn summary_text(
     r: &DrainReport,
     ran: Duration,
     m: &ringtrace::Metrics,
+    flight: Option<&Flight>,
 ) -> String {
     let mut s = String::new();
     let rate = attempted as f64 / ran.as_secs_f64();
-    s += &format!("ringtrace demo: {} threads for {:.1} s ({:.0} events/s)\n\n", args.threads, ran.as_secs_f64(), rate);
+    let mode = if flight.is_some() { ", flight-recorder mode" } else { "" };
+    s += &format!(
+        "ringtrace demo: {} threads for {:.1} s ({:.0} events/s){mode}\n\n",
+        args.threads,
+        ran.as_secs_f64(),
+        rate
+    );
     s += &format!("  attempted   {attempted} events\n");
     s += &format!("  recorded    {}\n", r.recorded);
+    // Flight-recorder mode without sinks: the events left in the rings (the pool file).
+    let retained = flight.is_some() || r.retained > 0;
+    if retained {
+        s += &format!("  retained    {} (left in the rings, for snapshots and `ringtrace recover`)\n", r.retained);
+    }
     s += &format!("  dropped     {} ({})\n", r.dropped.total(), r.dropped);
-    let ok = attempted == r.recorded + r.dropped.total();
+    let ok = attempted == r.recorded + r.dropped.total() + r.retained;
     s += &format!("  transitions {}\n", r.transitions);
     s += &format!(
-        "  accounting  attempted {} recorded + dropped: {}\n",
+        "  accounting  attempted {} recorded + dropped{}: {}\n",
         if ok { "==" } else { "!=" },
+        if retained { " + retained" } else { "" },
         if ok { "exact" } else { "MISMATCH" }
     );
     for k in &r.sinks {
@@ -405,6 +434,10 @@ fn summary_text(
         "  drain       {} batches, {} busy passes, {} sleeps, woken {} times by producers\n",
         m.drain.batches, m.drain.busy_passes, m.drain.sleeps, m.drain.wakeups_by_producers
     );
+    if let Some(f) = flight {
+        s += &f.summary_text(r.retained);
+        return s;
+    }
     s += "\n  outputs\n";
     for k in &r.sinks {
         for p in &k.outputs {
@@ -414,6 +447,6 @@ fn summary_text(
     for e in &r.sink_errors {
         s += &format!("  error: {e}\n");
     }
-    s += &format!("\n  decode the binary trace with: ringtrace decode {}\n", output_paths(&args.out).2.display());
+    s += &format!("\n  decode the binary trace with: {}\n", shell::decode_command(&output_paths(&args.out).2));
     s
 }

@@ -1,7 +1,9 @@
 //! `ringtrace`: the command-line tool.
 //!
 //! - `ringtrace demo` runs a multi-threaded workload through a runtime with text, JSON-lines
-//!   and binary sinks and prints what happened (the main job).
+//!   and binary sinks and prints what happened (the main job); in flight-recorder mode
+//!   (`--preset flight_recorder`) it keeps a pool file and takes a snapshot instead, and prints
+//!   the `recover` and `decode` commands that read them.
 //! - `ringtrace decode FILE` prints a binary trace as text or JSON lines.
 //! - `ringtrace convert FILE --to perfetto|ctf|jsonl -o OUT` writes it in a timeline viewer's
 //!   format (trace-event JSON for Perfetto UI and `chrome://tracing`, CTF 1.8 for babeltrace2

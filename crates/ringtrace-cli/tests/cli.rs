@@ -90,6 +90,27 @@ fn demo_json_adds_up_and_decode_prints_exactly_what_was_written() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
+/// The human summary ends with the command that decodes the binary trace; run as printed
+/// (through the shell, from another directory, with `--out` relative) it prints what the text
+/// sink wrote.
+#[test]
+fn demo_prints_a_decode_command_that_works_as_printed() {
+    let dir = tempdir("decode-line");
+    let o =
+        bin().current_dir(&dir).args(["demo", "--threads", "2", "--duration", "1", "--out", "out"]).output().unwrap();
+    assert!(o.status.success(), "demo failed: {}", String::from_utf8_lossy(&o.stderr));
+    let text = String::from_utf8(o.stdout).unwrap();
+    let line = text
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("decode the binary trace with: "))
+        .unwrap_or_else(|| panic!("no decode command in {text}"));
+    assert_eq!(line, format!("{} decode {}", env!("CARGO_BIN_EXE_ringtrace"), dir.join("out/demo.rtrace").display()));
+    let decoded = Command::new("sh").arg("-c").arg(line).current_dir("/").output().unwrap();
+    assert!(decoded.status.success(), "{}", String::from_utf8_lossy(&decoded.stderr));
+    assert_eq!(decoded.stdout, std::fs::read(dir.join("out/demo.log")).unwrap());
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
 #[test]
 fn decode_reports_corrupt_and_missing_files_with_offsets_not_panics() {
     let dir = tempdir("bad");

@@ -86,6 +86,25 @@ impl TransitionCounts {
     }
 }
 
+impl FromIterator<(ThreadState, ThreadState, u64)> for TransitionCounts {
+    /// Counts built from (from, to, count) triples, the inverse of [`iter`](Self::iter), for
+    /// code that reads metrics and wants to feed itself a snapshot (a test of a dashboard, say).
+    /// A pair given twice adds up; pairs are taken as given, valid transitions or not.
+    ///
+    /// ```
+    /// use ringtrace::{ThreadState::*, TransitionCounts};
+    /// let t: TransitionCounts = [(Normal, Pressure, 2), (Pressure, Dropping, 1)].into_iter().collect();
+    /// assert_eq!((t.get(Normal, Pressure), t.total()), (2, 3));
+    /// ```
+    fn from_iter<I: IntoIterator<Item = (ThreadState, ThreadState, u64)>>(pairs: I) -> Self {
+        let mut counts = TransitionCounts::default();
+        for (from, to, n) in pairs {
+            counts.0[from.pair(to)] += n;
+        }
+        counts
+    }
+}
+
 impl fmt::Display for TransitionCounts {
     /// `NORMAL->PRESSURE=3, PRESSURE->DROPPING=2`, or `none`.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
