@@ -146,7 +146,9 @@ pub fn deep_sleep_handshake_loses_no_wakeup() {
     });
 }
 
-/// No lost wake-up when the drain naps: a full ring handed to the chain and `notify`.
+/// No lost wake-up when the drain naps: a full ring handed to the chain and `notify` (the
+/// cold paths that wake a napping drain: PRESSURE, a thread exit, a `Block` wait; a plain
+/// swap does not notify since issue 18, the nap's timeout finds its ring).
 pub fn nap_handshake_wakes_on_swap() {
     loom::model(|| {
         let chain = Arc::new(Chain::new(2));
