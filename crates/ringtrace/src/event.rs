@@ -280,13 +280,12 @@ impl<'a> Batch<'a> {
             }
         };
         // The drain and the trace reader only admit records with a valid header.
-        let header = Header::read(record).unwrap_or(Header { size: HEADER_LEN as u16, flags: 0, id: 0, ts: 0 });
+        let header = record
+            .first_chunk::<HEADER_LEN>()
+            .map_or(Header { size: HEADER_LEN as u16, flags: 0, id: 0, ts: 0 }, Header::from_bytes);
         static UNKNOWN_THREAD: ThreadInfo = ThreadInfo { id: 0, name: String::new(), os_tid: 0 };
         let thread = self.threads.get(r.thread as usize).unwrap_or(&UNKNOWN_THREAD);
-        let callsite = match header.kind() {
-            Some(RecordKind::Event) => self.callsites.get(header.id),
-            _ => None,
-        };
+        let callsite = if header.is(RecordKind::Event) { self.callsites.get(header.id) } else { None };
         Event { header, record, thread, callsite, clock: self.clock }
     }
 }

@@ -104,7 +104,8 @@ fn decimal_len(n: u64) -> usize {
     t + usize::from(n | 1 >= POW10[t])
 }
 
-/// Writes the `len` decimal digits of `n` to `dst[..len]`, two at a time from the end.
+/// Writes the `len` decimal digits of `n` to `dst[..len]` from the end: four at a time (one
+/// division by 10 000, then two pairs from the small remainder), then a pair, then one.
 ///
 /// # Safety
 /// `dst` must be valid for writes of `len` bytes, and `len` must be `decimal_len(n)` or more
@@ -112,7 +113,18 @@ fn decimal_len(n: u64) -> usize {
 #[inline(always)]
 unsafe fn write_digits(dst: *mut u8, len: usize, mut n: u64) {
     let mut i = len;
-    while i >= 2 {
+    while i >= 4 {
+        let r = (n % 10_000) as u32;
+        n /= 10_000;
+        i -= 4;
+        let (hi, lo) = ((r / 100) as usize * 2, (r % 100) as usize * 2);
+        // SAFETY: `i + 3 < len`, and the caller gave `len` writable bytes.
+        unsafe {
+            std::ptr::copy_nonoverlapping(DIGIT_PAIRS.as_ptr().add(hi), dst.add(i), 2);
+            std::ptr::copy_nonoverlapping(DIGIT_PAIRS.as_ptr().add(lo), dst.add(i + 2), 2);
+        }
+    }
+    if i >= 2 {
         let d = (n % 100) as usize * 2;
         n /= 100;
         i -= 2;
@@ -125,7 +137,17 @@ unsafe fn write_digits(dst: *mut u8, len: usize, mut n: u64) {
     }
 }
 
-/// Appends `n` in decimal, byte-identical to `n`'s `Display` (two digits per step, written in
+/// Writes the last `dst.len()` decimal digits of `n` into all of `dst`, with leading zeros
+/// (a timestamp's nine nanosecond digits).
+#[inline]
+pub(crate) fn put_digits(dst: &mut [u8], n: u64) {
+    let n = POW10.get(dst.len()).map_or(n, |p| n % p);
+    // SAFETY: `dst` is writable for its whole length, and `n` now has at most `dst.len()`
+    // digits (leading zeros fill the rest).
+    unsafe { write_digits(dst.as_mut_ptr(), dst.len(), n) }
+}
+
+/// Appends `n` in decimal, byte-identical to `n`'s `Display` (four digits per step, written in
 /// place, no `core::fmt` machinery: the drain formats millions of integers a second).
 #[inline]
 pub(crate) fn push_u64(out: &mut String, n: u64) {
@@ -463,6 +485,47 @@ mod tests {
         let mut s = String::new();
         push_f32(&mut s, v);
         s
+    }
+
+    #[test]
+    fn integers_follow_std_at_every_length() {
+        // Every power of ten and its neighbours (each digit count, each step of the four- and
+        // two-digit loops), the extremes, and a pseudo-random spread.
+        let mut values: Vec<u64> = vec![0, u64::MAX, u64::MAX - 1];
+        for p in POW10 {
+            values.extend([p - 1, p, p + 1, p.wrapping_mul(3).wrapping_add(7)]);
+        }
+        let mut x = 0x9e37_79b9_7f4a_7c15u64;
+        for _ in 0..10_000 {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            values.push(x >> (x % 64));
+        }
+        for n in values {
+            let (mut u, mut i) = (String::new(), String::new());
+            push_u64(&mut u, n);
+            assert_eq!(u, n.to_string());
+            push_i64(&mut i, n as i64);
+            assert_eq!(i, (n as i64).to_string());
+        }
+        let mut i = String::new();
+        push_i64(&mut i, i64::MIN);
+        assert_eq!(i, i64::MIN.to_string());
+    }
+
+    #[test]
+    fn put_digits_fills_its_slice_with_the_last_digits() {
+        let mut b = [b'x'; 9];
+        put_digits(&mut b, 1);
+        assert_eq!(&b, b"000000001");
+        put_digits(&mut b, 120_406_789);
+        assert_eq!(&b, b"120406789");
+        put_digits(&mut b, 9_876_543_210);
+        assert_eq!(&b, b"876543210", "only the last nine digits");
+        let mut one = [0u8; 1];
+        put_digits(&mut one, 47);
+        assert_eq!(&one, b"7");
     }
 
     #[test]

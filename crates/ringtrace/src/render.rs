@@ -78,12 +78,7 @@ fn push_timestamp(out: &mut String, unix_ns: u64, second: &mut SecondText) {
         *second = (secs, second_text(secs));
     }
     buf[..SECOND_LEN].copy_from_slice(&second.1);
-    for (at, n) in
-        [(20, nanos / 10_000_000), (22, nanos / 100_000 % 100), (24, nanos / 1_000 % 100), (26, nanos / 10 % 100)]
-    {
-        buf[at..at + 2].copy_from_slice(&digit_pair(n));
-    }
-    buf[28] = b'0' + (nanos % 10) as u8;
+    crate::numfmt::put_digits(&mut buf[20..29], u64::from(nanos));
     // SAFETY: `buf` is ASCII: the template's bytes and decimal digits.
     out.push_str(unsafe { std::str::from_utf8_unchecked(&buf) });
 }
