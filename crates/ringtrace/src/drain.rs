@@ -1420,9 +1420,9 @@ fn next_record(mem: &[u8], mut pos: u64, end: u64) -> Option<(u64, usize, Header
             pos += to_end as u64;
             continue;
         }
-        let header = Header::read(&mem[off..off + HEADER_LEN])?;
+        let header = Header::from_bytes(mem[off..].first_chunk()?);
         let len = header.committed_len(pos, to_end, end)?;
-        if header.kind() == Some(RecordKind::Pad) {
+        if header.is(RecordKind::Pad) {
             pos += len as u64;
             continue;
         }
