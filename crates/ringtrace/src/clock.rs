@@ -6,9 +6,9 @@
 //! an *anchor* pairing a tick value with a Unix time, plus the tick rate, and every sink and
 //! every trace file converts with it.
 //!
-//! The tick rate is measured once per process (three 7 ms samples of ticks against
-//! `CLOCK_MONOTONIC`, which give a rate good to a few parts per million and survive one bad
-//! sample; see `ticks_per_sec`); anchors are cheap and taken per runtime.
+//! The tick rate is measured once per process (a 20 ms sample of ticks against
+//! `CLOCK_MONOTONIC`, which gives a rate good to a few parts per million); anchors are cheap and
+//! taken per runtime.
 
 // Miri interprets the program and has no time-stamp counter: it takes the portable clock.
 #[cfg(all(target_arch = "x86_64", not(miri)))]
@@ -131,53 +131,20 @@ fn paired_read(clock: libc::clockid_t) -> (u64, u64) {
     (best.1, best.2)
 }
 
-/// The process-wide tick rate, measured on first use (about 21 ms).
-///
-/// Three consecutive 7 ms windows, each a rate of ticks against `CLOCK_MONOTONIC`. One window
-/// can be wrong (seen once in CI on a 2.6 GHz VM: 894 ticks/s from a single 20 ms sample; a
-/// virtual machine paused or migrated inside the sample is the likely cause). When
-/// the three agree within 0.1 % the rate over the whole 21 ms is taken (the most precise: a
-/// few parts per million); otherwise the median window's rate, which one bad window cannot
-/// move.
+/// The process-wide tick rate, measured on first use (20 ms).
 pub(crate) fn ticks_per_sec() -> u64 {
     static HZ: OnceLock<u64> = OnceLock::new();
     *HZ.get_or_init(|| {
         if source::TICKS_ARE_NANOS {
             return 1_000_000_000;
         }
-        let mut reads = [(0u64, 0u64); 4];
-        for (i, r) in reads.iter_mut().enumerate() {
-            if i > 0 {
-                std::thread::sleep(Duration::from_millis(7));
-            }
-            *r = paired_read(libc::CLOCK_MONOTONIC);
-        }
-        let mut windows = [0u64; 3];
-        for (w, pair) in windows.iter_mut().zip(reads.windows(2)) {
-            *w = rate(pair[0], pair[1]);
-        }
-        pick_rate(windows, rate(reads[0], reads[3]))
+        let (t0, m0) = paired_read(libc::CLOCK_MONOTONIC);
+        std::thread::sleep(Duration::from_millis(20));
+        let (t1, m1) = paired_read(libc::CLOCK_MONOTONIC);
+        let dt = t1.wrapping_sub(t0) as u128;
+        let dm = m1.saturating_sub(m0).max(1) as u128;
+        ((dt * 1_000_000_000) / dm).clamp(1, u64::MAX as u128) as u64
     })
-}
-
-/// Ticks per second between two paired reads `(ticks, monotonic ns)`: at least 1.
-fn rate((t0, m0): (u64, u64), (t1, m1): (u64, u64)) -> u64 {
-    let dt = t1.wrapping_sub(t0) as u128;
-    let dm = m1.saturating_sub(m0).max(1) as u128;
-    ((dt * 1_000_000_000) / dm).clamp(1, u64::MAX as u128) as u64
-}
-
-/// The rate to use from three window rates and the rate over all of them (see
-/// [`ticks_per_sec`]).
-fn pick_rate(mut windows: [u64; 3], whole: u64) -> u64 {
-    windows.sort_unstable();
-    let [lo, mid, hi] = windows;
-    // Within 0.1 % of each other (`hi - lo <= mid / 1000`).
-    if hi - lo <= mid / 1000 {
-        whole
-    } else {
-        mid
-    }
 }
 
 #[cfg(test)]
@@ -198,19 +165,6 @@ mod tests {
         let cal = ClockCalibration::new(0, 0, 0);
         assert_eq!(cal.ticks_per_sec, 1);
         assert_eq!(cal.to_unix_ns(2), 2_000_000_000);
-    }
-
-    #[test]
-    fn one_bad_calibration_window_does_not_move_the_rate() {
-        // Three windows agreeing: the whole span's rate (more precise than any window's).
-        assert_eq!(pick_rate([2_596_000_000, 2_596_100_000, 2_595_900_000], 2_596_012_345), 2_596_012_345);
-        // One window paused (the monotonic clock ran on, the ticks did not) or jumped: the
-        // median window, whatever the whole span says.
-        assert_eq!(pick_rate([2_596_000_000, 894, 2_596_100_000], 1_000), 2_596_000_000);
-        assert_eq!(pick_rate([u64::MAX, 2_596_000_000, 2_596_100_000], u64::MAX), 2_596_100_000);
-        // The rate of one window, from paired reads.
-        assert_eq!(rate((1_000, 0), (3_001_000, 1_000_000)), 3_000_000_000);
-        assert_eq!(rate((5, 7), (5, 7)), 1, "no time passed: at least 1, no division by zero");
     }
 
     #[test]
