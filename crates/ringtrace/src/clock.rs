@@ -132,10 +132,13 @@ fn paired_read(clock: libc::clockid_t) -> (u64, u64) {
 }
 
 /// The process-wide tick rate, measured on first use (20 ms).
+///
+/// Under loom the ticks are a logical clock (one per read, see [`now_ticks`]) with no rate to
+/// measure: conversions take them as nanoseconds, as on a platform whose ticks are.
 pub(crate) fn ticks_per_sec() -> u64 {
     static HZ: OnceLock<u64> = OnceLock::new();
     *HZ.get_or_init(|| {
-        if source::TICKS_ARE_NANOS {
+        if source::TICKS_ARE_NANOS || cfg!(feature = "loom") {
             return 1_000_000_000;
         }
         let (t0, m0) = paired_read(libc::CLOCK_MONOTONIC);
