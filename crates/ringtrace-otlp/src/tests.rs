@@ -273,6 +273,44 @@ fn spans_loss_raw_context_and_truncation_map_to_recognisable_records() {
     assert_eq!(attr(&raw.attributes, "ringtrace.event_id"), Some(&V::IntValue(77)));
 }
 
+/// ringtrace's own test helpers: the gate sink and a provoked loss gap (`common::gap`).
+#[cfg(not(feature = "loom"))]
+#[path = "../../ringtrace/tests/common/mod.rs"]
+mod common;
+
+/// R-BP-6 (issue 18) on a live runtime: the loss record of a real gap maps to a record at the
+/// gap's opening whose `ringtrace.loss.first_time_unix_nano` / `last_time_unix_nano` are the
+/// gap's opening and closing, between the records around it.
+#[cfg(not(feature = "loom"))]
+#[test]
+fn a_live_loss_record_maps_to_its_gaps_opening_and_closing() {
+    use common::gap::{self, Mark, Times};
+    fn keep(ev: &ringtrace::Event<'_>) -> (Mark, Option<LogRecord>) {
+        (Mark::of(ev), Mapper::new(Default::default(), false).record(ev, 77))
+    }
+    let g = gap::provoke(Vec::new(), keep);
+    let recs: Vec<&LogRecord> = g.kept.iter().map(|k| k.1.as_ref().expect("every record maps")).collect();
+    for (i, (r, m)) in recs.iter().zip(g.marks()).enumerate() {
+        assert_eq!((r.time_unix_nano, r.observed_time_unix_nano), (m.unix_ns, 77), "record {i}");
+    }
+    let l = recs[g.loss_at];
+    assert_eq!(l.event_name, "ringtrace.loss");
+    let int = |key: &str| match attr(&l.attributes, key) {
+        Some(V::IntValue(i)) => *i,
+        v => panic!("{key}: {v:?}"),
+    };
+    assert_eq!(int("ringtrace.loss.events"), g.info().events as i64);
+    let ns = |n: u64| n as i64;
+    let got = Times {
+        at: ns(l.time_unix_nano),
+        first: int("ringtrace.loss.first_time_unix_nano"),
+        last: int("ringtrace.loss.last_time_unix_nano"),
+        prev: ns(recs[g.loss_at - 1].time_unix_nano),
+        next: ns(recs[g.loss_at + 1].time_unix_nano),
+    };
+    g.check("otlp", got, ns);
+}
+
 // ---- the sink against an in-process HTTP responder ----
 
 /// One request as the responder saw it.

@@ -476,6 +476,46 @@ mod tests {
         assert_eq!((lo, hi), (1_700_000_000_123_456, 1_700_000_000_123_456));
     }
 
+    /// R-BP-6 (issue 18) on a live runtime: the row of a real gap's loss record has `ts` (and
+    /// `ts_unix_ns`) at the gap's opening, and `lost_first_ts` / `lost_last_ts` at its opening and
+    /// closing, between the rows around it.
+    #[cfg(not(feature = "loom"))]
+    #[test]
+    fn a_live_loss_row_spans_from_the_gaps_opening_to_its_closing() {
+        use crate::test_common::gap::{self, Mark, Times};
+        /// The event's row, through the COPY encoding.
+        fn keep(ev: &Event<'_>) -> (Mark, Vec<Option<Vec<u8>>>) {
+            let mut w = CopyWriter::new(1 << 16);
+            w.begin();
+            with_row(ev, 1, &mut Scratch::default(), |r| w.row(r));
+            let mut rows = parse(&unframe(w.finish()));
+            assert_eq!(rows.len(), 1);
+            (Mark::of(ev), rows.remove(0))
+        }
+        let g = gap::provoke(Vec::new(), keep);
+        let i8 = |r: &[Option<Vec<u8>>], c: &str| i64::from_be_bytes(r[col(c)].as_deref().unwrap().try_into().unwrap());
+        let rows: Vec<&[Option<Vec<u8>>]> = g.kept.iter().map(|k| k.1.as_slice()).collect();
+        for (i, (r, m)) in rows.iter().zip(g.marks()).enumerate() {
+            assert_eq!(i8(r, "ts_unix_ns"), m.unix_ns as i64, "row {i}");
+            assert_eq!(i8(r, "ts"), pg_timestamp(m.unix_ns), "row {i}");
+        }
+        let l = rows[g.loss_at];
+        assert_eq!(l[col("kind")].as_deref(), Some(&b"loss"[..]));
+        assert_eq!((i8(l, "lost_events"), i8(l, "lost_bytes")), (g.info().events as i64, g.info().bytes as i64));
+        let (prev, next) = (rows[g.loss_at - 1], rows[g.loss_at + 1]);
+        // timestamptz: microseconds since 2000, rounded down.
+        let got = Times {
+            at: i8(l, "ts"),
+            first: i8(l, "lost_first_ts"),
+            last: i8(l, "lost_last_ts"),
+            prev: i8(prev, "ts"),
+            next: i8(next, "ts"),
+        };
+        g.check("postgres timestamptz", got, pg_timestamp);
+        // The exact column: the gap's opening to the nanosecond.
+        assert_eq!(i8(l, "ts_unix_ns"), g.loss().loss_ns.unwrap().0 as i64);
+    }
+
     #[test]
     fn big_batches_are_split_into_copy_data_messages() {
         let mut w = CopyWriter::new(1024);

@@ -133,4 +133,9 @@ pub mod testing {
 }
 
 pub use schema::{ddl, Column, COLUMNS};
+
+/// ringtrace's own test helpers (a gate sink, a provoked loss gap), for the tests of `copy`.
+#[cfg(all(test, not(feature = "loom")))]
+#[path = "../../ringtrace/tests/common/mod.rs"]
+mod test_common;
 pub use sink::{PostgresSink, PostgresStats, StatsSnapshot, MAX_UNRESOLVED};

@@ -44,8 +44,8 @@ pub const COLUMNS: &[Column] = &[
     col("payload", "bytea", false, "raw records: the opaque payload"),
     col("lost_events", "bigint", false, "loss records: events dropped in the gap"),
     col("lost_bytes", "bigint", false, "loss records: bytes of those events"),
-    col("lost_first_ts", "timestamp with time zone", false, "loss records: time of the first dropped event"),
-    col("lost_last_ts", "timestamp with time zone", false, "loss records: time of the last dropped event"),
+    col("lost_first_ts", "timestamp with time zone", false, "loss records: when the gap opened (the first drop)"),
+    col("lost_last_ts", "timestamp with time zone", false, "loss records: when the gap closed (the record after it)"),
     col("batch_id", "bigint", true, "the drain batch (one COPY, one transaction) the row came in"),
 ];
 

@@ -175,9 +175,12 @@ pub struct LossInfo {
     pub events: u64,
     /// Bytes of those events (record sizes as they would have been stored).
     pub bytes: u64,
-    /// Timestamp (ticks) of the first dropped event.
+    /// When the gap opened (ticks): the first drop (the one clock read of the gap), or the
+    /// oldest overwritten record under `DropOldest` (R-BP-6).
     pub first_ticks: u64,
-    /// Timestamp (ticks) of the last dropped event.
+    /// When the gap closed (ticks): when the loss record was written, just before the record
+    /// that fitted after the gap (or when the drain reported the gap of a thread that exited,
+    /// or at shutdown). A dropped event does not read the clock (R-BP-6).
     pub last_ticks: u64,
 }
 

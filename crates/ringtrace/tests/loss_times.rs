@@ -1,79 +1,83 @@
 //! R-BP-6 as issue 18 decided it: a dropped event does not read the clock, so a loss record's
 //! first time is when the gap opened (the first drop) and its last time when it closed (the
-//! record that fitted after it), in the event accessors and in the text and JSON outputs.
+//! record that fitted after it), in the event accessors, the text and JSON outputs, and the
+//! binary trace (read back with `TraceReader`). The gap is provoked by `common::gap`.
 
 // These tests use the real atomics; under `--features loom` only the loom models run.
 #![cfg(not(feature = "loom"))]
 
 mod common;
 
-use ringtrace::render::{render_json, render_text};
-use ringtrace::{Policy, RecordKind, ThreadState};
-use std::time::Duration;
+use common::gap::{self, Mark, Times};
+use ringtrace::render::render_json;
+use ringtrace::sinks::rotate::Rotation;
+use ringtrace::sinks::BinarySink;
+use ringtrace::trace_file::TraceReader;
+use ringtrace::RecordKind;
 
-/// What the test keeps of each event.
-#[derive(Debug, Clone)]
-struct Got {
-    kind: RecordKind,
-    ticks: u64,
-    loss: Option<ringtrace::LossInfo>,
-    text: String,
-    json: String,
+fn with_json(ev: &ringtrace::Event<'_>) -> (Mark, String) {
+    let mut json = String::new();
+    render_json(ev, &mut json);
+    (Mark::of(ev), json)
 }
 
-fn got(ev: &ringtrace::Event<'_>) -> Got {
-    let (mut text, mut json) = (String::new(), String::new());
-    render_text(ev, &mut text);
-    render_json(ev, &mut json);
-    Got { kind: ev.kind(), ticks: ev.ticks(), loss: ev.loss(), text, json }
+/// A text or JSON timestamp (`2026-11-22T17:47:05.394934237Z`: fixed width, so its text
+/// order is its time order).
+fn ts(unix_ns: u64) -> String {
+    let mut s = String::new();
+    ringtrace::render::write_timestamp(&mut s, unix_ns);
+    s
 }
 
 #[test]
 fn a_loss_record_spans_from_the_gap_opening_to_its_closing() {
-    let _s = common::serial();
-    let gate = common::Gate::new(false, got);
-    let guard = ringtrace::Builder::new()
-        .ignore_env()
-        .ring_size(4096)
-        .ring_count(2)
-        .max_rings_per_thread(2)
-        .max_record_size(256)
-        .policy(Policy::DropNewest)
-        .diagnostics(ringtrace::DiagnosticSink::Off)
-        .sink(gate.clone())
-        .install()
-        .unwrap();
-    ringtrace::info!("before");
-    assert!(common::eventually(|| gate.entered() > 0), "the drain holds the first batch");
-    let state = || guard.metrics().threads.first().map(|t| t.state);
-    let mut n = 0u64;
-    while state() != Some(ThreadState::Dropping) || n < 1_000 {
-        ringtrace::info!("flood {}", n);
-        n += 1;
-    }
-    // Every drop is done: a loss record's last time read per drop would be before this.
-    let after_drops = ringtrace::now_ticks();
-    gate.set(true);
-    assert!(common::eventually(|| guard.metrics().threads.first().map(|t| t.state) != Some(ThreadState::Dropping)));
-    ringtrace::info!("after");
-    let report = guard.shutdown(Duration::from_secs(10));
-    assert!(report.dropped.total() > 0, "{}", report.summary_line());
-    let got = gate.got();
-    let loss_at = got.iter().position(|g| g.kind == RecordKind::Loss).expect("a loss record");
-    let loss = &got[loss_at];
-    let l = loss.loss.expect("a loss payload");
-    assert_eq!(l.events, report.dropped.total());
-    let before = got.iter().find(|g| g.text.contains(" before")).expect("the first record");
-    let next = &got[loss_at + 1];
-    assert!(before.ticks <= l.first_ticks, "the gap opened after the record before it");
-    assert!(l.first_ticks <= after_drops, "and before the drops ended");
-    assert!(l.last_ticks >= after_drops, "it closed after the last drop: {} < {after_drops}", l.last_ticks);
-    assert!(l.last_ticks <= next.ticks, "no later than the record that closed it");
-    assert_eq!(loss.ticks, l.first_ticks, "the loss record is timestamped with the gap's opening");
-    // Text and JSON show the same two times.
-    let (from, to) = loss.text.split_once(" from ").unwrap().1.split_once(" to ").unwrap();
+    // `provoke` checks the accessors.
+    let g = gap::provoke(Vec::new(), with_json);
+    let (first, last) = g.loss().loss_ns.unwrap();
+    // Text and JSON show the same two times, the accessors'.
+    let text = &g.loss().text;
+    let json = &g.kept[g.loss_at].1;
+    let (from, to) = text.split_once(" from ").unwrap().1.split_once(" to ").unwrap();
     let to = to.trim_end();
-    assert!(loss.json.contains(&format!("\"first_ts\":\"{from}\"")), "{} vs {}", loss.text, loss.json);
-    assert!(loss.json.contains(&format!("\"last_ts\":\"{to}\"")), "{} vs {}", loss.text, loss.json);
+    assert_eq!((from, to), (ts(first).as_str(), ts(last).as_str()), "{text}");
+    assert!(text.starts_with(&ts(first)), "the line's timestamp is the gap's opening: {text}");
+    assert!(json.contains(&format!("\"first_ts\":\"{from}\"")), "{text} vs {json}");
+    assert!(json.contains(&format!("\"last_ts\":\"{to}\"")), "{text} vs {json}");
+    assert!(json.contains(&format!("\"ts\":\"{from}\"")), "{json}");
     assert_ne!(from, to, "opening and closing differ");
+    let (prev, next) = (&g.prev().text[..from.len()], &g.next().text[..to.len()]);
+    assert!(prev <= from && to <= next, "between its neighbours' lines: {prev} {from} {to} {next}");
+}
+
+#[test]
+fn the_binary_trace_keeps_the_loss_records_two_times() {
+    let dir = std::env::temp_dir().join(format!("ringtrace-loss-times-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("gap.rtrace");
+    let sink = BinarySink::file(&path, Rotation { max_bytes: 0, max_files: 0 }).unwrap();
+    let g = gap::provoke(vec![Box::new(sink)], |ev| (Mark::of(ev), ()));
+    let mut file = Vec::new();
+    let stats =
+        TraceReader::open(&path).unwrap().for_each_batch(|b| file.extend(b.iter().map(|ev| Mark::of(&ev)))).unwrap();
+    assert_eq!(stats.loss_records, 1);
+    // Every record as the drain delivered it: kinds, ticks, loss payloads, text.
+    assert_eq!(file.len(), g.kept.len());
+    for (i, (f, m)) in file.iter().zip(g.marks()).enumerate() {
+        assert_eq!(f, m, "record {i}");
+    }
+    let at = file.iter().position(|m| m.kind == RecordKind::Loss).unwrap();
+    let (first, last) = file[at].loss_ns.unwrap();
+    let ns = |n: u64| n as i64;
+    let got = Times {
+        at: ns(file[at].unix_ns),
+        first: ns(first),
+        last: ns(last),
+        prev: ns(file[at - 1].unix_ns),
+        next: ns(file[at + 1].unix_ns),
+    };
+    g.check("binary trace", got, ns);
+    let l = file[at].loss.unwrap();
+    assert_eq!((l.first_ticks, l.last_ticks), (g.info().first_ticks, g.info().last_ticks));
+    let _ = std::fs::remove_dir_all(&dir);
 }

@@ -1,7 +1,10 @@
-//! Shared helpers for the integration tests: a sink that keeps everything it receives, and a
-//! lock that serialises tests touching the process-global runtime.
+//! Shared helpers for the integration tests: a sink that keeps everything it receives, a gate
+//! sink that holds the drain, one provoked loss gap ([`gap`]), and a lock that serialises tests
+//! touching the process-global runtime.
 
 #![allow(dead_code)]
+
+pub mod gap;
 
 use ringtrace::render::{render_json, render_text};
 use ringtrace::{Batch, RecordKind, Sink, SinkError};
