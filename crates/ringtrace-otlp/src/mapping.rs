@@ -14,6 +14,22 @@
 //! | `body` | the formatted message (a string); a span edge's message is the span's name; a raw record's payload as bytes |
 //! | `attributes` | the fields, typed (below), then the bound context (a context key that a field already uses is left out), then `code.file.path`, `code.line.number`, `thread.id` (ringtrace's thread number, as `thread_id` in JSON lines), `thread.name`, and where they apply `ringtrace.span` (`begin`/`end`), `ringtrace.truncated` (`true`) |
 //! | `event_name` | `ringtrace.span.begin` / `ringtrace.span.end` for span edges, `ringtrace.loss`, `ringtrace.raw`; empty for plain events |
+//! | `span_id` | the field [`SPAN_ID_FIELD`] (`span.id`) when it is a non-zero integer, as 8 big-endian bytes (hex in OTLP/JSON); empty otherwise |
+//! | `trace_id` | always empty: ringtrace has no trace ids |
+//!
+//! # Span ids
+//!
+//! `ringtrace-tracing` records a span's id (a `u64`, unique in the process, never 0) as the
+//! field `span.id` on the span's begin and end records and on every event recorded inside it
+//! (its current span, as `tracing-subscriber`'s `with_current_span` shows it). The record's
+//! `span_id` is that id as 8 big-endian bytes, so a backend groups an event with its span's
+//! edges; the field stays an attribute too (`span.id`, an `intValue`), because it is the same
+//! decimal number the other outputs (text, JSON lines, Chrome args, CTF, PostgreSQL) show,
+//! which the hex `span_id` is not. A `span.id` of another type (a string, a float), a
+//! negative or zero one, is only an attribute. OTLP says a sender that sets `span_id` SHOULD
+//! also set a valid `trace_id`; ringtrace has no traces, so `trace_id` stays empty (invalid,
+//! i.e. "no trace"), and a backend that ignores a `span_id` without a trace still has the
+//! attribute.
 //!
 //! Field values keep their type: all integers that fit an `i64` are `intValue` (a `u64` or
 //! 128-bit integer outside the `i64` range becomes a decimal `stringValue`, as OTLP has no
@@ -38,6 +54,29 @@ use ringtrace::{CallsiteKind, Event, Level, RecordKind, Value};
 
 /// The scope name of records that have no target (loss and raw records).
 pub const RINGTRACE_SCOPE: &str = "ringtrace";
+
+/// The field whose value becomes a record's `span_id` (see "Span ids" above): what
+/// `ringtrace-tracing` records a span's id as.
+pub const SPAN_ID_FIELD: &str = "span.id";
+
+/// The `span_id` bytes of a [`SPAN_ID_FIELD`] value: a non-zero integer that fits a `u64`, as
+/// 8 big-endian bytes (OTLP's all-zero span id is invalid); `None` for anything else.
+fn span_id(v: &Value<'_>) -> Option<[u8; 8]> {
+    let id: u64 = match *v {
+        Value::U8(x) => x.into(),
+        Value::U16(x) => x.into(),
+        Value::U32(x) => x.into(),
+        Value::U64(x) => x,
+        Value::U128(x) => u64::try_from(x).ok()?,
+        Value::I8(x) => u64::try_from(x).ok()?,
+        Value::I16(x) => u64::try_from(x).ok()?,
+        Value::I32(x) => u64::try_from(x).ok()?,
+        Value::I64(x) => u64::try_from(x).ok()?,
+        Value::I128(x) => u64::try_from(x).ok()?,
+        _ => return None,
+    };
+    (id != 0).then(|| id.to_be_bytes())
+}
 
 /// OTLP severity numbers (the first of each range).
 pub(crate) fn severity(level: Level) -> (i32, &'static str) {
@@ -209,6 +248,11 @@ impl Mapper {
                 r.severity_text = text.to_owned();
                 r.body = Some(AnyValue { value: Some(string(ev.message())) });
                 for (k, v) in ev.fields() {
+                    if k == SPAN_ID_FIELD && r.span_id.is_empty() {
+                        if let Some(id) = span_id(&v) {
+                            r.span_id = id.to_vec();
+                        }
+                    }
                     self.push_value(&mut attrs, k, &v);
                 }
                 let nfields = attrs.len();

@@ -84,6 +84,35 @@ fn trace(records: &[Vec<u8>]) -> Vec<u8> {
         &mut out,
         &CallsiteInfo::new(4, Level::Trace, "app::net", "app::net", "src/net.rs", 9, "tick {}", vec!["n".into()]),
     );
+    // What ringtrace-tracing records: an event inside a span, and a span's end record with a
+    // value recorded by `Span::record`, both carrying `span.id`.
+    write_callsite(
+        &mut out,
+        &CallsiteInfo::new(
+            5,
+            Level::Info,
+            "app::net",
+            "app::net",
+            "src/net.rs",
+            11,
+            "step {}",
+            vec!["n".into(), "span.id".into()],
+        ),
+    );
+    write_callsite(
+        &mut out,
+        &CallsiteInfo::new(
+            6,
+            Level::Info,
+            "app::net",
+            "app::net",
+            "src/net.rs",
+            10,
+            "request",
+            vec!["status".into(), "span.id".into()],
+        )
+        .with_kind(CallsiteKind::SpanEnd),
+    );
     write_thread(&mut out, &ThreadInfo { id: 3, name: "worker-3".into(), os_tid: 999 });
     let mut w = RecordsWriter::default();
     for r in records {
@@ -585,4 +614,45 @@ fn an_undecodable_value_is_an_empty_any_value() {
     let r = records(&req)[0].1;
     let n = r.attributes.iter().find(|a| a.key == "n").expect("the field is still there");
     assert_eq!(n.value, Some(AnyValue { value: None }));
+}
+
+/// An event inside a span and the span's end record carry ringtrace-tracing's `span.id`: the
+/// record's `span_id` is its 8 big-endian bytes (hex in OTLP/JSON), the attribute stays, and
+/// `trace_id` is empty. Without `span.id`, or with one that is no valid id (a string, 0),
+/// `span_id` is empty.
+#[test]
+fn the_span_id_field_becomes_the_records_span_id() {
+    const ID: u64 = 0x0102_0304_0506_0708;
+    let u64v = |v: u64| (4u8, v.to_le_bytes().to_vec());
+    let step = |ts, id: (u8, Vec<u8>)| record(KIND_EVENT, 5, ts, &tagged(&[u64v(1), id, u64v(1)]));
+    let req = mapped(
+        &[
+            step(100, u64v(ID)),
+            record(KIND_EVENT, 6, 200, &tagged(&[u64v(200), u64v(ID)])),
+            record(KIND_EVENT, 4, 300, &tagged(&[u64v(3)])),
+            step(400, (15, text("7"))),
+            step(500, u64v(0)),
+            step(600, (9, 9i64.to_le_bytes().to_vec())),
+        ],
+        false,
+    );
+    let recs = records(&req);
+    assert_eq!(recs.len(), 6);
+    let (ev, end) = (recs[0].1, recs[1].1);
+    for r in [ev, end] {
+        assert_eq!(r.span_id, ID.to_be_bytes(), "{r:?}");
+        assert_eq!(attr(&r.attributes, "span.id"), Some(&V::IntValue(ID as i64)), "the attribute is kept");
+        assert!(r.trace_id.is_empty(), "no trace ids");
+    }
+    assert_eq!(attr(&end.attributes, "status"), Some(&V::IntValue(200)), "the recorded value");
+    assert_eq!(end.event_name, "ringtrace.span.end");
+    let none: Vec<&[u8]> = recs[2..5].iter().map(|(_, r)| r.span_id.as_slice()).collect();
+    assert_eq!(none, [&[] as &[u8]; 3], "no span.id, a string one, 0");
+    assert_eq!(attr(&recs[3].1.attributes, "span.id"), Some(&s("7")), "still an attribute");
+    assert_eq!(recs[5].1.span_id, 9u64.to_be_bytes(), "a non-negative i64 (ringtrace's own macros)");
+
+    let json = serde_json::to_value(mapped(&[step(100, u64v(ID))], true)).unwrap();
+    let rec = &json["resourceLogs"][0]["scopeLogs"][0]["logRecords"][0];
+    assert_eq!(rec["spanId"], "0102030405060708", "{rec}");
+    assert_eq!(rec["traceId"], "", "{rec}");
 }
