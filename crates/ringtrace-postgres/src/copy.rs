@@ -516,6 +516,57 @@ mod tests {
         assert_eq!(i8(l, "ts_unix_ns"), g.loss().loss_ns.unwrap().0 as i64);
     }
 
+    /// Issue 19 item 1: a span recorded through `ringtrace-tracing`'s layer, with a value
+    /// recorded after creation (`Span::record`) and an event inside it. Through the COPY
+    /// encoding, the `span_end` row's `fields` (jsonb) hold the recorded value and the span's
+    /// `span.id`, and the `span_begin` and `event` rows the same `span.id`.
+    #[cfg(not(feature = "loom"))]
+    #[test]
+    fn span_rows_carry_recorded_values_and_span_ids() {
+        use tracing_subscriber::layer::SubscriberExt;
+        /// The event's row, through the COPY encoding.
+        fn keep(ev: &Event<'_>) -> Vec<Option<Vec<u8>>> {
+            let mut w = CopyWriter::new(1 << 16);
+            w.begin();
+            with_row(ev, 1, &mut Scratch::default(), |r| w.row(r));
+            parse(&unframe(w.finish())).remove(0)
+        }
+        let _s = crate::test_common::serial();
+        let gate = crate::test_common::Gate::new(true, keep);
+        let guard = ringtrace::Builder::new()
+            .ignore_env()
+            .diagnostics(ringtrace::DiagnosticSink::Off)
+            .sink(gate.clone())
+            .install()
+            .unwrap();
+        let subscriber = tracing_subscriber::registry().with(ringtrace_tracing::RingtraceLayer::new());
+        tracing::subscriber::with_default(subscriber, || {
+            let span = tracing::info_span!("request", id = 7u64, status = tracing::field::Empty);
+            let _e = span.enter();
+            tracing::info!(n = 1u64, "inside");
+            span.record("status", 200u64);
+        });
+        let report = guard.shutdown(std::time::Duration::from_secs(10));
+        assert!(!report.timed_out && report.sink_errors.is_empty(), "{report:?}");
+        let rows = gate.got();
+        let text = |r: &[Option<Vec<u8>>], c: &str| String::from_utf8(r[col(c)].clone().unwrap()).unwrap();
+        let kinds: Vec<String> = rows.iter().map(|r| text(r, "kind")).collect();
+        assert_eq!(kinds, ["span_begin", "event", "span_end"]);
+        let fields: Vec<serde_json::Value> = rows
+            .iter()
+            .map(|r| {
+                let b = r[col("fields")].as_deref().expect("fields is not NULL");
+                assert_eq!(b[0], 1, "jsonb version 1");
+                serde_json::from_slice(&b[1..]).unwrap()
+            })
+            .collect();
+        let id = fields[0]["span.id"].as_u64().expect("the begin row carries span.id");
+        assert_eq!(fields[0], serde_json::json!({"id": 7, "span.id": id}), "no status yet at the begin");
+        assert_eq!(fields[1], serde_json::json!({"n": 1, "span.id": id}));
+        assert_eq!(fields[2], serde_json::json!({"id": 7, "status": 200, "span.id": id}), "the recorded value");
+        assert_eq!(text(&rows[2], "message"), "request");
+    }
+
     #[test]
     fn big_batches_are_split_into_copy_data_messages() {
         let mut w = CopyWriter::new(1024);
