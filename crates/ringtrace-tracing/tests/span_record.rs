@@ -11,8 +11,9 @@
 //! empty ones), its end record the values it had at exit, and each event the span's id.
 //! The same values are then looked for in the text and JSON lines, the binary trace file
 //! (decoded), the Chrome/Perfetto export, the CTF trace (read with `babeltrace2` when it is
-//! installed) and the OTLP log records (sent to a stand-in collector). (The PostgreSQL sink
-//! writes the same `fields` as JSON; its tests need a server.)
+//! installed) and the OTLP log records (sent to a stand-in collector; attributes and `spanId`).
+//! (The PostgreSQL rows are checked through the COPY encoding in ringtrace-postgres's
+//! `copy.rs` tests.)
 #![cfg(not(feature = "loom"))]
 
 mod common;
@@ -162,6 +163,11 @@ fn recorded_span_values_and_span_ids_reach_every_output() {
     }
     let done_rec = records.iter().find(|r| r["body"]["stringValue"] == "done").unwrap();
     assert_eq!(common::otlp_attr(done_rec, "span.id"), Some(id.to_string()));
+    // … and as the records' `spanId` (8 bytes, hex in OTLP/JSON); no trace id.
+    let hex = format!("{id:016x}");
+    let outside_rec = records.iter().find(|r| r["body"]["stringValue"] == "outside").unwrap();
+    assert_eq!((&done_rec["spanId"], &end_rec["spanId"]), (&Value::from(hex.clone()), &Value::from(hex)));
+    assert_eq!((&done_rec["traceId"], &outside_rec["spanId"]), (&Value::from(""), &Value::from("")));
 
     // CTF, as babeltrace2 reads it.
     match std::process::Command::new("babeltrace2").arg(&ctf).output() {
