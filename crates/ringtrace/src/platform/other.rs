@@ -33,17 +33,5 @@ pub(crate) fn os_thread_id() -> u64 {
 
 /// Reserves `len` bytes of disk for `file` by writing zeros over all of it (see the module doc).
 pub(crate) fn preallocate(file: &std::fs::File, len: u64) -> std::io::Result<()> {
-    use std::io::{Seek, SeekFrom, Write};
-    file.set_len(len)?;
-    let mut f = file;
-    f.seek(SeekFrom::Start(0))?;
-    let zeros = vec![0u8; 1 << 20];
-    let mut left = len;
-    while left > 0 {
-        let n = left.min(zeros.len() as u64) as usize;
-        f.write_all(&zeros[..n])?;
-        left -= n as u64;
-    }
-    f.flush()?;
-    f.seek(SeekFrom::Start(0)).map(drop)
+    super::preallocate_by_writing(file, len)
 }
