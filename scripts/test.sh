@@ -20,11 +20,21 @@ RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps -q
 stage "no async runtime in the dependency tree"
 scripts/check-no-async.sh
 
+stage "cross-platform: cargo check for Linux aarch64, macOS (x86_64, aarch64), Windows x86_64"
+# Only `cargo check` (no linker or SDK for these targets here), of the libraries and binaries:
+# the tests and the benches use Linux-only APIs (ringtrace-benches is Linux-only, see
+# docs/platforms.md). Each target adds about a minute the first time, seconds after.
+scripts/check-targets.sh
+
 stage "cargo test"
 # ringtrace-benches has no tests; excluding it keeps the peer crates (tracing-subscriber, slog,
 # spdlog, ...) from being compiled a third time in the test profile. Clippy checks its code and
 # the bench stage below builds and runs it.
 cargo test --workspace --exclude ringtrace-benches
+
+stage "the runtime's tests with the portable clock (Instant, what every non-x86_64 machine uses)"
+# --lib --tests: the doctests do not depend on the clock and already ran above.
+cargo test -p ringtrace --features portable-clock --lib --tests
 
 stage "sinks against real peers: a PostgreSQL server, an OTLP receiver decoding with opentelemetry-proto"
 # These tests are #[ignore]d in a plain `cargo test` (they need the server and the Python

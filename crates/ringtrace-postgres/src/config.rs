@@ -442,6 +442,14 @@ impl PostgresConfig {
         }
         match &self.endpoint {
             Endpoint::Tcp(h) => text("host", h)?,
+            // Windows: std has no unix sockets (conn.rs), so the sink says so at build time.
+            Endpoint::Unix(d) if cfg!(not(unix)) => {
+                return Err(err(
+                    "host",
+                    d.display().to_string(),
+                    "a TCP host name or address (unix sockets are unsupported on this platform)",
+                ))
+            }
             Endpoint::Unix(d) if !d.is_absolute() => {
                 return Err(err("host", d.display().to_string(), "an absolute unix socket directory"))
             }

@@ -1,26 +1,33 @@
 //! The recording clock and its calibration to wall-clock time.
 //!
 //! The hot path stores raw *ticks*: the TSC on x86_64 (one instruction, about 10 ns in the VMs
-//! this runs on), `CLOCK_MONOTONIC` nanoseconds elsewhere. Converting ticks to wall-clock time
+//! this runs on), and elsewhere the *portable clock*: nanoseconds of [`std::time::Instant`]
+//! since a process-wide anchor (`clock/mono.rs`, which says what `Instant` costs on each
+//! platform). The `portable-clock` cargo feature forces the portable clock on x86_64 too, so
+//! the path every other machine takes is tested here. Converting ticks to wall-clock time
 //! is the drain's job (R-CORE-6): each runtime takes one [`ClockCalibration`] when it starts,
 //! an *anchor* pairing a tick value with a Unix time, plus the tick rate, and every sink and
 //! every trace file converts with it.
 //!
-//! The tick rate is measured once per process (a 20 ms sample of ticks against
-//! `CLOCK_MONOTONIC`, which gives a rate good to a few parts per million); anchors are cheap and
-//! taken per runtime.
+//! The tick rate of the TSC is measured once per process (a 20 ms sample of ticks against
+//! `Instant`, the system's monotonic clock, which gives a rate good to a few parts per
+//! million); the portable clock's ticks are nanoseconds and need no measurement. Anchors are
+//! cheap and taken per runtime; wall-clock time comes from [`std::time::SystemTime`].
+//!
+//! Either clock gives timestamps that never decrease on one thread and compare directly
+//! across threads (one counter for the whole machine, or one anchor for the whole process).
 
 // Miri interprets the program and has no time-stamp counter: it takes the portable clock.
-#[cfg(all(target_arch = "x86_64", not(miri)))]
+#[cfg(all(target_arch = "x86_64", not(miri), not(feature = "portable-clock")))]
 #[path = "clock/tsc.rs"]
 mod source;
 
-#[cfg(any(not(target_arch = "x86_64"), miri))]
+#[cfg(any(not(target_arch = "x86_64"), miri, feature = "portable-clock"))]
 #[path = "clock/mono.rs"]
 mod source;
 
 use std::sync::OnceLock;
-use std::time::Duration;
+use std::time::{Duration, Instant, SystemTime};
 
 /// Reads the recording clock (raw ticks). This is what every record's timestamp holds.
 #[inline(always)]
@@ -42,12 +49,35 @@ pub fn now_ticks() -> u64 {
     }
 }
 
-/// Reads a POSIX clock in nanoseconds.
-pub(crate) fn clock_ns(clock: libc::clockid_t) -> u64 {
-    let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
-    // SAFETY: `ts` is a valid, writable timespec; clock_gettime writes only into it.
-    unsafe { libc::clock_gettime(clock, &mut ts) };
-    (ts.tv_sec as u64).wrapping_mul(1_000_000_000).wrapping_add(ts.tv_nsec as u64)
+/// The reference clocks that ticks are paired with: wall-clock time (for anchors) and the
+/// system's monotonic clock (for measuring the TSC's rate), both in nanoseconds. Portable:
+/// `SystemTime` is `CLOCK_REALTIME` on Unix and `GetSystemTimePreciseAsFileTime` on Windows;
+/// `Instant` is `CLOCK_MONOTONIC` on Linux, `CLOCK_UPTIME_RAW` on macOS and
+/// `QueryPerformanceCounter` on Windows.
+#[derive(Clone, Copy)]
+enum Reference {
+    /// Nanoseconds since the Unix epoch (0 for a clock set before 1970).
+    Wall,
+    /// Nanoseconds since a process-wide `Instant`.
+    Monotonic,
+}
+
+impl Reference {
+    fn read_ns(self) -> u64 {
+        match self {
+            Reference::Wall => unix_now_ns(),
+            Reference::Monotonic => {
+                static BASE: OnceLock<Instant> = OnceLock::new();
+                let base = *BASE.get_or_init(Instant::now);
+                Instant::now().saturating_duration_since(base).as_nanos().min(u64::MAX as u128) as u64
+            }
+        }
+    }
+}
+
+/// Wall-clock time in nanoseconds since the Unix epoch (0 for a clock set before 1970).
+pub(crate) fn unix_now_ns() -> u64 {
+    SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).map_or(0, |d| d.as_nanos().min(u64::MAX as u128) as u64)
 }
 
 /// How ticks map to wall-clock time for one runtime (and for every trace file it writes).
@@ -81,7 +111,7 @@ impl ClockCalibration {
     /// Measures the clock now: the process-wide tick rate and a fresh anchor.
     pub fn measure() -> Self {
         let hz = ticks_per_sec();
-        let (ticks, unix) = paired_read(libc::CLOCK_REALTIME);
+        let (ticks, unix) = paired_read(Reference::Wall);
         Self::new(ticks, unix, hz)
     }
 
@@ -115,13 +145,13 @@ impl ClockCalibration {
     }
 }
 
-/// Reads the tick clock and a POSIX clock as close together as possible: the best of a few
+/// Reads the tick clock and a reference clock as close together as possible: the best of a few
 /// tries (smallest tick gap around the clock read), the tick value taken at the midpoint.
-fn paired_read(clock: libc::clockid_t) -> (u64, u64) {
+fn paired_read(clock: Reference) -> (u64, u64) {
     let mut best = (u64::MAX, 0, 0);
     for _ in 0..9 {
         let a = now_ticks();
-        let ns = clock_ns(clock);
+        let ns = clock.read_ns();
         let b = now_ticks();
         let gap = b.wrapping_sub(a);
         if gap < best.0 {
@@ -141,9 +171,9 @@ pub(crate) fn ticks_per_sec() -> u64 {
         if source::TICKS_ARE_NANOS || cfg!(feature = "loom") {
             return 1_000_000_000;
         }
-        let (t0, m0) = paired_read(libc::CLOCK_MONOTONIC);
+        let (t0, m0) = paired_read(Reference::Monotonic);
         std::thread::sleep(Duration::from_millis(20));
-        let (t1, m1) = paired_read(libc::CLOCK_MONOTONIC);
+        let (t1, m1) = paired_read(Reference::Monotonic);
         let dt = t1.wrapping_sub(t0) as u128;
         let dm = m1.saturating_sub(m0).max(1) as u128;
         ((dt * 1_000_000_000) / dm).clamp(1, u64::MAX as u128) as u64
@@ -170,6 +200,29 @@ mod tests {
         assert_eq!(cal.to_unix_ns(2), 2_000_000_000);
     }
 
+    /// The portable clock (every machine but x86_64; the `portable-clock` feature here):
+    /// nanoseconds, never 0, never decreasing on a thread, comparable across threads.
+    #[test]
+    #[cfg(all(any(not(target_arch = "x86_64"), miri, feature = "portable-clock"), not(feature = "loom")))]
+    fn portable_clock_is_nanoseconds_monotonic_and_shared_by_threads() {
+        assert_eq!(ticks_per_sec(), 1_000_000_000);
+        let first = now_ticks();
+        assert!(first >= source::ORIGIN);
+        let mut last = first;
+        for _ in 0..10_000 {
+            let t = now_ticks();
+            assert!(t >= last, "{t} after {last}");
+            last = t;
+        }
+        // A read on another thread that happens after `last` (the spawn orders it) is not
+        // earlier; one that happens before the join is not later than a read after it.
+        let theirs = std::thread::spawn(now_ticks).join().unwrap();
+        assert!(theirs >= last);
+        assert!(now_ticks() >= theirs);
+        std::thread::sleep(Duration::from_millis(2));
+        assert!(now_ticks() - theirs >= 2_000_000, "2 ms is at least 2 000 000 ticks");
+    }
+
     #[test]
     fn measured_clock_is_monotonic_and_plausible() {
         let cal = ClockCalibration::measure();
@@ -178,7 +231,7 @@ mod tests {
         let b = now_ticks();
         assert!(b >= a);
         // The anchor is "now": within a day of the system clock.
-        let now = clock_ns(libc::CLOCK_REALTIME);
+        let now = unix_now_ns();
         assert!(cal.to_unix_ns(now_ticks()).abs_diff(now) < 86_400_000_000_000);
     }
 }

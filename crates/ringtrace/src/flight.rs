@@ -13,8 +13,11 @@
 //! [`Guard::sync`](crate::Guard::sync) for `msync`.
 //!
 //! The file is created new (`O_CREAT | O_EXCL | O_NOFOLLOW`) with mode 0600, and its whole
-//! length is reserved with `posix_fallocate`: a full disk fails
-//! [`install`](crate::Builder::install), not a later write with SIGBUS. An earlier pool file at
+//! length is reserved (with `posix_fallocate` on Linux; on other Unix systems, macOS among
+//! them, by `ftruncate` and writing zeros over the whole file): a full disk fails
+//! [`install`](crate::Builder::install), not a later write with SIGBUS. The pool file needs
+//! Unix (`O_NOFOLLOW`, modes, inode checks): elsewhere `install` fails saying so, and so do
+//! [`recover_file`] and snapshots to a file (`private_file.rs`); see docs/platforms.md. An earlier pool file at
 //! the path (a regular file with the magic) is first renamed to `PATH.prev`, so the record of
 //! an earlier crash is not overwritten; anything else there (a user's file, a directory, a
 //! device, a FIFO, a symbolic link) makes `install` fail naming the path and what is there,
@@ -968,6 +971,8 @@ pub enum SignalError {
     NotADirectory(PathBuf),
     /// `sigaction` failed.
     Io(std::io::Error),
+    /// This platform has no signals (Windows): trigger snapshots with [`snapshot`] instead.
+    UnsupportedPlatform,
 }
 
 impl fmt::Display for SignalError {
@@ -981,6 +986,12 @@ impl fmt::Display for SignalError {
             }
             SignalError::NotADirectory(p) => write!(f, "{} is not a directory", p.display()),
             SignalError::Io(e) => write!(f, "cannot install the signal handler: {e}"),
+            SignalError::UnsupportedPlatform => {
+                write!(
+                    f,
+                    "snapshots on a signal are unsupported on this platform (no signals); call snapshot() instead"
+                )
+            }
         }
     }
 }
@@ -998,12 +1009,14 @@ impl std::error::Error for SignalError {}
 /// outcome goes to the runtime's diagnostics (kind `Snapshot`): the file and record count,
 /// or why it failed.
 ///
-/// Accepts `SIGUSR1`, `SIGUSR2` and real-time signals; refuses a signal that already has a
+/// Unix only: on Windows it returns [`SignalError::UnsupportedPlatform`]. Accepts `SIGUSR1`,
+/// `SIGUSR2` and, on Linux, the real-time signals; refuses a signal that already has a
 /// handler other than ringtrace's (so a program's own `SIGUSR2` handling is not taken over).
 /// Calling it again changes the directory (for every signal set up so far) and may add
 /// another signal. The handler stays installed for the life of the process.
 ///
 /// ```no_run
+/// # #[cfg(unix)]
 /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
 /// let guard = ringtrace::Builder::new().preset(ringtrace::Preset::FlightRecorder).install()?;
 /// ringtrace::flight::snapshot_on_signal(libc::SIGUSR2, "/var/lib/svc/snapshots")?;
@@ -1011,10 +1024,17 @@ impl std::error::Error for SignalError {}
 /// # drop(guard);
 /// # Ok(())
 /// # }
+/// # #[cfg(not(unix))]
+/// # fn main() {}
 /// ```
+#[cfg(unix)]
 pub fn snapshot_on_signal(signal: i32, dir: impl Into<PathBuf>) -> Result<(), SignalError> {
     let dir = dir.into();
+    // Real-time signals exist on Linux; macOS and the BSDs have none in `libc`.
+    #[cfg(target_os = "linux")]
     let realtime = (libc::SIGRTMIN()..=libc::SIGRTMAX()).contains(&signal);
+    #[cfg(not(target_os = "linux"))]
+    let realtime = false;
     if !(signal == libc::SIGUSR1 || signal == libc::SIGUSR2 || realtime) {
         return Err(SignalError::Unsupported(signal));
     }
@@ -1051,7 +1071,15 @@ pub fn snapshot_on_signal(signal: i32, dir: impl Into<PathBuf>) -> Result<(), Si
     Ok(())
 }
 
+/// See the Unix version: there are no signals here, so this always fails, saying so.
+#[cfg(not(unix))]
+pub fn snapshot_on_signal(signal: i32, dir: impl Into<PathBuf>) -> Result<(), SignalError> {
+    let _ = (signal, dir.into());
+    Err(SignalError::UnsupportedPlatform)
+}
+
 /// The handler: a store to a static atomic, nothing else (async-signal-safe).
+#[cfg(unix)]
 extern "C" fn on_snapshot_signal(_: libc::c_int) {
     // Relaxed: a flag; the directory was published before the handler was installed (by
     // the mutex and the `sigaction` system call), and the drain reads it under the mutex.
@@ -1155,7 +1183,6 @@ mod file {
             max_record_size: usize,
             clock: &ClockCalibration,
         ) -> std::io::Result<Self> {
-            use std::os::unix::io::AsRawFd;
             let probe = RingCtl::new(ring_size);
             let base = &probe as *const RingCtl as usize;
             let (tail_at, head_at) = probe.position_addrs();
@@ -1173,10 +1200,8 @@ mod file {
                 .map_err(|e| std::io::Error::new(e.kind(), format!("pool file: {e}")))?;
             let file =
                 crate::private_file::create_new(path).map_err(|e| io_err(path, "cannot create the pool file", e))?;
-            // SAFETY: a plain syscall on a file descriptor we own.
-            let rc = unsafe { libc::posix_fallocate(file.as_raw_fd(), 0, geometry.file_len as libc::off_t) };
-            if rc != 0 {
-                let e = std::io::Error::from_raw_os_error(rc);
+            // posix_fallocate on Linux, writing the file elsewhere (platform/).
+            if let Err(e) = crate::platform::preallocate(&file, geometry.file_len) {
                 let _ = std::fs::remove_file(path);
                 return Err(io_err(path, &format!("cannot reserve {} bytes for", geometry.file_len), e));
             }

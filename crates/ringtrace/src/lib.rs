@@ -59,6 +59,10 @@ mod numfmt;
 mod platform;
 mod pool;
 mod preset;
+#[cfg(unix)]
+mod private_file;
+#[cfg(not(unix))]
+#[path = "private_file/unsupported.rs"]
 mod private_file;
 mod producer;
 mod record;

@@ -300,15 +300,16 @@ impl RingWriter {
     #[inline(never)]
     fn prefetch_head(&mut self) {
         self.prefetch_at = u64::MAX;
-        if self.ctl.is_null() {
-            return;
-        }
+        // Elsewhere no prefetch: std has no portable prefetch hint, and the refresh that
+        // follows simply takes the miss.
         #[cfg(all(target_arch = "x86_64", not(miri)))]
-        // SAFETY: `_mm_prefetch` is a hint that reads no memory (an address it cannot reach is
-        // ignored); SSE is part of the x86_64 baseline. `ctl` is alive while attached.
-        unsafe {
-            let head = std::ptr::addr_of!((*self.ctl).head) as *const i8;
-            core::arch::x86_64::_mm_prefetch::<{ core::arch::x86_64::_MM_HINT_T0 }>(head);
+        if !self.ctl.is_null() {
+            // SAFETY: `_mm_prefetch` is a hint that reads no memory (an address it cannot reach
+            // is ignored); SSE is part of the x86_64 baseline. `ctl` is alive while attached.
+            unsafe {
+                let head = std::ptr::addr_of!((*self.ctl).head) as *const i8;
+                core::arch::x86_64::_mm_prefetch::<{ core::arch::x86_64::_MM_HINT_T0 }>(head);
+            }
         }
     }
 

@@ -1,4 +1,4 @@
-//! Linux: `membarrier(2)` and `gettid(2)`.
+//! Linux: `membarrier(2)`, `gettid(2)` and `posix_fallocate(3)`.
 
 // Under loom the asymmetric fence is modelled by SeqCst fences, so membarrier is unused.
 #![cfg_attr(feature = "loom", allow(dead_code))]
@@ -40,4 +40,17 @@ pub(crate) fn membarrier() -> bool {
 pub(crate) fn os_thread_id() -> u64 {
     // SAFETY: gettid has no arguments and cannot fail.
     unsafe { libc::gettid() as u64 }
+}
+
+/// Reserves `len` bytes of disk for `file` (the flight recorder's pool file), so that a full
+/// disk fails now and not as a SIGBUS on a later write through the mapping.
+pub(crate) fn preallocate(file: &std::fs::File, len: u64) -> std::io::Result<()> {
+    use std::os::unix::io::AsRawFd;
+    let len = libc::off_t::try_from(len).map_err(|_| std::io::Error::other("file length over off_t"))?;
+    // SAFETY: a plain syscall on a file descriptor that `file` keeps open for the call.
+    let rc = unsafe { libc::posix_fallocate(file.as_raw_fd(), 0, len) };
+    if rc != 0 {
+        return Err(std::io::Error::from_raw_os_error(rc));
+    }
+    Ok(())
 }
