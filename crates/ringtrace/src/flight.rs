@@ -71,7 +71,7 @@
 
 use crate::clock::ClockCalibration;
 use crate::event::{CallsiteInfo, ThreadInfo};
-use crate::record::{Header, RecordKind, HEADER_LEN};
+use crate::record::{align8, Header, RecordKind, FLAG_CONTEXT, FLAG_TRUNCATED, HEADER_LEN, KIND_MASK, MAX_RECORD_LEN};
 use crate::trace_file;
 use std::collections::{BTreeMap, HashMap};
 use std::fmt;
@@ -270,6 +270,7 @@ struct ParsedHeader {
     dict_len: u64,
     state: u64,
     dict_dropped: u64,
+    max_record_size: u32,
 }
 
 /// Parses and checks a pool file's header; `actual_len` is the file's real length (the
@@ -378,6 +379,7 @@ fn parse_header(b: &[u8], actual_len: u64) -> Result<ParsedHeader, RecoverError>
         dict_len,
         state: u64_at(b, off::STATE),
         dict_dropped: u64_at(b, off::DICT_DROPPED),
+        max_record_size: u32_at(b, off::MAX_RECORD),
     })
 }
 
@@ -540,15 +542,32 @@ fn walk_ring(file: &[u8], base: usize, size: usize, head: u64, tail: u64) -> (Ve
     (out, None)
 }
 
-/// Whether the bytes at a ring's tail look like a record that was being written (a plausible
-/// header no older than the last committed record).
-fn looks_torn(file: &[u8], at: usize, last_ts: u64, ring_end: usize) -> bool {
+/// Whether the bytes at a ring's tail look like a record that was being written: a header as
+/// a producer writes it (a known kind other than a pad, no unknown flag bits, a size of at
+/// most `max_record` or a loss record's, padded to fit both before the ring's end and in the
+/// free space `room`), no older than the last committed record.
+///
+/// Past the tail lie the bytes of earlier records (an earlier lap, or the ring's use before it
+/// was reset), and the tail can fall inside one of them: its payload, read as a header, must
+/// not pass for a torn record (a cleanly closed ring is not torn).
+fn looks_torn(file: &[u8], at: usize, last_ts: u64, ring_end: usize, room: u64, max_record: u32) -> bool {
     if at + HEADER_LEN > ring_end {
         return false;
     }
+    // A loss record can exceed a `max_record_size` below its length (the minimum is 32); a
+    // header without the field (0) limits nothing.
+    let max_record = match max_record as usize {
+        0 => MAX_RECORD_LEN,
+        m => m.max(HEADER_LEN + crate::record::LossInfo::LEN),
+    };
     match Header::read(&file[at..at + HEADER_LEN]) {
         Some(h) => {
+            let len = align8(h.size as usize);
             h.size as usize >= HEADER_LEN
+                && h.size as usize <= max_record
+                && len <= ring_end - at
+                && len as u64 <= room
+                && h.flags & !(KIND_MASK | FLAG_CONTEXT | FLAG_TRUNCATED) == 0
                 && h.kind().is_some_and(|k| k != RecordKind::Pad)
                 && h.ts >= last_ts
                 && last_ts > 0
@@ -645,7 +664,9 @@ pub fn recover(file: &[u8]) -> Result<(Vec<u8>, Recovery), RecoverError> {
         } else {
             let last_ts = records.last().map_or(0, |&(at, _)| u64_at(file, at + 8));
             let tail_at = base + (tail & (g.ring_size as u64 - 1)) as usize;
-            if looks_torn(file, tail_at, last_ts, base + g.ring_size as usize) {
+            let room = g.ring_size as u64 - (tail - head);
+            let ring_end = base + g.ring_size as usize;
+            if looks_torn(file, tail_at, last_ts, ring_end, room, h.max_record_size) {
                 found.torn.push(TornTail { ring: i, thread: owner, offset: tail_at as u64 });
             }
         }

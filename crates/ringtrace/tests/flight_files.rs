@@ -793,6 +793,48 @@ fn a_crash_leaves_a_torn_tail_and_an_open_state() {
     assert_eq!(messages_of(&events(&trace), "flight-c"), expected_messages("flight-c", 0..50));
 }
 
+/// A ring reset for reuse (or written over from its start) still holds its earlier records
+/// past the tail, and the tail can fall inside one of them: the 16 bytes there are payload
+/// (here the bytes a `ringtrace demo --preset flight_recorder` pool file held at the tail of
+/// a cleanly closed ring: the middle of an old event's bound context, `" \0\nreque"` read as
+/// the timestamp). By chance they decode as an event header newer than the last record, but
+/// no producer writes such a header (unknown flag bits, a size beyond `max_record_size` and
+/// beyond the ring's free space): no torn tail.
+#[test]
+fn leftover_payload_at_the_tail_of_a_clean_ring_is_not_a_torn_tail() {
+    let b0 = sample();
+    let l = Layout::of(b0);
+    let ring = rings_of(b0, &l, "flight-c")[0];
+    let tail_at = l.ring_at(ring) + l.tail(b0, ring) as usize;
+    let leftover: [u8; REC_HEADER] =
+        [0x5e, 0x39, 0xd1, 0xe2, 0x7a, 0x12, 0x00, 0x00, 0x20, 0x00, 0x0a, 0x72, 0x65, 0x71, 0x75, 0x65];
+    let mut b = b0.to_vec();
+    b[tail_at..tail_at + REC_HEADER].copy_from_slice(&leftover);
+    let (trace, rec) = recover_no_panic(&b, "leftover payload at a clean tail").unwrap();
+    assert!(rec.clean_shutdown, "{rec}");
+    assert!(rec.torn.is_empty(), "{rec}");
+    assert!(rec.corrupt_rings.is_empty(), "{rec}");
+    assert_eq!(rec.records, TOTAL_EVENTS);
+    assert_eq!(messages_of(&events(&trace), "flight-c"), expected_messages("flight-c", 0..50));
+
+    // Each implausible part alone is enough: a newer header with valid flags but a size
+    // beyond `max_record_size` (1024 in the sample), or one with an unknown flag bit.
+    let last = *l.records(b0, ring).last().unwrap();
+    let last_ts = rd64(b0, last + 8);
+    for (case, size, flags) in
+        [("a size beyond max_record_size", 1025u16, 1u16), ("an unknown flag bit", 64, 1 | 1 << 8)]
+    {
+        let mut b = b0.to_vec();
+        wr16(&mut b, tail_at, size);
+        wr16(&mut b, tail_at + 2, flags);
+        wr32(&mut b, tail_at + 4, 1);
+        wr64(&mut b, tail_at + 8, last_ts + 1);
+        let (_, rec) = recover_no_panic(&b, case).unwrap();
+        assert!(rec.torn.is_empty(), "{case}: {rec}");
+        assert_eq!(rec.records, TOTAL_EVENTS, "{case}");
+    }
+}
+
 /// Writes `records` (each a whole record, header included) into the free ring `ring` as the
 /// `seq`-th ring of thread `owner`.
 fn write_ring(b: &mut [u8], l: &Layout, ring: usize, owner: u64, seq: u64, head: u64, records: &[Vec<u8>]) {
