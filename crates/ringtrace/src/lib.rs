@@ -46,37 +46,20 @@ mod backpressure;
 mod callsite;
 mod clock;
 mod config;
-pub mod config_source;
-mod context;
 mod diag;
 mod drain;
-mod encode;
-mod event;
 pub mod flight;
-mod format;
-mod metrics;
-mod numfmt;
+mod output;
 mod platform;
-mod pool;
-mod preset;
-#[cfg(unix)]
-mod private_file;
-#[cfg(not(unix))]
-#[path = "private_file/unsupported.rs"]
-mod private_file;
-mod producer;
-mod record;
-mod registry;
-pub mod render;
-mod ring;
+mod recording;
+mod rings;
 mod runtime;
-mod signal;
-mod sink;
-pub mod sinks;
 mod sync;
-mod threads;
-pub mod trace_file;
-mod value;
+mod wire;
+
+// The public modules keep their paths (`ringtrace::render`, `ringtrace::trace_file`, ...).
+pub use config::source as config_source;
+pub use output::{render, sinks, trace_file};
 
 #[cfg(feature = "loom")]
 #[doc(hidden)]
@@ -95,24 +78,26 @@ pub use config::{
 pub use config_source::{apply_env, env_vars, resolve, Source, DEFAULT_BLOCK_TIMEOUT};
 #[cfg(feature = "config-file")]
 pub use config_source::{apply_file, apply_toml};
-pub use context::{ContextGuard, CONTEXT_CAPACITY};
 pub use diag::{Diagnostic, DiagnosticHook, DiagnosticKind, DiagnosticSink, RATE_LIMIT, RATE_WINDOW};
-pub use encode::{DebugArg, DisplayArg, Encode, Encoder, ErrorArg, CUT_MARK};
-pub use event::{Batch, CallsiteInfo, CallsiteTable, Event, ThreadInfo};
 pub use flight::snapshot;
-pub use format::{Template, TemplateError};
-pub use metrics::{metrics, DrainMetrics, DropCounts, Metrics, PoolMetrics, ThreadMetrics, TransitionCounts};
-pub use preset::{PostgresSpec, Preset, SinkSpec};
-pub use producer::{record_bytes, set_thread_policy, unrecorded_events};
-pub use record::{LossInfo, RecordKind, HEADER_LEN, MAX_RECORD_LEN};
+pub use output::event::{Batch, CallsiteInfo, CallsiteTable, Event, ThreadInfo};
+pub use output::preset::{PostgresSpec, Preset, SinkSpec};
+pub use output::sink::{
+    Incompatibility, IncompatibleSink, RawBatch, RawRun, Sink, SinkContext, SinkError, SinkMetadata,
+};
+pub use output::template::{Template, TemplateError};
+pub use recording::context::{ContextGuard, CONTEXT_CAPACITY};
+pub use recording::producer::{record_bytes, set_thread_policy, unrecorded_events};
+pub use runtime::metrics::{metrics, DrainMetrics, DropCounts, Metrics, PoolMetrics, ThreadMetrics, TransitionCounts};
 pub use runtime::{BuildError, Builder, DrainReport, Guard, SinkErrorReport, SinkPhase, SinkReport};
-pub use sink::{Incompatibility, IncompatibleSink, RawBatch, RawRun, Sink, SinkContext, SinkError, SinkMetadata};
+pub use wire::encode::{DebugArg, DisplayArg, Encode, Encoder, ErrorArg, CUT_MARK};
+pub use wire::record::{LossInfo, RecordKind, HEADER_LEN, MAX_RECORD_LEN};
 
 /// This ringtrace's version (checked against each sink's declared minimum, see
 /// [`SinkMetadata`]).
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");
-pub use threads::DropReason;
-pub use value::{ErrorChain, Value};
+pub use rings::slot::DropReason;
+pub use wire::value::{ErrorChain, Value};
 
 use std::sync::atomic::{AtomicU8, Ordering};
 
@@ -170,8 +155,8 @@ pub fn debug<T: std::fmt::Debug + ?Sized>(value: &T) -> DebugArg<'_, T> {
 /// Items the macros expand to. Not part of the API.
 #[doc(hidden)]
 pub mod __private {
-    pub use crate::encode::{Capture, CaptureDisplay, CaptureError, DebugArg, DisplayArg};
-    pub use crate::producer::{bench_swap_ring, record_event};
+    pub use crate::recording::producer::{bench_swap_ring, record_event};
+    pub use crate::wire::encode::{Capture, CaptureDisplay, CaptureError, DebugArg, DisplayArg};
 
     /// Whether events at `level` are recorded.
     #[inline(always)]

@@ -2,12 +2,12 @@
 //! models in `loom-tests/`. Each handle calls the real protocol code (ring, free list, chain,
 //! sleep/wake signal); nothing here is a copy of it.
 
-use crate::pool::FreeList;
-use crate::record::{align8, Header, RecordKind, HEADER_LEN};
-use crate::ring::{RingCtl, RingWriter};
-use crate::signal::DrainSignal;
+use crate::rings::pool::FreeList;
+use crate::rings::ring::{RingCtl, RingWriter};
+use crate::rings::slot::ThreadEntry;
+use crate::sync::wake::DrainSignal;
 use crate::sync::{thread, Ordering};
-use crate::threads::ThreadEntry;
+use crate::wire::record::{align8, Header, RecordKind, HEADER_LEN};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -208,11 +208,11 @@ impl Chain {
 
 /// The thread registry.
 #[derive(Debug)]
-pub struct Threads(crate::registry::Registry);
+pub struct Threads(crate::rings::registry::Registry);
 
 impl Default for Threads {
     fn default() -> Self {
-        Self(crate::registry::Registry::new(2))
+        Self(crate::rings::registry::Registry::new(2))
     }
 }
 
@@ -224,14 +224,14 @@ impl Threads {
     /// Marks the slot of thread `id` exited, as the producer does at thread exit.
     pub fn exit(&self, id: u64) {
         if let Some(e) = self.0.iter().find(|e| e.thread_id.load(Ordering::Relaxed) == id) {
-            e.slot.store(crate::threads::SLOT_EXITED, Ordering::Release);
+            e.slot.store(crate::rings::slot::SLOT_EXITED, Ordering::Release);
         }
     }
     /// Drain: frees every exited slot for reuse; returns how many.
     pub fn recycle(&self) -> usize {
         let mut n = 0;
         for e in self.0.iter() {
-            if e.slot.load(Ordering::Acquire) == crate::threads::SLOT_EXITED {
+            if e.slot.load(Ordering::Acquire) == crate::rings::slot::SLOT_EXITED {
                 e.reset_for_reuse();
                 n += 1;
             }
@@ -242,7 +242,7 @@ impl Threads {
     pub fn live(&self) -> Vec<u64> {
         self.0
             .iter()
-            .filter(|e| crate::threads::occupied(e.slot.load(Ordering::Acquire)))
+            .filter(|e| crate::rings::slot::occupied(e.slot.load(Ordering::Acquire)))
             .map(|e| e.thread_id.load(Ordering::Relaxed))
             .collect()
     }
@@ -384,7 +384,7 @@ impl Model {
             recovery_watermark: c.pressure_watermark,
             ..crate::Config::default()
         };
-        let pool = crate::pool::Pool::new(c.rings, c.ring_size).expect("a tiny anonymous mapping");
+        let pool = crate::rings::pool::Pool::new(c.rings, c.ring_size).expect("a tiny anonymous mapping");
         let clock = crate::ClockCalibration::new(0, 0, 1_000_000_000);
         let shared =
             crate::runtime::Shared::new(config, pool, clock, crate::DiagnosticSink::Off, vec!["model".to_string()]);
@@ -393,8 +393,8 @@ impl Model {
 
     /// A new recording thread's producer (`Producer::new`: registers a slot).
     pub fn producer(&self) -> ModelProducer {
-        let local = Box::new(crate::producer::Local::new());
-        let p = crate::producer::Producer::new(self.shared.clone(), &local, Arc::from("t"), 0);
+        let local = Box::new(crate::recording::producer::Local::new());
+        let p = crate::recording::producer::Producer::new(self.shared.clone(), &local, Arc::from("t"), 0);
         ModelProducer { p: Some(p), _local: local }
     }
 
@@ -425,7 +425,7 @@ impl Model {
 
     /// The runtime's counts (call once every thread is done).
     pub fn totals(&self) -> Totals {
-        let m = crate::metrics::Metrics::collect(&self.shared);
+        let m = crate::runtime::metrics::Metrics::collect(&self.shared);
         Totals {
             recorded: m.recorded,
             dropped: m.dropped.total(),
@@ -442,9 +442,9 @@ impl Model {
 
 /// A recording thread of a [`Model`]: the real `Producer`, driven without the thread-local.
 pub struct ModelProducer {
-    p: Option<crate::producer::Producer>,
+    p: Option<crate::recording::producer::Producer>,
     /// The thread's `Local` (policy override, drain flag), which the producer points to.
-    _local: Box<crate::producer::Local>,
+    _local: Box<crate::recording::producer::Local>,
 }
 
 impl std::fmt::Debug for ModelProducer {

@@ -1,0 +1,6 @@
+//! The calling thread: everything a recording macro runs, in call order ([`producer`]), and
+//! the thread's bound key-value context ([`context`]).
+//! Runs only on the threads that record; never blocks except under `Policy::Block`.
+
+pub(crate) mod context;
+pub(crate) mod producer;

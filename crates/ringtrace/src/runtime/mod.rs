@@ -1,0 +1,1000 @@
+//! The runtime: building it, installing it as the process's recorder, and shutting it down.
+//!
+//! [`Builder::install`] validates the configuration, maps the pool, starts every sink (in
+//! registration order, on the calling thread, so an unwritable output path is an error here
+//! and not later), spawns the drain thread and makes the runtime the target of the recording
+//! macros. It returns a [`Guard`]; [`Guard::shutdown`] (or dropping the guard) stops intake,
+//! drains every ring, stops the sinks in reverse order, joins the drain thread and reports
+//! what happened in a [`DrainReport`] (R-CORE-7).
+//!
+//! One runtime is installed at a time; after a shutdown another may be installed. Threads that
+//! recorded into the old runtime re-register with the new one on their next record.
+
+pub(crate) mod metrics;
+
+use crate::backpressure::Waiters;
+use crate::callsite::Level;
+use crate::clock::ClockCalibration;
+use crate::config::{Config, ConfigError, Policy, Serialization};
+use crate::diag::{DiagnosticKind, DiagnosticSink, Diagnostics};
+use crate::drain::{Drain, DrainOutcome};
+use crate::output::preset::{Preset, SinkSpec};
+use crate::output::sink::{Sink, SinkContext};
+use crate::recording::producer::CURRENT;
+use crate::rings::pool::Pool;
+use crate::rings::registry::Registry;
+use crate::runtime::metrics::{DropCounts, Metrics, TransitionCounts};
+use crate::sync::wake::DrainSignal;
+use crate::sync::{AtomicBool, Ordering};
+use std::fmt;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering as StdOrdering};
+use std::sync::{mpsc, Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// Everything the producers, the drain and `metrics()` share for one runtime.
+#[derive(Debug)]
+pub(crate) struct Shared {
+    /// Unique per installed runtime (a producer made for another one is replaced).
+    pub(crate) generation: u64,
+    /// Set once by `shutdown`: the runtime takes no more records. Read by every recording
+    /// call after it entered (`threads::Presence`: the close handshake); on its own cache
+    /// line, which nothing else writes.
+    pub(crate) closed: crate::sync::CachePadded<AtomicBool>,
+    pub(crate) config: Config,
+    pub(crate) pool: Pool,
+    pub(crate) registry: Registry,
+    pub(crate) signal: DrainSignal,
+    /// Set by `shutdown`; the drain finishes after seeing it (SeqCst store, Acquire load).
+    pub(crate) stop: AtomicBool,
+    pub(crate) clock: ClockCalibration,
+    pub(crate) diag: Diagnostics,
+    pub(crate) drain_stats: DrainStats,
+    pub(crate) sink_stats: Vec<SinkStats>,
+    pub(crate) sink_errors: Mutex<Vec<SinkErrorReport>>,
+    pub(crate) started: Instant,
+    /// Fewer free rings than this: PRESSURE (`pressure_watermark` × rings, rounded up).
+    pub(crate) pressure_below: usize,
+    /// At least this many free rings: RECOVERY (`recovery_watermark` × rings, rounded up).
+    pub(crate) recovery_at: usize,
+    /// Producers waiting under `Policy::Block`.
+    pub(crate) waiters: Waiters,
+    /// The same-thread-rule diagnostic was emitted (once per runtime; the count is in the
+    /// report).
+    pub(crate) drain_context_reported: std::sync::atomic::AtomicBool,
+    /// Snapshots asked of the drain (flight.rs).
+    pub(crate) snapshots: Mutex<Vec<crate::flight::SnapshotRequest>>,
+    /// `snapshots` is not empty (SeqCst store by the asker, Acquire load by the drain).
+    pub(crate) snapshot_pending: AtomicBool,
+    /// The drain thread has ended (returned or unwound). Set by the drain thread last (Release);
+    /// read by producers waiting on a drain read (Acquire), as a way out.
+    pub(crate) drain_exited: AtomicBool,
+}
+
+/// Asks the installed runtime's drain for a snapshot and waits for it ([`crate::snapshot`]).
+/// `path: None` asks for a flush instead; `timeout: None` means `shutdown_timeout`.
+pub(crate) fn request_snapshot(
+    path: Option<PathBuf>,
+    timeout: Option<Duration>,
+) -> Result<crate::flight::SnapshotReport, crate::flight::SnapshotError> {
+    use crate::flight::SnapshotError;
+    if crate::recording::producer::is_drain_thread() {
+        return Err(SnapshotError::FromDrain);
+    }
+    let Some(shared) = CURRENT.load_full() else { return Err(SnapshotError::NotInstalled) };
+    let rx = post_snapshot_request(&shared, path);
+    let timeout = timeout.unwrap_or(shared.config.shutdown_timeout);
+    drop(shared);
+    rx.recv_timeout(timeout).map_err(|_| SnapshotError::Timeout)?
+}
+
+/// Queues a snapshot (or, with `path: None`, flush) request for the drain and wakes it; the
+/// drain answers on the returned channel.
+pub(crate) fn post_snapshot_request(
+    shared: &Shared,
+    path: Option<PathBuf>,
+) -> mpsc::Receiver<Result<crate::flight::SnapshotReport, crate::flight::SnapshotError>> {
+    let (tx, rx) = mpsc::channel();
+    shared.snapshots.lock().unwrap_or_else(|e| e.into_inner()).push(crate::flight::SnapshotRequest { path, reply: tx });
+    // SeqCst store and fence, then the wake: a Dekker pair with the drain's fence between
+    // announcing a sleep and its re-check (`has_work`): either the drain sees the flag, or
+    // the wake sees it sleeping and unparks it.
+    shared.snapshot_pending.store(true, Ordering::SeqCst);
+    crate::sync::fence(Ordering::SeqCst);
+    shared.signal.wake_for_shutdown();
+    rx
+}
+
+/// The panic hook's rescue (flight.rs `install_panic_hook`): sync the pool file in
+/// flight-recorder mode, else have the drain deliver and flush everything (bounded).
+pub(crate) fn save_for_crash() {
+    let Some(shared) = CURRENT.load_full() else { return };
+    if shared.config.flight_recorder {
+        #[cfg(not(feature = "loom"))]
+        if let Some(f) = shared.pool.file() {
+            let _ = f.sync();
+        }
+        return;
+    }
+    drop(shared);
+    let _ = request_snapshot(None, Some(Duration::from_secs(1)));
+}
+
+/// Drain-side counters (written by the drain thread, read by `metrics()`; Relaxed counts).
+#[derive(Debug, Default)]
+pub(crate) struct DrainStats {
+    /// Turns of the drain loop (passes plus idle checks).
+    pub iterations: AtomicU64,
+    /// Passes over the registry that found records.
+    pub busy_passes: AtomicU64,
+    /// Times the drain parked.
+    pub sleeps: AtomicU64,
+    /// Times it parked deeply (producers wake it on their next record).
+    pub deep_sleeps: AtomicU64,
+    /// Batches dispatched.
+    pub batches: AtomicU64,
+    /// Loss records delivered.
+    pub loss_records: AtomicU64,
+    /// Rings whose content could not be read.
+    pub corrupt_rings: AtomicU64,
+    /// Heap bytes the drain holds for records now (its copy buffers and merge buffers), and
+    /// the most it ever held (`DrainMetrics::buffer_bytes`).
+    pub buffer_bytes: AtomicU64,
+    pub buffer_bytes_high_water: AtomicU64,
+    /// Rings the drain holds now (taken from chains, records not all handed out yet).
+    pub held_rings: AtomicU64,
+}
+
+/// Per-sink counters (written by the drain thread).
+#[derive(Debug)]
+pub(crate) struct SinkStats {
+    pub name: String,
+    pub batches: AtomicU64,
+    pub written: AtomicU64,
+    pub dropped: AtomicU64,
+    pub errors: AtomicU64,
+    pub panics: AtomicU64,
+    pub last_error: Mutex<Option<String>>,
+    pub outputs: Mutex<Vec<PathBuf>>,
+}
+
+impl SinkStats {
+    fn new(name: String) -> Self {
+        Self {
+            name,
+            batches: AtomicU64::new(0),
+            written: AtomicU64::new(0),
+            dropped: AtomicU64::new(0),
+            errors: AtomicU64::new(0),
+            panics: AtomicU64::new(0),
+            last_error: Mutex::new(None),
+            outputs: Mutex::new(Vec::new()),
+        }
+    }
+
+    pub(crate) fn report(&self) -> SinkReport {
+        SinkReport {
+            name: self.name.clone(),
+            written: self.written.load(StdOrdering::Relaxed),
+            dropped: self.dropped.load(StdOrdering::Relaxed),
+            batches: self.batches.load(StdOrdering::Relaxed),
+            errors: self.errors.load(StdOrdering::Relaxed),
+            panics: self.panics.load(StdOrdering::Relaxed),
+            last_error: self.last_error.lock().unwrap_or_else(|e| e.into_inner()).clone(),
+            outputs: self.outputs.lock().unwrap_or_else(|e| e.into_inner()).clone(),
+        }
+    }
+}
+
+/// When a sink failed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SinkPhase {
+    /// In `start`.
+    Start,
+    /// In `write_batch`.
+    Write,
+    /// In `flush`.
+    Flush,
+    /// In `stop`.
+    Stop,
+}
+
+impl fmt::Display for SinkPhase {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            SinkPhase::Start => "start",
+            SinkPhase::Write => "write",
+            SinkPhase::Flush => "flush",
+            SinkPhase::Stop => "stop",
+        })
+    }
+}
+
+/// A sink failure, with the sink's name.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SinkErrorReport {
+    /// The sink's name.
+    pub sink: String,
+    /// When it failed.
+    pub phase: SinkPhase,
+    /// The error (or panic message).
+    pub message: String,
+}
+
+impl fmt::Display for SinkErrorReport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "sink {:?} failed in {}: {}", self.sink, self.phase, self.message)
+    }
+}
+
+/// What one sink received.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SinkReport {
+    /// The sink's name.
+    pub name: String,
+    /// Events written (in batches that succeeded; loss records included).
+    pub written: u64,
+    /// Events lost for this sink because their batch failed.
+    pub dropped: u64,
+    /// Batches that succeeded.
+    pub batches: u64,
+    /// Failed batches, flushes and stops.
+    pub errors: u64,
+    /// Panics caught (counted in `errors` too).
+    pub panics: u64,
+    /// The last error message.
+    pub last_error: Option<String>,
+    /// Files the sink wrote.
+    pub outputs: Vec<PathBuf>,
+}
+
+/// Most sink errors kept for the report (later ones are still counted per sink).
+const MAX_SINK_ERRORS: usize = 256;
+
+impl Shared {
+    /// The state of a new runtime (nothing is started: no drain, not installed).
+    pub(crate) fn new(
+        config: Config,
+        pool: Pool,
+        clock: ClockCalibration,
+        diagnostics: DiagnosticSink,
+        sink_names: Vec<String>,
+    ) -> Self {
+        let generation = NEXT_GENERATION.fetch_add(1, StdOrdering::Relaxed);
+        let rings = config.ring_count as f64;
+        let pressure_below = (config.pressure_watermark * rings).ceil() as usize;
+        let recovery_at = (config.recovery_watermark * rings).ceil() as usize;
+        Shared {
+            generation,
+            closed: crate::sync::CachePadded::new(AtomicBool::new(false)),
+            registry: Registry::new(config.max_rings_per_thread),
+            config,
+            pool,
+            signal: DrainSignal::new(),
+            stop: AtomicBool::new(false),
+            clock,
+            diag: Diagnostics::new(diagnostics),
+            drain_stats: DrainStats::default(),
+            sink_stats: sink_names.into_iter().map(SinkStats::new).collect(),
+            sink_errors: Mutex::new(Vec::new()),
+            started: Instant::now(),
+            pressure_below,
+            recovery_at,
+            waiters: Waiters::default(),
+            drain_context_reported: std::sync::atomic::AtomicBool::new(false),
+            snapshots: Mutex::new(Vec::new()),
+            snapshot_pending: AtomicBool::new(false),
+            drain_exited: AtomicBool::new(false),
+        }
+    }
+
+    /// Closes the runtime to new records: the closer's half of the close handshake
+    /// (`threads::Presence`). Sets `closed`, fences (the heavy half), wakes producers blocked
+    /// under `Block` so they see it, and waits — until `deadline`, if one is given — until no
+    /// producer is inside a call. Returns whether none is. From then on nothing is written
+    /// into the rings and no producer-side count moves.
+    pub(crate) fn close(&self, deadline: Option<Instant>) -> bool {
+        // Relaxed store: ordered before the loads of the producers' presence by the fence
+        // pair (`threads::Presence`).
+        self.closed.store(true, Ordering::Relaxed);
+        if !crate::sync::asymmetric_heavy() {
+            crate::sync::fence(Ordering::SeqCst);
+        }
+        self.waiters.wake_all();
+        self.wait_producers_outside(deadline)
+    }
+
+    /// Tells the drain to finish (final passes, stop the sinks) and wakes it.
+    pub(crate) fn stop_drain(&self) {
+        self.stop.store(true, Ordering::SeqCst);
+        // SeqCst fence: a Dekker pair with the drain's fence between announcing a sleep and
+        // re-checking `stop` (drain.rs): either the drain sees `stop`, or the wake below sees
+        // it sleeping and unparks it.
+        crate::sync::fence(Ordering::SeqCst);
+        self.signal.wake_for_shutdown();
+    }
+
+    /// The closer's wait of the close handshake (`threads::Presence`), after the caller's heavy
+    /// fence: waits until no producer is inside a call on this runtime, or until `deadline`.
+    /// Returns whether none is.
+    pub(crate) fn wait_producers_outside(&self, deadline: Option<Instant>) -> bool {
+        if crate::sync::weaken::active(crate::sync::Mutation::NoCloseWait) {
+            return true;
+        }
+        for entry in self.registry.iter() {
+            match deadline {
+                None => {
+                    entry.presence.wait_outside();
+                }
+                Some(d) => {
+                    let mut i = 0u32;
+                    while entry.presence.is_inside() {
+                        if Instant::now() >= d {
+                            return false;
+                        }
+                        crate::sync::spin_wait(i);
+                        i = i.saturating_add(1);
+                    }
+                }
+            }
+        }
+        true
+    }
+
+    /// Events committed to rings and not taken out by the drain: every thread's committed
+    /// count (`threads::Presence`) minus what the drain delivered and what `DropOldest`
+    /// overwrote (committed, then reclaimed). Exact once no producer is inside a call (after
+    /// the close handshake); a snapshot before.
+    pub(crate) fn undelivered_events(&self) -> u64 {
+        let reg = &self.registry;
+        let overwritten = crate::rings::slot::DropReason::Overwritten.index();
+        // Relaxed: counters, read after the handshake's Acquire loads.
+        let gone = |c: &crate::rings::slot::Counters| {
+            c.delivered.load(StdOrdering::Relaxed) + c.dropped[overwritten].load(StdOrdering::Relaxed)
+        };
+        let mut committed = reg.retired.committed.load(StdOrdering::Relaxed);
+        let mut out = gone(&reg.retired);
+        for e in reg.iter() {
+            if crate::rings::slot::occupied(e.slot.load(Ordering::Acquire)) {
+                committed += e.presence.committed();
+                out += gone(&e.counters);
+            }
+        }
+        committed.saturating_sub(out)
+    }
+
+    /// Records a sink failure: counters, the error list and a diagnostic.
+    pub(crate) fn sink_failed(&self, sink: usize, phase: SinkPhase, message: String, panicked: bool) {
+        let stats = &self.sink_stats[sink];
+        stats.errors.fetch_add(1, StdOrdering::Relaxed);
+        if panicked {
+            stats.panics.fetch_add(1, StdOrdering::Relaxed);
+        }
+        *stats.last_error.lock().unwrap_or_else(|e| e.into_inner()) = Some(message.clone());
+        let kind = match (panicked, phase) {
+            (true, _) => DiagnosticKind::SinkPanic,
+            (false, SinkPhase::Start) => DiagnosticKind::SinkStart,
+            (false, SinkPhase::Stop) => DiagnosticKind::SinkStop,
+            (false, _) => DiagnosticKind::SinkWrite,
+        };
+        self.diag.emit(kind, Some(&stats.name), format!("{phase} failed: {message}"));
+        let mut errs = self.sink_errors.lock().unwrap_or_else(|e| e.into_inner());
+        if errs.len() < MAX_SINK_ERRORS {
+            errs.push(SinkErrorReport { sink: stats.name.clone(), phase, message });
+        }
+    }
+}
+
+/// Why a runtime could not be built.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum BuildError {
+    /// A configuration value is invalid.
+    Config(ConfigError),
+    /// Another runtime is installed; shut it down first.
+    AlreadyInstalled,
+    /// The ring pool could not be mapped.
+    Pool(std::io::Error),
+    /// A sink failed to start (the sinks started before it were stopped again).
+    SinkStart {
+        /// The sink's name.
+        sink: String,
+        /// What went wrong.
+        error: crate::SinkError,
+    },
+    /// The drain thread could not be spawned.
+    Spawn(std::io::Error),
+    /// A sink needs a newer ringtrace, or declared metadata that cannot be checked (no sink
+    /// was started).
+    IncompatibleSink(crate::IncompatibleSink),
+}
+
+impl fmt::Display for BuildError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            BuildError::Config(e) => e.fmt(f),
+            BuildError::AlreadyInstalled => {
+                f.write_str("a ringtrace runtime is already installed (shut it down first)")
+            }
+            BuildError::Pool(e) => write!(f, "cannot map the ring pool: {e}"),
+            BuildError::SinkStart { sink, error } => {
+                write!(f, "sink {sink:?} failed to start: {error}")
+            }
+            BuildError::Spawn(e) => write!(f, "cannot spawn the drain thread: {e}"),
+            BuildError::IncompatibleSink(e) => write!(f, "refusing an incompatible sink: {e}"),
+        }
+    }
+}
+
+impl std::error::Error for BuildError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            BuildError::Config(e) => Some(e),
+            BuildError::Pool(e) | BuildError::Spawn(e) => Some(e),
+            BuildError::SinkStart { error, .. } => Some(error),
+            BuildError::IncompatibleSink(e) => Some(e),
+            BuildError::AlreadyInstalled => None,
+        }
+    }
+}
+
+impl From<ConfigError> for BuildError {
+    fn from(e: ConfigError) -> Self {
+        BuildError::Config(e)
+    }
+}
+
+/// Builds and installs a runtime. By-value, every setting optional; see [`Config`] for the
+/// defaults and the allowed ranges.
+///
+/// ```no_run
+/// use ringtrace::{Builder, sinks::FmtSink};
+///
+/// let guard = Builder::new()
+///     .ring_size(64 * 1024)
+///     .sink(FmtSink::stderr_text())
+///     .install()
+///     .expect("valid configuration");
+/// ringtrace::info!("order {} filled at {}", 17u64, 101.25f64);
+/// let report = guard.shutdown(std::time::Duration::from_secs(5));
+/// assert_eq!(report.dropped.total(), 0);
+/// ```
+#[must_use = "a builder does nothing until `install` is called"]
+pub struct Builder {
+    config: Config,
+    sinks: Vec<Box<dyn Sink>>,
+    diagnostics: DiagnosticSink,
+    /// A TOML file applied over the code's values (`config_file`); without it,
+    /// `RINGTRACE_CONFIG` names one.
+    config_file: Option<PathBuf>,
+    /// Whether `RINGTRACE_*` environment variables are applied (the default).
+    use_env: bool,
+}
+
+impl fmt::Debug for Builder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Builder")
+            .field("config", &self.config)
+            .field("sinks", &self.sinks.iter().map(|s| s.name().to_string()).collect::<Vec<_>>())
+            .field("diagnostics", &self.diagnostics)
+            .finish()
+    }
+}
+
+impl Default for Builder {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Builder {
+    /// A builder with the default configuration and no sinks.
+    pub fn new() -> Self {
+        Self {
+            config: Config::default(),
+            sinks: Vec::new(),
+            diagnostics: DiagnosticSink::Stderr,
+            config_file: None,
+            use_env: true,
+        }
+    }
+
+    /// A builder starting from `config`.
+    pub fn from_config(config: Config) -> Self {
+        Self { config, ..Self::new() }
+    }
+
+    /// The configuration so far.
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// Bytes per ring (a power of two).
+    pub fn ring_size(mut self, bytes: usize) -> Self {
+        self.config.ring_size = bytes;
+        self
+    }
+
+    /// Rings in the pool.
+    pub fn ring_count(mut self, rings: u32) -> Self {
+        self.config.ring_count = rings;
+        self
+    }
+
+    /// Most rings one thread may hold.
+    pub fn max_rings_per_thread(mut self, rings: usize) -> Self {
+        self.config.max_rings_per_thread = rings;
+        self
+    }
+
+    /// Largest record in bytes, header included.
+    pub fn max_record_size(mut self, bytes: usize) -> Self {
+        self.config.max_record_size = bytes;
+        self
+    }
+
+    /// Longest a record waits in a partly filled ring.
+    pub fn flush_interval(mut self, d: Duration) -> Self {
+        self.config.flush_interval = d;
+        self
+    }
+
+    /// How long records are held back to merge threads by timestamp.
+    pub fn merge_window(mut self, d: Duration) -> Self {
+        self.config.merge_window = d;
+        self
+    }
+
+    /// Most events per sink batch.
+    pub fn batch_size(mut self, events: usize) -> Self {
+        self.config.batch_size = events;
+        self
+    }
+
+    /// The backpressure policy.
+    pub fn policy(mut self, p: Policy) -> Self {
+        self.config.policy = p;
+        self
+    }
+
+    /// Strict or best-effort serialization.
+    pub fn serialization(mut self, s: Serialization) -> Self {
+        self.config.serialization = s;
+        self
+    }
+
+    /// Fraction of rings that must stay free before threads enter PRESSURE.
+    pub fn pressure_watermark(mut self, fraction: f64) -> Self {
+        self.config.pressure_watermark = fraction;
+        self
+    }
+
+    /// Fraction of free rings at which PRESSURE and DROPPING threads enter RECOVERY.
+    pub fn recovery_watermark(mut self, fraction: f64) -> Self {
+        self.config.recovery_watermark = fraction;
+        self
+    }
+
+    /// Time in RECOVERY without new pressure before a thread is NORMAL again.
+    pub fn stability_period(mut self, d: Duration) -> Self {
+        self.config.stability_period = d;
+        self
+    }
+
+    /// The most verbose level recorded.
+    pub fn level(mut self, l: Level) -> Self {
+        self.config.level = l;
+        self
+    }
+
+    /// How long dropping the guard waits for the drain.
+    pub fn shutdown_timeout(mut self, d: Duration) -> Self {
+        self.config.shutdown_timeout = d;
+        self
+    }
+
+    /// Adds a sink. Sinks get every batch in the order they were added.
+    pub fn sink(mut self, sink: impl Sink) -> Self {
+        self.sinks.push(Box::new(sink));
+        self
+    }
+
+    /// Adds a boxed sink.
+    pub fn boxed_sink(mut self, sink: Box<dyn Sink>) -> Self {
+        self.sinks.push(sink);
+        self
+    }
+
+    /// Where runtime diagnostics go (stderr by default).
+    pub fn diagnostics(mut self, to: DiagnosticSink) -> Self {
+        self.diagnostics = to;
+        self
+    }
+
+    /// Starts from a [`Preset`]'s settings (its sinks are added separately, with
+    /// [`Builder::preset_sinks`]). Like every value set in code, a configuration file and the
+    /// environment override them.
+    pub fn preset(mut self, preset: Preset) -> Self {
+        self.config = preset.config();
+        self
+    }
+
+    /// Keeps the ring pool in the file at `path` (created with mode 0600, its space reserved
+    /// up front; an earlier pool file there is moved to `PATH.prev`, and anything else at the
+    /// path — a user's file, a directory, a device, a symlink — makes `install` fail without
+    /// touching it), so that the records survive a crash of the process: `ringtrace recover PATH -o OUT` turns it into a trace. See
+    /// [`flight`](crate::flight).
+    pub fn pool_file(mut self, path: impl Into<PathBuf>) -> Self {
+        self.config.pool_file = Some(path.into());
+        self
+    }
+
+    /// Flight-recorder mode (see [`Config::flight_recorder`]): live threads' records stay in
+    /// the rings until a [`snapshot`](crate::snapshot), a crash or shutdown.
+    pub fn flight_recorder(mut self, on: bool) -> Self {
+        self.config.flight_recorder = on;
+        self
+    }
+
+    /// Adds the sinks of a [`Preset`] that this crate provides, writing files under `dir`.
+    /// For [`Preset::FlightRecorder`] it also puts the pool in `dir/ringtrace.flight`, unless
+    /// a pool file was already chosen.
+    /// Returns the specs it did not build (a PostgreSQL sink, provided by the
+    /// `ringtrace-postgres` crate) so the caller can build them.
+    pub fn preset_sinks(mut self, preset: Preset, dir: &std::path::Path) -> Result<(Self, Vec<SinkSpec>), BuildError> {
+        let mut rest = Vec::new();
+        if preset == Preset::FlightRecorder && self.config.pool_file.is_none() {
+            self.config.pool_file = Some(dir.join(crate::output::preset::FLIGHT_POOL_FILE));
+        }
+        for spec in preset.sinks() {
+            match spec.build(dir) {
+                Some(Ok(sink)) => self.sinks.push(sink),
+                Some(Err(error)) => return Err(BuildError::SinkStart { sink: spec.name().to_string(), error }),
+                None => rest.push(spec),
+            }
+        }
+        Ok((self, rest))
+    }
+
+    /// Applies a TOML configuration file over the values set in code (R-CONF-1; see
+    /// [`config_source`](crate::config_source) for the keys and the precedence). Without
+    /// this, the file named by `RINGTRACE_CONFIG`, if any, is used.
+    pub fn config_file(mut self, path: impl Into<PathBuf>) -> Self {
+        self.config_file = Some(path.into());
+        self
+    }
+
+    /// Does not apply `RINGTRACE_*` environment variables (they are applied by default, over
+    /// the code's values and the file's).
+    pub fn ignore_env(mut self) -> Self {
+        self.use_env = false;
+        self
+    }
+
+    /// The configuration `install` would use: the code's values, then the file, then the
+    /// environment, validated.
+    pub fn resolved_config(&self) -> Result<Config, ConfigError> {
+        let vars = if self.use_env { crate::config::source::env_vars() } else { Vec::new() };
+        crate::config::source::resolve(self.config.clone(), self.config_file.as_deref(), vars)
+    }
+
+    /// Validates the configuration (as resolved with the file and the environment) without
+    /// installing anything.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        self.resolved_config().map(|_| ())
+    }
+
+    /// Validates, starts the sinks and the drain thread, and installs the runtime as the
+    /// target of the recording macros. A sink whose [`metadata`](crate::Sink::metadata)
+    /// requires a newer ringtrace is refused ([`BuildError::IncompatibleSink`]) before any
+    /// sink starts.
+    pub fn install(mut self) -> Result<Guard, BuildError> {
+        self.config = self.resolved_config()?;
+        if INSTALLED.compare_exchange(false, true, StdOrdering::AcqRel, StdOrdering::Acquire).is_err() {
+            return Err(BuildError::AlreadyInstalled);
+        }
+        let result = self.install_claimed();
+        if result.is_err() {
+            INSTALLED.store(false, StdOrdering::Release);
+        }
+        result
+    }
+
+    fn install_claimed(self) -> Result<Guard, BuildError> {
+        let Builder { config, mut sinks, diagnostics, .. } = self;
+        // R-CONF-4: refuse a sink built for a newer ringtrace before anything starts.
+        for s in &sinks {
+            s.metadata().check(crate::VERSION).map_err(BuildError::IncompatibleSink)?;
+        }
+        let clock = ClockCalibration::measure();
+        let pool = match &config.pool_file {
+            None => Pool::new(config.ring_count, config.ring_size).map_err(|e| match e {
+                crate::rings::pool::PoolError::Map(io) => BuildError::Pool(io),
+            })?,
+            #[cfg(not(feature = "loom"))]
+            Some(path) => {
+                let file = crate::flight::PoolFile::create(
+                    path,
+                    config.ring_count,
+                    config.ring_size,
+                    config.max_record_size,
+                    &clock,
+                )
+                .map_err(BuildError::Pool)?;
+                Pool::in_file(config.ring_count, config.ring_size, Arc::new(file))
+            }
+            #[cfg(feature = "loom")]
+            Some(_) => {
+                return Err(BuildError::Pool(std::io::Error::new(
+                    std::io::ErrorKind::Unsupported,
+                    "a pool file cannot be used with loom's atomics",
+                )))
+            }
+        };
+
+        // Start sinks in registration order; on failure stop the started ones in reverse.
+        for i in 0..sinks.len() {
+            let ctx = SinkContext::new(&clock, &config);
+            let res = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| sinks[i].start(&ctx)))
+                .unwrap_or_else(|p| Err(crate::SinkError::new(panic_message(&p))));
+            if let Err(error) = res {
+                for s in sinks[..i].iter_mut().rev() {
+                    let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| s.stop()));
+                }
+                return Err(BuildError::SinkStart { sink: sinks[i].name().to_string(), error });
+            }
+        }
+
+        let sink_names = sinks.iter().map(|s| s.name().to_string()).collect();
+        let shared = Arc::new(Shared::new(config, pool, clock, diagnostics, sink_names));
+        crate::set_max_level(shared.config.level);
+        // Callsites registered from now on are described in the pool file (and those already
+        // registered, right away).
+        #[cfg(not(feature = "loom"))]
+        if let Some(f) = shared.pool.file() {
+            f.activate();
+        }
+
+        let (tx, rx) = mpsc::channel();
+        // Not in the drain thread: a signal between this spawn and its first step would be lost.
+        crate::flight::clear_signalled();
+        let drain = Drain::new(shared.clone(), sinks);
+        let exited = shared.clone();
+        let handle = std::thread::Builder::new()
+            .name("ringtrace-drain".into())
+            .spawn(move || {
+                // Sink panics are caught around each call; this catches a bug in the drain
+                // itself, so shutdown reports it instead of waiting for a timeout.
+                let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| drain.run()))
+                    .map_err(|p| panic_message(&p));
+                // Release: pairs with the Acquire load of a producer waiting on a drain read.
+                exited.drain_exited.store(true, Ordering::Release);
+                let _ = tx.send(outcome);
+            })
+            .map_err(BuildError::Spawn)?;
+
+        // A producer whose runtime is closed (or that has none) takes its cold path, whose
+        // `CURRENT.load_full()` (ArcSwap, which orders itself) returns this runtime.
+        CURRENT.store(Some(shared.clone()));
+        Ok(Guard { shared, handle: Some(handle), outcome: rx, done: false })
+    }
+}
+
+/// Whether a runtime is installed (and not yet shut down).
+static INSTALLED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+/// Generations start at 1; 0 means "none installed".
+static NEXT_GENERATION: AtomicU64 = AtomicU64::new(1);
+
+pub(crate) fn panic_message(p: &Box<dyn std::any::Any + Send>) -> String {
+    if let Some(s) = p.downcast_ref::<&str>() {
+        format!("panicked: {s}")
+    } else if let Some(s) = p.downcast_ref::<String>() {
+        format!("panicked: {s}")
+    } else {
+        "panicked".to_string()
+    }
+}
+
+/// The installed runtime. Shut it down with [`Guard::shutdown`] to get a [`DrainReport`];
+/// dropping the guard shuts down with the configured `shutdown_timeout` and reports problems as
+/// diagnostics.
+#[must_use = "dropping the guard shuts the runtime down"]
+#[derive(Debug)]
+pub struct Guard {
+    shared: Arc<Shared>,
+    handle: Option<std::thread::JoinHandle<()>>,
+    outcome: mpsc::Receiver<Result<DrainOutcome, String>>,
+    done: bool,
+}
+
+impl Guard {
+    /// A snapshot of the runtime's counters.
+    pub fn metrics(&self) -> Metrics {
+        Metrics::collect(&self.shared)
+    }
+
+    /// Benchmarks only (`benches/benches/record.rs`): runs the drain's recovery check (R-BP-2)
+    /// once over every registered thread, on the calling thread, and returns how many threads
+    /// are not NORMAL. The drain runs the same check after each pass. Not part of the API.
+    #[doc(hidden)]
+    pub fn __recovery_check(&self) -> usize {
+        crate::drain::Drain::recovery_check_all(&self.shared)
+    }
+
+    /// The clock calibration this runtime converts timestamps with.
+    pub fn clock(&self) -> ClockCalibration {
+        self.shared.clock
+    }
+
+    /// With a [pool file](Builder::pool_file): `msync(MS_SYNC)`s it, returning once the kernel
+    /// has written every committed record to the device, so they survive a kernel crash or a
+    /// power loss too (a process crash needs no sync: the page cache keeps the file). It
+    /// costs a write of every dirty page (docs/flight-recorder.md has measurements); call it
+    /// at moments that matter, not per event. Without a pool file it does nothing.
+    pub fn sync(&self) -> std::io::Result<()> {
+        #[cfg(not(feature = "loom"))]
+        if let Some(f) = self.shared.pool.file() {
+            return f.sync();
+        }
+        Ok(())
+    }
+
+    /// The pool file, if the pool lives in one.
+    pub fn pool_file(&self) -> Option<&std::path::Path> {
+        #[cfg(not(feature = "loom"))]
+        if let Some(f) = self.shared.pool.file() {
+            return Some(f.path());
+        }
+        None
+    }
+
+    /// Stops intake, drains every ring, flushes and stops the sinks (in reverse order), joins
+    /// the drain thread and reports. If the drain does not finish within `timeout` (a sink
+    /// hangs), returns with `timed_out` set and leaves the drain thread running detached.
+    pub fn shutdown(mut self, timeout: Duration) -> DrainReport {
+        self.shutdown_inner(timeout)
+    }
+
+    fn shutdown_inner(&mut self, timeout: Duration) -> DrainReport {
+        let start = Instant::now();
+        self.done = true;
+        // Stop intake: no new producer finds this runtime, and every recording call either sees
+        // it closed or is waited for (within the timeout), so that from here on no count moves
+        // and nothing more is written into the rings.
+        if CURRENT.load().as_ref().is_some_and(|c| Arc::ptr_eq(c, &self.shared)) {
+            CURRENT.store(None);
+        }
+        self.shared.close(Some(start + timeout));
+        self.shared.stop_drain();
+        let (outcome, timed_out, drain_panic) = match self.outcome.recv_timeout(timeout) {
+            Ok(Ok(o)) => (Some(o), false, None),
+            Ok(Err(p)) => (None, false, Some(p)),
+            Err(mpsc::RecvTimeoutError::Disconnected) => (None, false, Some("the drain thread exited".to_string())),
+            Err(mpsc::RecvTimeoutError::Timeout) => (None, true, None),
+        };
+        if let (false, Some(h)) = (timed_out, self.handle.take()) {
+            let _ = h.join();
+        }
+        #[cfg(not(feature = "loom"))]
+        if let Some(f) = self.shared.pool.file() {
+            f.deactivate();
+            if !timed_out && drain_panic.is_none() {
+                f.mark_closed();
+            }
+        }
+        INSTALLED.store(false, StdOrdering::Release);
+        let m = Metrics::collect(&self.shared);
+        let report = DrainReport {
+            recorded: m.recorded,
+            dropped: m.dropped,
+            dropped_bytes: m.dropped_bytes,
+            transitions: m.transitions,
+            loss_records: m.drain.loss_records,
+            sinks: m.sinks,
+            sink_errors: self.shared.sink_errors.lock().unwrap_or_else(|e| e.into_inner()).clone(),
+            threads: m.threads_seen,
+            undelivered: self.shared.undelivered_events(),
+            retained: outcome.as_ref().map_or(0, |o| o.retained_events),
+            duration: start.elapsed(),
+            uptime: self.shared.started.elapsed(),
+            timed_out,
+            drain_panic,
+        };
+        if let Some(p) = &report.drain_panic {
+            self.shared.diag.emit(
+                DiagnosticKind::Summary,
+                None,
+                format!("the drain thread failed: {p}; {} events were not delivered", report.undelivered),
+            );
+        }
+        if timed_out {
+            self.shared.diag.emit(
+                DiagnosticKind::ShutdownTimeout,
+                None,
+                format!(
+                    "shutdown timed out after {:?}: the drain thread did not finish in time (a sink may be hanging); \
+                     {} events had not been taken out of the rings",
+                    timeout, report.undelivered
+                ),
+            );
+        }
+        report
+    }
+}
+
+impl Drop for Guard {
+    fn drop(&mut self) {
+        if self.done {
+            return;
+        }
+        let timeout = self.shared.config.shutdown_timeout;
+        let r = self.shutdown_inner(timeout);
+        if r.dropped.total() > 0 || !r.sink_errors.is_empty() || r.drain_panic.is_some() {
+            self.shared.diag.emit(DiagnosticKind::Summary, None, r.summary_line());
+        }
+    }
+}
+
+/// What a runtime did, returned by [`Guard::shutdown`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DrainReport {
+    /// Events that made it into a ring (and were taken out by the drain).
+    pub recorded: u64,
+    /// Events dropped, per reason.
+    pub dropped: DropCounts,
+    /// Bytes of dropped events.
+    pub dropped_bytes: u64,
+    /// Backpressure state transitions of all threads.
+    pub transitions: TransitionCounts,
+    /// Loss records delivered to the sinks.
+    pub loss_records: u64,
+    /// Per sink: what it wrote and lost.
+    pub sinks: Vec<SinkReport>,
+    /// Every sink failure (the first 256), with the sink's name.
+    pub sink_errors: Vec<SinkErrorReport>,
+    /// Threads that recorded.
+    pub threads: u64,
+    /// Events committed to rings and not taken out by the drain when the report was made:
+    /// every recording thread's count of committed events minus `recorded`. Non-zero after a
+    /// timeout (a detached drain may still deliver some of them later) or a drain panic, and
+    /// in flight-recorder mode without sinks, where the rings are kept (then it equals
+    /// `retained`). Once the shutdown's close handshake is done — always, unless a thread
+    /// was still inside a recording call when the timeout fired — `recorded + undelivered +
+    /// dropped` is every event recorded into this runtime.
+    pub undelivered: u64,
+    /// Flight-recorder mode without sinks: events left in the rings at shutdown, on purpose
+    /// (in the pool file, for `ringtrace recover`). Each event is delivered, dropped with a
+    /// reason, or retained.
+    pub retained: u64,
+    /// How long the shutdown took.
+    pub duration: Duration,
+    /// How long the runtime ran.
+    pub uptime: Duration,
+    /// The drain did not finish within the timeout.
+    pub timed_out: bool,
+    /// The drain thread itself panicked (a bug in ringtrace; sink panics are contained and
+    /// reported per sink): the message.
+    pub drain_panic: Option<String>,
+}
+
+impl DrainReport {
+    /// The report for one sink, by name.
+    pub fn sink(&self, name: &str) -> Option<&SinkReport> {
+        self.sinks.iter().find(|s| s.name == name)
+    }
+
+    /// A one-line summary.
+    pub fn summary_line(&self) -> String {
+        let mut s = format!("recorded {} events, dropped {}", self.recorded, self.dropped.total());
+        for (r, n) in self.dropped.iter() {
+            s.push_str(&format!(" {r}={n}"));
+        }
+        for k in &self.sinks {
+            s.push_str(&format!("; sink {:?} wrote {} lost {}", k.name, k.written, k.dropped));
+        }
+        if self.timed_out {
+            s.push_str("; TIMED OUT: the drain thread did not finish in time");
+        }
+        s
+    }
+}
