@@ -18,14 +18,14 @@ ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "crates", 
 
 # Lowest first. Each entry is a top-level module of the crate (a file or a folder).
 LAYERS = [
-    ["sync", "platform", "clock", "level", "numfmt", "private_file"],
+    ["sync", "platform", "clock", "level"],
     ["diag"],
     ["wire"],
     ["callsite"],
     ["config"],
     ["output"],
-    ["rings"],
     ["backpressure"],
+    ["rings"],
     ["shared"],
     ["recording"],
     ["drain"],

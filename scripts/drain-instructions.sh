@@ -36,7 +36,7 @@ ann = subprocess.run(["callgrind_annotate", "--inclusive=yes", "--threshold=100"
                      capture_output=True, text=True).stdout
 wb = 0
 for line in ann.splitlines():
-    if "as ringtrace::sink::Sink>::write_batch" in line:
+    if "as ringtrace::output::sink::Sink>::write_batch" in line or "as ringtrace::sink::Sink>::write_batch" in line:
         wb = max(wb, int(line.split()[0].replace(",", "")))
 print(best[0], wb)
 EOF

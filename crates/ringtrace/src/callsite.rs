@@ -279,10 +279,32 @@ pub fn register_metadata(meta: &'static Metadata) -> u32 {
     let slot = unsafe { &*bucket.add(off) };
     // Release: pairs with the Acquire in `lookup`.
     slot.store(meta as *const Metadata as *mut Metadata, Ordering::Release);
-    // A flight-recorder pool file describes the callsite before any record can carry the id.
-    #[cfg(not(feature = "loom"))]
-    crate::flight::callsite_registered(id, meta);
+    // The observer (a flight-recorder pool file) describes the callsite before any record
+    // can carry the id.
+    let observer = *REGISTRATION_OBSERVER.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some(observe) = observer {
+        observe(id, meta);
+    }
     id
+}
+
+/// Told of every registration, between storing the table entry and returning the id
+/// ([`observe_registrations`]).
+type RegistrationObserver = fn(u32, &'static Metadata);
+
+/// The installed observer. A mutex, not an atomic: a registration that finds no observer took
+/// the lock before the observer was installed, so its entry is stored and its id is below
+/// [`registered_below`] when the installer next looks (the installer's catch-up relies on it).
+/// Registration is a cold path (once per callsite).
+static REGISTRATION_OBSERVER: std::sync::Mutex<Option<RegistrationObserver>> = std::sync::Mutex::new(None);
+
+/// Installs the observer every later registration calls with its id and metadata, replacing
+/// any earlier one. The flight recorder installs one that describes callsites in the pool
+/// file; this module does not know who listens. Registrations that ran before this returned
+/// are not replayed: the installer catches up with [`registered_below`] and [`lookup`].
+#[cfg_attr(feature = "loom", allow(dead_code))]
+pub(crate) fn observe_registrations(observer: RegistrationObserver) {
+    *REGISTRATION_OBSERVER.lock().unwrap_or_else(|e| e.into_inner()) = Some(observer);
 }
 
 /// Ids below this have been handed out (their entries may still be being stored).

@@ -96,7 +96,7 @@ pub use wire::record::{LossInfo, RecordKind, HEADER_LEN, MAX_RECORD_LEN};
 /// This ringtrace's version (checked against each sink's declared minimum, see
 /// [`SinkMetadata`]).
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");
-pub use rings::slot::DropReason;
+pub use backpressure::drops::DropReason;
 pub use wire::value::{ErrorChain, Value};
 
 use std::sync::atomic::{AtomicU8, Ordering};

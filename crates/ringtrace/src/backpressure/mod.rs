@@ -44,7 +44,9 @@
 //! do; AcqRel keeps a transition and the counters of the party that made it in one order for
 //! readers of `metrics()`.
 
-use crate::rings::slot::Counters;
+pub(crate) mod drops;
+
+use drops::Counters;
 use crate::sync::{fence, thread, AtomicU64, AtomicUsize, Mutex, Ordering};
 use std::fmt;
 

@@ -1346,10 +1346,12 @@ mod file {
         /// Makes this the file callsite registrations are described in, and describes every
         /// callsite registered so far.
         pub(crate) fn activate(self: &Arc<Self>) {
+            crate::callsite::observe_registrations(callsite_registered);
             let mut active = ACTIVE.lock().unwrap_or_else(|e| e.into_inner());
             *active = Some(self.clone());
-            // Under the lock: a registration that did not see this file (it took the lock
-            // before us) has its id counted in `registered()` and its entry stored.
+            // Under the lock: a registration that did not see this file (it took the
+            // observer's lock before it was installed, or this lock before us) has its id
+            // counted in `registered_below()` and its entry stored.
             for id in 1..crate::callsite::registered_below() {
                 if let Some(meta) = crate::callsite::lookup(id) {
                     self.describe_callsite(id, meta);
@@ -1383,9 +1385,10 @@ mod file {
         }
     }
 
-    /// Called by a callsite registration between storing the table entry and publishing the
-    /// id, so the description is in the file before any record carries the id.
-    pub(crate) fn callsite_registered(id: u32, meta: &'static crate::Metadata) {
+    /// The registration observer ([`crate::callsite::observe_registrations`]), called between
+    /// storing the table entry and returning the id, so the description is in the file before
+    /// any record carries the id.
+    fn callsite_registered(id: u32, meta: &'static crate::Metadata) {
         let active = ACTIVE.lock().unwrap_or_else(|e| e.into_inner());
         if let Some(f) = active.as_ref() {
             f.describe_callsite(id, meta);
@@ -1393,5 +1396,3 @@ mod file {
     }
 }
 
-#[cfg(not(feature = "loom"))]
-pub(crate) use file::callsite_registered;

@@ -6,7 +6,8 @@
 //! other); after shutdown every count is final.
 
 use crate::backpressure::ThreadState;
-use crate::rings::slot::{occupied, Counters, DropReason};
+use crate::rings::slot::{occupied};
+use crate::backpressure::drops::{Counters, DropReason};
 use crate::runtime::{Shared, SinkReport};
 use std::fmt;
 use std::sync::atomic::Ordering;

@@ -347,9 +347,9 @@ impl Shared {
     /// the close handshake); a snapshot before.
     pub(crate) fn undelivered_events(&self) -> u64 {
         let reg = &self.registry;
-        let overwritten = crate::rings::slot::DropReason::Overwritten.index();
+        let overwritten = crate::backpressure::drops::DropReason::Overwritten.index();
         // Relaxed: counters, read after the handshake's Acquire loads.
-        let gone = |c: &crate::rings::slot::Counters| {
+        let gone = |c: &crate::backpressure::drops::Counters| {
             c.delivered.load(StdOrdering::Relaxed) + c.dropped[overwritten].load(StdOrdering::Relaxed)
         };
         let mut committed = reg.retired.committed.load(StdOrdering::Relaxed);
