@@ -129,6 +129,11 @@ def main():
             base = [] if m.group(1) == "crate" else (parent if m.group(1) == "super" else here)
             for path in expand(base, m.group(2)):
                 targets.add(resolve(path))
+        # `use child::…` in a mod.rs (or lib.rs): a path relative to the module itself.
+        for m in re.finditer(r"\buse\s+(\w+)::([^;]*);", src):
+            if m.group(1) not in ("crate", "super", "self", "std", "core", "alloc") and tuple(here + [m.group(1)]) in modules:
+                for path in expand(here + [m.group(1)], m.group(2)):
+                    targets.add(resolve(path))
         for m in re.finditer(r"(?<![\w:])crate((?:::\w+)+)", src):
             targets.add(resolve(m.group(1).split("::")[1:]))
         for m in re.finditer(r"(?<![\w:])super((?:::\w+)+)", src):

@@ -179,6 +179,16 @@ impl Diagnostics {
     }
 }
 
+/// A panic's message, when its payload is a string (what `panic!` with a message makes).
+pub(crate) fn panic_payload(payload: &(dyn std::any::Any + Send)) -> Option<&str> {
+    payload.downcast_ref::<&str>().copied().or_else(|| payload.downcast_ref::<String>().map(String::as_str))
+}
+
+/// A caught panic as a sink error's message: `panicked: MESSAGE`, or `panicked`.
+pub(crate) fn panic_message(p: &Box<dyn std::any::Any + Send>) -> String {
+    panic_payload(p.as_ref()).map_or_else(|| "panicked".to_string(), |s| format!("panicked: {s}"))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -54,6 +54,7 @@ mod platform;
 mod recording;
 mod rings;
 mod runtime;
+mod shared;
 mod sync;
 mod wire;
 
@@ -85,11 +86,12 @@ pub use output::preset::{PostgresSpec, Preset, SinkSpec};
 pub use output::sink::{
     Incompatibility, IncompatibleSink, RawBatch, RawRun, Sink, SinkContext, SinkError, SinkMetadata,
 };
+pub use output::sink::{SinkErrorReport, SinkPhase, SinkReport};
 pub use output::template::{Template, TemplateError};
 pub use recording::context::{ContextGuard, CONTEXT_CAPACITY};
 pub use recording::producer::{record_bytes, set_thread_policy, unrecorded_events};
 pub use runtime::metrics::{metrics, DrainMetrics, DropCounts, Metrics, PoolMetrics, ThreadMetrics, TransitionCounts};
-pub use runtime::{BuildError, Builder, DrainReport, Guard, SinkErrorReport, SinkPhase, SinkReport};
+pub use runtime::{BuildError, Builder, DrainReport, Guard};
 pub use wire::encode::{DebugArg, DisplayArg, Encode, Encoder, ErrorArg, CUT_MARK};
 pub use wire::record::{LossInfo, RecordKind, HEADER_LEN, MAX_RECORD_LEN};
 

@@ -352,7 +352,7 @@ impl crate::Sink for Seen {
 /// `Builder::install`), not installed: its producers and drain are driven by the model.
 #[derive(Debug)]
 pub struct Model {
-    shared: Arc<crate::runtime::Shared>,
+    shared: Arc<crate::shared::Shared>,
     seen: Seen,
 }
 
@@ -386,8 +386,14 @@ impl Model {
         };
         let pool = crate::rings::pool::Pool::new(c.rings, c.ring_size).expect("a tiny anonymous mapping");
         let clock = crate::ClockCalibration::new(0, 0, 1_000_000_000);
-        let shared =
-            crate::runtime::Shared::new(config, pool, clock, crate::DiagnosticSink::Off, vec!["model".to_string()]);
+        let shared = crate::shared::Shared::new(
+            config,
+            pool,
+            clock,
+            crate::DiagnosticSink::Off,
+            vec!["model".to_string()],
+            None,
+        );
         Self { shared: Arc::new(shared), seen: Seen::default() }
     }
 
@@ -410,12 +416,12 @@ impl Model {
         self.shared.stop_drain();
     }
 
-    /// `request_snapshot`'s request, for a flush (no file): queued, flagged and the drain
-    /// woken, as `runtime::request_snapshot` does. Poll the receiver with `try_recv`.
+    /// A flush request (a snapshot without a file): queued, flagged and the drain woken, as
+    /// `flight::snapshot` does (`Shared::post_request`). Poll the receiver with `try_recv`.
     pub fn request_flush(
         &self,
     ) -> std::sync::mpsc::Receiver<Result<crate::flight::SnapshotReport, crate::flight::SnapshotError>> {
-        crate::runtime::post_snapshot_request(&self.shared, None)
+        crate::flight::post_request(&self.shared, None)
     }
 
     /// The events the sink received, in order: (thread id, event id).

@@ -46,8 +46,8 @@
 
 pub(crate) mod drops;
 
-use drops::Counters;
 use crate::sync::{fence, thread, AtomicU64, AtomicUsize, Mutex, Ordering};
+use drops::Counters;
 use std::fmt;
 
 /// A thread's backpressure state.

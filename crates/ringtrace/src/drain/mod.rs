@@ -54,15 +54,16 @@
 //! When `stop` is set the drain makes passes with no hold-back until one finds nothing, stops
 //! the sinks in reverse order and reports.
 
+use crate::backpressure::drops::DropReason;
 use crate::backpressure::ThreadState;
+use crate::diag::panic_message;
 use crate::diag::DiagnosticKind;
-use crate::flight::{SnapshotError, SnapshotReport};
 use crate::output::event::{Batch, CallsiteInfo, CallsiteTable, RecRef, Seg, ThreadInfo};
+use crate::output::sink::SinkPhase;
 use crate::output::sink::{RawBatch, RawRun, Sink};
 use crate::rings::pool::NIL;
 use crate::rings::slot::{occupied, ThreadEntry, SLOT_EXITED};
-use crate::backpressure::drops::{DropReason};
-use crate::runtime::{panic_message, Shared, SinkPhase};
+use crate::shared::{DrainAccess, Shared};
 use crate::sync::Ordering;
 use crate::wire::record::{align8, Header, RecordKind, FLAG_TRUNCATED, HEADER_LEN};
 use std::collections::{HashMap, VecDeque};
@@ -316,13 +317,13 @@ impl Drain {
             if self.shared.stop.load(Ordering::Acquire) {
                 break;
             }
-            // Acquire: pairs with the SeqCst store in `request_snapshot`; the request is in
-            // the list (behind its mutex anyway).
-            if self.shared.snapshot_pending.load(Ordering::Acquire) {
-                self.serve_snapshots();
+            // Acquire: pairs with the SeqCst store in `Shared::post_request`; the request is
+            // in the list (behind its mutex anyway).
+            if self.shared.request_pending.load(Ordering::Acquire) {
+                self.serve_requests();
             }
-            if let Some(path) = crate::flight::signalled_snapshot() {
-                self.snapshot_for_signal(&path);
+            if let Some(request) = self.shared.poll_request.and_then(|poll| poll()) {
+                request.run(&mut self);
             }
             let found = self.pass(false);
             if found > 0 {
@@ -369,8 +370,8 @@ impl Drain {
 
     /// Final passes, then stop the sinks in reverse order.
     fn finish(mut self) -> DrainOutcome {
-        // Snapshots asked for before the shutdown are still taken.
-        self.serve_snapshots();
+        // Requests (snapshots) made before the shutdown are still served.
+        self.serve_requests();
         // The close handshake's wait (shutdown fenced and waited, but within its timeout):
         // from here on no producer touches this runtime's rings, counters or gaps, so the
         // final passes read everything and the gaps of live threads are ours to report.
@@ -796,61 +797,14 @@ impl Drain {
         self.shared.pool.free_list().free() < self.shared.pressure_below.max(1)
     }
 
-    /// Takes every snapshot asked for so far (flight.rs).
-    fn serve_snapshots(&mut self) {
+    /// Runs every request posted so far ([`Shared::post_request`]).
+    fn serve_requests(&mut self) {
         // SeqCst: a request pushed after this store sets the flag again.
-        self.shared.snapshot_pending.store(false, Ordering::SeqCst);
-        let requests = std::mem::take(&mut *self.shared.snapshots.lock().unwrap_or_else(|e| e.into_inner()));
-        for r in requests {
-            let result = match &r.path {
-                Some(path) => self.take_snapshot(path),
-                None => {
-                    self.flush_now();
-                    Ok(SnapshotReport { path: Default::default(), records: 0, threads: 0, bytes: 0 })
-                }
-            };
-            let _ = r.reply.send(result);
+        self.shared.request_pending.store(false, Ordering::SeqCst);
+        let requests = std::mem::take(&mut *self.shared.requests.lock().unwrap_or_else(|e| e.into_inner()));
+        for request in requests {
+            request.run(self);
         }
-    }
-
-    /// A snapshot asked for by a signal (`flight::snapshot_on_signal`): nobody waits for it,
-    /// so the outcome goes to the diagnostics.
-    fn snapshot_for_signal(&mut self, path: &std::path::Path) {
-        let message = match self.take_snapshot(path) {
-            Ok(r) => format!(
-                "signal: snapshot of {} records from {} threads written to {}",
-                r.records,
-                r.threads,
-                path.display()
-            ),
-            Err(e) => format!("signal: snapshot to {} failed: {e}", path.display()),
-        };
-        self.shared.diag.emit(DiagnosticKind::Snapshot, None, message);
-    }
-
-    /// Copies every live thread's rings, without taking them, into a trace at `path`.
-    fn take_snapshot(&mut self, path: &std::path::Path) -> Result<SnapshotReport, SnapshotError> {
-        let shared = self.shared.clone();
-        let mut threads = Vec::new();
-        for entry in shared.registry.iter() {
-            if !occupied(entry.slot.load(Ordering::Acquire)) {
-                continue;
-            }
-            let records = self.peek_thread(entry);
-            if records.is_empty() {
-                continue;
-            }
-            threads.push((entry.info(), records));
-        }
-        let (trace, records) = crate::flight::write_trace(&shared.clock, &threads);
-        // Mode 0600, through `PATH.partial` and a rename: a reader never sees half a snapshot.
-        crate::flight::write_private(path, &trace).map_err(SnapshotError::Io)?;
-        Ok(SnapshotReport {
-            path: path.to_path_buf(),
-            records,
-            threads: threads.len() as u64,
-            bytes: trace.len() as u64,
-        })
     }
 
     /// Copies a thread's committed records, oldest first, without taking its rings
@@ -878,7 +832,7 @@ impl Drain {
     fn has_work(&self) -> bool {
         let pool = &self.shared.pool;
         // Acquire: as in `run`.
-        if self.shared.snapshot_pending.load(Ordering::Acquire)
+        if self.shared.request_pending.load(Ordering::Acquire)
             && !crate::sync::weaken::active(crate::sync::Mutation::NoSnapshotCheck)
         {
             return true;
@@ -1430,4 +1384,31 @@ fn next_record(mem: &[u8], mut pos: u64, end: u64) -> Option<(u64, usize, Header
         return Some((pos, off, header, len));
     }
     None
+}
+
+/// What requests from other threads (snapshots, flushes) may do on the drain thread.
+impl DrainAccess for Drain {
+    fn shared(&self) -> &Shared {
+        &self.shared
+    }
+
+    fn peek_threads(&mut self) -> Vec<(ThreadInfo, Vec<u8>)> {
+        let shared = self.shared.clone();
+        let mut threads = Vec::new();
+        for entry in shared.registry.iter() {
+            if !occupied(entry.slot.load(Ordering::Acquire)) {
+                continue;
+            }
+            let records = self.peek_thread(entry);
+            if records.is_empty() {
+                continue;
+            }
+            threads.push((entry.info(), records));
+        }
+        threads
+    }
+
+    fn flush_now(&mut self) {
+        Drain::flush_now(self);
+    }
 }

@@ -388,3 +388,65 @@ impl From<std::io::Error> for SinkError {
         SinkError::with_source("i/o error", e)
     }
 }
+
+/// When a sink failed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SinkPhase {
+    /// In `start`.
+    Start,
+    /// In `write_batch`.
+    Write,
+    /// In `flush`.
+    Flush,
+    /// In `stop`.
+    Stop,
+}
+
+impl fmt::Display for SinkPhase {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            SinkPhase::Start => "start",
+            SinkPhase::Write => "write",
+            SinkPhase::Flush => "flush",
+            SinkPhase::Stop => "stop",
+        })
+    }
+}
+
+/// A sink failure, with the sink's name.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SinkErrorReport {
+    /// The sink's name.
+    pub sink: String,
+    /// When it failed.
+    pub phase: SinkPhase,
+    /// The error (or panic message).
+    pub message: String,
+}
+
+impl fmt::Display for SinkErrorReport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "sink {:?} failed in {}: {}", self.sink, self.phase, self.message)
+    }
+}
+
+/// What one sink received.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SinkReport {
+    /// The sink's name.
+    pub name: String,
+    /// Events written (in batches that succeeded; loss records included).
+    pub written: u64,
+    /// Events lost for this sink because their batch failed.
+    pub dropped: u64,
+    /// Batches that succeeded.
+    pub batches: u64,
+    /// Failed batches, flushes and stops.
+    pub errors: u64,
+    /// Panics caught (counted in `errors` too).
+    pub panics: u64,
+    /// The last error message.
+    pub last_error: Option<String>,
+    /// Files the sink wrote.
+    pub outputs: Vec<PathBuf>,
+}

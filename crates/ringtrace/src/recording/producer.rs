@@ -31,6 +31,7 @@
 //! a swapped-out ring), marks the registry slot EXITED, and nudges the drain: records of a
 //! thread that exits are never lost.
 
+use crate::backpressure::drops::DropReason;
 use crate::backpressure::ThreadState;
 use crate::callsite::Callsite;
 use crate::config::{Policy, Serialization};
@@ -39,18 +40,13 @@ use crate::recording::context::ContextBuf;
 use crate::rings::pool::NIL;
 use crate::rings::ring::RingWriter;
 use crate::rings::slot::{ThreadEntry, SLOT_EXITED};
-use crate::backpressure::drops::{DropReason};
-use crate::runtime::Shared;
+use crate::shared::{Shared, CURRENT};
 use crate::sync::Ordering;
 use crate::wire::encode::{fit, Encode, Encoder, Fitted};
 use crate::wire::record::{align8, Header, LossInfo, RecordKind, FLAG_CONTEXT, FLAG_TRUNCATED, HEADER_LEN};
-use arc_swap::ArcSwapOption;
 use std::cell::Cell;
 use std::sync::atomic::{AtomicU64, Ordering as StdOrdering};
 use std::sync::Arc;
-
-/// The installed runtime, if any. Read on cold paths only.
-pub(crate) static CURRENT: ArcSwapOption<Shared> = ArcSwapOption::const_empty();
 
 /// Events recorded with no runtime installed, or during thread teardown, or after shutdown.
 static UNRECORDED: AtomicU64 = AtomicU64::new(0);
@@ -846,7 +842,7 @@ impl Producer {
         let entry = shared.registry.claim(name.clone(), os_tid) as *const ThreadEntry;
         // A pool file describes the thread before any of its records (cold: once per thread).
         #[cfg(not(feature = "loom"))]
-        if let Some(f) = shared.pool.file() {
+        if let Some(f) = shared.pool.journal() {
             // SAFETY: registry slots live as long as the registry (inside `shared`).
             let id = unsafe { &*entry }.thread_id.load(StdOrdering::Relaxed);
             f.describe_thread(&crate::output::event::ThreadInfo { id, name: name.to_string(), os_tid });

@@ -38,21 +38,6 @@ use std::fmt;
 /// "No ring": the free list's empty marker and the registry's "no active ring".
 pub(crate) const NIL: u32 = u32::MAX;
 
-/// Why the pool could not be created.
-#[derive(Debug)]
-pub(crate) enum PoolError {
-    /// The mapping could not be created.
-    Map(std::io::Error),
-}
-
-impl fmt::Display for PoolError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            PoolError::Map(e) => write!(f, "cannot map the ring pool: {e}"),
-        }
-    }
-}
-
 /// The lock-free, ABA-safe free list of ring indices. See the module doc.
 #[derive(Debug)]
 pub(crate) struct FreeList {
@@ -172,9 +157,35 @@ enum Backing {
         /// Owns the control blocks; all access goes through `Pool::ctl`.
         _ctl: HeapCtl,
     },
-    /// A flight-recorder pool file: rings and control blocks both in the mapping.
+    /// A file (the flight recorder's pool file): rings and control blocks both in its
+    /// mapping, told of ring owners and threads as they come.
     #[cfg(not(feature = "loom"))]
-    File(std::sync::Arc<crate::flight::PoolFile>),
+    File(std::sync::Arc<dyn PoolJournal>),
+}
+
+/// A pool kept in a file, and what that file is told as the pool runs (the flight recorder's
+/// pool file implements it; the pool and the producers do not know more of it).
+///
+/// # Safety
+///
+/// [`rings_ptr`](Self::rings_ptr) must point to `ring_count × ring_size` writable bytes and
+/// [`ctl_ptr`](Self::ctl_ptr) to `ring_count` initialised [`RingCtl`]s (the counts the pool
+/// is made with, [`Pool::in_file`]), both valid and not otherwise accessed for as long as the
+/// implementor lives.
+#[cfg_attr(feature = "loom", allow(dead_code))]
+pub(crate) unsafe trait PoolJournal: Send + Sync {
+    /// Start of the rings' bytes.
+    fn rings_ptr(&self) -> *mut u8;
+    /// The rings' control blocks.
+    fn ctl_ptr(&self) -> *const RingCtl;
+    /// Notes that `thread` starts writing into `ring`, its `seq`-th ring (a swap: cold).
+    fn set_owner(&self, ring: u32, thread: u64, seq: u64);
+    /// Describes a recording thread before any of its records (once per thread).
+    fn describe_thread(&self, info: &crate::output::event::ThreadInfo);
+    /// Writes the file's dirty pages to the device and waits for it.
+    fn sync(&self) -> std::io::Result<()>;
+    /// The file's path.
+    fn path(&self) -> &std::path::Path;
 }
 
 /// The control blocks of an anonymous pool, owned through a raw pointer rather than a
@@ -237,12 +248,12 @@ impl fmt::Debug for Pool {
 impl Pool {
     /// Maps `ring_count × ring_size` bytes. `ring_size` must be a power of two (validated by
     /// the configuration).
-    pub(crate) fn new(ring_count: u32, ring_size: usize) -> Result<Self, PoolError> {
+    pub(crate) fn new(ring_count: u32, ring_size: usize) -> std::io::Result<Self> {
         debug_assert!(ring_size.is_power_of_two());
-        let len = (ring_count as usize).checked_mul(ring_size).ok_or_else(|| {
-            PoolError::Map(std::io::Error::new(std::io::ErrorKind::InvalidInput, "pool size overflows"))
-        })?;
-        let mut map = memmap2::MmapMut::map_anon(len.max(1)).map_err(PoolError::Map)?;
+        let len = (ring_count as usize)
+            .checked_mul(ring_size)
+            .ok_or_else(|| std::io::Error::new(std::io::ErrorKind::InvalidInput, "pool size overflows"))?;
+        let mut map = memmap2::MmapMut::map_anon(len.max(1))?;
         let base = map.as_mut_ptr();
         let ctl = HeapCtl::new(ring_count, ring_size);
         let ctl_ptr = ctl.as_ptr();
@@ -259,7 +270,7 @@ impl Pool {
     /// A pool in a flight-recorder file (flight.rs), which holds the rings and their control
     /// blocks.
     #[cfg(not(feature = "loom"))]
-    pub(crate) fn in_file(ring_count: u32, ring_size: usize, file: std::sync::Arc<crate::flight::PoolFile>) -> Self {
+    pub(crate) fn in_file(ring_count: u32, ring_size: usize, file: std::sync::Arc<dyn PoolJournal>) -> Self {
         Self {
             base: file.rings_ptr(),
             ctl: file.ctl_ptr(),
@@ -270,9 +281,9 @@ impl Pool {
         }
     }
 
-    /// The pool file, if the pool lives in one.
+    /// The file the pool lives in, if it lives in one.
     #[cfg(not(feature = "loom"))]
-    pub(crate) fn file(&self) -> Option<&std::sync::Arc<crate::flight::PoolFile>> {
+    pub(crate) fn journal(&self) -> Option<&std::sync::Arc<dyn PoolJournal>> {
         match &self.backing {
             Backing::File(f) => Some(f),
             Backing::Anon { .. } => None,

@@ -24,8 +24,8 @@
 //! the Acquire loads of `head` in traversals, so a reader that reaches a slot sees it
 //! initialised). Nothing is ever unlinked, so there is no ABA and no unlink race.
 
+use crate::backpressure::drops::Counters;
 use crate::rings::slot::{ThreadEntry, SLOT_CLAIMING, SLOT_FREE, SLOT_LIVE};
-use crate::backpressure::drops::{Counters};
 use crate::sync::{AtomicPtr, AtomicU32, AtomicU64, Ordering};
 use std::fmt;
 use std::sync::Arc as StdArc;

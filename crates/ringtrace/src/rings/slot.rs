@@ -47,7 +47,6 @@ use crate::rings::pool::NIL;
 use crate::sync::{fence, AtomicU32, AtomicU64, CachePadded, Mutex, Ordering};
 use std::sync::Arc as StdArc;
 
-
 /// The drain's announcement of the ring it is reading without owning it (a thread's active
 /// ring in a pass, or a chain or active ring in a snapshot), and the producer's wait for it
 /// to end before it reuses a ring it reclaimed under `DropOldest`. One protocol, used by
@@ -209,7 +208,6 @@ impl Presence {
         self.word.store(0, Ordering::Relaxed);
     }
 }
-
 
 /// Registry slot states.
 pub(crate) const SLOT_FREE: u32 = 0;
@@ -503,6 +501,7 @@ impl ThreadEntry {
 #[cfg(all(test, not(feature = "loom")))]
 mod tests {
     use super::*;
+    use crate::backpressure::drops::DropReason;
 
     #[test]
     fn chain_is_fifo() {

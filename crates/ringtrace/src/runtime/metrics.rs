@@ -5,10 +5,11 @@
 //! whole (a record taken by the drain between two loads may show in one total and not the
 //! other); after shutdown every count is final.
 
-use crate::backpressure::ThreadState;
-use crate::rings::slot::{occupied};
 use crate::backpressure::drops::{Counters, DropReason};
-use crate::runtime::{Shared, SinkReport};
+use crate::backpressure::ThreadState;
+use crate::output::sink::SinkReport;
+use crate::rings::slot::occupied;
+use crate::shared::Shared;
 use std::fmt;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
@@ -316,7 +317,7 @@ impl Metrics {
 
 /// A snapshot of the installed runtime's counters, or `None` if no runtime is installed.
 pub fn metrics() -> Option<Metrics> {
-    crate::recording::producer::CURRENT.load().as_ref().map(|s| Metrics::collect(s))
+    crate::shared::CURRENT.load().as_ref().map(|s| Metrics::collect(s))
 }
 
 /// Escapes a Prometheus label value (`\`, `"` and newlines).

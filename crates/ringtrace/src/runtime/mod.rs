@@ -12,378 +12,24 @@
 
 pub(crate) mod metrics;
 
-use crate::backpressure::Waiters;
 use crate::callsite::Level;
 use crate::clock::ClockCalibration;
 use crate::config::{Config, ConfigError, Policy, Serialization};
-use crate::diag::{DiagnosticKind, DiagnosticSink, Diagnostics};
+use crate::diag::panic_message;
+use crate::diag::{DiagnosticKind, DiagnosticSink};
 use crate::drain::{Drain, DrainOutcome};
 use crate::output::preset::{Preset, SinkSpec};
 use crate::output::sink::{Sink, SinkContext};
-use crate::recording::producer::CURRENT;
+use crate::output::sink::{SinkErrorReport, SinkReport};
 use crate::rings::pool::Pool;
-use crate::rings::registry::Registry;
 use crate::runtime::metrics::{DropCounts, Metrics, TransitionCounts};
-use crate::sync::wake::DrainSignal;
-use crate::sync::{AtomicBool, Ordering};
+use crate::shared::{Shared, CURRENT};
+use crate::sync::Ordering;
 use std::fmt;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicU64, Ordering as StdOrdering};
-use std::sync::{mpsc, Arc, Mutex};
+use std::sync::atomic::Ordering as StdOrdering;
+use std::sync::{mpsc, Arc};
 use std::time::{Duration, Instant};
-
-/// Everything the producers, the drain and `metrics()` share for one runtime.
-#[derive(Debug)]
-pub(crate) struct Shared {
-    /// Unique per installed runtime (a producer made for another one is replaced).
-    pub(crate) generation: u64,
-    /// Set once by `shutdown`: the runtime takes no more records. Read by every recording
-    /// call after it entered (`threads::Presence`: the close handshake); on its own cache
-    /// line, which nothing else writes.
-    pub(crate) closed: crate::sync::CachePadded<AtomicBool>,
-    pub(crate) config: Config,
-    pub(crate) pool: Pool,
-    pub(crate) registry: Registry,
-    pub(crate) signal: DrainSignal,
-    /// Set by `shutdown`; the drain finishes after seeing it (SeqCst store, Acquire load).
-    pub(crate) stop: AtomicBool,
-    pub(crate) clock: ClockCalibration,
-    pub(crate) diag: Diagnostics,
-    pub(crate) drain_stats: DrainStats,
-    pub(crate) sink_stats: Vec<SinkStats>,
-    pub(crate) sink_errors: Mutex<Vec<SinkErrorReport>>,
-    pub(crate) started: Instant,
-    /// Fewer free rings than this: PRESSURE (`pressure_watermark` × rings, rounded up).
-    pub(crate) pressure_below: usize,
-    /// At least this many free rings: RECOVERY (`recovery_watermark` × rings, rounded up).
-    pub(crate) recovery_at: usize,
-    /// Producers waiting under `Policy::Block`.
-    pub(crate) waiters: Waiters,
-    /// The same-thread-rule diagnostic was emitted (once per runtime; the count is in the
-    /// report).
-    pub(crate) drain_context_reported: std::sync::atomic::AtomicBool,
-    /// Snapshots asked of the drain (flight.rs).
-    pub(crate) snapshots: Mutex<Vec<crate::flight::SnapshotRequest>>,
-    /// `snapshots` is not empty (SeqCst store by the asker, Acquire load by the drain).
-    pub(crate) snapshot_pending: AtomicBool,
-    /// The drain thread has ended (returned or unwound). Set by the drain thread last (Release);
-    /// read by producers waiting on a drain read (Acquire), as a way out.
-    pub(crate) drain_exited: AtomicBool,
-}
-
-/// Asks the installed runtime's drain for a snapshot and waits for it ([`crate::snapshot`]).
-/// `path: None` asks for a flush instead; `timeout: None` means `shutdown_timeout`.
-pub(crate) fn request_snapshot(
-    path: Option<PathBuf>,
-    timeout: Option<Duration>,
-) -> Result<crate::flight::SnapshotReport, crate::flight::SnapshotError> {
-    use crate::flight::SnapshotError;
-    if crate::recording::producer::is_drain_thread() {
-        return Err(SnapshotError::FromDrain);
-    }
-    let Some(shared) = CURRENT.load_full() else { return Err(SnapshotError::NotInstalled) };
-    let rx = post_snapshot_request(&shared, path);
-    let timeout = timeout.unwrap_or(shared.config.shutdown_timeout);
-    drop(shared);
-    rx.recv_timeout(timeout).map_err(|_| SnapshotError::Timeout)?
-}
-
-/// Queues a snapshot (or, with `path: None`, flush) request for the drain and wakes it; the
-/// drain answers on the returned channel.
-pub(crate) fn post_snapshot_request(
-    shared: &Shared,
-    path: Option<PathBuf>,
-) -> mpsc::Receiver<Result<crate::flight::SnapshotReport, crate::flight::SnapshotError>> {
-    let (tx, rx) = mpsc::channel();
-    shared.snapshots.lock().unwrap_or_else(|e| e.into_inner()).push(crate::flight::SnapshotRequest { path, reply: tx });
-    // SeqCst store and fence, then the wake: a Dekker pair with the drain's fence between
-    // announcing a sleep and its re-check (`has_work`): either the drain sees the flag, or
-    // the wake sees it sleeping and unparks it.
-    shared.snapshot_pending.store(true, Ordering::SeqCst);
-    crate::sync::fence(Ordering::SeqCst);
-    shared.signal.wake_for_shutdown();
-    rx
-}
-
-/// The panic hook's rescue (flight.rs `install_panic_hook`): sync the pool file in
-/// flight-recorder mode, else have the drain deliver and flush everything (bounded).
-pub(crate) fn save_for_crash() {
-    let Some(shared) = CURRENT.load_full() else { return };
-    if shared.config.flight_recorder {
-        #[cfg(not(feature = "loom"))]
-        if let Some(f) = shared.pool.file() {
-            let _ = f.sync();
-        }
-        return;
-    }
-    drop(shared);
-    let _ = request_snapshot(None, Some(Duration::from_secs(1)));
-}
-
-/// Drain-side counters (written by the drain thread, read by `metrics()`; Relaxed counts).
-#[derive(Debug, Default)]
-pub(crate) struct DrainStats {
-    /// Turns of the drain loop (passes plus idle checks).
-    pub iterations: AtomicU64,
-    /// Passes over the registry that found records.
-    pub busy_passes: AtomicU64,
-    /// Times the drain parked.
-    pub sleeps: AtomicU64,
-    /// Times it parked deeply (producers wake it on their next record).
-    pub deep_sleeps: AtomicU64,
-    /// Batches dispatched.
-    pub batches: AtomicU64,
-    /// Loss records delivered.
-    pub loss_records: AtomicU64,
-    /// Rings whose content could not be read.
-    pub corrupt_rings: AtomicU64,
-    /// Heap bytes the drain holds for records now (its copy buffers and merge buffers), and
-    /// the most it ever held (`DrainMetrics::buffer_bytes`).
-    pub buffer_bytes: AtomicU64,
-    pub buffer_bytes_high_water: AtomicU64,
-    /// Rings the drain holds now (taken from chains, records not all handed out yet).
-    pub held_rings: AtomicU64,
-}
-
-/// Per-sink counters (written by the drain thread).
-#[derive(Debug)]
-pub(crate) struct SinkStats {
-    pub name: String,
-    pub batches: AtomicU64,
-    pub written: AtomicU64,
-    pub dropped: AtomicU64,
-    pub errors: AtomicU64,
-    pub panics: AtomicU64,
-    pub last_error: Mutex<Option<String>>,
-    pub outputs: Mutex<Vec<PathBuf>>,
-}
-
-impl SinkStats {
-    fn new(name: String) -> Self {
-        Self {
-            name,
-            batches: AtomicU64::new(0),
-            written: AtomicU64::new(0),
-            dropped: AtomicU64::new(0),
-            errors: AtomicU64::new(0),
-            panics: AtomicU64::new(0),
-            last_error: Mutex::new(None),
-            outputs: Mutex::new(Vec::new()),
-        }
-    }
-
-    pub(crate) fn report(&self) -> SinkReport {
-        SinkReport {
-            name: self.name.clone(),
-            written: self.written.load(StdOrdering::Relaxed),
-            dropped: self.dropped.load(StdOrdering::Relaxed),
-            batches: self.batches.load(StdOrdering::Relaxed),
-            errors: self.errors.load(StdOrdering::Relaxed),
-            panics: self.panics.load(StdOrdering::Relaxed),
-            last_error: self.last_error.lock().unwrap_or_else(|e| e.into_inner()).clone(),
-            outputs: self.outputs.lock().unwrap_or_else(|e| e.into_inner()).clone(),
-        }
-    }
-}
-
-/// When a sink failed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum SinkPhase {
-    /// In `start`.
-    Start,
-    /// In `write_batch`.
-    Write,
-    /// In `flush`.
-    Flush,
-    /// In `stop`.
-    Stop,
-}
-
-impl fmt::Display for SinkPhase {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            SinkPhase::Start => "start",
-            SinkPhase::Write => "write",
-            SinkPhase::Flush => "flush",
-            SinkPhase::Stop => "stop",
-        })
-    }
-}
-
-/// A sink failure, with the sink's name.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SinkErrorReport {
-    /// The sink's name.
-    pub sink: String,
-    /// When it failed.
-    pub phase: SinkPhase,
-    /// The error (or panic message).
-    pub message: String,
-}
-
-impl fmt::Display for SinkErrorReport {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "sink {:?} failed in {}: {}", self.sink, self.phase, self.message)
-    }
-}
-
-/// What one sink received.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SinkReport {
-    /// The sink's name.
-    pub name: String,
-    /// Events written (in batches that succeeded; loss records included).
-    pub written: u64,
-    /// Events lost for this sink because their batch failed.
-    pub dropped: u64,
-    /// Batches that succeeded.
-    pub batches: u64,
-    /// Failed batches, flushes and stops.
-    pub errors: u64,
-    /// Panics caught (counted in `errors` too).
-    pub panics: u64,
-    /// The last error message.
-    pub last_error: Option<String>,
-    /// Files the sink wrote.
-    pub outputs: Vec<PathBuf>,
-}
-
-/// Most sink errors kept for the report (later ones are still counted per sink).
-const MAX_SINK_ERRORS: usize = 256;
-
-impl Shared {
-    /// The state of a new runtime (nothing is started: no drain, not installed).
-    pub(crate) fn new(
-        config: Config,
-        pool: Pool,
-        clock: ClockCalibration,
-        diagnostics: DiagnosticSink,
-        sink_names: Vec<String>,
-    ) -> Self {
-        let generation = NEXT_GENERATION.fetch_add(1, StdOrdering::Relaxed);
-        let rings = config.ring_count as f64;
-        let pressure_below = (config.pressure_watermark * rings).ceil() as usize;
-        let recovery_at = (config.recovery_watermark * rings).ceil() as usize;
-        Shared {
-            generation,
-            closed: crate::sync::CachePadded::new(AtomicBool::new(false)),
-            registry: Registry::new(config.max_rings_per_thread),
-            config,
-            pool,
-            signal: DrainSignal::new(),
-            stop: AtomicBool::new(false),
-            clock,
-            diag: Diagnostics::new(diagnostics),
-            drain_stats: DrainStats::default(),
-            sink_stats: sink_names.into_iter().map(SinkStats::new).collect(),
-            sink_errors: Mutex::new(Vec::new()),
-            started: Instant::now(),
-            pressure_below,
-            recovery_at,
-            waiters: Waiters::default(),
-            drain_context_reported: std::sync::atomic::AtomicBool::new(false),
-            snapshots: Mutex::new(Vec::new()),
-            snapshot_pending: AtomicBool::new(false),
-            drain_exited: AtomicBool::new(false),
-        }
-    }
-
-    /// Closes the runtime to new records: the closer's half of the close handshake
-    /// (`threads::Presence`). Sets `closed`, fences (the heavy half), wakes producers blocked
-    /// under `Block` so they see it, and waits — until `deadline`, if one is given — until no
-    /// producer is inside a call. Returns whether none is. From then on nothing is written
-    /// into the rings and no producer-side count moves.
-    pub(crate) fn close(&self, deadline: Option<Instant>) -> bool {
-        // Relaxed store: ordered before the loads of the producers' presence by the fence
-        // pair (`threads::Presence`).
-        self.closed.store(true, Ordering::Relaxed);
-        if !crate::sync::asymmetric_heavy() {
-            crate::sync::fence(Ordering::SeqCst);
-        }
-        self.waiters.wake_all();
-        self.wait_producers_outside(deadline)
-    }
-
-    /// Tells the drain to finish (final passes, stop the sinks) and wakes it.
-    pub(crate) fn stop_drain(&self) {
-        self.stop.store(true, Ordering::SeqCst);
-        // SeqCst fence: a Dekker pair with the drain's fence between announcing a sleep and
-        // re-checking `stop` (drain.rs): either the drain sees `stop`, or the wake below sees
-        // it sleeping and unparks it.
-        crate::sync::fence(Ordering::SeqCst);
-        self.signal.wake_for_shutdown();
-    }
-
-    /// The closer's wait of the close handshake (`threads::Presence`), after the caller's heavy
-    /// fence: waits until no producer is inside a call on this runtime, or until `deadline`.
-    /// Returns whether none is.
-    pub(crate) fn wait_producers_outside(&self, deadline: Option<Instant>) -> bool {
-        if crate::sync::weaken::active(crate::sync::Mutation::NoCloseWait) {
-            return true;
-        }
-        for entry in self.registry.iter() {
-            match deadline {
-                None => {
-                    entry.presence.wait_outside();
-                }
-                Some(d) => {
-                    let mut i = 0u32;
-                    while entry.presence.is_inside() {
-                        if Instant::now() >= d {
-                            return false;
-                        }
-                        crate::sync::spin_wait(i);
-                        i = i.saturating_add(1);
-                    }
-                }
-            }
-        }
-        true
-    }
-
-    /// Events committed to rings and not taken out by the drain: every thread's committed
-    /// count (`threads::Presence`) minus what the drain delivered and what `DropOldest`
-    /// overwrote (committed, then reclaimed). Exact once no producer is inside a call (after
-    /// the close handshake); a snapshot before.
-    pub(crate) fn undelivered_events(&self) -> u64 {
-        let reg = &self.registry;
-        let overwritten = crate::backpressure::drops::DropReason::Overwritten.index();
-        // Relaxed: counters, read after the handshake's Acquire loads.
-        let gone = |c: &crate::backpressure::drops::Counters| {
-            c.delivered.load(StdOrdering::Relaxed) + c.dropped[overwritten].load(StdOrdering::Relaxed)
-        };
-        let mut committed = reg.retired.committed.load(StdOrdering::Relaxed);
-        let mut out = gone(&reg.retired);
-        for e in reg.iter() {
-            if crate::rings::slot::occupied(e.slot.load(Ordering::Acquire)) {
-                committed += e.presence.committed();
-                out += gone(&e.counters);
-            }
-        }
-        committed.saturating_sub(out)
-    }
-
-    /// Records a sink failure: counters, the error list and a diagnostic.
-    pub(crate) fn sink_failed(&self, sink: usize, phase: SinkPhase, message: String, panicked: bool) {
-        let stats = &self.sink_stats[sink];
-        stats.errors.fetch_add(1, StdOrdering::Relaxed);
-        if panicked {
-            stats.panics.fetch_add(1, StdOrdering::Relaxed);
-        }
-        *stats.last_error.lock().unwrap_or_else(|e| e.into_inner()) = Some(message.clone());
-        let kind = match (panicked, phase) {
-            (true, _) => DiagnosticKind::SinkPanic,
-            (false, SinkPhase::Start) => DiagnosticKind::SinkStart,
-            (false, SinkPhase::Stop) => DiagnosticKind::SinkStop,
-            (false, _) => DiagnosticKind::SinkWrite,
-        };
-        self.diag.emit(kind, Some(&stats.name), format!("{phase} failed: {message}"));
-        let mut errs = self.sink_errors.lock().unwrap_or_else(|e| e.into_inner());
-        if errs.len() < MAX_SINK_ERRORS {
-            errs.push(SinkErrorReport { sink: stats.name.clone(), phase, message });
-        }
-    }
-}
 
 /// Why a runtime could not be built.
 #[derive(Debug)]
@@ -707,10 +353,12 @@ impl Builder {
             s.metadata().check(crate::VERSION).map_err(BuildError::IncompatibleSink)?;
         }
         let clock = ClockCalibration::measure();
+        // The pool file, for the runtime's own calls (activation, the clean-close mark); the
+        // pool reaches it as a journal.
+        #[cfg(not(feature = "loom"))]
+        let mut pool_file = None;
         let pool = match &config.pool_file {
-            None => Pool::new(config.ring_count, config.ring_size).map_err(|e| match e {
-                crate::rings::pool::PoolError::Map(io) => BuildError::Pool(io),
-            })?,
+            None => Pool::new(config.ring_count, config.ring_size).map_err(BuildError::Pool)?,
             #[cfg(not(feature = "loom"))]
             Some(path) => {
                 let file = crate::flight::PoolFile::create(
@@ -721,7 +369,9 @@ impl Builder {
                     &clock,
                 )
                 .map_err(BuildError::Pool)?;
-                Pool::in_file(config.ring_count, config.ring_size, Arc::new(file))
+                let file = Arc::new(file);
+                pool_file = Some(file.clone());
+                Pool::in_file(config.ring_count, config.ring_size, file)
             }
             #[cfg(feature = "loom")]
             Some(_) => {
@@ -746,12 +396,13 @@ impl Builder {
         }
 
         let sink_names = sinks.iter().map(|s| s.name().to_string()).collect();
-        let shared = Arc::new(Shared::new(config, pool, clock, diagnostics, sink_names));
+        let poll_signals: fn() -> Option<crate::shared::DrainRequest> = crate::flight::signalled_request;
+        let shared = Arc::new(Shared::new(config, pool, clock, diagnostics, sink_names, Some(poll_signals)));
         crate::set_max_level(shared.config.level);
         // Callsites registered from now on are described in the pool file (and those already
         // registered, right away).
         #[cfg(not(feature = "loom"))]
-        if let Some(f) = shared.pool.file() {
+        if let Some(f) = &pool_file {
             f.activate();
         }
 
@@ -776,24 +427,19 @@ impl Builder {
         // A producer whose runtime is closed (or that has none) takes its cold path, whose
         // `CURRENT.load_full()` (ArcSwap, which orders itself) returns this runtime.
         CURRENT.store(Some(shared.clone()));
-        Ok(Guard { shared, handle: Some(handle), outcome: rx, done: false })
+        Ok(Guard {
+            shared,
+            #[cfg(not(feature = "loom"))]
+            pool_file,
+            handle: Some(handle),
+            outcome: rx,
+            done: false,
+        })
     }
 }
 
 /// Whether a runtime is installed (and not yet shut down).
 static INSTALLED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
-/// Generations start at 1; 0 means "none installed".
-static NEXT_GENERATION: AtomicU64 = AtomicU64::new(1);
-
-pub(crate) fn panic_message(p: &Box<dyn std::any::Any + Send>) -> String {
-    if let Some(s) = p.downcast_ref::<&str>() {
-        format!("panicked: {s}")
-    } else if let Some(s) = p.downcast_ref::<String>() {
-        format!("panicked: {s}")
-    } else {
-        "panicked".to_string()
-    }
-}
 
 /// The installed runtime. Shut it down with [`Guard::shutdown`] to get a [`DrainReport`];
 /// dropping the guard shuts down with the configured `shutdown_timeout` and reports problems as
@@ -802,6 +448,9 @@ pub(crate) fn panic_message(p: &Box<dyn std::any::Any + Send>) -> String {
 #[derive(Debug)]
 pub struct Guard {
     shared: Arc<Shared>,
+    /// The pool file, if the pool lives in one (also reached through `shared.pool`).
+    #[cfg(not(feature = "loom"))]
+    pool_file: Option<Arc<crate::flight::PoolFile>>,
     handle: Option<std::thread::JoinHandle<()>>,
     outcome: mpsc::Receiver<Result<DrainOutcome, String>>,
     done: bool,
@@ -833,7 +482,7 @@ impl Guard {
     /// at moments that matter, not per event. Without a pool file it does nothing.
     pub fn sync(&self) -> std::io::Result<()> {
         #[cfg(not(feature = "loom"))]
-        if let Some(f) = self.shared.pool.file() {
+        if let Some(f) = self.shared.pool.journal() {
             return f.sync();
         }
         Ok(())
@@ -842,7 +491,7 @@ impl Guard {
     /// The pool file, if the pool lives in one.
     pub fn pool_file(&self) -> Option<&std::path::Path> {
         #[cfg(not(feature = "loom"))]
-        if let Some(f) = self.shared.pool.file() {
+        if let Some(f) = self.shared.pool.journal() {
             return Some(f.path());
         }
         None
@@ -876,7 +525,7 @@ impl Guard {
             let _ = h.join();
         }
         #[cfg(not(feature = "loom"))]
-        if let Some(f) = self.shared.pool.file() {
+        if let Some(f) = &self.pool_file {
             f.deactivate();
             if !timed_out && drain_panic.is_none() {
                 f.mark_closed();

@@ -95,27 +95,33 @@ impl DrainSignal {
         }
     }
 
-    /// Unparks the drain if this call is the one that moves it out of a sleeping state.
+    /// A producer's wake-up (counted in [`wakes`](Self::wakes)): unparks the drain if this
+    /// call is the one that moves it out of a sleeping state.
     #[cold]
     #[inline(never)]
     pub(crate) fn wake(&self) {
-        // AcqRel: the swap orders with the drain's own state stores; only the winner unparks.
-        if self.state.swap(AWAKE, Ordering::AcqRel) != AWAKE {
+        if self.rouse() {
             self.wakes.fetch_add(1, Ordering::Relaxed);
-            if let Some(t) = self.thread.get() {
-                t.unpark();
-            }
         }
     }
 
-    /// Shutdown: wake the drain without counting it as a producer wake-up.
-    pub(crate) fn wake_for_shutdown(&self) {
-        // AcqRel: as in `wake`.
-        if self.state.swap(AWAKE, Ordering::AcqRel) != AWAKE {
+    /// Wakes the drain for another thread's request (a snapshot, a flush) or for shutdown:
+    /// the same as [`wake`](Self::wake), not counted as a producer wake-up.
+    pub(crate) fn wake_now(&self) {
+        self.rouse();
+    }
+
+    /// Unparks the drain if this call is the one that moves it out of a sleeping state, and
+    /// says whether it was.
+    fn rouse(&self) -> bool {
+        // AcqRel: the swap orders with the drain's own state stores; only the winner unparks.
+        let woke = self.state.swap(AWAKE, Ordering::AcqRel) != AWAKE;
+        if woke {
             if let Some(t) = self.thread.get() {
                 t.unpark();
             }
         }
+        woke
     }
 
     /// Drain: announce a sleep. Returns `false` if a deep sleep was asked for but the
