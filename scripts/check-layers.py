@@ -125,8 +125,21 @@ def main():
         here = list(mod) if not p.endswith("mod.rs") and mod != ("lib",) else list(mod)
         parent = list(mod[:-1])
         targets = set()
+        # Inline modules (`mod tests { … }`): inside one, `super` is the file's own module.
+        inline = []
+        for m in re.finditer(r"\bmod\s+\w+\s*\{", src):
+            depth, i = 1, m.end()
+            while i < len(src) and depth:
+                depth += src[i] == "{"
+                depth -= src[i] == "}"
+                i += 1
+            inline.append((m.end(), i))
+
+        def sup(at):
+            return here if any(a <= at < b for a, b in inline) else parent
+
         for m in re.finditer(r"\buse\s+(crate|super|self)::([^;]*);", src):
-            base = [] if m.group(1) == "crate" else (parent if m.group(1) == "super" else here)
+            base = [] if m.group(1) == "crate" else (sup(m.start()) if m.group(1) == "super" else here)
             for path in expand(base, m.group(2)):
                 targets.add(resolve(path))
         # `use child::…` in a mod.rs (or lib.rs): a path relative to the module itself.
@@ -137,7 +150,7 @@ def main():
         for m in re.finditer(r"(?<![\w:])crate((?:::\w+)+)", src):
             targets.add(resolve(m.group(1).split("::")[1:]))
         for m in re.finditer(r"(?<![\w:])super((?:::\w+)+)", src):
-            targets.add(resolve(parent + m.group(1).split("::")[1:]))
+            targets.add(resolve(sup(m.start()) + m.group(1).split("::")[1:]))
         targets.discard(None)
         targets.discard(mod)
         # A module's own children are part of it (mod.rs declaring them).

@@ -6,6 +6,8 @@ pub(crate) mod event;
 pub(crate) mod numfmt;
 pub(crate) mod preset;
 pub mod render;
+#[cfg(test)]
+mod render_traces;
 pub(crate) mod sink;
 pub mod sinks;
 pub(crate) mod template;

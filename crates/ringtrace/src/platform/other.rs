@@ -33,5 +33,5 @@ pub(crate) fn os_thread_id() -> u64 {
 
 /// Reserves `len` bytes of disk for `file` by writing zeros over all of it (see the module doc).
 pub(crate) fn preallocate(file: &std::fs::File, len: u64) -> std::io::Result<()> {
-    super::preallocate_by_writing(file, len)
+    super::prealloc::preallocate_by_writing(file, len)
 }

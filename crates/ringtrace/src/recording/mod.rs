@@ -3,4 +3,5 @@
 //! Runs only on the threads that record; never blocks except under `Policy::Block`.
 
 pub(crate) mod context;
+pub(crate) mod context_buf;
 pub(crate) mod producer;

@@ -36,7 +36,7 @@ use crate::backpressure::ThreadState;
 use crate::callsite::Callsite;
 use crate::config::{Policy, Serialization};
 use crate::diag::DiagnosticKind;
-use crate::recording::context::ContextBuf;
+use crate::recording::context_buf::ContextBuf;
 use crate::rings::pool::NIL;
 use crate::rings::ring::RingWriter;
 use crate::rings::slot::{ThreadEntry, SLOT_EXITED};
