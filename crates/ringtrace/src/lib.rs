@@ -49,6 +49,7 @@ mod config;
 mod diag;
 mod drain;
 pub mod flight;
+mod level;
 mod output;
 mod platform;
 mod recording;
@@ -67,9 +68,7 @@ pub use output::{render, sinks, trace_file};
 pub mod loom_api;
 
 pub use backpressure::{ThreadState, TransitionError};
-pub use callsite::{
-    lookup as lookup_callsite, register_metadata, Callsite, CallsiteKind, Level, Metadata, ParseLevelError,
-};
+pub use callsite::{lookup as lookup_callsite, register_metadata, Callsite, CallsiteKind, Metadata};
 pub use clock::{now_ticks, ClockCalibration};
 pub use config::{
     Config, ConfigError, Policy, Serialization, DEFAULT_BATCH_SIZE, DEFAULT_FLUSH_INTERVAL, DEFAULT_MAX_RECORD_SIZE,
@@ -81,6 +80,7 @@ pub use config_source::{apply_env, env_vars, resolve, Source, DEFAULT_BLOCK_TIME
 pub use config_source::{apply_file, apply_toml};
 pub use diag::{Diagnostic, DiagnosticHook, DiagnosticKind, DiagnosticSink, RATE_LIMIT, RATE_WINDOW};
 pub use flight::snapshot;
+pub use level::{Level, ParseLevelError};
 pub use output::event::{Batch, CallsiteInfo, CallsiteTable, Event, ThreadInfo};
 pub use output::preset::{PostgresSpec, Preset, SinkSpec};
 pub use output::sink::{

@@ -8,7 +8,7 @@
 
 pub mod source;
 
-use crate::callsite::Level;
+use crate::level::Level;
 use crate::wire::record::{HEADER_LEN, MAX_RECORD_LEN};
 use std::fmt;
 use std::time::Duration;

@@ -158,8 +158,8 @@
 //! # Ok::<(), ringtrace::ConfigError>(())
 //! ```
 
-use crate::callsite::Level;
 use crate::config::{Config, ConfigError, Policy, Serialization};
+use crate::level::Level;
 use std::fmt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;

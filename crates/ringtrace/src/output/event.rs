@@ -5,8 +5,9 @@
 //! The same types serve the live drain (records copied out of rings) and the trace-file reader
 //! (records read from disk), so every output format renders both identically.
 
-use crate::callsite::{CallsiteKind, Level, Metadata};
+use crate::callsite::{CallsiteKind, Metadata};
 use crate::clock::ClockCalibration;
+use crate::level::Level;
 use crate::output::template::Template;
 use crate::wire::record::{Header, LossInfo, RecordKind, FLAG_CONTEXT, FLAG_TRUNCATED, HEADER_LEN};
 use crate::wire::value::{decode_value, Value, Values};

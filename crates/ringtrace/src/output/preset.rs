@@ -10,8 +10,8 @@
 //! DDL (`create_table = false`); provision the table by migration. A preset only sets
 //! starting values: a configuration file and `RINGTRACE_*` variables still override them.
 
-use crate::callsite::Level;
 use crate::config::{Config, Policy, Serialization};
+use crate::level::Level;
 use crate::output::sink::{Sink, SinkError};
 use crate::output::sinks::rotate::Rotation;
 use crate::output::sinks::{BinarySink, FmtSink, Format};

@@ -43,7 +43,8 @@
 //! an undecodable value is `null`. Raw records carry `"kind":"raw"`, `"event_id"` and the
 //! payload in hex; loss records carry `"kind":"loss"` and the counts.
 
-use crate::callsite::{CallsiteKind, Level};
+use crate::callsite::CallsiteKind;
+use crate::level::Level;
 use crate::output::event::{CallsiteInfo, Event, ThreadInfo};
 use crate::output::numfmt::{digit_pair, push_f32, push_f64, push_number, push_u64, put};
 use crate::output::template::json_needs_escape;

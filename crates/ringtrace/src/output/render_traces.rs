@@ -2,8 +2,9 @@
 //! writer is rendered with one [`Renderer`] and with the free functions, which must agree.
 //! Test-only; here, above both render.rs and trace_file.rs, so neither imports the other.
 
-use crate::callsite::{CallsiteKind, Level};
+use crate::callsite::CallsiteKind;
 use crate::clock::ClockCalibration;
+use crate::level::Level;
 use crate::output::event::{CallsiteInfo, ThreadInfo};
 use crate::output::render::{render_json, render_text, Renderer, MAX_LINE_LEN};
 use crate::output::trace_file::{file_header, write_callsite, write_thread, RecordsWriter, TraceReader};

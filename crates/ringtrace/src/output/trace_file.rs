@@ -109,8 +109,9 @@
 
 mod merge;
 
-use crate::callsite::{CallsiteKind, Level};
+use crate::callsite::CallsiteKind;
 use crate::clock::ClockCalibration;
+use crate::level::Level;
 use crate::output::event::{Batch, CallsiteInfo, CallsiteTable, RecRef, ThreadInfo};
 use crate::wire::record::{align8, Header, RecordKind, HEADER_LEN};
 use std::collections::HashMap;

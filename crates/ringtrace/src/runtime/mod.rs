@@ -12,12 +12,12 @@
 
 pub(crate) mod metrics;
 
-use crate::callsite::Level;
 use crate::clock::ClockCalibration;
 use crate::config::{Config, ConfigError, Policy, Serialization};
 use crate::diag::panic_message;
 use crate::diag::{DiagnosticKind, DiagnosticSink};
 use crate::drain::{Drain, DrainOutcome};
+use crate::level::Level;
 use crate::output::preset::{Preset, SinkSpec};
 use crate::output::sink::{Sink, SinkContext};
 use crate::output::sink::{SinkErrorReport, SinkReport};

@@ -408,8 +408,8 @@ impl Sink for BinarySink {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::callsite::Level;
     use crate::clock::ClockCalibration;
+    use crate::level::Level;
     use crate::output::event::{CallsiteInfo, ThreadInfo};
     use crate::output::trace_file::{TraceReader, END_CHUNK_LEN};
     use crate::wire::record::{Header, RecordKind};
