@@ -65,7 +65,7 @@ use crate::rings::pool::NIL;
 use crate::rings::slot::{occupied, ThreadEntry, SLOT_EXITED};
 use crate::shared::{DrainAccess, Shared};
 use crate::sync::Ordering;
-use crate::wire::record::{align8, Header, RecordKind, FLAG_TRUNCATED, HEADER_LEN};
+use crate::wire::record::{align8, Header, MergeKey, RecordKind, FLAG_TRUNCATED, HEADER_LEN};
 use std::collections::{HashMap, VecDeque};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::Ordering as StdOrdering;
@@ -124,7 +124,7 @@ struct View {
     slot: usize,
     generation: u32,
     /// Last merge key handed out for this thread.
-    last_key: u64,
+    last_key: MergeKey,
     /// The thread's state word and counters when the drain last reported on them (for
     /// transition and serialization diagnostics).
     seen_word: (ThreadState, u64),
@@ -171,7 +171,7 @@ impl View {
             seq,
             slot,
             generation,
-            last_key: 0,
+            last_key: MergeKey::default(),
             seen_word: (ThreadState::Normal, 0),
             seen_transitions: [0; 16],
             seen_strict: [0; 2],
@@ -962,8 +962,8 @@ impl Drain {
                     }
                     // SAFETY: the ring's control block lives as long as the pool.
                     unsafe { &*h.ctl }.track_read(off, len);
-                    view.last_key = view.last_key.max(header.ts);
-                    view.next = Some((view.last_key, Cursor::Held { off, len, size: u32::from(header.size) }));
+                    let key = view.last_key.take(header.ts);
+                    view.next = Some((key, Cursor::Held { off, len, size: u32::from(header.size) }));
                     return true;
                 }
                 None => {
@@ -977,11 +977,8 @@ impl Drain {
             if let Some(header) = Header::read(rest) {
                 let size = header.size as usize;
                 if size >= HEADER_LEN && size <= rest.len() && header.ts <= cutoff {
-                    view.last_key = view.last_key.max(header.ts);
-                    view.next = Some((
-                        view.last_key,
-                        Cursor::Copy { off: view.copy_pos, len: align8(size), size: size as u32 },
-                    ));
+                    let key = view.last_key.take(header.ts);
+                    view.next = Some((key, Cursor::Copy { off: view.copy_pos, len: align8(size), size: size as u32 }));
                     return true;
                 }
                 if size < HEADER_LEN || size > rest.len() {
@@ -1058,13 +1055,13 @@ impl Drain {
         while refs.len() < batch_size {
             let Some((at, off, header, len)) = next_record(mem, pos, h.end) else { break };
             pos = at;
-            let key = last.max(header.ts);
+            let key = last.peek(header.ts);
             if header.ts > cutoff || (key, seq) > bound {
                 break;
             }
             ctl.track_read(off, len);
             refs.push(RecRef { key, thread: v, seg, offset: off, len: u32::from(header.size) });
-            last = key;
+            last.take(header.ts);
             pos += len as u64;
         }
         h.pos = pos;

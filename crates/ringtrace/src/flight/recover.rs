@@ -7,7 +7,7 @@ use crate::clock::ClockCalibration;
 use crate::output::event::ThreadInfo;
 use crate::output::trace_file;
 use crate::wire::record::{
-    align8, Header, RecordKind, FLAG_CONTEXT, FLAG_TRUNCATED, HEADER_LEN, KIND_MASK, MAX_RECORD_LEN,
+    align8, Header, MergeKey, RecordKind, FLAG_CONTEXT, FLAG_TRUNCATED, HEADER_LEN, KIND_MASK, MAX_RECORD_LEN,
 };
 use std::collections::{BTreeMap, HashMap};
 use std::fmt;
@@ -530,8 +530,8 @@ pub fn recover(file: &[u8]) -> Result<(Vec<u8>, Recovery), RecoverError> {
     // One thread's records in ring order; then all threads merged by timestamp (stable, with
     // each thread's keys made monotonic so its order is never changed).
     let mut per_thread: BTreeMap<u64, RecoveredThread> = BTreeMap::new();
-    let mut refs: Vec<(u64, u64, usize, usize)> = Vec::new();
-    let mut last_key: HashMap<u64, u64> = HashMap::new();
+    let mut refs: Vec<MergedRecord<'_>> = Vec::new();
+    let mut last_key: HashMap<u64, MergeKey> = HashMap::new();
     for r in &rings {
         let t = per_thread.entry(r.owner).or_insert_with(|| RecoveredThread {
             id: r.owner,
@@ -541,9 +541,8 @@ pub fn recover(file: &[u8]) -> Result<(Vec<u8>, Recovery), RecoverError> {
         t.rings += 1;
         for &(at, len) in &r.records {
             let ts = u64_at(file, at + 8);
-            let key = last_key.entry(r.owner).or_insert(0);
-            *key = (*key).max(ts);
-            refs.push((*key, r.owner, at, len));
+            let key = last_key.entry(r.owner).or_default().take(ts);
+            refs.push((key, r.owner, &file[at..at + len]));
             let kind = Header::read(&file[at..at + HEADER_LEN]).and_then(|h| h.kind());
             if kind == Some(RecordKind::Loss) {
                 t.loss_records += 1;
@@ -560,7 +559,6 @@ pub fn recover(file: &[u8]) -> Result<(Vec<u8>, Recovery), RecoverError> {
             t.last_unix_ns = ns;
         }
     }
-    refs.sort_by_key(|r| r.0);
     found.records = refs.len() as u64;
 
     let mut out = trace_file::file_header(&h.clock).to_vec();
@@ -572,11 +570,7 @@ pub fn recover(file: &[u8]) -> Result<(Vec<u8>, Recovery), RecoverError> {
             threads += 1;
         }
     }
-    let mut w = trace_file::RecordsWriter::default();
-    for &(_, thread, at, len) in &refs {
-        w.push(&mut out, thread, &file[at..at + len]);
-    }
-    w.finish(&mut out);
+    let w = write_merged(&mut out, refs);
     // (The dictionary's part counts too: damage can make a chunk of it read as records.)
     let end = trace_file::TraceEnd {
         records: w.records() + described.records,

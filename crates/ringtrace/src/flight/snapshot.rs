@@ -4,7 +4,7 @@
 use crate::clock::ClockCalibration;
 use crate::output::event::{CallsiteInfo, ThreadInfo};
 use crate::output::trace_file;
-use crate::wire::record::RecordKind;
+use crate::wire::record::{MergeKey, RecordKind};
 use std::fmt;
 use std::path::{Path, PathBuf};
 
@@ -24,16 +24,15 @@ pub(crate) use crate::flight::private_file::write_private;
 pub(crate) fn write_trace(clock: &ClockCalibration, threads: &[(ThreadInfo, Vec<u8>)]) -> (Vec<u8>, u64) {
     let mut out = trace_file::file_header(clock).to_vec();
     let mut callsites = std::collections::BTreeSet::new();
-    let mut refs: Vec<(u64, u64, usize, usize, usize)> = Vec::new();
-    for (ti, (info, bytes)) in threads.iter().enumerate() {
+    let mut refs: Vec<MergedRecord<'_>> = Vec::new();
+    for (info, bytes) in threads {
         trace_file::write_thread(&mut out, info);
-        let mut key = 0;
+        let mut key = MergeKey::default();
         for (at, h) in crate::wire::record::padded_records(bytes) {
             if h.kind() == Some(RecordKind::Event) {
                 callsites.insert(h.id);
             }
-            key = h.ts.max(key);
-            refs.push((key, info.id, ti, at, h.size as usize));
+            refs.push((key.take(h.ts), info.id, &bytes[at..at + h.size as usize]));
         }
     }
     let callsite_count = callsites.len() as u64;
@@ -42,12 +41,8 @@ pub(crate) fn write_trace(clock: &ClockCalibration, threads: &[(ThreadInfo, Vec<
             .map_or_else(|| CallsiteInfo::unknown(id), |m| CallsiteInfo::from_metadata(id, m));
         trace_file::write_callsite(&mut out, &info);
     }
-    refs.sort_by_key(|r| r.0);
-    let mut w = trace_file::RecordsWriter::default();
-    for &(_, thread, ti, at, len) in &refs {
-        w.push(&mut out, thread, &threads[ti].1[at..at + len]);
-    }
-    w.finish(&mut out);
+    let records = refs.len() as u64;
+    let w = write_merged(&mut out, refs);
     let end = trace_file::TraceEnd {
         records: w.records(),
         loss_records: w.loss_records(),
@@ -56,7 +51,22 @@ pub(crate) fn write_trace(clock: &ClockCalibration, threads: &[(ThreadInfo, Vec<
         bytes: out.len() as u64,
     };
     trace_file::write_end(&mut out, &end);
-    (out, refs.len() as u64)
+    (out, records)
+}
+
+/// One record for [`write_merged`]: its merge key, its thread, its bytes.
+pub(super) type MergedRecord<'a> = (u64, u64, &'a [u8]);
+
+/// Appends `refs` to `out` as RECORDS chunks in merge order (by key, stable: ties keep the
+/// order given, which is each thread's order) and returns the writer's counts.
+pub(super) fn write_merged(out: &mut Vec<u8>, mut refs: Vec<MergedRecord<'_>>) -> trace_file::RecordsWriter {
+    refs.sort_by_key(|r| r.0);
+    let mut w = trace_file::RecordsWriter::default();
+    for &(_, thread, record) in &refs {
+        w.push(out, thread, record);
+    }
+    w.finish(out);
+    w
 }
 
 /// What [`snapshot`] wrote.

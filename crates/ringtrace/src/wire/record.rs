@@ -233,6 +233,29 @@ impl LossInfo {
     }
 }
 
+/// The key records of several threads are merged by: a thread's record timestamps made
+/// non-decreasing (each raised to the key of the thread's previous record), so a merge by key,
+/// ties going to the thread order, never reorders one thread's records — they stay in the
+/// order they were recorded, whatever the clock said. The drain's merge, the trace reader's and
+/// the flight recorder's (recovery, snapshots) all key records this way.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct MergeKey(u64);
+
+impl MergeKey {
+    /// The key the thread's next record would get if its timestamp is `ts` (nothing taken).
+    #[inline]
+    pub(crate) fn peek(self, ts: u64) -> u64 {
+        self.0.max(ts)
+    }
+
+    /// The key of the thread's next record, whose timestamp is `ts`.
+    #[inline]
+    pub(crate) fn take(&mut self, ts: u64) -> u64 {
+        self.0 = self.0.max(ts);
+        self.0
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -32,7 +32,7 @@
 
 use crate::clock::ClockCalibration;
 use crate::output::event::{Batch, CallsiteTable, RecRef, ThreadInfo};
-use crate::wire::record::{align8, Header, HEADER_LEN};
+use crate::wire::record::{align8, Header, MergeKey, HEADER_LEN};
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, VecDeque};
 
@@ -54,7 +54,7 @@ struct Segment {
 struct Lane {
     segments: VecDeque<Segment>,
     /// Merge key of the thread's last record handed out (RECORDS chunks' records included).
-    key: u64,
+    key: MergeKey,
     /// Whether the lane has an entry in the heap (exactly when it has buffered records).
     queued: bool,
 }
@@ -114,8 +114,7 @@ impl Merge {
     /// in order): raises the lane's key and returns it.
     pub(super) fn key_in_order(&mut self, lane: u32, ts: u64) -> u64 {
         let l = self.lane(lane);
-        l.key = l.key.max(ts);
-        l.key
+        l.key.take(ts)
     }
 
     fn lane(&mut self, lane: u32) -> &mut Lane {
@@ -145,7 +144,7 @@ impl Merge {
             l.segments.push_back(Segment { start, end });
             if !l.queued {
                 l.queued = true;
-                let key = l.key.max(ts_at(&self.arena, start));
+                let key = l.key.peek(ts_at(&self.arena, start));
                 self.heap.push(Reverse((key, lane)));
             }
         }
@@ -182,14 +181,14 @@ impl Merge {
                     break;
                 };
                 let h = Header::read(&self.arena[seg.start..]).unwrap_or(Header { size: 0, flags: 0, id: 0, ts: 0 });
-                let key = l.key.max(h.ts);
+                let key = l.key.peek(h.ts);
                 let stop =
                     (key >= bound && bound != u64::MAX) || next.is_some_and(|n| (key, lane) > n) || self.live <= keep;
                 if stop {
                     self.heap.push(Reverse((key, lane)));
                     break;
                 }
-                l.key = key;
+                l.key.take(h.ts);
                 let size = (h.size as usize).max(HEADER_LEN);
                 self.out.push(RecRef { key, thread: lane, seg: 0, offset: seg.start, len: size as u32 });
                 let step = align8(size);
