@@ -62,6 +62,7 @@ use crate::output::event::{Batch, CallsiteInfo, CallsiteTable, RecRef, Seg, Thre
 use crate::output::sink::SinkPhase;
 use crate::output::sink::{RawBatch, RawRun, Sink};
 use crate::rings::pool::NIL;
+use crate::rings::ring::RecordAt;
 use crate::rings::slot::{occupied, ThreadEntry, SLOT_EXITED};
 use crate::shared::{DrainAccess, Shared};
 use crate::sync::Ordering;
@@ -1358,29 +1359,14 @@ impl Tally {
     }
 }
 
-/// The next record at or after ring position `pos` (before `end`) in a ring's memory `mem`
-/// (its `ring_size` bytes), passing over padding: its position, its offset in `mem`, its
-/// header and padded length. `None` at `end`, or at a header that cannot be right (the walk
-/// that took the ring stopped there too).
-fn next_record(mem: &[u8], mut pos: u64, end: u64) -> Option<(u64, usize, Header, usize)> {
-    let cap = mem.len();
-    let mask = cap as u64 - 1;
-    while pos < end {
-        let off = (pos & mask) as usize;
-        let to_end = cap - off;
-        if to_end < HEADER_LEN {
-            pos += to_end as u64;
-            continue;
-        }
-        let header = Header::from_bytes(mem[off..].first_chunk()?);
-        let len = header.committed_len(pos, to_end, end)?;
-        if header.is(RecordKind::Pad) {
-            pos += len as u64;
-            continue;
-        }
-        return Some((pos, off, header, len));
-    }
-    None
+/// The next record of a ring the drain holds (`mem`: its bytes), or `None` at the end of the
+/// committed part or at a header that cannot be right ([`next_record`](crate::rings::ring::next_record)).
+fn next_record(mem: &[u8], pos: u64, end: u64) -> Option<RecordAt> {
+    crate::rings::ring::next_record(mem.len(), pos, end, |off| {
+        Header::from_bytes(&mem[off..off + HEADER_LEN].try_into().unwrap_or([0; HEADER_LEN]))
+    })
+    .ok()
+    .flatten()
 }
 
 /// What requests from other threads (snapshots, flushes) may do on the drain thread.

@@ -363,32 +363,29 @@ pub(super) fn walk_ring(
     head: u64,
     tail: u64,
 ) -> (Vec<(usize, usize)>, Option<Damage>) {
-    let mask = size as u64 - 1;
     let mut pos = head;
     let mut out = Vec::new();
-    while pos < tail {
-        let off = (pos & mask) as usize;
-        let to_end = size - off;
-        if to_end < HEADER_LEN {
-            pos = pos.saturating_add(to_end as u64);
-            continue;
+    let header = |off: usize| {
+        // The ring lies inside the file (`parse_header` checked the regions), so this reads 16
+        // bytes; a zero header (reported as damage) if it did not.
+        Header::read(file.get(base + off..).unwrap_or_default()).unwrap_or(Header { size: 0, flags: 0, id: 0, ts: 0 })
+    };
+    loop {
+        match crate::rings::ring::next_record(size, pos, tail, header) {
+            Ok(None) => break,
+            Err((_, off, h)) => {
+                let why = if h.kind().is_none() {
+                    format!("unknown record kind {:#x}", h.flags)
+                } else {
+                    format!("record of {} bytes does not fit in the committed part", h.size)
+                };
+                return (out, Some((base + off, why)));
+            }
+            Ok(Some((at, off, h, len))) => {
+                out.push((base + off, h.size as usize));
+                pos = at + len as u64;
+            }
         }
-        let at = base + off;
-        let Some(h) = Header::read(&file[at..at + HEADER_LEN]) else {
-            return (out, Some((at, "unreadable record header".into())));
-        };
-        let Some(len) = h.committed_len(pos, to_end, tail) else {
-            let why = if h.kind().is_none() {
-                format!("unknown record kind {:#x}", h.flags)
-            } else {
-                format!("record of {} bytes does not fit in the committed part", h.size)
-            };
-            return (out, Some((at, why)));
-        };
-        if h.kind() != Some(RecordKind::Pad) {
-            out.push((at, h.size as usize));
-        }
-        pos += len as u64;
     }
     (out, None)
 }

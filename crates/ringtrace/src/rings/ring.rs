@@ -194,46 +194,84 @@ impl RingCtl {
         mut take: impl FnMut(&Header) -> bool,
         mut f: impl FnMut(usize, Header, &[u8]),
     ) -> (Consumed, u64) {
-        let mask = cap as u64 - 1;
         // Acquire: `head` may have been reset by the ring's previous owner (see `reset`).
         let start = self.head.load(Ordering::Acquire);
         // Acquire: pairs with the producer's Release store in `commit`.
         let tail = self.tail.load(Ordering::Acquire);
         let mut pos = start;
         let mut out = Consumed::default();
-        while pos < tail {
-            let off = (pos & mask) as usize;
-            let to_end = cap - off;
-            if to_end < HEADER_LEN {
-                pos += to_end as u64; // implicit skip: no record fits in 8 bytes
-                continue;
-            }
+        let header_at = |off: usize| {
             self.tracker.read(off, HEADER_LEN);
-            // SAFETY: off + 16 <= cap, and [pos, tail) is committed and ours to read (module doc).
-            let hb = unsafe { &*base.add(off).cast::<[u8; HEADER_LEN]>() };
-            let header = Header::from_bytes(hb);
-            let Some(len) = header.committed_len(pos, to_end, tail) else {
-                // A record that cannot be right (memory corruption by the process, or a bug):
-                // skip everything that is committed rather than read out of bounds.
-                out.corrupt = true;
-                pos = tail;
-                break;
-            };
-            if !header.is(RecordKind::Pad) {
-                if !take(&header) {
+            // SAFETY: off + 16 <= cap (`next_record`), and [pos, tail) is committed and ours to
+            // read (module doc).
+            Header::from_bytes(unsafe { &*base.add(off).cast::<[u8; HEADER_LEN]>() })
+        };
+        loop {
+            match next_record(cap, pos, tail, header_at) {
+                Ok(None) => break,
+                Err(_) => {
+                    // A record that cannot be right (memory corruption by the process, or a
+                    // bug): skip everything that is committed rather than read out of bounds.
+                    out.corrupt = true;
+                    pos = tail;
                     break;
                 }
-                self.tracker.read(off, len);
-                // SAFETY: [off, off + len) lies inside the ring (checked above) and is committed.
-                let rec = unsafe { std::slice::from_raw_parts(base.add(off), header.size as usize) };
-                f(off, header, rec);
-                out.records += 1;
+                Ok(Some((at, off, header, len))) => {
+                    pos = at;
+                    if !take(&header) {
+                        break;
+                    }
+                    self.tracker.read(off, len);
+                    // SAFETY: [off, off + len) lies inside the ring (`next_record` checked it)
+                    // and is committed.
+                    let rec = unsafe { std::slice::from_raw_parts(base.add(off), header.size as usize) };
+                    f(off, header, rec);
+                    out.records += 1;
+                    pos += len as u64;
+                }
             }
-            pos += len as u64;
         }
         out.bytes = pos - start;
         (out, pos)
     }
+}
+
+/// A record [`next_record`] found: its ring position, its offset in the ring's bytes, its
+/// header and its length padded to 8.
+pub(crate) type RecordAt = (u64, usize, Header, usize);
+
+/// The one way through a ring's committed bytes, for every reader (the ring's own walk, the
+/// drain over rings it holds, the flight recorder over a pool file): the first record at or
+/// after position `pos` and before `end` (the committed end) in a ring of `cap` bytes (a power
+/// of two), passing over pads and the implicit skip (fewer than 16 bytes before the ring's
+/// end hold no record). `header(off)` reads the header at offset `off` (`off + 16 <= cap`).
+/// `Ok(None)`: no record before `end`. `Err((pos, off, header))`: the header at `pos` cannot
+/// be a committed record (an unknown kind, or a size that does not fit in the committed part
+/// or before the ring's end): memory corruption or a bug.
+#[inline]
+pub(crate) fn next_record(
+    cap: usize,
+    mut pos: u64,
+    end: u64,
+    mut header: impl FnMut(usize) -> Header,
+) -> Result<Option<RecordAt>, (u64, usize, Header)> {
+    let mask = cap as u64 - 1;
+    while pos < end {
+        let off = (pos & mask) as usize;
+        let to_end = cap - off;
+        if to_end < HEADER_LEN {
+            pos = pos.saturating_add(to_end as u64);
+            continue;
+        }
+        let h = header(off);
+        let Some(len) = h.committed_len(pos, to_end, end) else { return Err((pos, off, h)) };
+        if h.is(RecordKind::Pad) {
+            pos += len as u64;
+            continue;
+        }
+        return Ok(Some((pos, off, h, len)));
+    }
+    Ok(None)
 }
 
 /// The producer's half of its current ring: where the bytes are and the producer-private
