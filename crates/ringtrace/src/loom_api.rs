@@ -240,11 +240,7 @@ impl Threads {
     }
     /// Drain/metrics traversal: ids of the live (non-free) slots.
     pub fn live(&self) -> Vec<u64> {
-        self.0
-            .iter()
-            .filter(|e| crate::rings::slot::occupied(e.slot.load(Ordering::Acquire)))
-            .map(|e| e.thread_id.load(Ordering::Relaxed))
-            .collect()
+        self.0.iter().filter(|e| e.is_occupied()).map(|e| e.thread_id.load(Ordering::Relaxed)).collect()
     }
     /// Slots allocated.
     pub fn slots(&self) -> usize {
@@ -276,7 +272,7 @@ impl Signal {
         self.0.notify()
     }
     /// Drain: announce a sleep (deep or nap).
-    pub fn prepare(&self, deep: bool) -> bool {
+    pub fn prepare(&self, deep: bool) {
         self.0.prepare(deep)
     }
     /// Drain: work found after `prepare`.

@@ -292,7 +292,7 @@ impl Shared {
         let mut committed = reg.retired.committed.load(StdOrdering::Relaxed);
         let mut out = gone(&reg.retired);
         for e in reg.iter() {
-            if crate::rings::slot::occupied(e.slot.load(Ordering::Acquire)) {
+            if e.is_occupied() {
                 committed += e.presence.committed();
                 out += gone(&e.counters);
             }

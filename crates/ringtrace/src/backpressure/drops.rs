@@ -79,7 +79,7 @@ impl fmt::Display for DropReason {
 /// DROPPING path):
 ///
 /// - the **producer** adds to it ([`add`](Self::add)) and closes it into a loss record
-///   ([`take`](Self::take)) while it is inside a call ([`Presence`]);
+///   ([`take`](Self::take)) while it is inside a call ([`Presence`](crate::rings::slot::Presence)(crate::rings::slot::Presence));
 /// - the **drain** takes it only when the producer can no longer touch it: after the thread
 ///   exited (the slot's Release store of EXITED, which the drain loads with Acquire), or after
 ///   the close handshake at shutdown (`Presence::wait_outside`).
@@ -144,7 +144,7 @@ pub(crate) struct Counters {
     /// Records the drain has taken out of this thread's rings. Written by the drain.
     pub delivered: StatCounter,
     /// Events committed to rings. Only the registry's totals of exited threads use it (folded
-    /// in from the slot's [`Presence`] when the slot is retired); a live thread's count is in
+    /// in from the slot's [`Presence`](crate::rings::slot::Presence) when the slot is retired); a live thread's count is in
     /// its `Presence`.
     pub committed: StatCounter,
     /// Transitions per (from, to) pair, index `from * 4 + to`. Written by whoever makes the

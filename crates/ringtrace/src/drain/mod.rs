@@ -345,9 +345,9 @@ impl Drain {
             let flight = self.keeps_rings(false);
             let young = self.holds_records() || self.young_records();
             let deep = !flight && since >= LINGER && !young && !self.unsettled;
-            // Without membarrier a deep sleep is still taken (see signal.rs): the idle budget
+            // Without membarrier a deep sleep is still taken (sync/wake.rs): the idle budget
             // holds, and a record racing with the announcement waits at most IDLE_TIMEOUT.
-            let _reliable = self.shared.signal.prepare(deep);
+            self.shared.signal.prepare(deep);
             if self.has_work() || self.shared.stop.load(Ordering::Acquire) {
                 self.shared.signal.cancel();
                 continue;
@@ -388,7 +388,7 @@ impl Drain {
         // producer can touch a gap after the handshake above, `threads::LossGap`).
         let shared = self.shared.clone();
         for entry in shared.registry.iter() {
-            if occupied(entry.slot.load(Ordering::Acquire)) {
+            if entry.is_occupied() {
                 let v = self.view_for(entry);
                 self.report_open_gap(v, entry);
             }
@@ -408,7 +408,7 @@ impl Drain {
         let mut retained_events = 0;
         if self.keeps_rings(true) {
             for entry in shared.registry.iter() {
-                if occupied(entry.slot.load(Ordering::Acquire)) {
+                if entry.is_occupied() {
                     retained_events += count_events(&self.peek_thread(entry));
                 }
             }
@@ -840,7 +840,7 @@ impl Drain {
         }
         let keep = self.keeps_rings(false);
         self.shared.registry.iter().any(|e| {
-            if !occupied(e.slot.load(Ordering::Acquire)) {
+            if !e.is_occupied() {
                 return false;
             }
             if keep {
@@ -913,7 +913,7 @@ impl Drain {
                 last_sweep = Instant::now();
                 let now = crate::clock::now_ticks();
                 for entry in shared.registry.iter() {
-                    if occupied(entry.slot.load(Ordering::Acquire)) {
+                    if entry.is_occupied() {
                         Self::check_recovery(&shared, entry, now);
                     }
                 }
@@ -1164,7 +1164,7 @@ impl Drain {
         shared
             .registry
             .iter()
-            .filter(|e| occupied(e.slot.load(Ordering::Acquire)))
+            .filter(|e| e.is_occupied())
             .map(|e| usize::from(Self::check_recovery(shared, e, now)))
             .sum()
     }
@@ -1379,7 +1379,7 @@ impl DrainAccess for Drain {
         let shared = self.shared.clone();
         let mut threads = Vec::new();
         for entry in shared.registry.iter() {
-            if !occupied(entry.slot.load(Ordering::Acquire)) {
+            if !entry.is_occupied() {
                 continue;
             }
             let records = self.peek_thread(entry);

@@ -1,5 +1,5 @@
 //! The flight recorder: a ring pool kept in a file, so that a crash leaves the newest records
-//! behind; [`recover`] to turn such a file into a trace; [`snapshot`] to copy the rings of a
+//! behind; [`recover`](fn@recover) to turn such a file into a trace; [`snapshot`](fn@snapshot) to copy the rings of a
 //! running process into a trace without stopping it.
 //!
 //! # The pool file

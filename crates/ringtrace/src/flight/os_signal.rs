@@ -24,7 +24,7 @@ pub enum SignalError {
     NotADirectory(PathBuf),
     /// `sigaction` failed.
     Io(std::io::Error),
-    /// This platform has no signals (Windows): trigger snapshots with [`snapshot`] instead.
+    /// This platform has no signals (Windows): trigger snapshots with [`snapshot`](crate::snapshot) instead.
     UnsupportedPlatform,
 }
 
@@ -52,7 +52,7 @@ impl fmt::Display for SignalError {
 impl std::error::Error for SignalError {}
 
 /// Opt-in: when the process receives `signal`, the drain thread writes a
-/// [`snapshot`] into `dir`, named `snapshot-<unix time in ms>-<n>.rtrace` (n counts this
+/// [`snapshot`](crate::snapshot) into `dir`, named `snapshot-<unix time in ms>-<n>.rtrace` (n counts this
 /// process's signal-triggered snapshots from 1), without stopping recording. For an operator:
 /// `kill -USR2 <pid>`.
 ///

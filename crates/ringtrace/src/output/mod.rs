@@ -1,4 +1,4 @@
-//! What the drain hands records to: the decoded event ([`event`]), the sink interface
+//! What the drain hands records to: the decoded event ([`event`](mod@event)), the sink interface
 //! ([`sink`]), text/JSON rendering ([`render`], [`template`], [`numfmt`]), the binary trace
 //! file ([`trace_file`]), the built-in sinks ([`sinks`]) and presets ([`preset`]). Runs on the drain thread and in the offline tools.
 

@@ -62,7 +62,9 @@ impl<'a> SinkContext<'a> {
 /// }
 /// ```
 pub trait Sink: Send + 'static {
-    /// A short name used in reports, metrics and diagnostics. Should be unique per runtime.
+    /// This sink's instance name, used in reports, metrics and diagnostics (`"json"`,
+    /// `"audit-log"`). Should be unique per runtime. Not the sink's kind: that is the name in
+    /// its [`metadata`](Self::metadata) (`"fmt"` for every [`FmtSink`](crate::sinks::FmtSink)).
     fn name(&self) -> &str;
 
     /// What the sink is and which runtime it works with (R-CONF-4): its name, its own
@@ -253,7 +255,8 @@ impl SinkMetadata {
         self
     }
 
-    /// The sink's name.
+    /// The sink's kind, as its crate names it (`"fmt"`, `"binary"`, `"otlp"`): the same for
+    /// every instance, unlike [`Sink::name`], which tells instances apart in reports.
     pub fn name(&self) -> &str {
         &self.name
     }

@@ -1,8 +1,9 @@
 //! Runtime interpreter for `std::fmt` format strings: [`Template`].
 //!
-//! Offline tools (the trace-file decoder) have a callsite's format *string* and the decoded
-//! [`Value`]s, but not the `format_args!` the program compiled. A [`Template`] is that format
-//! string parsed once at run time; [`Template::render`] then produces, for every spec that
+//! Whoever renders a record after the fact — the live drain's text and JSON sinks, and the
+//! offline tools (the trace-file decoder) alike — has a callsite's format *string* and the
+//! decoded [`Value`]s, but not the `format_args!` the program compiled: the recording thread
+//! never formats. A [`Template`] is that format string parsed once at run time; [`Template::render`] then produces, for every spec that
 //! `format!` accepts (named arguments aside), output byte-identical to what `format!` would
 //! have produced with the original typed arguments.
 //!

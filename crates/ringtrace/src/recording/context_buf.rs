@@ -6,7 +6,7 @@ use crate::wire::encode::{Encode, Encoder};
 use std::cell::{Cell, UnsafeCell};
 
 /// Bytes of bound context a thread can hold. Pairs that do not fit are not bound (and
-/// [`ContextGuard::is_complete`] says so).
+/// [`ContextGuard::is_complete`](crate::ContextGuard::is_complete) says so).
 pub const CONTEXT_CAPACITY: usize = 512;
 
 /// The per-thread context buffer.

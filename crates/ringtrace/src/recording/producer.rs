@@ -189,7 +189,7 @@ enum Room {
     /// reclaim opened a loss gap): ask again.
     Retry,
     /// No room; the record is dropped for this reason.
-    None(DropReason),
+    Refused(DropReason),
 }
 
 /// One thread's recording state for one runtime. Owned by the thread-local; see module doc.
@@ -440,7 +440,7 @@ impl Producer {
                 Room::Reserved(p) if self.gap_open => self.write_loss(p),
                 Room::Reserved(p) => return Some(p),
                 Room::Retry => {}
-                Room::None(reason) => {
+                Room::Refused(reason) => {
                     self.dropped(reason, counted);
                     return None;
                 }
@@ -509,27 +509,27 @@ impl Producer {
             return Room::Reserved(p);
         }
         let reason = match self.take_fresh_ring() {
-            Ok(()) => return self.writer.reserve(need).map_or(Room::None(DropReason::Oversized), Room::Reserved),
+            Ok(()) => return self.writer.reserve(need).map_or(Room::Refused(DropReason::Oversized), Room::Reserved),
             Err(reason) => reason,
         };
         self.enter_dropping();
         match self.policy() {
-            Policy::DropNewest => Room::None(reason),
+            Policy::DropNewest => Room::Refused(reason),
             Policy::DropOldest => {
                 if self.reclaim_oldest() {
                     Room::Retry
                 } else {
-                    Room::None(reason)
+                    Room::Refused(reason)
                 }
             }
             Policy::Block { timeout } => {
                 if self.is_drain {
                     self.drain_context_drop();
-                    return Room::None(DropReason::DrainContext);
+                    return Room::Refused(DropReason::DrainContext);
                 }
                 match self.block(need, timeout) {
                     Ok(p) => Room::Reserved(p),
-                    Err(reason) => Room::None(reason),
+                    Err(reason) => Room::Refused(reason),
                 }
             }
         }

@@ -224,7 +224,6 @@ pub(crate) struct Pool {
     ring_size: usize,
     /// The control blocks (in `backing`).
     ctl: *const RingCtl,
-    ring_count: usize,
     free: FreeList,
 }
 
@@ -238,7 +237,7 @@ unsafe impl Sync for Pool {}
 impl fmt::Debug for Pool {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Pool")
-            .field("rings", &self.ring_count)
+            .field("rings", &self.ring_count())
             .field("ring_size", &self.ring_size)
             .field("free", &self.free.free())
             .finish()
@@ -262,7 +261,6 @@ impl Pool {
             base,
             ring_size,
             ctl: ctl_ptr,
-            ring_count: ring_count as usize,
             free: FreeList::new(ring_count),
         })
     }
@@ -276,7 +274,6 @@ impl Pool {
             ctl: file.ctl_ptr(),
             backing: Backing::File(file),
             ring_size,
-            ring_count: ring_count as usize,
             free: FreeList::new(ring_count),
         }
     }
@@ -308,12 +305,13 @@ impl Pool {
 
     /// Total rings.
     pub(crate) fn ring_count(&self) -> usize {
-        self.ring_count
+        // The free list has a slot per ring.
+        self.free.capacity()
     }
 
     /// The control block of ring `index`.
     pub(crate) fn ctl(&self, index: u32) -> &RingCtl {
-        assert!((index as usize) < self.ring_count);
+        assert!((index as usize) < self.ring_count());
         // SAFETY: `ctl` points to `ring_count` initialised control blocks that live as long as
         // `backing`: a heap slice, or the file mapping, whose zero-filled blocks are valid
         // (`RingCtl` is two atomic positions, zero when empty; without loom its tracker holds
@@ -324,7 +322,7 @@ impl Pool {
 
     /// The first byte of ring `index`.
     pub(crate) fn base(&self, index: u32) -> *mut u8 {
-        assert!((index as usize) < self.ring_count);
+        assert!((index as usize) < self.ring_count());
         // SAFETY: index < ring_count, so the offset is inside the mapping.
         unsafe { self.base.add(index as usize * self.ring_size) }
     }

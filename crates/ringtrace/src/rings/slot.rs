@@ -475,6 +475,13 @@ impl ThreadEntry {
         self.chain.len()
     }
 
+    /// Whether the slot belongs to a thread now: LIVE, or EXITED and not yet drained
+    /// ([`occupied`]). Acquire: pairs with the Release stores of LIVE (the claimer's identity
+    /// fields are written) and of EXITED (everything the thread did before it exited).
+    pub(crate) fn is_occupied(&self) -> bool {
+        occupied(self.slot.load(Ordering::Acquire))
+    }
+
     /// The description of the thread in this slot now (its identity was written before it
     /// became LIVE).
     pub(crate) fn info(&self) -> crate::output::event::ThreadInfo {

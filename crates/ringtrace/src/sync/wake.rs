@@ -124,12 +124,12 @@ impl DrainSignal {
         woke
     }
 
-    /// Drain: announce a sleep. Returns `false` if a deep sleep was asked for but the
-    /// asymmetric fence is unavailable (no `membarrier`): producers still wake the drain on
-    /// their next record, but one racing with the announcement may be missed, so the sleep is
-    /// only as prompt as its timeout. After this the caller must re-check for work and call
+    /// Drain: announce a sleep. Where the asymmetric fence is unavailable (no `membarrier`) a
+    /// deep sleep is still announced: producers still wake the drain on their next record, but
+    /// one racing with the announcement may be missed, so the sleep is only as prompt as its
+    /// timeout (the idle budget holds). After this the caller must re-check for work and call
     /// [`DrainSignal::cancel`] if it finds any.
-    pub(crate) fn prepare(&self, deep: bool) -> bool {
+    pub(crate) fn prepare(&self, deep: bool) {
         // Relaxed: ordered by the fence that follows (module doc). A swap rather than a store
         // (here and in `cancel` and `sleep`, all on the drain's cold path): as a
         // read-modify-write it is ordered after every earlier wake-up's swap in the word's
@@ -138,10 +138,9 @@ impl DrainSignal {
         // wake-up read a stale AWAKE and reported a lost wake-up that cannot happen.
         self.state.swap(if deep { ASLEEP } else { NAPPING }, Ordering::Relaxed);
         if deep && asymmetric_heavy() {
-            return true;
+            return;
         }
         fence(Ordering::SeqCst);
-        !deep
     }
 
     /// Drain: work was found after `prepare`; stay awake.
@@ -180,7 +179,8 @@ mod tests {
     fn producers_wake_an_asleep_drain_exactly_once() {
         let s = Arc::new(DrainSignal::new());
         s.set_thread(std::thread::current());
-        assert!(s.prepare(true) || s.state() == NAPPING);
+        s.prepare(true);
+        assert_eq!(s.state(), ASLEEP);
         s.after_publish();
         s.after_publish();
         let expected = if s.state() == AWAKE { 1 } else { 0 };
