@@ -68,7 +68,7 @@ pub(crate) struct Shared {
     /// Unique per installed runtime (a producer made for another one is replaced).
     pub(crate) generation: u64,
     /// Set once by `shutdown`: the runtime takes no more records. Read by every recording
-    /// call after it entered (`threads::Presence`: the close handshake); on its own cache
+    /// call after it entered (`rings::slot::Presence`: the close handshake); on its own cache
     /// line, which nothing else writes.
     pub(crate) closed: crate::sync::CachePadded<AtomicBool>,
     pub(crate) config: Config,
@@ -226,13 +226,13 @@ impl Shared {
     }
 
     /// Closes the runtime to new records: the closer's half of the close handshake
-    /// (`threads::Presence`). Sets `closed`, fences (the heavy half), wakes producers blocked
+    /// (`rings::slot::Presence`). Sets `closed`, fences (the heavy half), wakes producers blocked
     /// under `Block` so they see it, and waits — until `deadline`, if one is given — until no
     /// producer is inside a call. Returns whether none is. From then on nothing is written
     /// into the rings and no producer-side count moves.
     pub(crate) fn close(&self, deadline: Option<Instant>) -> bool {
         // Relaxed store: ordered before the loads of the producers' presence by the fence
-        // pair (`threads::Presence`).
+        // pair (`rings::slot::Presence`).
         self.closed.store(true, Ordering::Relaxed);
         if !crate::sync::asymmetric_heavy() {
             crate::sync::fence(Ordering::SeqCst);
@@ -245,13 +245,13 @@ impl Shared {
     pub(crate) fn stop_drain(&self) {
         self.stop.store(true, Ordering::SeqCst);
         // SeqCst fence: a Dekker pair with the drain's fence between announcing a sleep and
-        // re-checking `stop` (drain.rs): either the drain sees `stop`, or the wake below sees
+        // re-checking `stop` (drain/mod.rs): either the drain sees `stop`, or the wake below sees
         // it sleeping and unparks it.
         crate::sync::fence(Ordering::SeqCst);
         self.signal.wake_now();
     }
 
-    /// The closer's wait of the close handshake (`threads::Presence`), after the caller's heavy
+    /// The closer's wait of the close handshake (`rings::slot::Presence`), after the caller's heavy
     /// fence: waits until no producer is inside a call on this runtime, or until `deadline`.
     /// Returns whether none is.
     pub(crate) fn wait_producers_outside(&self, deadline: Option<Instant>) -> bool {
@@ -279,7 +279,7 @@ impl Shared {
     }
 
     /// Events committed to rings and not taken out by the drain: every thread's committed
-    /// count (`threads::Presence`) minus what the drain delivered and what `DropOldest`
+    /// count (`rings::slot::Presence`) minus what the drain delivered and what `DropOldest`
     /// overwrote (committed, then reclaimed). Exact once no producer is inside a call (after
     /// the close handshake); a snapshot before.
     pub(crate) fn undelivered_events(&self) -> u64 {

@@ -1,5 +1,6 @@
-//! Backpressure: the per-thread state machine (R-BP-1, R-BP-2) and the parking lot used by
-//! `Policy::Block`.
+//! Backpressure: the per-thread state machine (NORMAL → PRESSURE → DROPPING → RECOVERY, R-BP-1,
+//! R-BP-2), how drops are counted ([`drops`]), and the parking lot `Policy::Block` waits in.
+//! Moved by the recording threads (their cold paths) and by the drain (recovery checks).
 //!
 //! ```text
 //!            pool free < pressure           no ring / quota hit

@@ -1,4 +1,6 @@
-//! The recording clock and its calibration to wall-clock time.
+//! The recording clock (raw ticks: the TSC, or the portable `Instant` clock) and its
+//! calibration to wall-clock time.
+//! Read on the recording thread (one tick read per event); calibrated at install.
 //!
 //! The hot path stores raw *ticks*: the TSC on x86_64 (one instruction, about 10 ns in the VMs
 //! this runs on), and elsewhere the *portable clock*: nanoseconds of [`std::time::Instant`]

@@ -1,4 +1,6 @@
-//! Runtime configuration: the validated values every part of the runtime reads.
+//! Runtime configuration: the validated values every part of the runtime reads ([`Config`]),
+//! and where they come from — builder, TOML file, `RINGTRACE_*` environment ([`source`]).
+//! Resolved on the thread that installs the runtime; read-only afterwards, on every thread.
 //!
 //! [`Config`] holds plain values with documented defaults (the `DEFAULT_*` constants);
 //! [`Config::validate`] checks every field and every relation between fields and reports the

@@ -1,5 +1,6 @@
-//! The drain thread: takes records out of every thread's rings, merges them by timestamp and
-//! feeds the sinks (R-CORE-5, R-CORE-9).
+//! The drain thread and nothing else runs this: it takes records out of every thread's rings,
+//! merges them by timestamp and feeds the sinks (R-CORE-5, R-CORE-9), and serves the
+//! requests other threads post to it (snapshots, flushes).
 //!
 //! # A pass
 //!
@@ -14,7 +15,7 @@
 //!    holds of it). Each ring taken is walked once: its headers are
 //!    checked, its events counted, new callsites looked up. Then, if the chain is empty and
 //!    nothing of the thread is still held, its *active* ring is read under the reading
-//!    announcement (`threads.rs`) — this is how partly filled rings are flushed — and its
+//!    announcement (`rings/slot.rs`) — this is how partly filled rings are flushed — and its
 //!    records up to the merge cutoff are copied into the thread's copy buffer (at most one
 //!    ring's worth) and released at once, so a producer never waits on the drain's sinks.
 //! 2. **Raw sinks** (`Sink::takes_raw`, the binary trace) get every thread's records taken in
@@ -43,7 +44,7 @@
 //!
 //! After a pass that found records the drain keeps polling for a grace period (`GRACE`,
 //! yielding), so under steady load it never parks and producers never pay for a wake-up. Then
-//! it flushes the sinks and parks, with the protocol of `signal.rs`: *napping* (at most
+//! it flushes the sinks and parks, with the protocol of `sync/wake.rs`: *napping* (at most
 //! `flush_interval`, so partly filled rings are flushed in time; producers wake it only on a
 //! ring swap) while records arrived within `LINGER`, *asleep* (woken by the next record, with a
 //! safety timeout of `IDLE_TIMEOUT`) after that. An idle drain wakes at most once per
@@ -385,7 +386,7 @@ impl Drain {
             }
         }
         // Threads still dropping when intake stopped never wrote their last loss record (no
-        // producer can touch a gap after the handshake above, `threads::LossGap`).
+        // producer can touch a gap after the handshake above, `rings::slot::LossGap`).
         let shared = self.shared.clone();
         for entry in shared.registry.iter() {
             if entry.is_occupied() {
@@ -853,7 +854,7 @@ impl Drain {
                 return true;
             }
             // Acquire: pairs with the producer's Release store of `active`; the fences of the
-            // NAPPING/ASLEEP pairs (signal.rs) order it after the state announcement.
+            // NAPPING/ASLEEP pairs (sync/wake.rs) order it after the state announcement.
             let a = e.active.load(Ordering::Acquire);
             if a == NIL || pool.ctl(a).is_drained() {
                 return false;
@@ -1276,7 +1277,7 @@ impl Drain {
     /// runtime is shutting down, while it was dropping) after the thread's other records.
     fn report_open_gap(&mut self, v: u32, entry: &ThreadEntry) {
         // The caller observed EXITED (Acquire), or the close handshake is done: the producer
-        // no longer writes the gap (`threads::LossGap`).
+        // no longer writes the gap (`rings::slot::LossGap`).
         let mut loss = entry.gap.take();
         if loss.events == 0 {
             return;

@@ -54,7 +54,7 @@ impl PoolFile {
         )
         .ok_or_else(|| std::io::Error::other("pool file size overflows"))?;
         // An earlier pool file goes to PATH.prev; anything else there is an error, and a
-        // link is never followed (see private_file.rs).
+        // link is never followed (see flight/private_file.rs).
         crate::flight::private_file::move_aside(path, &POOL_MAGIC, "a ringtrace pool file")
             .map_err(|e| std::io::Error::new(e.kind(), format!("pool file: {e}")))?;
         let file = crate::flight::private_file::create_new(path)

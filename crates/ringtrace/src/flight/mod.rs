@@ -1,6 +1,6 @@
 //! The flight recorder: a ring pool kept in a file, so that a crash leaves the newest records
-//! behind; [`recover`](fn@recover) to turn such a file into a trace; [`snapshot`](fn@snapshot) to copy the rings of a
-//! running process into a trace without stopping it.
+//! behind; [`recover`](fn@recover) to turn such a file into a trace; [`snapshot`](fn@snapshot)
+//! to copy a running process's rings into a trace. Runs at install, on the drain (snapshots) and offline (recovery).
 //!
 //! # The pool file
 //!
@@ -17,11 +17,11 @@
 //! them, by `ftruncate` and writing zeros over the whole file): a full disk fails
 //! [`install`](crate::Builder::install), not a later write with SIGBUS. The pool file needs
 //! Unix (`O_NOFOLLOW`, modes, inode checks): elsewhere `install` fails saying so, and so do
-//! [`recover_file`] and snapshots to a file (`private_file.rs`); see docs/platforms.md. An earlier pool file at
+//! [`recover_file`] and snapshots to a file (`flight/private_file.rs`); see docs/platforms.md. An earlier pool file at
 //! the path (a regular file with the magic) is first renamed to `PATH.prev`, so the record of
 //! an earlier crash is not overwritten; anything else there (a user's file, a directory, a
 //! device, a FIFO, a symbolic link) makes `install` fail naming the path and what is there,
-//! and is left alone (see `private_file.rs`).
+//! and is left alone (see `flight/private_file.rs`).
 //!
 //! # Layout
 //!
@@ -60,7 +60,7 @@
 //!
 //! A ring's records are committed in `[head, tail)` (positions count bytes since the ring was
 //! last reset; the byte of position `p` is at `p mod ring_size`). The producer writes a record
-//! and then publishes it with one Release store of `tail` (ring.rs), so a reader that takes
+//! and then publishes it with one Release store of `tail` (rings/ring.rs), so a reader that takes
 //! `tail` first and the bytes after sees only whole records; a record being written when the
 //! process died lies beyond `tail` and is cut. A ring's owner and its sequence among that
 //! thread's rings (`meta`) are written when the thread starts writing into it, before any of

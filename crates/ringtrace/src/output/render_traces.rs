@@ -1,6 +1,6 @@
 //! Tests of the renderer over whole traces: every event of traces built with the trace-file
 //! writer is rendered with one [`Renderer`] and with the free functions, which must agree.
-//! Test-only; here, above both render.rs and trace_file.rs, so neither imports the other.
+//! Test-only; here, above both output/render.rs and output/trace_file.rs, so neither imports the other.
 
 use crate::callsite::CallsiteKind;
 use crate::clock::ClockCalibration;

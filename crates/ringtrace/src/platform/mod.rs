@@ -1,7 +1,6 @@
 //! Operating-system services the runtime needs outside the recording path: the heavy half of
 //! the asymmetric fence, the calling thread's OS id and name, reserving the pool file's disk
-//! space. One file per platform, chosen by
-//! `cfg` (parking_lot's `thread_parker` layout).
+//! space. Called at install, at a thread's registration and by the drain; one file per platform.
 
 #[cfg(target_os = "linux")]
 mod linux;

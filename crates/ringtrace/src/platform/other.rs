@@ -2,7 +2,7 @@
 //! through `libc`, no `posix_fallocate` (macOS lacks it).
 //!
 //! - The heavy fence reports failure, so the drain bounds its sleep instead of relying on
-//!   producers to wake it (see `drain.rs`).
+//!   producers to wake it (see `drain/mod.rs`).
 //! - Thread ids are process-unique numbers handed out on first use.
 //! - The pool file is preallocated by writing it: `set_len` (`ftruncate`) and then zeros over
 //!   its whole length, so the file system has allocated every block before the mapping is

@@ -1,6 +1,6 @@
 //! The per-thread buffer bound context lives in ([`ContextBuf`]): pairs encoded once, at bind
 //! time, copied verbatim into every record. Owned by the recording thread's `Local`
-//! (producer.rs); bound through [`ContextGuard`](crate::ContextGuard) (context.rs).
+//! (recording/producer.rs); bound through [`ContextGuard`](crate::ContextGuard) (recording/context.rs).
 
 use crate::wire::encode::{Encode, Encoder};
 use std::cell::{Cell, UnsafeCell};

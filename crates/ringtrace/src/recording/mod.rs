@@ -1,5 +1,5 @@
-//! The calling thread: everything a recording macro runs, in call order ([`producer`]), and
-//! the thread's bound key-value context ([`context`]).
+//! The calling thread: everything a recording macro runs, in call order ([`producer`]), the
+//! thread's bound key-value context ([`context`]) and the buffer it lives in ([`context_buf`]).
 //! Runs only on the threads that record; never blocks except under `Policy::Block`.
 
 pub(crate) mod context;

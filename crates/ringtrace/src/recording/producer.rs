@@ -7,13 +7,13 @@
 //!    runtime: store "inside" in the slot's presence word, a compiler barrier, and check that
 //!    the runtime is not closed (one Relaxed load). No producer yet, or a closed runtime (a new
 //!    one may be installed): cold path. Leaving is one Release store.
-//!    This is the close handshake (`threads::Presence`) that lets `shutdown` know no record is
+//!    This is the close handshake (`rings::slot::Presence`) that lets `shutdown` know no record is
 //!    still on its way into the rings.
 //! 3. Read the clock, compute the record's exact size from the argument types, reserve that
 //!    many bytes in the thread's ring (normally no shared memory is touched: the cached head
 //!    says there is room), write the header, the bound context and the encoded arguments.
 //! 4. Publish with one Release store of the ring's tail, then check whether the drain is
-//!    asleep (one Relaxed load; see `signal.rs`).
+//!    asleep (one Relaxed load; see `sync/wake.rs`).
 //!
 //! No allocation, no lock, no system call, no formatting. Everything else is
 //! `#[cold] #[inline(never)]`: registration, ring swap, drops, re-entrance, oversize records.
@@ -228,7 +228,7 @@ pub(crate) struct Producer {
 }
 
 impl Producer {
-    /// Enters a call on this producer's runtime (the close handshake, `threads::Presence`):
+    /// Enters a call on this producer's runtime (the close handshake, `rings::slot::Presence`):
     /// `true` if the runtime is still installed, and then the caller must `leave` when done;
     /// `false` if it is gone (nothing may be written to it: the event is unrecorded).
     #[inline(always)]
@@ -241,7 +241,7 @@ impl Producer {
         } else {
             crate::sync::asymmetric_light();
         }
-        // Relaxed: ordered by the fence pair (`threads::Presence`).
+        // Relaxed: ordered by the fence pair (`rings::slot::Presence`).
         if !self.shared.closed.load(Ordering::Relaxed) {
             return true;
         }
@@ -551,7 +551,7 @@ impl Producer {
         }
         // No wake-up for the full ring now in the chain (issue 18: a swap is a few stores, no
         // system call): a napping drain finds it within its nap (at most `NAP_LIMIT`, 0.5 ms,
-        // drain.rs), and a drain in deep sleep is woken by the record about to be written
+        // drain/mod.rs), and a drain in deep sleep is woken by the record about to be written
         // into the fresh ring (`after_publish`), as by any record.
         Ok(())
     }
@@ -565,7 +565,7 @@ impl Producer {
         }
         // Release: a drain that loads the new `active` (Acquire) also sees the chain push
         // above. (The Dekker pair with the drain's `reading` is closed by the SeqCst fence in
-        // `wait_unread`, threads.rs.)
+        // `wait_unread`, rings/slot.rs.)
         // Before the first record goes in (a pool file's reader orders a thread's rings by it).
         shared.pool.set_owner(fresh, entry.thread_id.load(Ordering::Relaxed), self.rings_taken);
         entry.active.store(fresh, Ordering::Release);
@@ -584,7 +584,7 @@ impl Producer {
         let entry = self.entry();
         let Some(ring) = entry.take_oldest() else { return false };
         // The drain may still be copying this ring, read as an active ring before it was
-        // swapped out: wait for it to finish (threads.rs).
+        // swapped out: wait for it to finish (rings/slot.rs).
         entry.wait_unread(ring, || shared.drain_exited.load(Ordering::Acquire));
         let ctl = shared.pool.ctl(ring);
         let mut lost = LossInfo::default();
@@ -710,7 +710,7 @@ impl Producer {
         if l.events == 0 {
             return;
         }
-        // This producer is the gap's writer while it is inside a call (`threads::LossGap`).
+        // This producer is the gap's writer while it is inside a call (`rings::slot::LossGap`).
         self.entry().gap.add(l);
         self.gap_open = true;
     }
@@ -762,7 +762,7 @@ impl Producer {
 
     /// Thread exit or runtime change: hand everything to the drain — if the runtime is still
     /// installed. If it was shut down, the close handshake already made the drain the owner of
-    /// this thread's rings and gap (`threads::Presence`): touch nothing.
+    /// this thread's rings and gap (`rings::slot::Presence`): touch nothing.
     pub(crate) fn retire(&mut self) {
         if !self.enter() {
             return;
@@ -890,7 +890,7 @@ fn with_producer(f: impl FnOnce(&mut Producer, &Local)) {
         } else {
             let Some(p) = ensure_producer(local) else { return unrecorded() };
             // SAFETY: as above. The runtime may have been shut down since `ensure_producer`
-            // found it: `enter` decides (the close handshake, `threads::Presence`).
+            // found it: `enter` decides (the close handshake, `rings::slot::Presence`).
             if !unsafe { (*p).enter() } {
                 return unrecorded();
             }

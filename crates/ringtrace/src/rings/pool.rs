@@ -228,7 +228,7 @@ pub(crate) struct Pool {
 }
 
 // SAFETY: the mapping is partitioned into rings; each ring's bytes are written only by the
-// producer that owns it and read only by the drain, as the ring protocol (ring.rs) orders.
+// producer that owns it and read only by the drain, as the ring protocol (rings/ring.rs) orders.
 // Everything else in the pool is atomics.
 unsafe impl Send for Pool {}
 // SAFETY: as above.
@@ -265,7 +265,7 @@ impl Pool {
         })
     }
 
-    /// A pool in a flight-recorder file (flight.rs), which holds the rings and their control
+    /// A pool in a flight-recorder file (flight/), which holds the rings and their control
     /// blocks.
     #[cfg(not(feature = "loom"))]
     pub(crate) fn in_file(ring_count: u32, ring_size: usize, file: std::sync::Arc<dyn PoolJournal>) -> Self {

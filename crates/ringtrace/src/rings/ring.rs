@@ -97,7 +97,7 @@ impl RingCtl {
 
     /// Drain side: passes every committed record in `[head, tail)` to `f` in order and then
     /// releases the space. Only the drain calls this, for a ring it is entitled to read (see
-    /// `registry.rs` for who that is).
+    /// `rings/registry.rs` for who that is).
     ///
     /// # Safety
     ///
@@ -118,7 +118,7 @@ impl RingCtl {
     /// # Safety
     ///
     /// As for `consume`; in addition no one may consume or reset the ring during the call
-    /// (the snapshot holds the `reading` announcement, threads.rs).
+    /// (the snapshot holds the `reading` announcement, rings/slot.rs).
     pub(crate) unsafe fn peek(&self, base: *const u8, cap: usize, mut f: impl FnMut(Header, &[u8])) -> Consumed {
         // SAFETY: the caller's contract is `walk`'s.
         unsafe { self.walk(base, cap, |_| true, |_, h, rec| f(h, rec)) }.0

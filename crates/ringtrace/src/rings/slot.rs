@@ -249,7 +249,7 @@ pub(crate) struct ThreadEntry {
     chain_tail: AtomicU64,
     /// Counters.
     pub(crate) counters: Counters,
-    /// Backpressure state (backpressure.rs).
+    /// Backpressure state (backpressure/mod.rs).
     pub(crate) state: StateCell,
     /// The open loss gap ([`LossGap`]): the producer's while it runs, the drain's to report
     /// once the thread exited or the runtime closed while it was dropping.
@@ -444,7 +444,7 @@ impl ThreadEntry {
 
     /// Rings this thread holds for its quota (R-BP-5): its active ring (if `active`) and the
     /// full rings waiting in its chain. (The drain holds at most as many more, the rings it
-    /// took and is handing to the sinks: drain.rs.)
+    /// took and is handing to the sinks: drain/mod.rs.)
     pub(crate) fn rings_held(&self, active: bool) -> usize {
         usize::from(active) + self.chain_len() as usize
     }

@@ -1,4 +1,6 @@
-//! The runtime: building it, installing it as the process's recorder, and shutting it down.
+//! The runtime's public face: building and installing it ([`Builder`]), shutting it down
+//! ([`Guard`], [`DrainReport`]) and its counters ([`metrics`]).
+//! Runs on the application's threads that install, query and shut down the runtime.
 //!
 //! [`Builder::install`] validates the configuration, maps the pool, starts every sink (in
 //! registration order, on the calling thread, so an unwritable output path is an error here

@@ -1,4 +1,6 @@
-//! The one place atomics, cells and thread primitives come from.
+//! The one place atomics, cells and thread primitives come from (std's or loom's), and the
+//! drain's sleep/wake handshake ([`wake`]).
+//! Used on every thread; the lowest layer, it names no other part of the crate but `platform`.
 //!
 //! Every lock-free protocol in ringtrace (ring publish/consume, the pool's free list, the
 //! per-thread ring chain, the drain's sleep/wake handshake, the thread registry) imports its
@@ -26,7 +28,7 @@
 //! every running thread of the process execute a full barrier. Together they order like two
 //! `SeqCst` fences (the technique of Linux's `sys_membarrier` and folly's `asymmetricHeavy
 //! Barrier`). Where `membarrier` is unavailable the heavy side returns `false` and the drain
-//! bounds its sleep instead (see `drain.rs`). Under loom both sides are `fence(SeqCst)`, which is
+//! bounds its sleep instead (see `drain/mod.rs`). Under loom both sides are `fence(SeqCst)`, which is
 //! exactly the semantics the pair provides.
 
 pub(crate) mod wake;
@@ -206,29 +208,29 @@ pub(crate) use crossbeam_utils::CachePadded;
 #[cfg_attr(not(feature = "loom"), allow(dead_code))]
 #[non_exhaustive]
 pub enum Mutation {
-    /// `ring.rs`: the publishing store of `tail` is Relaxed instead of Release.
+    /// `rings/ring.rs`: the publishing store of `tail` is Relaxed instead of Release.
     RingPublish,
-    /// `threads.rs`: the drain's reading announcement is stored Relaxed instead of Release.
+    /// `rings/slot.rs`: the drain's reading announcement is stored Relaxed instead of Release.
     AnnounceRelease,
-    /// `threads.rs`: the drain's announcement is not withdrawn when a read ends by unwinding.
+    /// `rings/slot.rs`: the drain's announcement is not withdrawn when a read ends by unwinding.
     NoWithdrawOnUnwind,
-    /// `backpressure.rs`: a transition retries its CAS on any word in the expected state
+    /// `backpressure/mod.rs`: a transition retries its CAS on any word in the expected state
     /// (the pre-fix behaviour: a decision made on a stale `since` is applied).
     StaleStateRetry,
-    /// `drain.rs`: blocked producers are woken only when a pass read records, not whenever
+    /// `drain/mod.rs`: blocked producers are woken only when a pass read records, not whenever
     /// it returned rings or released ring space.
     WakeOnlyOnRecords,
-    /// `signal.rs`: a producer's swap does not fence before checking whether the drain naps.
+    /// `sync/wake.rs`: a producer's swap does not fence before checking whether the drain naps.
     NoNotifyFence,
-    /// `drain.rs`: the drain's re-check before sleeping ignores a pending snapshot request.
+    /// `drain/mod.rs`: the drain's re-check before sleeping ignores a pending snapshot request.
     NoSnapshotCheck,
-    /// `producer.rs`: a thread's exit marks its slot EXITED with a Relaxed store.
+    /// `recording/producer.rs`: a thread's exit marks its slot EXITED with a Relaxed store.
     ExitRelaxed,
-    /// `producer.rs`: the shutdown handshake does not wait for producers in a record.
+    /// `recording/producer.rs`: the shutdown handshake does not wait for producers in a record.
     NoCloseWait,
-    /// `backpressure.rs`: a blocked producer does not announce itself before its last check.
+    /// `backpressure/mod.rs`: a blocked producer does not announce itself before its last check.
     NoWaiterAnnounce,
-    /// `pool.rs`: a pop's load of the head and its CAS are Relaxed instead of Acquire.
+    /// `rings/pool.rs`: a pop's load of the head and its CAS are Relaxed instead of Acquire.
     FreeListPopRelaxed,
 }
 

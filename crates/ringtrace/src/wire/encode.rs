@@ -3,7 +3,7 @@
 //! A recording macro builds a tuple of references to its field values and message arguments
 //! and calls the hot path with it; the tuple's [`Encode`] implementation computes the exact
 //! encoded size (so the ring reservation is exact) and then writes each value as a tag and its
-//! bytes (`value.rs` has the wire format). Scalars and strings are copied; nothing is
+//! bytes (`wire/value.rs` has the wire format). Scalars and strings are copied; nothing is
 //! formatted.
 //!
 //! Two kinds of argument are *eager* by the user's choice, formatted at the call site:

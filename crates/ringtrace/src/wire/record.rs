@@ -16,7 +16,7 @@
 //! - `id` is the callsite id for events, the caller's event id for raw records, 0 otherwise.
 //! - Event payload: if `FLAG_CONTEXT`, a `u16` context length and that many bytes of bound
 //!   context (repeated `u8` key length, key, tagged value); then the tagged field values (names
-//!   come from the callsite), then the tagged message arguments (see `value.rs`).
+//!   come from the callsite), then the tagged message arguments (see `wire/value.rs`).
 //! - Raw payload: the caller's bytes. Loss payload: see [`LossInfo`].
 //!
 //! The same record bytes are used in rings and in binary trace files (both padded to 8 bytes),

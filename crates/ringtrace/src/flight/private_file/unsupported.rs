@@ -1,4 +1,4 @@
-//! Platforms without Unix file semantics (Windows): the private files of `private_file.rs`
+//! Platforms without Unix file semantics (Windows): the private files of `flight/private_file.rs`
 //! (the flight recorder's pool file, snapshots written to a file, recovered traces) are not
 //! written here, and every attempt fails with [`std::io::ErrorKind::Unsupported`] naming the
 //! path, instead of writing a file whose safety properties (created without following a link,

@@ -1,4 +1,6 @@
-//! The built-in sinks (R-OUT-1, R-OUT-2).
+//! The built-in sinks (R-OUT-1, R-OUT-2): text or JSON lines ([`FmtSink`]), binary traces
+//! ([`BinarySink`]), the null sink, and the size-based rotation they share ([`rotate`]).
+//! Run on the drain thread (started and stopped on the thread that installs and shuts down).
 //!
 //! - [`FmtSink`]: human text or JSON lines to stdout, stderr or a file with size-based
 //!   rotation.
