@@ -1063,7 +1063,7 @@ impl Drain {
             }
             ctl.track_read(off, len);
             refs.push(RecRef { key, thread: v, seg, offset: off, len: u32::from(header.size) });
-            last.take(header.ts);
+            last.take_peeked(key);
             pos += len as u64;
         }
         h.pos = pos;
@@ -1363,8 +1363,9 @@ impl Tally {
 /// The next record of a ring the drain holds (`mem`: its bytes), or `None` at the end of the
 /// committed part or at a header that cannot be right ([`next_record`](crate::rings::ring::next_record)).
 fn next_record(mem: &[u8], pos: u64, end: u64) -> Option<RecordAt> {
+    // `next_record` reads at `off + 16 <= mem.len()`; a zero header (a stop) cannot be needed.
     crate::rings::ring::next_record(mem.len(), pos, end, |off| {
-        Header::from_bytes(&mem[off..off + HEADER_LEN].try_into().unwrap_or([0; HEADER_LEN]))
+        mem[off..].first_chunk().map_or(Header { size: 0, flags: 0, id: 0, ts: 0 }, Header::from_bytes)
     })
     .ok()
     .flatten()

@@ -248,7 +248,7 @@ pub(crate) type RecordAt = (u64, usize, Header, usize);
 /// `Ok(None)`: no record before `end`. `Err((pos, off, header))`: the header at `pos` cannot
 /// be a committed record (an unknown kind, or a size that does not fit in the committed part
 /// or before the ring's end): memory corruption or a bug.
-#[inline]
+#[inline(always)]
 pub(crate) fn next_record(
     cap: usize,
     mut pos: u64,

@@ -248,6 +248,13 @@ impl MergeKey {
         self.0.max(ts)
     }
 
+    /// Takes `key`, which [`peek`](Self::peek) returned for the thread's next record.
+    #[inline]
+    pub(crate) fn take_peeked(&mut self, key: u64) {
+        debug_assert!(key >= self.0);
+        self.0 = key;
+    }
+
     /// The key of the thread's next record, whose timestamp is `ts`.
     #[inline]
     pub(crate) fn take(&mut self, ts: u64) -> u64 {

@@ -188,7 +188,7 @@ impl Merge {
                     self.heap.push(Reverse((key, lane)));
                     break;
                 }
-                l.key.take(h.ts);
+                l.key.take_peeked(key);
                 let size = (h.size as usize).max(HEADER_LEN);
                 self.out.push(RecRef { key, thread: lane, seg: 0, offset: seg.start, len: size as u32 });
                 let step = align8(size);
