@@ -32,10 +32,8 @@
 //! thread that exits are never lost.
 
 use crate::backpressure::drops::DropReason;
-use crate::backpressure::ThreadState;
 use crate::callsite::Callsite;
 use crate::config::{Policy, Serialization};
-use crate::diag::DiagnosticKind;
 use crate::recording::context_buf::ContextBuf;
 use crate::rings::pool::NIL;
 use crate::rings::ring::RingWriter;
@@ -48,14 +46,453 @@ use std::cell::Cell;
 use std::sync::atomic::{AtomicU64, Ordering as StdOrdering};
 use std::sync::Arc;
 
-/// Events recorded with no runtime installed, or during thread teardown, or after shutdown.
-static UNRECORDED: AtomicU64 = AtomicU64::new(0);
+// ---------------------------------------------------------------------------------------------
+// The entry points, in the order a record runs through them.
+// ---------------------------------------------------------------------------------------------
 
-/// Events that could not be recorded because no runtime was installed (or the recording
-/// thread was being torn down). They are not part of any runtime's accounting.
-pub fn unrecorded_events() -> u64 {
-    UNRECORDED.load(StdOrdering::Relaxed)
+/// Records an event for `callsite` with the given fields-then-arguments tuple. This is what
+/// the recording macros expand to; integrations may call it directly.
+#[inline(always)]
+pub fn record_event<T: Encode + ?Sized>(callsite: &'static Callsite, args: &T) {
+    let id = callsite.id();
+    with_producer(|p, local| p.event(id, args, &local.ctx));
 }
+
+/// Records an opaque payload under the caller's `event_id` (R-CORE-8), for tracers that
+/// encode their own events. The bytes are copied; sinks see them as [`RecordKind::Raw`]
+/// events. A payload longer than `max_record_size − 16` is cut (best effort, marked
+/// truncated) or dropped (strict).
+///
+/// ```
+/// ringtrace::record_bytes(7, &[1, 2, 3]);
+/// ```
+#[inline]
+pub fn record_bytes(event_id: u32, payload: &[u8]) {
+    with_producer(|p, _| p.raw(event_id, payload));
+}
+
+/// Runs `f` with this thread's producer, or counts the event as unrecorded / re-entrant.
+#[inline(always)]
+fn with_producer(f: impl FnOnce(&mut Producer, &Local)) {
+    let done = LOCAL.try_with(|local| {
+        let p = local.producer.get();
+        if local.busy.get() {
+            return reentrant(local);
+        }
+        // SAFETY: non-null `p` is this thread's producer and no `&mut` to it is alive (`busy`
+        // is false), so a shared borrow for `enter` is fine.
+        let fast = !p.is_null() && unsafe { (*p).enter() };
+        let p = if fast {
+            p
+        } else {
+            let Some(p) = ensure_producer(local) else { return unrecorded() };
+            // SAFETY: as above. The runtime may have been shut down since `ensure_producer`
+            // found it: `enter` decides (the close handshake, `rings::slot::Presence`).
+            if !unsafe { (*p).enter() } {
+                return unrecorded();
+            }
+            p
+        };
+        local.busy.set(true);
+        let _idle = Idle(&local.busy);
+        local.in_record.set(true);
+        // Leaves the call when the record is done, also if an eager capture panics.
+        struct Leave<'l>(*mut Producer, &'l Cell<bool>);
+        impl Drop for Leave<'_> {
+            fn drop(&mut self) {
+                self.1.set(false);
+                // SAFETY: this thread's producer; the `&mut` handed to `f` is gone by now.
+                unsafe { (*self.0).leave() };
+            }
+        }
+        let _leave = Leave(p, &local.in_record);
+        // SAFETY: `p` is this thread's producer; `busy` is set for as long as this `&mut`
+        // lives, so no nested call creates another one (module doc).
+        f(unsafe { &mut *p }, local);
+    });
+    if done.is_err() {
+        unrecorded();
+    }
+}
+
+#[cold]
+#[inline(never)]
+fn unrecorded() {
+    UNRECORDED.fetch_add(1, StdOrdering::Relaxed);
+}
+
+#[cold]
+#[inline(never)]
+fn reentrant(local: &Local) {
+    let e = local.entry.get();
+    if e.is_null() {
+        return unrecorded();
+    }
+    if local.in_record.get() {
+        // SAFETY: the slot outlives the producer, which is alive and inside a call (we are
+        // inside its record), so the runtime is not closed under us.
+        return unsafe { &*e }.counters.drop_event(DropReason::Reentrant, 0);
+    }
+    // Inside a context binding, not a record: enter the runtime for this count.
+    let p = local.producer.get();
+    // SAFETY: this thread's producer (non-null while `entry` is); no `&mut` to it is alive
+    // during a binding.
+    if !p.is_null() && unsafe { (*p).enter() } {
+        // SAFETY: as above; the slot lives as long as the producer's runtime.
+        unsafe { &*e }.counters.drop_event(DropReason::Reentrant, 0);
+        // SAFETY: as above.
+        unsafe { (*p).leave() };
+    } else {
+        unrecorded();
+    }
+}
+
+/// Finds or creates this thread's producer for the installed runtime.
+#[cold]
+#[inline(never)]
+fn ensure_producer(local: &Local) -> Option<*mut Producer> {
+    let shared = CURRENT.load_full();
+    let cur = local.producer.get();
+    if !cur.is_null() {
+        // SAFETY: this thread's producer, not borrowed (we are not `busy`).
+        let generation = unsafe { (*cur).generation };
+        if shared.as_ref().is_some_and(|s| s.generation == generation) {
+            return Some(cur);
+        }
+        local.retire();
+    }
+    let p = Box::into_raw(Box::new(Producer::new(shared?, local, thread_name(), crate::platform::os_thread_id())));
+    local.producer.set(p);
+    // SAFETY: just created, not borrowed.
+    local.entry.set(unsafe { (*p).entry });
+    Some(p)
+}
+
+fn thread_name() -> Arc<str> {
+    let named = std::panic::catch_unwind(|| std::thread::current().name().map(Arc::<str>::from)).ok().flatten();
+    named.unwrap_or_else(|| Arc::from(format!("thread-{}", crate::platform::os_thread_id())))
+}
+
+// ---------------------------------------------------------------------------------------------
+// The producer: one thread's recording state for one runtime, and its hot path.
+// ---------------------------------------------------------------------------------------------
+
+/// Bytes of a loss record (header + `LossInfo`).
+pub(super) const LOSS_LEN: usize = HEADER_LEN + LossInfo::LEN;
+
+/// One thread's recording state for one runtime. Owned by the thread-local; see module doc.
+pub(crate) struct Producer {
+    /// The runtime generation this producer belongs to.
+    pub(super) generation: u64,
+    /// Rings this thread has started writing into (the sequence a pool file notes per ring).
+    pub(super) rings_taken: u64,
+    /// The thread's current ring.
+    pub(super) writer: RingWriter,
+    /// Index of the current ring, or `NIL`.
+    pub(super) ring: u32,
+    /// A loss gap is open (events were dropped since the last loss record): the next record
+    /// that finds room writes a loss record first. Mirrors `entry.gap` (hot-path copy).
+    pub(super) gap_open: bool,
+    /// While a loss gap is open: the reason the last full check found for dropping, and the
+    /// drain's epoch then (`ThreadEntry::drain_epoch`). Same epoch: nothing that check read
+    /// can have changed but the pool's free count, so the record is dropped at once.
+    pub(super) drop_cache: Option<(DropReason, u32)>,
+    /// The registry slot (lives as long as `shared`).
+    pub(super) entry: *const ThreadEntry,
+    /// This thread's `Local` (for the per-thread policy override); lives as long as the thread.
+    pub(super) local: *const Local,
+    /// Copied from the configuration so the hot path reads one cache line.
+    pub(super) record_limit: usize,
+    pub(super) strict: bool,
+    pub(super) quota: usize,
+    pub(super) ring_size: usize,
+    /// This is the drain thread: never wait (R-BP-4).
+    pub(super) is_drain: bool,
+    /// Events committed to this thread's rings (published by `Presence::leave`).
+    pub(super) committed: u64,
+    /// The platform has no heavy fence half (`membarrier`): `enter` fences fully instead.
+    pub(super) strong_fence: bool,
+    pub(super) shared: Arc<Shared>,
+}
+
+impl Producer {
+    /// A producer for `shared`, registered as a new thread of it; `local` is the calling
+    /// thread's state (its policy override and drain flag), which must outlive the producer.
+    pub(crate) fn new(shared: Arc<Shared>, local: &Local, name: Arc<str>, os_tid: u64) -> Self {
+        let entry = shared.registry.claim(name.clone(), os_tid) as *const ThreadEntry;
+        // A pool file describes the thread before any of its records (cold: once per thread).
+        #[cfg(not(feature = "loom"))]
+        if let Some(f) = shared.pool.journal() {
+            // SAFETY: registry slots live as long as the registry (inside `shared`).
+            let id = unsafe { &*entry }.thread_id.load(StdOrdering::Relaxed);
+            f.describe_thread(&crate::output::event::ThreadInfo { id, name: name.to_string(), os_tid });
+        }
+        let config = &shared.config;
+        Producer {
+            committed: 0,
+            strong_fence: !crate::sync::asymmetric_available(),
+            generation: shared.generation,
+            writer: RingWriter::detached(),
+            ring: NIL,
+            gap_open: false,
+            drop_cache: None,
+            entry,
+            local: local as *const Local,
+            is_drain: local.in_drain.get(),
+            record_limit: config.record_limit(),
+            strict: config.serialization == Serialization::Strict,
+            quota: config.max_rings_per_thread,
+            ring_size: config.ring_size,
+            rings_taken: 0,
+            shared,
+        }
+    }
+
+    /// Enters a call on this producer's runtime (the close handshake, `rings::slot::Presence`):
+    /// `true` if the runtime is still installed, and then the caller must `leave` when done;
+    /// `false` if it is gone (nothing may be written to it: the event is unrecorded).
+    #[inline(always)]
+    fn enter(&self) -> bool {
+        let presence = &self.entry().presence;
+        presence.enter(self.committed);
+        // The producer's half of the close handshake's fence pair.
+        if self.strong_fence {
+            crate::sync::fence(Ordering::SeqCst);
+        } else {
+            crate::sync::asymmetric_light();
+        }
+        // Relaxed: ordered by the fence pair (`rings::slot::Presence`).
+        if !self.shared.closed.load(Ordering::Relaxed) {
+            return true;
+        }
+        presence.leave(self.committed);
+        false
+    }
+
+    /// Leaves the call `enter` began.
+    #[inline(always)]
+    fn leave(&self) {
+        self.entry().presence.leave(self.committed);
+    }
+
+    pub(super) fn entry(&self) -> &ThreadEntry {
+        // SAFETY: the slot lives as long as the registry, which `self.shared` keeps alive.
+        unsafe { &*self.entry }
+    }
+
+    /// The runtime's shared state, borrowed apart from `self` so `&mut self` methods can run
+    /// while it is in use, without an `Arc` clone: the reference count is one cache line
+    /// that every producer thread would otherwise write on each swap and drop.
+    pub(super) fn shared_ref<'a>(&self) -> &'a Shared {
+        // SAFETY: `self.shared` is set at creation and never replaced, and the producer keeps
+        // that Arc (so the `Shared`) alive until it is dropped; callers use the reference
+        // only within one call on the producer, which cannot drop the producer itself.
+        unsafe { &*Arc::as_ptr(&self.shared) }
+    }
+
+    /// The policy in force for this thread: its override, or the runtime's.
+    pub(super) fn policy(&self) -> Policy {
+        // SAFETY: `Local` outlives the producer it owns (the producer is retired in its drop).
+        unsafe { &*self.local }.policy.get().unwrap_or(self.shared.config.policy)
+    }
+
+    /// Records one event (hot path).
+    #[inline(always)]
+    fn event<T: Encode + ?Sized>(&mut self, id: u32, args: &T, ctx: &ContextBuf) {
+        let ctx_len = ctx.len();
+        let ctx_size = if ctx_len == 0 { 0 } else { 2 + ctx_len };
+        let size = HEADER_LEN + ctx_size + args.encoded_len();
+        if T::DYNAMIC || size > self.record_limit {
+            return self.event_unsized(id, args, ctx, size);
+        }
+        let len = align8(size);
+        // Room first, the clock after: a dropped record never reads the clock (R-BP-6).
+        let Some(p) = self.reserve(len) else { return };
+        let ts = crate::clock::now_ticks();
+        // SAFETY: `reserve` returned `len` writable bytes that belong to this record.
+        let buf = unsafe { std::slice::from_raw_parts_mut(p, len) };
+        zero_padding(buf);
+        let flags = RecordKind::Event.bits() | if ctx_len == 0 { 0 } else { FLAG_CONTEXT };
+        buf[..HEADER_LEN].copy_from_slice(&Header { size: size as u16, flags, id, ts }.to_bytes());
+        let body = write_context(buf, ctx);
+        let mut enc = Encoder::new(&mut buf[body..size]);
+        args.encode(&mut enc);
+        self.writer.commit(len);
+        self.committed += 1;
+        self.shared.signal.after_publish();
+    }
+
+    /// Events whose size is only known after encoding (eager captures) or that exceed
+    /// `max_record_size`: reserve the largest record, encode into it with `encode::fit`
+    /// (best effort: fixed-size values kept, strings and captured text cut, longest first;
+    /// a placeholder without values if even that cannot fit), then commit exactly what was
+    /// written — or drop in strict mode (R-LIFE-3).
+    ///
+    /// A record dropped for want of room is counted (metrics, loss record) as its smallest
+    /// possible size, not as the reservation (R-BP-6): `size` is the header, the context and
+    /// `Encode::encoded_len` — exact for every value but eager captures, which count their tag
+    /// and length only (their text is not formatted for a record that is dropped) — and a
+    /// record larger than `max_record_size` counts `max_record_size`, what its cut form
+    /// fills. So the count never exceeds what the record would have taken, but for a record
+    /// whose fixed-size values alone exceed `max_record_size` (stored as a placeholder).
+    #[cold]
+    #[inline(never)]
+    fn event_unsized<T: Encode + ?Sized>(&mut self, id: u32, args: &T, ctx: &ContextBuf, size: usize) {
+        let limit = self.record_limit;
+        if self.strict && size > limit {
+            // Strict mode never cuts, and even the smallest encoding is too large.
+            self.dropped(DropReason::Oversized, align8(size));
+            return;
+        }
+        let counted = align8(size).min(limit);
+        let p = if self.gap_open { None } else { self.writer.reserve(limit) };
+        let Some(p) = p.or_else(|| self.reserve_slow(limit, counted)) else { return };
+        let ts = crate::clock::now_ticks();
+        // SAFETY: `reserve` returned `limit` writable bytes for this record.
+        let buf = unsafe { std::slice::from_raw_parts_mut(p, limit) };
+        // The bound context is never cut: if it does not fit, no value does either, and the
+        // placeholder goes without it.
+        let with_ctx = ctx.len() == 0 || HEADER_LEN + 2 + ctx.len() <= limit;
+        let (body, fitted) = if with_ctx {
+            let body = write_context(buf, ctx);
+            (body, fit(&mut buf[body..], args, !self.strict))
+        } else {
+            (HEADER_LEN, Fitted::PLACEHOLDER)
+        };
+        if self.strict && (fitted.truncated || fitted.invalid) {
+            // Nothing was published: the reservation is simply not committed. An invalid
+            // record was written whole (its size is known); one that did not fit would have
+            // taken more than `limit`.
+            let (reason, bytes) = if fitted.truncated {
+                (DropReason::Oversized, limit)
+            } else {
+                (DropReason::Invalid, align8(body + fitted.len))
+            };
+            self.dropped(reason, bytes);
+            return;
+        }
+        let size = body + fitted.len;
+        let mut flags = RecordKind::Event.bits() | if with_ctx && ctx.len() != 0 { FLAG_CONTEXT } else { 0 };
+        if fitted.truncated || fitted.invalid {
+            flags |= FLAG_TRUNCATED;
+        }
+        buf[..HEADER_LEN].copy_from_slice(&Header { size: size as u16, flags, id, ts }.to_bytes());
+        // The padding after the record holds whatever the ring held before: zero it (a
+        // record's committed bytes are all written for it; raw sinks store them as they are).
+        buf[size..align8(size)].fill(0);
+        self.writer.commit(align8(size));
+        self.committed += 1;
+        self.shared.signal.after_publish();
+    }
+
+    /// Room for one record of `len` bytes: the hot path when the ring has room and no loss
+    /// gap is open, the cold path otherwise.
+    #[inline(always)]
+    fn reserve(&mut self, len: usize) -> Option<*mut u8> {
+        if !self.gap_open {
+            if let Some(p) = self.writer.reserve(len) {
+                return Some(p);
+            }
+        }
+        self.reserve_slow(len, len)
+    }
+
+    /// `record_bytes` on this producer without the thread-local (the loom models): enters the
+    /// runtime, records, leaves. `false` if the runtime is closed (the event is unrecorded).
+    #[cfg(feature = "loom")]
+    pub(crate) fn record_raw(&mut self, event_id: u32, payload: &[u8]) -> bool {
+        if !self.enter() {
+            return false;
+        }
+        self.raw(event_id, payload);
+        self.leave();
+        true
+    }
+
+    /// Records an opaque payload (`record_bytes`).
+    #[inline]
+    fn raw(&mut self, event_id: u32, payload: &[u8]) {
+        let mut keep = payload.len();
+        let mut flags = RecordKind::Raw.bits();
+        if HEADER_LEN + keep > self.record_limit {
+            if self.strict {
+                self.dropped(DropReason::Oversized, align8(HEADER_LEN + keep));
+                return;
+            }
+            keep = self.record_limit - HEADER_LEN;
+            flags |= FLAG_TRUNCATED;
+        }
+        let size = HEADER_LEN + keep;
+        let len = align8(size);
+        let Some(p) = self.reserve(len) else { return };
+        let ts = crate::clock::now_ticks();
+        // SAFETY: `len` writable bytes reserved for this record.
+        let buf = unsafe { std::slice::from_raw_parts_mut(p, len) };
+        zero_padding(buf);
+        buf[..HEADER_LEN].copy_from_slice(&Header { size: size as u16, flags, id: event_id, ts }.to_bytes());
+        buf[HEADER_LEN..size].copy_from_slice(&payload[..keep]);
+        self.writer.commit(len);
+        self.committed += 1;
+        self.shared.signal.after_publish();
+    }
+
+    /// Thread exit or runtime change: hand everything to the drain — if the runtime is still
+    /// installed. If it was shut down, the close handshake already made the drain the owner of
+    /// this thread's rings and gap (`rings::slot::Presence`): touch nothing.
+    pub(crate) fn retire(&mut self) {
+        if !self.enter() {
+            return;
+        }
+        // Close an open gap if the ring has room; otherwise the drain reports it from the
+        // slot's gap when it retires the slot.
+        if self.gap_open {
+            if let Some(p) = self.writer.reserve(LOSS_LEN) {
+                self.write_loss(p);
+            }
+        }
+        let entry = self.entry();
+        if self.ring != NIL {
+            entry.push_full(self.ring);
+        }
+        // Release: as in `install_ring`.
+        entry.active.store(NIL, Ordering::Release);
+        // The last use of the slot by this producer: publish the committed count before the
+        // slot may be retired and recycled.
+        self.leave();
+        // Release: the drain that sees EXITED sees the final chain, gap, counters and count.
+        entry
+            .slot
+            .store(SLOT_EXITED, crate::sync::weaken::ordering(crate::sync::Mutation::ExitRelaxed, Ordering::Release));
+        self.ring = NIL;
+        self.writer.detach();
+        self.shared.signal.notify();
+    }
+}
+
+/// Zeroes the last 8 bytes of a record's reservation before the record is written into it,
+/// so that the 0–7 bytes of padding after it never carry older ring contents (raw sinks store
+/// committed ring bytes unchanged). One store; the record's own bytes overwrite the rest.
+#[inline(always)]
+fn zero_padding(buf: &mut [u8]) {
+    let n = buf.len();
+    buf[n - 8..].copy_from_slice(&[0; 8]);
+}
+
+/// Writes the bound context after the header; returns where the arguments start.
+#[inline(always)]
+fn write_context(buf: &mut [u8], ctx: &ContextBuf) -> usize {
+    let n = ctx.len();
+    if n == 0 {
+        return HEADER_LEN;
+    }
+    buf[HEADER_LEN..HEADER_LEN + 2].copy_from_slice(&(n as u16).to_le_bytes());
+    buf[HEADER_LEN + 2..HEADER_LEN + 2 + n].copy_from_slice(ctx.bytes());
+    HEADER_LEN + 2 + n
+}
+
+// ---------------------------------------------------------------------------------------------
+// The thread's state: `LOCAL`, reached by every call on this thread.
+// ---------------------------------------------------------------------------------------------
 
 /// Per-thread state, reached through `LOCAL`.
 pub(crate) struct Local {
@@ -174,788 +611,13 @@ pub(crate) fn retire_current_thread() {
     let _ = LOCAL.try_with(|l| l.retire());
 }
 
-/// Tries for room a `Block`ed record makes before it parks. One under loom: every try is a
-/// dozen atomic steps, and the spins only repeat what the first one checked.
-const BLOCK_SPINS: u32 = if cfg!(feature = "loom") { 1 } else { 256 };
+/// Events recorded with no runtime installed, or during thread teardown, or after shutdown.
+static UNRECORDED: AtomicU64 = AtomicU64::new(0);
 
-/// Bytes of a loss record (header + `LossInfo`).
-const LOSS_LEN: usize = HEADER_LEN + LossInfo::LEN;
-
-/// What looking for room produced.
-enum Room {
-    /// A reservation of the requested length.
-    Reserved(*mut u8),
-    /// Room was made in a way that changed what must be written first (a `DropOldest`
-    /// reclaim opened a loss gap): ask again.
-    Retry,
-    /// No room; the record is dropped for this reason.
-    Refused(DropReason),
-}
-
-/// One thread's recording state for one runtime. Owned by the thread-local; see module doc.
-pub(crate) struct Producer {
-    /// The runtime generation this producer belongs to.
-    generation: u64,
-    /// Rings this thread has started writing into (the sequence a pool file notes per ring).
-    rings_taken: u64,
-    /// The thread's current ring.
-    writer: RingWriter,
-    /// Index of the current ring, or `NIL`.
-    ring: u32,
-    /// A loss gap is open (events were dropped since the last loss record): the next record
-    /// that finds room writes a loss record first. Mirrors `entry.gap` (hot-path copy).
-    gap_open: bool,
-    /// While a loss gap is open: the reason the last full check found for dropping, and the
-    /// drain's epoch then (`ThreadEntry::drain_epoch`). Same epoch: nothing that check read
-    /// can have changed but the pool's free count, so the record is dropped at once.
-    drop_cache: Option<(DropReason, u32)>,
-    /// The registry slot (lives as long as `shared`).
-    entry: *const ThreadEntry,
-    /// This thread's `Local` (for the per-thread policy override); lives as long as the thread.
-    local: *const Local,
-    /// Copied from the configuration so the hot path reads one cache line.
-    record_limit: usize,
-    strict: bool,
-    quota: usize,
-    ring_size: usize,
-    /// This is the drain thread: never wait (R-BP-4).
-    is_drain: bool,
-    /// Events committed to this thread's rings (published by `Presence::leave`).
-    committed: u64,
-    /// The platform has no heavy fence half (`membarrier`): `enter` fences fully instead.
-    strong_fence: bool,
-    shared: Arc<Shared>,
-}
-
-impl Producer {
-    /// Enters a call on this producer's runtime (the close handshake, `rings::slot::Presence`):
-    /// `true` if the runtime is still installed, and then the caller must `leave` when done;
-    /// `false` if it is gone (nothing may be written to it: the event is unrecorded).
-    #[inline(always)]
-    fn enter(&self) -> bool {
-        let presence = &self.entry().presence;
-        presence.enter(self.committed);
-        // The producer's half of the close handshake's fence pair.
-        if self.strong_fence {
-            crate::sync::fence(Ordering::SeqCst);
-        } else {
-            crate::sync::asymmetric_light();
-        }
-        // Relaxed: ordered by the fence pair (`rings::slot::Presence`).
-        if !self.shared.closed.load(Ordering::Relaxed) {
-            return true;
-        }
-        presence.leave(self.committed);
-        false
-    }
-
-    /// Leaves the call `enter` began.
-    #[inline(always)]
-    fn leave(&self) {
-        self.entry().presence.leave(self.committed);
-    }
-
-    fn entry(&self) -> &ThreadEntry {
-        // SAFETY: the slot lives as long as the registry, which `self.shared` keeps alive.
-        unsafe { &*self.entry }
-    }
-
-    /// The runtime's shared state, borrowed apart from `self` so `&mut self` methods can run
-    /// while it is in use, without an `Arc` clone: the reference count is one cache line
-    /// that every producer thread would otherwise write on each swap and drop.
-    fn shared_ref<'a>(&self) -> &'a Shared {
-        // SAFETY: `self.shared` is set at creation and never replaced, and the producer keeps
-        // that Arc (so the `Shared`) alive until it is dropped; callers use the reference
-        // only within one call on the producer, which cannot drop the producer itself.
-        unsafe { &*Arc::as_ptr(&self.shared) }
-    }
-
-    /// The policy in force for this thread: its override, or the runtime's.
-    fn policy(&self) -> Policy {
-        // SAFETY: `Local` outlives the producer it owns (the producer is retired in its drop).
-        unsafe { &*self.local }.policy.get().unwrap_or(self.shared.config.policy)
-    }
-
-    /// Records one event (hot path).
-    #[inline(always)]
-    fn event<T: Encode + ?Sized>(&mut self, id: u32, args: &T, ctx: &ContextBuf) {
-        let ctx_len = ctx.len();
-        let ctx_size = if ctx_len == 0 { 0 } else { 2 + ctx_len };
-        let size = HEADER_LEN + ctx_size + args.encoded_len();
-        if T::DYNAMIC || size > self.record_limit {
-            return self.event_unsized(id, args, ctx, size);
-        }
-        let len = align8(size);
-        // Room first, the clock after: a dropped record never reads the clock (R-BP-6).
-        let Some(p) = self.reserve(len) else { return };
-        let ts = crate::clock::now_ticks();
-        // SAFETY: `reserve` returned `len` writable bytes that belong to this record.
-        let buf = unsafe { std::slice::from_raw_parts_mut(p, len) };
-        zero_padding(buf);
-        let flags = RecordKind::Event.bits() | if ctx_len == 0 { 0 } else { FLAG_CONTEXT };
-        buf[..HEADER_LEN].copy_from_slice(&Header { size: size as u16, flags, id, ts }.to_bytes());
-        let body = write_context(buf, ctx);
-        let mut enc = Encoder::new(&mut buf[body..size]);
-        args.encode(&mut enc);
-        self.writer.commit(len);
-        self.committed += 1;
-        self.shared.signal.after_publish();
-    }
-
-    /// Events whose size is only known after encoding (eager captures) or that exceed
-    /// `max_record_size`: reserve the largest record, encode into it with `encode::fit`
-    /// (best effort: fixed-size values kept, strings and captured text cut, longest first;
-    /// a placeholder without values if even that cannot fit), then commit exactly what was
-    /// written — or drop in strict mode (R-LIFE-3).
-    ///
-    /// A record dropped for want of room is counted (metrics, loss record) as its smallest
-    /// possible size, not as the reservation (R-BP-6): `size` is the header, the context and
-    /// `Encode::encoded_len` — exact for every value but eager captures, which count their tag
-    /// and length only (their text is not formatted for a record that is dropped) — and a
-    /// record larger than `max_record_size` counts `max_record_size`, what its cut form
-    /// fills. So the count never exceeds what the record would have taken, but for a record
-    /// whose fixed-size values alone exceed `max_record_size` (stored as a placeholder).
-    #[cold]
-    #[inline(never)]
-    fn event_unsized<T: Encode + ?Sized>(&mut self, id: u32, args: &T, ctx: &ContextBuf, size: usize) {
-        let limit = self.record_limit;
-        if self.strict && size > limit {
-            // Strict mode never cuts, and even the smallest encoding is too large.
-            self.dropped(DropReason::Oversized, align8(size));
-            return;
-        }
-        let counted = align8(size).min(limit);
-        let p = if self.gap_open { None } else { self.writer.reserve(limit) };
-        let Some(p) = p.or_else(|| self.reserve_slow(limit, counted)) else { return };
-        let ts = crate::clock::now_ticks();
-        // SAFETY: `reserve` returned `limit` writable bytes for this record.
-        let buf = unsafe { std::slice::from_raw_parts_mut(p, limit) };
-        // The bound context is never cut: if it does not fit, no value does either, and the
-        // placeholder goes without it.
-        let with_ctx = ctx.len() == 0 || HEADER_LEN + 2 + ctx.len() <= limit;
-        let (body, fitted) = if with_ctx {
-            let body = write_context(buf, ctx);
-            (body, fit(&mut buf[body..], args, !self.strict))
-        } else {
-            (HEADER_LEN, Fitted::PLACEHOLDER)
-        };
-        if self.strict && (fitted.truncated || fitted.invalid) {
-            // Nothing was published: the reservation is simply not committed. An invalid
-            // record was written whole (its size is known); one that did not fit would have
-            // taken more than `limit`.
-            let (reason, bytes) = if fitted.truncated {
-                (DropReason::Oversized, limit)
-            } else {
-                (DropReason::Invalid, align8(body + fitted.len))
-            };
-            self.dropped(reason, bytes);
-            return;
-        }
-        let size = body + fitted.len;
-        let mut flags = RecordKind::Event.bits() | if with_ctx && ctx.len() != 0 { FLAG_CONTEXT } else { 0 };
-        if fitted.truncated || fitted.invalid {
-            flags |= FLAG_TRUNCATED;
-        }
-        buf[..HEADER_LEN].copy_from_slice(&Header { size: size as u16, flags, id, ts }.to_bytes());
-        // The padding after the record holds whatever the ring held before: zero it (a
-        // record's committed bytes are all written for it; raw sinks store them as they are).
-        buf[size..align8(size)].fill(0);
-        self.writer.commit(align8(size));
-        self.committed += 1;
-        self.shared.signal.after_publish();
-    }
-
-    /// `record_bytes` on this producer without the thread-local (the loom models): enters the
-    /// runtime, records, leaves. `false` if the runtime is closed (the event is unrecorded).
-    #[cfg(feature = "loom")]
-    pub(crate) fn record_raw(&mut self, event_id: u32, payload: &[u8]) -> bool {
-        if !self.enter() {
-            return false;
-        }
-        self.raw(event_id, payload);
-        self.leave();
-        true
-    }
-
-    /// Records an opaque payload (`record_bytes`).
-    #[inline]
-    fn raw(&mut self, event_id: u32, payload: &[u8]) {
-        let mut keep = payload.len();
-        let mut flags = RecordKind::Raw.bits();
-        if HEADER_LEN + keep > self.record_limit {
-            if self.strict {
-                self.dropped(DropReason::Oversized, align8(HEADER_LEN + keep));
-                return;
-            }
-            keep = self.record_limit - HEADER_LEN;
-            flags |= FLAG_TRUNCATED;
-        }
-        let size = HEADER_LEN + keep;
-        let len = align8(size);
-        let Some(p) = self.reserve(len) else { return };
-        let ts = crate::clock::now_ticks();
-        // SAFETY: `len` writable bytes reserved for this record.
-        let buf = unsafe { std::slice::from_raw_parts_mut(p, len) };
-        zero_padding(buf);
-        buf[..HEADER_LEN].copy_from_slice(&Header { size: size as u16, flags, id: event_id, ts }.to_bytes());
-        buf[HEADER_LEN..size].copy_from_slice(&payload[..keep]);
-        self.writer.commit(len);
-        self.committed += 1;
-        self.shared.signal.after_publish();
-    }
-
-    /// Room for one record of `len` bytes: the hot path when the ring has room and no loss
-    /// gap is open, the cold path otherwise.
-    #[inline(always)]
-    fn reserve(&mut self, len: usize) -> Option<*mut u8> {
-        if !self.gap_open {
-            if let Some(p) = self.writer.reserve(len) {
-                return Some(p);
-            }
-        }
-        self.reserve_slow(len, len)
-    }
-
-    /// Cold path: close an open loss gap first (a loss record goes before the record that
-    /// ends the gap, R-BP-6), then find room for the record, or drop it and count it as
-    /// `counted` bytes (`len` but for records reserved at `max_record_size` because their
-    /// size is known only after writing, `event_unsized`).
-    #[cold]
-    #[inline(never)]
-    fn reserve_slow(&mut self, len: usize, counted: usize) -> Option<*mut u8> {
-        if self.gap_open {
-            if let Some(reason) = self.drops_as_before().or_else(|| self.still_dropping()) {
-                // DROPPING fast path (§7): nothing changed since the last drop; count it and
-                // go, without reading the clock (the gap's times are its opening and closing).
-                let entry = self.entry();
-                entry.counters.drop_event(reason, counted as u64);
-                entry.gap.add_drop(counted as u64);
-                return None;
-            }
-        }
-        // At most: a reclaim (Retry), the loss record, the record.
-        for _ in 0..4 {
-            let need = if self.gap_open { LOSS_LEN } else { len };
-            match self.find_room(need) {
-                Room::Reserved(p) if self.gap_open => self.write_loss(p),
-                Room::Reserved(p) => return Some(p),
-                Room::Retry => {}
-                Room::Refused(reason) => {
-                    self.dropped(reason, counted);
-                    return None;
-                }
-            }
-        }
-        self.dropped(DropReason::PoolExhausted, counted);
-        None
-    }
-
-    /// With a loss gap open: `Some(reason)` if [`find_room`](Self::find_room) would drop the
-    /// loss record for `reason` and change nothing (DROPPING, `DropNewest`, no room in the
-    /// ring, the quota reached or the pool empty), so the record can be dropped at once.
-    /// `None`: anything could have changed (room, a ring, another state or policy); the full
-    /// path decides. A free count read just before another thread takes the last ring only
-    /// sends this record down the full path, which then drops it.
-    ///
-    /// A positive answer is cached with the drain's epoch read before the checks
-    /// (`drop_cache`, used by [`drops_as_before`](Self::drops_as_before)).
-    #[inline]
-    fn still_dropping(&mut self) -> Option<DropReason> {
-        self.drop_cache = None;
-        let epoch = self.entry().epoch();
-        if self.ring == NIL || self.writer.fits(LOSS_LEN) {
-            return None;
-        }
-        let entry = self.entry();
-        if entry.state.get().state != ThreadState::Dropping || self.policy() != Policy::DropNewest {
-            return None;
-        }
-        let reason = if entry.rings_held(true) >= self.quota {
-            DropReason::QuotaExceeded
-        } else if self.shared.pool.free_list().free() == 0 {
-            DropReason::PoolExhausted
-        } else {
-            return None;
-        };
-        self.drop_cache = Some((reason, epoch));
-        Some(reason)
-    }
-
-    /// The DROPPING path at the cost of a branch and a counter (issue 18): `Some(reason)` if
-    /// the last full check (`still_dropping`) found this thread dropping and nothing it read
-    /// has changed since — the drain's epoch for the thread is the same (it took no ring from
-    /// the chain, released no space of the active ring, moved no state), the thread's policy is
-    /// still `DropNewest`, and, for a dropping thread that had quota left, the pool is still
-    /// empty. The ring cannot have gained room by the producer's own doing: it writes nothing
-    /// while it drops.
-    #[inline(always)]
-    fn drops_as_before(&mut self) -> Option<DropReason> {
-        let (reason, epoch) = self.drop_cache?;
-        let same = self.entry().epoch() == epoch
-            && (reason != DropReason::PoolExhausted || self.shared.pool.free_list().free() == 0)
-            && self.policy() == Policy::DropNewest;
-        if same {
-            Some(reason)
-        } else {
-            self.drop_cache = None;
-            None
-        }
-    }
-
-    /// Room for `need` bytes: the current ring, else a fresh ring from the pool, else what the
-    /// policy says (R-BP-3).
-    fn find_room(&mut self, need: usize) -> Room {
-        if let Some(p) = self.writer.reserve(need) {
-            return Room::Reserved(p);
-        }
-        let reason = match self.take_fresh_ring() {
-            Ok(()) => return self.writer.reserve(need).map_or(Room::Refused(DropReason::Oversized), Room::Reserved),
-            Err(reason) => reason,
-        };
-        self.enter_dropping();
-        match self.policy() {
-            Policy::DropNewest => Room::Refused(reason),
-            Policy::DropOldest => {
-                if self.reclaim_oldest() {
-                    Room::Retry
-                } else {
-                    Room::Refused(reason)
-                }
-            }
-            Policy::Block { timeout } => {
-                if self.is_drain {
-                    self.drain_context_drop();
-                    return Room::Refused(DropReason::DrainContext);
-                }
-                match self.block(need, timeout) {
-                    Ok(p) => Room::Reserved(p),
-                    Err(reason) => Room::Refused(reason),
-                }
-            }
-        }
-    }
-
-    /// Swaps the full current ring (if any) for a free one from the pool, within the quota.
-    fn take_fresh_ring(&mut self) -> Result<(), DropReason> {
-        let shared = self.shared_ref();
-        if self.ring != NIL {
-            let held = self.entry().rings_held(true);
-            if held >= self.quota {
-                return Err(DropReason::QuotaExceeded);
-            }
-        }
-        let fresh = shared.pool.free_list().pop().ok_or(DropReason::PoolExhausted)?;
-        self.install_ring(fresh);
-        if shared.pool.free_list().free() < shared.pressure_below {
-            self.enter_pressure();
-        }
-        // No wake-up for the full ring now in the chain (issue 18: a swap is a few stores, no
-        // system call): a napping drain finds it within its nap (at most `NAP_LIMIT`, 0.5 ms,
-        // drain/mod.rs), and a drain in deep sleep is woken by the record about to be written
-        // into the fresh ring (`after_publish`), as by any record.
-        Ok(())
-    }
-
-    /// Hands the current ring (if any) to the drain and starts writing into `fresh`.
-    fn install_ring(&mut self, fresh: u32) {
-        let shared = self.shared_ref();
-        let entry = self.entry();
-        if self.ring != NIL {
-            entry.push_full(self.ring);
-        }
-        // Release: a drain that loads the new `active` (Acquire) also sees the chain push
-        // above. (The Dekker pair with the drain's `reading` is closed by the SeqCst fence in
-        // `wait_unread`, rings/slot.rs.)
-        // Before the first record goes in (a pool file's reader orders a thread's rings by it).
-        shared.pool.set_owner(fresh, entry.thread_id.load(Ordering::Relaxed), self.rings_taken);
-        entry.active.store(fresh, Ordering::Release);
-        self.rings_taken += 1;
-        self.ring = fresh;
-        // SAFETY: `fresh` is this thread's (popped from the pool or reclaimed), so it is its
-        // only producer; the pool (inside `shared`) outlives the writer.
-        unsafe { self.writer.attach(shared.pool.base(fresh), shared.pool.ctl(fresh), self.ring_size) };
-    }
-
-    /// `DropOldest`: takes back this thread's oldest full ring that the drain has not taken
-    /// (one CAS on the chain decides against the drain), counts its records as overwritten and
-    /// makes it the active ring. `false` if there is none.
-    fn reclaim_oldest(&mut self) -> bool {
-        let shared = self.shared_ref();
-        let entry = self.entry();
-        let Some(ring) = entry.take_oldest() else { return false };
-        // The drain may still be copying this ring, read as an active ring before it was
-        // swapped out: wait for it to finish (rings/slot.rs).
-        entry.wait_unread(ring, || shared.drain_exited.load(Ordering::Acquire));
-        let ctl = shared.pool.ctl(ring);
-        let mut lost = LossInfo::default();
-        let mut folded = LossInfo::default();
-        // We own the ring now: consuming it as its reader just walks what the drain never
-        // took, without copying.
-        // SAFETY: `ring` is exclusively ours (won from the chain, the drain is not reading it);
-        // base and size are the pool's.
-        unsafe {
-            ctl.consume(shared.pool.base(ring), self.ring_size, |h, rec| match h.kind() {
-                Some(RecordKind::Loss) => {
-                    // An overwritten loss record: carry its report into the next one.
-                    let l = LossInfo::from_bytes(&rec[HEADER_LEN..]).unwrap_or_default();
-                    folded.merge(l);
-                }
-                _ => lost.merge(LossInfo {
-                    events: 1,
-                    bytes: align8(h.size as usize) as u64,
-                    first_ticks: h.ts,
-                    last_ticks: h.ts,
-                }),
-            })
-        };
-        ctl.reset();
-        if lost.events > 0 {
-            entry.counters.drop_events(DropReason::Overwritten, lost.events, lost.bytes);
-        }
-        lost.merge(folded);
-        self.add_to_gap(lost);
-        self.install_ring(ring);
-        // No wake-up, as for a swap (`take_fresh_ring`).
-        true
-    }
-
-    /// `Block`: spin, then park, until room appears or `timeout` passes.
-    /// The wait also ends when the runtime is shut down (the closer waits for this call to
-    /// leave, and wakes the waiters): the record is then dropped as [`DropReason::Shutdown`].
-    fn block(&mut self, need: usize, timeout: std::time::Duration) -> Result<*mut u8, DropReason> {
-        let shared = self.shared_ref();
-        let deadline = std::time::Instant::now() + timeout;
-        for _ in 0..BLOCK_SPINS {
-            if let Some(p) = self.try_room(need) {
-                return Ok(p);
-            }
-            std::hint::spin_loop();
-        }
-        shared.waiters.enter();
-        let room = loop {
-            // Checked after announcing ourselves: a ring freed from now on unparks us.
-            if let Some(p) = self.try_room(need) {
-                break Ok(p);
-            }
-            // Relaxed: a shutdown's closer wakes every waiter after setting `closed`, and
-            // waits for this call to end; seeing it late costs one more poll.
-            if shared.closed.load(Ordering::Relaxed) {
-                break Err(DropReason::Shutdown);
-            }
-            let now = std::time::Instant::now();
-            if now >= deadline {
-                break Err(DropReason::BlockTimeout);
-            }
-            shared.signal.notify();
-            crate::sync::park_timeout((deadline - now).min(std::time::Duration::from_millis(1)));
-        };
-        shared.waiters.leave();
-        room
-    }
-
-    fn try_room(&mut self, need: usize) -> Option<*mut u8> {
-        if let Some(p) = self.writer.reserve(need) {
-            return Some(p);
-        }
-        self.take_fresh_ring().ok()?;
-        self.writer.reserve(need)
-    }
-
-    /// R-BP-4: a record made on the drain thread (or in a sink) found no room under `Block`.
-    /// It cannot wait for the thread that would free a ring; say so, once per runtime (the
-    /// drops are all counted as `DrainContext`).
-    #[cold]
-    fn drain_context_drop(&self) {
-        let shared = &self.shared;
-        if shared.drain_context_reported.swap(true, StdOrdering::Relaxed) {
-            return;
-        }
-        let dropped = self.entry().counters.dropped[DropReason::DrainContext.index()].load(Ordering::Relaxed) + 1;
-        shared.diag.emit(
-            DiagnosticKind::DrainContextDrop,
-            None,
-            format!(
-                "a record made on the drain thread (inside a sink or diagnostics hook) was dropped although the policy is {}: \
-                 the drain cannot wait for a ring only it can free. {} such drops so far; pool high-water mark {} of {} rings. \
-                 Record from sinks sparingly, report sink failures by returning a SinkError, or give the pool more rings; \
-                 the running total is the drain_context drop count in metrics() and the DrainReport",
-                self.policy(),
-                dropped,
-                shared.pool.free_list().high_water(),
-                shared.pool.ring_count()
-            ),
-        );
-    }
-
-    /// Counts a dropped record and adds it to the open loss gap.
-    #[cold]
-    fn dropped(&mut self, reason: DropReason, bytes: usize) {
-        self.entry().counters.drop_event(reason, bytes as u64);
-        if self.gap_open {
-            self.entry().gap.add_drop(bytes as u64);
-        } else {
-            // The gap opens now: the one clock read of a loss gap until it closes (R-BP-6).
-            let now = crate::clock::now_ticks();
-            self.add_to_gap(LossInfo { events: 1, bytes: bytes as u64, first_ticks: now, last_ticks: now });
-        }
-        if !matches!(reason, DropReason::Reentrant | DropReason::Oversized | DropReason::Invalid | DropReason::Shutdown)
-        {
-            self.enter_dropping();
-        }
-    }
-
-    /// Adds to the open gap (mirrored in the slot so the drain can report a gap the thread
-    /// never closes).
-    fn add_to_gap(&mut self, l: LossInfo) {
-        if l.events == 0 {
-            return;
-        }
-        // This producer is the gap's writer while it is inside a call (`rings::slot::LossGap`).
-        self.entry().gap.add(l);
-        self.gap_open = true;
-    }
-
-    /// Writes the loss record for the open gap into a reservation of `LOSS_LEN` bytes and
-    /// closes the gap (R-BP-6).
-    fn write_loss(&mut self, p: *mut u8) {
-        self.drop_cache = None;
-        let mut loss = self.entry().gap.take();
-        // The gap closes now: its last time is this record's (R-BP-6), at least the newest
-        // overwritten record's.
-        loss.last_ticks = loss.last_ticks.max(crate::clock::now_ticks());
-        self.gap_open = false;
-        // SAFETY: the caller reserved LOSS_LEN bytes at `p` for this record.
-        let buf = unsafe { std::slice::from_raw_parts_mut(p, LOSS_LEN) };
-        buf.copy_from_slice(&loss.record());
-        self.writer.commit(LOSS_LEN);
-    }
-
-    /// The thread found no room: it is DROPPING (via PRESSURE from NORMAL).
-    fn enter_dropping(&self) {
-        let entry = self.entry();
-        for _ in 0..4 {
-            let seen = entry.state.get();
-            let step = match seen.state {
-                ThreadState::Dropping => return,
-                ThreadState::Normal => ThreadState::Pressure,
-                ThreadState::Pressure | ThreadState::Recovery => ThreadState::Dropping,
-            };
-            // A lost race (the drain moved the thread) just means: look again.
-            let now = crate::clock::now_ticks();
-            if entry.state.transition(&entry.counters, seen, step, now).is_ok() && step == ThreadState::Pressure {
-                self.shared.signal.notify();
-            }
-        }
-    }
-
-    /// The pool ran low when this thread took a ring: NORMAL or RECOVERY → PRESSURE, and wake
-    /// the drain (R-CORE-5).
-    fn enter_pressure(&self) {
-        let entry = self.entry();
-        let seen = entry.state.get();
-        if matches!(seen.state, ThreadState::Normal | ThreadState::Recovery)
-            && entry.state.transition(&entry.counters, seen, ThreadState::Pressure, crate::clock::now_ticks()).is_ok()
-        {
-            self.shared.signal.notify();
-        }
-    }
-
-    /// Thread exit or runtime change: hand everything to the drain — if the runtime is still
-    /// installed. If it was shut down, the close handshake already made the drain the owner of
-    /// this thread's rings and gap (`rings::slot::Presence`): touch nothing.
-    pub(crate) fn retire(&mut self) {
-        if !self.enter() {
-            return;
-        }
-        // Close an open gap if the ring has room; otherwise the drain reports it from the
-        // slot's gap when it retires the slot.
-        if self.gap_open {
-            if let Some(p) = self.writer.reserve(LOSS_LEN) {
-                self.write_loss(p);
-            }
-        }
-        let entry = self.entry();
-        if self.ring != NIL {
-            entry.push_full(self.ring);
-        }
-        // Release: as in `install_ring`.
-        entry.active.store(NIL, Ordering::Release);
-        // The last use of the slot by this producer: publish the committed count before the
-        // slot may be retired and recycled.
-        self.leave();
-        // Release: the drain that sees EXITED sees the final chain, gap, counters and count.
-        entry
-            .slot
-            .store(SLOT_EXITED, crate::sync::weaken::ordering(crate::sync::Mutation::ExitRelaxed, Ordering::Release));
-        self.ring = NIL;
-        self.writer.detach();
-        self.shared.signal.notify();
-    }
-}
-
-/// Zeroes the last 8 bytes of a record's reservation before the record is written into it,
-/// so that the 0–7 bytes of padding after it never carry older ring contents (raw sinks store
-/// committed ring bytes unchanged). One store; the record's own bytes overwrite the rest.
-#[inline(always)]
-fn zero_padding(buf: &mut [u8]) {
-    let n = buf.len();
-    buf[n - 8..].copy_from_slice(&[0; 8]);
-}
-
-/// Writes the bound context after the header; returns where the arguments start.
-#[inline(always)]
-fn write_context(buf: &mut [u8], ctx: &ContextBuf) -> usize {
-    let n = ctx.len();
-    if n == 0 {
-        return HEADER_LEN;
-    }
-    buf[HEADER_LEN..HEADER_LEN + 2].copy_from_slice(&(n as u16).to_le_bytes());
-    buf[HEADER_LEN + 2..HEADER_LEN + 2 + n].copy_from_slice(ctx.bytes());
-    HEADER_LEN + 2 + n
-}
-
-/// Finds or creates this thread's producer for the installed runtime.
-#[cold]
-#[inline(never)]
-fn ensure_producer(local: &Local) -> Option<*mut Producer> {
-    let shared = CURRENT.load_full();
-    let cur = local.producer.get();
-    if !cur.is_null() {
-        // SAFETY: this thread's producer, not borrowed (we are not `busy`).
-        let generation = unsafe { (*cur).generation };
-        if shared.as_ref().is_some_and(|s| s.generation == generation) {
-            return Some(cur);
-        }
-        local.retire();
-    }
-    let p = Box::into_raw(Box::new(Producer::new(shared?, local, thread_name(), crate::platform::os_thread_id())));
-    local.producer.set(p);
-    // SAFETY: just created, not borrowed.
-    local.entry.set(unsafe { (*p).entry });
-    Some(p)
-}
-
-impl Producer {
-    /// A producer for `shared`, registered as a new thread of it; `local` is the calling
-    /// thread's state (its policy override and drain flag), which must outlive the producer.
-    pub(crate) fn new(shared: Arc<Shared>, local: &Local, name: Arc<str>, os_tid: u64) -> Self {
-        let entry = shared.registry.claim(name.clone(), os_tid) as *const ThreadEntry;
-        // A pool file describes the thread before any of its records (cold: once per thread).
-        #[cfg(not(feature = "loom"))]
-        if let Some(f) = shared.pool.journal() {
-            // SAFETY: registry slots live as long as the registry (inside `shared`).
-            let id = unsafe { &*entry }.thread_id.load(StdOrdering::Relaxed);
-            f.describe_thread(&crate::output::event::ThreadInfo { id, name: name.to_string(), os_tid });
-        }
-        let config = &shared.config;
-        Producer {
-            committed: 0,
-            strong_fence: !crate::sync::asymmetric_available(),
-            generation: shared.generation,
-            writer: RingWriter::detached(),
-            ring: NIL,
-            gap_open: false,
-            drop_cache: None,
-            entry,
-            local: local as *const Local,
-            is_drain: local.in_drain.get(),
-            record_limit: config.record_limit(),
-            strict: config.serialization == Serialization::Strict,
-            quota: config.max_rings_per_thread,
-            ring_size: config.ring_size,
-            rings_taken: 0,
-            shared,
-        }
-    }
-}
-
-fn thread_name() -> Arc<str> {
-    let named = std::panic::catch_unwind(|| std::thread::current().name().map(Arc::<str>::from)).ok().flatten();
-    named.unwrap_or_else(|| Arc::from(format!("thread-{}", crate::platform::os_thread_id())))
-}
-
-/// Runs `f` with this thread's producer, or counts the event as unrecorded / re-entrant.
-#[inline(always)]
-fn with_producer(f: impl FnOnce(&mut Producer, &Local)) {
-    let done = LOCAL.try_with(|local| {
-        let p = local.producer.get();
-        if local.busy.get() {
-            return reentrant(local);
-        }
-        // SAFETY: non-null `p` is this thread's producer and no `&mut` to it is alive (`busy`
-        // is false), so a shared borrow for `enter` is fine.
-        let fast = !p.is_null() && unsafe { (*p).enter() };
-        let p = if fast {
-            p
-        } else {
-            let Some(p) = ensure_producer(local) else { return unrecorded() };
-            // SAFETY: as above. The runtime may have been shut down since `ensure_producer`
-            // found it: `enter` decides (the close handshake, `rings::slot::Presence`).
-            if !unsafe { (*p).enter() } {
-                return unrecorded();
-            }
-            p
-        };
-        local.busy.set(true);
-        let _idle = Idle(&local.busy);
-        local.in_record.set(true);
-        // Leaves the call when the record is done, also if an eager capture panics.
-        struct Leave<'l>(*mut Producer, &'l Cell<bool>);
-        impl Drop for Leave<'_> {
-            fn drop(&mut self) {
-                self.1.set(false);
-                // SAFETY: this thread's producer; the `&mut` handed to `f` is gone by now.
-                unsafe { (*self.0).leave() };
-            }
-        }
-        let _leave = Leave(p, &local.in_record);
-        // SAFETY: `p` is this thread's producer; `busy` is set for as long as this `&mut`
-        // lives, so no nested call creates another one (module doc).
-        f(unsafe { &mut *p }, local);
-    });
-    if done.is_err() {
-        unrecorded();
-    }
-}
-
-#[cold]
-#[inline(never)]
-fn unrecorded() {
-    UNRECORDED.fetch_add(1, StdOrdering::Relaxed);
-}
-
-#[cold]
-#[inline(never)]
-fn reentrant(local: &Local) {
-    let e = local.entry.get();
-    if e.is_null() {
-        return unrecorded();
-    }
-    if local.in_record.get() {
-        // SAFETY: the slot outlives the producer, which is alive and inside a call (we are
-        // inside its record), so the runtime is not closed under us.
-        return unsafe { &*e }.counters.drop_event(DropReason::Reentrant, 0);
-    }
-    // Inside a context binding, not a record: enter the runtime for this count.
-    let p = local.producer.get();
-    // SAFETY: this thread's producer (non-null while `entry` is); no `&mut` to it is alive
-    // during a binding.
-    if !p.is_null() && unsafe { (*p).enter() } {
-        // SAFETY: as above; the slot lives as long as the producer's runtime.
-        unsafe { &*e }.counters.drop_event(DropReason::Reentrant, 0);
-        // SAFETY: as above.
-        unsafe { (*p).leave() };
-    } else {
-        unrecorded();
-    }
-}
-
-/// Records an event for `callsite` with the given fields-then-arguments tuple. This is what
-/// the recording macros expand to; integrations may call it directly.
-#[inline(always)]
-pub fn record_event<T: Encode + ?Sized>(callsite: &'static Callsite, args: &T) {
-    let id = callsite.id();
-    with_producer(|p, local| p.event(id, args, &local.ctx));
+/// Events that could not be recorded because no runtime was installed (or the recording
+/// thread was being torn down). They are not part of any runtime's accounting.
+pub fn unrecorded_events() -> u64 {
+    UNRECORDED.load(StdOrdering::Relaxed)
 }
 
 /// Benchmarks only (`benches/benches/record.rs`): hands this thread's current ring to the
@@ -967,17 +629,4 @@ pub fn bench_swap_ring() -> bool {
     let mut swapped = false;
     with_producer(|p, _| swapped = p.ring != NIL && p.take_fresh_ring().is_ok());
     swapped
-}
-
-/// Records an opaque payload under the caller's `event_id` (R-CORE-8), for tracers that
-/// encode their own events. The bytes are copied; sinks see them as [`RecordKind::Raw`]
-/// events. A payload longer than `max_record_size − 16` is cut (best effort, marked
-/// truncated) or dropped (strict).
-///
-/// ```
-/// ringtrace::record_bytes(7, &[1, 2, 3]);
-/// ```
-#[inline]
-pub fn record_bytes(event_id: u32, payload: &[u8]) {
-    with_producer(|p, _| p.raw(event_id, payload));
 }
