@@ -18,4 +18,4 @@ fi
 export MIRIFLAGS="${MIRIFLAGS:-}"
 # Miri keeps its own target directory (target/miri) and builds only the runtime crate.
 cargo +nightly miri test -p ringtrace --lib -- \
-    ring:: pool:: threads:: backpressure:: context:: encode:: record:: value:: "$@"
+    ring:: pool:: slot:: backpressure:: context:: encode:: record:: value:: "$@"

@@ -10,6 +10,9 @@ stage() { echo "== [${SECONDS} s] $*"; }
 stage "cargo fmt --check"
 cargo fmt --all --check
 
+stage "the runtime crate's layers: no upward import, no import circle (scripts/check-layers.py)"
+python3 scripts/check-layers.py
+
 stage "cargo clippy"
 cargo clippy --workspace --all-targets -- -D warnings
 cargo clippy -p ringtrace -p ringtrace-loom-tests --all-targets --features loom -- -D warnings

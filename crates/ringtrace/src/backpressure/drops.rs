@@ -79,7 +79,7 @@ impl fmt::Display for DropReason {
 /// DROPPING path):
 ///
 /// - the **producer** adds to it ([`add`](Self::add)) and closes it into a loss record
-///   ([`take`](Self::take)) while it is inside a call ([`Presence`](crate::rings::slot::Presence)(crate::rings::slot::Presence));
+///   ([`take`](Self::take)) while it is inside a call ([`Presence`](crate::rings::slot::Presence));
 /// - the **drain** takes it only when the producer can no longer touch it: after the thread
 ///   exited (the slot's Release store of EXITED, which the drain loads with Acquire), or after
 ///   the close handshake at shutdown (`Presence::wait_outside`).

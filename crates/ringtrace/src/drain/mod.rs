@@ -46,7 +46,8 @@
 //! yielding), so under steady load it never parks and producers never pay for a wake-up. Then
 //! it flushes the sinks and parks, with the protocol of `sync/wake.rs`: *napping* (at most
 //! `flush_interval`, so partly filled rings are flushed in time; producers wake it only on a
-//! ring swap) while records arrived within `LINGER`, *asleep* (woken by the next record, with a
+//! thread exit, on entering PRESSURE or for a `Block` wait, never per record or per swap)
+//! while records arrived within `LINGER`, *asleep* (woken by the next record, with a
 //! safety timeout of `IDLE_TIMEOUT`) after that. An idle drain wakes at most once per
 //! `IDLE_TIMEOUT`.
 //!
@@ -386,7 +387,7 @@ impl Drain {
             }
         }
         // Threads still dropping when intake stopped never wrote their last loss record (no
-        // producer can touch a gap after the handshake above, `rings::slot::LossGap`).
+        // producer can touch a gap after the handshake above, `backpressure::drops::LossGap`).
         let shared = self.shared.clone();
         for entry in shared.registry.iter() {
             if entry.is_occupied() {
@@ -1277,7 +1278,7 @@ impl Drain {
     /// runtime is shutting down, while it was dropping) after the thread's other records.
     fn report_open_gap(&mut self, v: u32, entry: &ThreadEntry) {
         // The caller observed EXITED (Acquire), or the close handshake is done: the producer
-        // no longer writes the gap (`rings::slot::LossGap`).
+        // no longer writes the gap (`backpressure::drops::LossGap`).
         let mut loss = entry.gap.take();
         if loss.events == 0 {
             return;

@@ -1,8 +1,9 @@
 //! Everywhere but Linux (macOS, the BSDs, Windows): no `membarrier`, no kernel thread id
 //! through `libc`, no `posix_fallocate` (macOS lacks it).
 //!
-//! - The heavy fence reports failure, so the drain bounds its sleep instead of relying on
-//!   producers to wake it (see `drain/mod.rs`).
+//! - The heavy fence reports failure: the drain still sleeps deeply, but a record racing with
+//!   its announcement may not wake it, so such a sleep lasts until its `IDLE_TIMEOUT` (see
+//!   `drain/mod.rs`).
 //! - Thread ids are process-unique numbers handed out on first use.
 //! - The pool file is preallocated by writing it: `set_len` (`ftruncate`) and then zeros over
 //!   its whole length, so the file system has allocated every block before the mapping is

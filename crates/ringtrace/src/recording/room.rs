@@ -322,7 +322,7 @@ impl Producer {
         if l.events == 0 {
             return;
         }
-        // This producer is the gap's writer while it is inside a call (`rings::slot::LossGap`).
+        // This producer is the gap's writer while it is inside a call (`backpressure::drops::LossGap`).
         self.entry().gap.add(l);
         self.gap_open = true;
     }

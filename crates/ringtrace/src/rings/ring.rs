@@ -97,7 +97,7 @@ impl RingCtl {
 
     /// Drain side: passes every committed record in `[head, tail)` to `f` in order and then
     /// releases the space. Only the drain calls this, for a ring it is entitled to read (see
-    /// `rings/registry.rs` for who that is).
+    /// `rings/slot.rs`, the read protocol, for who that is).
     ///
     /// # Safety
     ///

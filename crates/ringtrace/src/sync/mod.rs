@@ -27,8 +27,9 @@
 //! issues `membarrier(MEMBARRIER_CMD_PRIVATE_EXPEDITED)` ([`asymmetric_heavy`]), which makes
 //! every running thread of the process execute a full barrier. Together they order like two
 //! `SeqCst` fences (the technique of Linux's `sys_membarrier` and folly's `asymmetricHeavy
-//! Barrier`). Where `membarrier` is unavailable the heavy side returns `false` and the drain
-//! bounds its sleep instead (see `drain/mod.rs`). Under loom both sides are `fence(SeqCst)`, which is
+//! Barrier`). Where `membarrier` is unavailable the heavy side returns `false`; the drain
+//! still sleeps deeply, and a record racing with its announcement waits at most `IDLE_TIMEOUT`
+//! (see `drain/mod.rs`). Under loom both sides are `fence(SeqCst)`, which is
 //! exactly the semantics the pair provides.
 
 pub(crate) mod wake;
@@ -85,7 +86,8 @@ mod imp {
     }
 
     /// The heavy half: `membarrier(PRIVATE_EXPEDITED)`. Returns `false` if the kernel refused
-    /// (then the caller must not rely on the light side and bounds its sleep instead).
+    /// (then the caller must not rely on the light side: a sleep it announces may miss a
+    /// wake-up and last until its timeout).
     pub(crate) fn asymmetric_heavy() -> bool {
         crate::platform::membarrier()
     }
@@ -220,7 +222,8 @@ pub enum Mutation {
     /// `drain/mod.rs`: blocked producers are woken only when a pass read records, not whenever
     /// it returned rings or released ring space.
     WakeOnlyOnRecords,
-    /// `sync/wake.rs`: a producer's swap does not fence before checking whether the drain naps.
+    /// `sync/wake.rs`: a producer's cold-path notify (thread exit, PRESSURE, a `Block` wait)
+    /// does not fence before checking whether the drain naps.
     NoNotifyFence,
     /// `drain/mod.rs`: the drain's re-check before sleeping ignores a pending snapshot request.
     NoSnapshotCheck,

@@ -1,5 +1,5 @@
 //! The built-in sinks (R-OUT-1, R-OUT-2): text or JSON lines ([`FmtSink`]), binary traces
-//! ([`BinarySink`]), the null sink, and the size-based rotation they share ([`rotate`]).
+//! ([`BinarySink`]), and the size-based rotation both use ([`rotate`]).
 //! Run on the drain thread (started and stopped on the thread that installs and shuts down).
 //!
 //! - [`FmtSink`]: human text or JSON lines to stdout, stderr or a file with size-based
