@@ -7,7 +7,7 @@ use crate::rings::ring::{RingCtl, RingWriter};
 use crate::rings::slot::ThreadEntry;
 use crate::sync::wake::DrainSignal;
 use crate::sync::{thread, Ordering};
-use crate::wire::record::{align8, Header, RecordKind, HEADER_LEN};
+use crate::wire::record::HEADER_LEN;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -82,18 +82,7 @@ unsafe impl Send for Writer {}
 impl Writer {
     /// Publishes one record with `payload`, or returns `false` if the ring is full.
     pub fn try_push(&mut self, id: u32, payload: &[u8]) -> bool {
-        let size = HEADER_LEN + payload.len();
-        let Some(p) = self.w.reserve(align8(size)) else {
-            return false;
-        };
-        let h = Header { size: size as u16, flags: RecordKind::Event.bits(), id, ts: id as u64 };
-        // SAFETY: `reserve` returned align8(size) writable bytes.
-        unsafe {
-            std::ptr::copy_nonoverlapping(h.to_bytes().as_ptr(), p, HEADER_LEN);
-            std::ptr::copy_nonoverlapping(payload.as_ptr(), p.add(HEADER_LEN), payload.len());
-        }
-        self.w.commit(align8(size));
-        true
+        self.w.push_event(id, payload)
     }
 
     /// The ring this writer writes.

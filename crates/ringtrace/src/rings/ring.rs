@@ -236,6 +236,26 @@ impl RingCtl {
     }
 }
 
+#[cfg(any(test, feature = "loom"))]
+impl RingWriter {
+    /// Tests and loom models: publishes one event record with `payload` (id `id`, timestamp
+    /// `id`), or returns `false` if the ring is full.
+    pub(crate) fn push_event(&mut self, id: u32, payload: &[u8]) -> bool {
+        let size = HEADER_LEN + payload.len();
+        let Some(p) = self.reserve(crate::wire::record::align8(size)) else {
+            return false;
+        };
+        let h = Header { size: size as u16, flags: RecordKind::Event.bits(), id, ts: id as u64 };
+        // SAFETY: the reservation is `align8(size)` writable bytes.
+        unsafe {
+            std::ptr::copy_nonoverlapping(h.to_bytes().as_ptr(), p, HEADER_LEN);
+            std::ptr::copy_nonoverlapping(payload.as_ptr(), p.add(HEADER_LEN), payload.len());
+        }
+        self.commit(crate::wire::record::align8(size));
+        true
+    }
+}
+
 /// A record [`next_record`] found: its ring position, its offset in the ring's bytes, its
 /// header and its length padded to 8.
 pub(crate) type RecordAt = (u64, usize, Header, usize);
@@ -479,18 +499,7 @@ mod tests {
         }
 
         fn push(&mut self, id: u32, payload: &[u8]) -> bool {
-            let size = HEADER_LEN + payload.len();
-            let Some(p) = self.w.reserve(align8(size)) else {
-                return false;
-            };
-            let h = Header { size: size as u16, flags: RecordKind::Event.bits(), id, ts: id as u64 };
-            // SAFETY: the reservation is `align8(size)` writable bytes.
-            unsafe {
-                std::ptr::copy_nonoverlapping(h.to_bytes().as_ptr(), p, HEADER_LEN);
-                std::ptr::copy_nonoverlapping(payload.as_ptr(), p.add(HEADER_LEN), payload.len());
-            }
-            self.w.commit(align8(size));
-            true
+            self.w.push_event(id, payload)
         }
 
         fn drain(&self) -> Vec<(u32, Vec<u8>)> {
