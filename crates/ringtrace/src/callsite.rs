@@ -28,7 +28,7 @@
 
 use crate::level::Level;
 use std::fmt;
-use std::sync::atomic::{AtomicPtr, AtomicU32, Ordering};
+use std::sync::atomic::{AtomicPtr, AtomicU32, AtomicU64, Ordering};
 
 /// What records of a callsite stand for: a point event, or one edge of a span (a named
 /// interval, such as a `tracing` span). Timeline exports draw a span from its
@@ -91,28 +91,79 @@ pub struct Metadata {
     pub kind: CallsiteKind,
 }
 
+/// How a callsite thins its events: none, at most N per second, or 1 of N per thread. Set by
+/// the recording macros' `rate:` and `sample:` arguments ([`Callsite::limited`]); a callsite
+/// without one may still get a rate from the configuration's per-target limits
+/// ([`Config::target_rates`](crate::Config::target_rates)).
+///
+/// Suppressed events are not losses: they are counted as `rate_limited` or `sampled`
+/// ([`Metrics`](crate::Metrics), [`DrainReport`](crate::DrainReport)), never as dropped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Limit {
+    /// Every event is recorded.
+    None,
+    /// At most this many events per second of the recording clock, over all threads (0 is
+    /// treated as no limit).
+    Rate(u32),
+    /// One event of every this many, counted per thread (the first, then every Nth; 0 and 1
+    /// keep every event).
+    Sample(u32),
+}
+
 /// A registered-once callsite: static metadata and its id (0 until first use).
 ///
 /// The recording macros create one per invocation; you only need this type directly to
 /// record through [`record_event`](crate::__private::record_event) from an integration.
 pub struct Callsite {
     meta: &'static Metadata,
-    /// 0: unregistered; `BUSY`: being registered; otherwise the id.
-    id: AtomicU32,
+    /// 0: unregistered; `BUSY`: being registered; otherwise the id, with [`LIMITED`] set when
+    /// the callsite has a limit in the installed runtime (its records take the limited path).
+    word: AtomicU32,
+    /// The macro's limit.
+    limit: Limit,
+    /// The per-target rate of the installed runtime's configuration (0: none); used when the
+    /// macro gave no limit. Written at registration and at install (Relaxed: a hint that the
+    /// id word's `LIMITED` bit orders nothing else).
+    config_rate: AtomicU32,
+    /// The rate window: `(second << 32) | events passed in it`, over all threads. Written only
+    /// by events that pass (at most the rate per second, plus one per thread at a window's
+    /// start), so threads whose events are suppressed only read it.
+    window: AtomicU64,
+    /// This callsite's index in each thread's table of limit state (`u32::MAX`: none yet).
+    slot: AtomicU32,
 }
 
 const BUSY: u32 = u32::MAX;
+/// Set in a callsite's id word when its records take the limited path.
+pub(crate) const LIMITED: u32 = 1 << 31;
 
 impl fmt::Debug for Callsite {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Callsite").field("meta", self.meta).field("id", &self.id.load(Ordering::Relaxed)).finish()
+        f.debug_struct("Callsite")
+            .field("meta", self.meta)
+            .field("id", &self.id_word())
+            .field("limit", &self.limit)
+            .finish()
     }
 }
 
 impl Callsite {
     /// A callsite for `meta`, not yet registered.
     pub const fn new(meta: &'static Metadata) -> Self {
-        Self { meta, id: AtomicU32::new(0) }
+        Self::limited(meta, Limit::None)
+    }
+
+    /// A callsite for `meta` whose events are thinned by `limit` (the macros' `rate:` and
+    /// `sample:`).
+    pub const fn limited(meta: &'static Metadata, limit: Limit) -> Self {
+        Self {
+            meta,
+            word: AtomicU32::new(0),
+            limit,
+            config_rate: AtomicU32::new(0),
+            window: AtomicU64::new(0),
+            slot: AtomicU32::new(u32::MAX),
+        }
     }
 
     /// The metadata.
@@ -123,31 +174,142 @@ impl Callsite {
     /// The callsite's id, registering it on first use.
     #[inline(always)]
     pub fn id(&'static self) -> u32 {
+        self.word() & !LIMITED
+    }
+
+    /// The id word (registering the callsite on first use): the id, with [`LIMITED`] set when
+    /// the callsite's records take the limited path. One load and one compare on the hot path.
+    #[inline(always)]
+    pub(crate) fn word(&'static self) -> u32 {
         // Acquire: pairs with the Release store in `register`, so the table entry is visible
         // to whoever sees records carrying this id (module doc).
-        let id = self.id.load(Ordering::Acquire);
-        if id != 0 && id != BUSY {
-            return id;
+        let w = self.word.load(Ordering::Acquire);
+        if w != 0 && w != BUSY {
+            return w;
         }
         self.register()
+    }
+
+    /// The id word as it is (Acquire, as in [`word`](Self::word)): an unlimited registered
+    /// callsite's id is in `1..LIMITED`; anything else (0, `BUSY`, `LIMITED` set) needs
+    /// [`word`](Self::word).
+    #[inline(always)]
+    pub(crate) fn loaded_word(&self) -> u32 {
+        self.word.load(Ordering::Acquire)
+    }
+
+    fn id_word(&self) -> u32 {
+        self.word.load(Ordering::Relaxed)
+    }
+
+    /// The limit in force in the installed runtime: the macro's, else the configuration's
+    /// per-target rate.
+    pub(crate) fn limit(&self) -> Limit {
+        match self.limit {
+            Limit::None => match self.config_rate.load(Ordering::Relaxed) {
+                0 => Limit::None,
+                r => Limit::Rate(r),
+            },
+            l => l,
+        }
+    }
+
+    /// The rate window (see the field).
+    pub(crate) fn window(&self) -> &AtomicU64 {
+        &self.window
+    }
+
+    /// This callsite's index in the per-thread tables of limit state, assigned on first use.
+    pub(crate) fn slot(&self) -> usize {
+        let s = self.slot.load(Ordering::Relaxed);
+        if s != u32::MAX {
+            return s as usize;
+        }
+        let fresh = NEXT_SLOT.fetch_add(1, Ordering::Relaxed);
+        match self.slot.compare_exchange(u32::MAX, fresh, Ordering::Relaxed, Ordering::Relaxed) {
+            Ok(_) => fresh as usize,
+            Err(won) => won as usize,
+        }
     }
 
     #[cold]
     #[inline(never)]
     fn register(&'static self) -> u32 {
         loop {
-            match self.id.compare_exchange(0, BUSY, Ordering::Acquire, Ordering::Acquire) {
+            match self.word.compare_exchange(0, BUSY, Ordering::Acquire, Ordering::Acquire) {
                 Ok(_) => {
                     let id = register_metadata(self.meta);
+                    // Under the rates' lock, as `set_target_rates` works: a new runtime's rates
+                    // reach this callsite either here or there.
+                    let rates = TARGET_RATES.lock().unwrap_or_else(|e| e.into_inner());
+                    self.config_rate.store(rates.rate_for(self.meta.target), Ordering::Relaxed);
+                    let w = id | if self.has_limit() { LIMITED } else { 0 };
                     // Release: publishes the table entry written by `register_metadata`.
-                    self.id.store(id, Ordering::Release);
-                    return id;
+                    self.word.store(w, Ordering::Release);
+                    REGISTERED.lock().unwrap_or_else(|e| e.into_inner()).push(self);
+                    drop(rates);
+                    return w;
                 }
                 // Another thread is registering this callsite: a few instructions away.
                 Err(BUSY) => std::hint::spin_loop(),
-                Err(id) => return id,
+                Err(w) => return w,
             }
         }
+    }
+
+    fn has_limit(&self) -> bool {
+        !matches!(self.limit(), Limit::None | Limit::Rate(0) | Limit::Sample(0 | 1))
+    }
+}
+
+/// Indices handed out by [`Callsite::slot`].
+static NEXT_SLOT: AtomicU32 = AtomicU32::new(0);
+
+/// Every callsite registered through [`Callsite::id`] (cold: once per callsite), so that a
+/// runtime's per-target rates can be applied to callsites registered before it.
+static REGISTERED: std::sync::Mutex<Vec<&'static Callsite>> = std::sync::Mutex::new(Vec::new());
+
+/// Per-target rates (longest matching prefix wins), as the installed runtime configured them.
+#[derive(Debug, Default)]
+pub(crate) struct TargetRates(Vec<(String, u32)>);
+
+impl TargetRates {
+    /// Rates by target prefix.
+    pub(crate) fn new(rates: impl IntoIterator<Item = (String, u32)>) -> Self {
+        let mut v: Vec<(String, u32)> = rates.into_iter().collect();
+        // Longest prefix first: the first match is the most specific.
+        v.sort_by(|a, b| b.0.len().cmp(&a.0.len()).then_with(|| a.0.cmp(&b.0)));
+        Self(v)
+    }
+
+    /// The rate for `target` (0: none). A prefix matches the whole target or a leading part
+    /// of it that ends at a `::` (`"hyper"` matches `hyper` and `hyper::client`, not `hyperx`).
+    pub(crate) fn rate_for(&self, target: &str) -> u32 {
+        for (prefix, rate) in &self.0 {
+            if let Some(rest) = target.strip_prefix(prefix.as_str()) {
+                if rest.is_empty() || rest.starts_with("::") || prefix.is_empty() {
+                    return *rate;
+                }
+            }
+        }
+        0
+    }
+}
+
+/// The installed runtime's per-target rates (empty without a runtime).
+static TARGET_RATES: std::sync::Mutex<TargetRates> = std::sync::Mutex::new(TargetRates(Vec::new()));
+
+/// Applies `rates` (a new runtime's) to every callsite registered so far and to those
+/// registered later. Cold: at install and shutdown.
+pub(crate) fn set_target_rates(rates: TargetRates) {
+    let mut current = TARGET_RATES.lock().unwrap_or_else(|e| e.into_inner());
+    *current = rates;
+    for c in REGISTERED.lock().unwrap_or_else(|e| e.into_inner()).iter() {
+        c.config_rate.store(current.rate_for(c.meta.target), Ordering::Relaxed);
+        let w = c.word.load(Ordering::Relaxed);
+        let flag = if c.has_limit() { LIMITED } else { 0 };
+        // Release: as in `register` (the id itself does not change).
+        c.word.store((w & !LIMITED) | flag, Ordering::Release);
     }
 }
 

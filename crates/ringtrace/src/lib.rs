@@ -68,7 +68,7 @@ pub use output::{render, sinks, trace_file};
 pub mod loom_api;
 
 pub use backpressure::{ThreadState, TransitionError};
-pub use callsite::{lookup as lookup_callsite, register_metadata, Callsite, CallsiteKind, Metadata};
+pub use callsite::{lookup as lookup_callsite, register_metadata, Callsite, CallsiteKind, Limit, Metadata};
 pub use clock::{now_ticks, ClockCalibration};
 pub use config::{
     Config, ConfigError, Policy, Serialization, DEFAULT_BATCH_SIZE, DEFAULT_FLUSH_INTERVAL, DEFAULT_MAX_RECORD_SIZE,
@@ -157,6 +157,7 @@ pub fn debug<T: std::fmt::Debug + ?Sized>(value: &T) -> DebugArg<'_, T> {
 /// Items the macros expand to. Not part of the API.
 #[doc(hidden)]
 pub mod __private {
+    pub use crate::recording::limit::__set_limit_clock;
     pub use crate::recording::producer::{bench_swap_ring, record_event};
     pub use crate::wire::encode::{Capture, CaptureDisplay, CaptureError, DebugArg, DisplayArg};
 

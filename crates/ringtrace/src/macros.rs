@@ -32,11 +32,23 @@
 /// ```
 #[macro_export]
 macro_rules! event {
+    (target: $target:expr, $lvl:expr, rate: $r:expr, $($rest:tt)*) => {
+        $crate::__event!(@parse $lvl, $target, $crate::Limit::Rate($r), [] $($rest)*)
+    };
+    (target: $target:expr, $lvl:expr, sample: $n:expr, $($rest:tt)*) => {
+        $crate::__event!(@parse $lvl, $target, $crate::Limit::Sample($n), [] $($rest)*)
+    };
     (target: $target:expr, $lvl:expr, $($rest:tt)*) => {
-        $crate::__event!(@parse $lvl, $target, [] $($rest)*)
+        $crate::__event!(@parse $lvl, $target, $crate::Limit::None, [] $($rest)*)
+    };
+    ($lvl:expr, rate: $r:expr, $($rest:tt)*) => {
+        $crate::__event!(@parse $lvl, ::core::module_path!(), $crate::Limit::Rate($r), [] $($rest)*)
+    };
+    ($lvl:expr, sample: $n:expr, $($rest:tt)*) => {
+        $crate::__event!(@parse $lvl, ::core::module_path!(), $crate::Limit::Sample($n), [] $($rest)*)
     };
     ($lvl:expr, $($rest:tt)*) => {
-        $crate::__event!(@parse $lvl, ::core::module_path!(), [] $($rest)*)
+        $crate::__event!(@parse $lvl, ::core::module_path!(), $crate::Limit::None, [] $($rest)*)
     };
 }
 
@@ -45,39 +57,39 @@ macro_rules! event {
 #[macro_export]
 macro_rules! __event {
     // `key = %value,` — eager Display (errors: with their source chain)
-    (@parse $lvl:expr, $t:expr, [$($f:tt)*] $k:ident = % $v:expr, $($rest:tt)*) => {
-        $crate::__event!(@parse $lvl, $t, [$($f)* ($k, {
+    (@parse $lvl:expr, $t:expr, $lim:expr, [$($f:tt)*] $k:ident = % $v:expr, $($rest:tt)*) => {
+        $crate::__event!(@parse $lvl, $t, $lim, [$($f)* ($k, {
             #[allow(unused_imports)]
             use $crate::__private::{CaptureDisplay as _, CaptureError as _};
             (&&&$crate::__private::Capture(&$v)).__capture()
         })] $($rest)*)
     };
-    (@parse $lvl:expr, $t:expr, [$($f:tt)*] $k:ident = % $v:expr) => {
-        $crate::__event!(@parse $lvl, $t, [$($f)*] $k = % $v,)
+    (@parse $lvl:expr, $t:expr, $lim:expr, [$($f:tt)*] $k:ident = % $v:expr) => {
+        $crate::__event!(@parse $lvl, $t, $lim, [$($f)*] $k = % $v,)
     };
     // `key = ?value,` — eager Debug
-    (@parse $lvl:expr, $t:expr, [$($f:tt)*] $k:ident = ? $v:expr, $($rest:tt)*) => {
-        $crate::__event!(@parse $lvl, $t, [$($f)* ($k, $crate::__private::DebugArg(&$v))] $($rest)*)
+    (@parse $lvl:expr, $t:expr, $lim:expr, [$($f:tt)*] $k:ident = ? $v:expr, $($rest:tt)*) => {
+        $crate::__event!(@parse $lvl, $t, $lim, [$($f)* ($k, $crate::__private::DebugArg(&$v))] $($rest)*)
     };
-    (@parse $lvl:expr, $t:expr, [$($f:tt)*] $k:ident = ? $v:expr) => {
-        $crate::__event!(@parse $lvl, $t, [$($f)*] $k = ? $v,)
+    (@parse $lvl:expr, $t:expr, $lim:expr, [$($f:tt)*] $k:ident = ? $v:expr) => {
+        $crate::__event!(@parse $lvl, $t, $lim, [$($f)*] $k = ? $v,)
     };
     // `key = value,` — copied raw
-    (@parse $lvl:expr, $t:expr, [$($f:tt)*] $k:ident = $v:expr, $($rest:tt)*) => {
-        $crate::__event!(@parse $lvl, $t, [$($f)* ($k, &$v)] $($rest)*)
+    (@parse $lvl:expr, $t:expr, $lim:expr, [$($f:tt)*] $k:ident = $v:expr, $($rest:tt)*) => {
+        $crate::__event!(@parse $lvl, $t, $lim, [$($f)* ($k, &$v)] $($rest)*)
     };
-    (@parse $lvl:expr, $t:expr, [$($f:tt)*] $k:ident = $v:expr) => {
-        $crate::__event!(@parse $lvl, $t, [$($f)*] $k = $v,)
+    (@parse $lvl:expr, $t:expr, $lim:expr, [$($f:tt)*] $k:ident = $v:expr) => {
+        $crate::__event!(@parse $lvl, $t, $lim, [$($f)*] $k = $v,)
     };
     // the message
-    (@parse $lvl:expr, $t:expr, [$(($k:ident, $v:expr))*] $fmt:literal $(, $arg:expr)* $(,)?) => {
-        $crate::__event!(@emit $lvl, $t, [$(($k, $v))*] $fmt, [$($arg),*])
+    (@parse $lvl:expr, $t:expr, $lim:expr, [$(($k:ident, $v:expr))*] $fmt:literal $(, $arg:expr)* $(,)?) => {
+        $crate::__event!(@emit $lvl, $t, $lim, [$(($k, $v))*] $fmt, [$($arg),*])
     };
     // fields only
-    (@parse $lvl:expr, $t:expr, [$(($k:ident, $v:expr))*]) => {
-        $crate::__event!(@emit $lvl, $t, [$(($k, $v))*] "", [])
+    (@parse $lvl:expr, $t:expr, $lim:expr, [$(($k:ident, $v:expr))*]) => {
+        $crate::__event!(@emit $lvl, $t, $lim, [$(($k, $v))*] "", [])
     };
-    (@emit $lvl:expr, $t:expr, [$(($k:ident, $v:expr))*] $fmt:literal, [$($arg:expr),*]) => {{
+    (@emit $lvl:expr, $t:expr, $lim:expr, [$(($k:ident, $v:expr))*] $fmt:literal, [$($arg:expr),*]) => {{
         static __RINGTRACE_META: $crate::Metadata = $crate::Metadata {
             level: $lvl,
             target: $t,
@@ -88,7 +100,7 @@ macro_rules! __event {
             fields: &[$(::core::stringify!($k)),*],
             kind: $crate::CallsiteKind::Event,
         };
-        static __RINGTRACE_CALLSITE: $crate::Callsite = $crate::Callsite::new(&__RINGTRACE_META);
+        static __RINGTRACE_CALLSITE: $crate::Callsite = $crate::Callsite::limited(&__RINGTRACE_META, $lim);
         if $crate::__private::enabled($lvl) {
             if false {
                 // Compile-time check that the format string fits the arguments.

@@ -483,6 +483,16 @@ fn policies() {
 }
 
 #[test]
+fn target_rates_syntax() {
+    assert_eq!(with_env("RINGTRACE_TARGET_RATES", "").target_rates, vec![]);
+    assert_eq!(with_env("RINGTRACE_TARGET_RATES", "a=1").target_rates, vec![("a".to_string(), 1)]);
+    for bad in ["hyper", "hyper=", "hyper=ten", "hyper=0", "hyper=-1", "hyper=99999999999"] {
+        let e = env_err(&[("RINGTRACE_TARGET_RATES", bad)]);
+        check(&e, "target_rates", bad, "(from RINGTRACE_TARGET_RATES)");
+    }
+}
+
+#[test]
 fn flight_recorder_booleans_and_pool_file_paths() {
     for (text, on) in [("true", true), ("FALSE", false), ("1", true), ("0", false), ("yes", true), ("No", false)] {
         assert_eq!(with_env("RINGTRACE_FLIGHT_RECORDER", text).flight_recorder, on, "{text}");
@@ -559,6 +569,7 @@ fn every_field_from_the_environment() {
         ("RINGTRACE_SHUTDOWN_TIMEOUT", "2m"),
         ("RINGTRACE_POOL_FILE", "/var/run/svc/ringtrace.flight"),
         ("RINGTRACE_FLIGHT_RECORDER", "true"),
+        ("RINGTRACE_TARGET_RATES", "hyper=10, my_app::db = 100"),
     ]);
     assert_eq!(resolve(Config::default(), None, env).unwrap(), expected());
 }
@@ -584,6 +595,7 @@ fn every_field_from_a_file() {
         shutdown_timeout = "2m"
         pool_file = "/var/run/svc/ringtrace.flight"
         flight_recorder = true
+        target_rates = { "hyper" = 10, "my_app::db" = 100 }
     "#;
     let file = TempFile::new(text);
     assert_eq!(resolve(Config::default(), Some(file.path()), vars(&[])).unwrap(), expected());
@@ -593,7 +605,8 @@ fn every_field_from_a_file() {
                 batch_size = 256\npolicy = \"block(5ms)\"\nserialization = \"Strict\"\n\
                 pressure_watermark = 0.1\nrecovery_watermark = \"60%\"\nstability_period = 1000\n\
                 level = \"debug\"\nshutdown_timeout = 120000\n\
-                pool_file = ' /var/run/svc/ringtrace.flight '\nflight_recorder = \"on\"\n";
+                pool_file = ' /var/run/svc/ringtrace.flight '\nflight_recorder = \"on\"\n\
+                target_rates = \"hyper=10,my_app::db=100\"\n";
     let mut config = Config::default();
     ringtrace::apply_toml(&mut config, text, Path::new("app.toml")).unwrap();
     assert_eq!(config, expected());
@@ -617,5 +630,6 @@ fn expected() -> Config {
         shutdown_timeout: Duration::from_secs(120),
         pool_file: Some(PathBuf::from("/var/run/svc/ringtrace.flight")),
         flight_recorder: true,
+        target_rates: vec![("hyper".to_string(), 10), ("my_app::db".to_string(), 100)],
     }
 }

@@ -147,6 +147,8 @@ mod tests {
             recorded: 0,
             dropped: DropCounts::default(),
             dropped_bytes: 0,
+            rate_limited: 0,
+            sampled: 0,
             exited: false,
             state,
             time_in_state: [Duration::ZERO; 4],

@@ -147,6 +147,10 @@ pub(crate) struct Counters {
     /// in from the slot's [`Presence`](crate::rings::slot::Presence) when the slot is retired); a live thread's count is in
     /// its `Presence`.
     pub committed: StatCounter,
+    /// Events a rate-limited callsite suppressed (not losses). Written by the producer.
+    pub rate_limited: StatCounter,
+    /// Events a sampled callsite left out (not losses). Written by the producer.
+    pub sampled: StatCounter,
     /// Transitions per (from, to) pair, index `from * 4 + to`. Written by whoever makes the
     /// transition.
     pub transitions: [StatCounter; 16],
@@ -162,6 +166,8 @@ impl Counters {
             dropped_bytes: StatCounter::new(0),
             delivered: StatCounter::new(0),
             committed: StatCounter::new(0),
+            rate_limited: StatCounter::new(0),
+            sampled: StatCounter::new(0),
             transitions: std::array::from_fn(|_| StatCounter::new(0)),
             time_in_state: std::array::from_fn(|_| StatCounter::new(0)),
         }
@@ -195,6 +201,8 @@ impl Counters {
         self.dropped_bytes.fetch_add(other.dropped_bytes.swap(0, Ordering::Relaxed), Ordering::Relaxed);
         self.delivered.fetch_add(other.delivered.swap(0, Ordering::Relaxed), Ordering::Relaxed);
         self.committed.fetch_add(other.committed.swap(0, Ordering::Relaxed), Ordering::Relaxed);
+        self.rate_limited.fetch_add(other.rate_limited.swap(0, Ordering::Relaxed), Ordering::Relaxed);
+        self.sampled.fetch_add(other.sampled.swap(0, Ordering::Relaxed), Ordering::Relaxed);
         for (a, b) in self.transitions.iter().zip(&other.transitions) {
             a.fetch_add(b.swap(0, Ordering::Relaxed), Ordering::Relaxed);
         }

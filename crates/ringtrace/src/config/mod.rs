@@ -121,6 +121,7 @@ impl fmt::Display for Serialization {
 /// | `shutdown_timeout` | [`DEFAULT_SHUTDOWN_TIMEOUT`] (5 s) |
 /// | `pool_file` | none (anonymous memory) |
 /// | `flight_recorder` | `false` |
+/// | `target_rates` | none |
 #[derive(Debug, Clone, PartialEq)]
 pub struct Config {
     /// Bytes per ring; a power of two, 4 KiB to 1 GiB, at least twice `max_record_size`.
@@ -165,6 +166,14 @@ pub struct Config {
     /// rings are reused). At shutdown the sinks, if there are any, receive what the rings hold;
     /// without sinks it stays in the pool file ([`DrainReport::retained`](crate::DrainReport)).
     pub flight_recorder: bool,
+    /// Rate limits by target: `(prefix, events per second)`. A callsite whose target is the
+    /// prefix or starts with it followed by `::` records at most that many events per second
+    /// (over all threads; the longest matching prefix wins; the empty prefix matches every
+    /// target), unless its macro gave its own `rate:` or `sample:`. The others are counted as
+    /// `rate_limited`, not as losses (docs/backpressure.md). Applies to callsites registered
+    /// through [`Callsite::id`](crate::Callsite::id) (the macros and the integrations), from
+    /// install to shutdown. Empty by default.
+    pub target_rates: Vec<(String, u32)>,
 }
 
 impl Default for Config {
@@ -186,6 +195,7 @@ impl Default for Config {
             shutdown_timeout: DEFAULT_SHUTDOWN_TIMEOUT,
             pool_file: None,
             flight_recorder: false,
+            target_rates: Vec::new(),
         }
     }
 }
@@ -226,6 +236,15 @@ fn ms(d: Duration) -> String {
 impl Config {
     /// Checks every field and the relations between them.
     pub fn validate(&self) -> Result<(), ConfigError> {
+        for (prefix, rate) in &self.target_rates {
+            if *rate == 0 {
+                return Err(err(
+                    "target_rates",
+                    format!("{prefix}={rate}"),
+                    "each rate must be at least 1 event per second",
+                ));
+            }
+        }
         const MIN_RING: usize = 4096;
         const MAX_RING: usize = 1 << 30;
         if !self.ring_size.is_power_of_two() || !(MIN_RING..=MAX_RING).contains(&self.ring_size) {

@@ -55,6 +55,7 @@
 //! | `shutdown_timeout` | `RINGTRACE_SHUTDOWN_TIMEOUT` | duration |
 //! | `pool_file` | `RINGTRACE_POOL_FILE` | path |
 //! | `flight_recorder` | `RINGTRACE_FLIGHT_RECORDER` | boolean |
+//! | `target_rates` | `RINGTRACE_TARGET_RATES` | rates |
 //! | — | `RINGTRACE_CONFIG` | path of the TOML file |
 //!
 //! Any other `RINGTRACE_*` variable is an error (a misspelt variable would otherwise be
@@ -88,6 +89,9 @@
 //!   layer's setting out instead.
 //! - **boolean** (`flight_recorder`): `true` or `false`, also `1`/`0`, `yes`/`no`, `on`/`off`,
 //!   in any case. In TOML also a boolean: `flight_recorder = true`.
+//! - **rates** (`target_rates`): target prefixes and events per second, `prefix=N` separated
+//!   by commas (`RINGTRACE_TARGET_RATES="hyper=10, my_app::db=100"`); in TOML also a table,
+//!   `target_rates = { "hyper" = 10, "my_app::db" = 100 }`. Empty: no per-target limit.
 //!
 //! # The file
 //!
@@ -242,6 +246,8 @@ enum Slot {
     Path(fn(&mut Config) -> &mut Option<PathBuf>),
     /// `true` or `false`.
     Bool(fn(&mut Config) -> &mut bool),
+    /// `prefix=N, prefix=N`: rates by target.
+    Rates(fn(&mut Config) -> &mut Vec<(String, u32)>),
 }
 
 /// One settable field: its name (= TOML key), its variable and its slot.
@@ -264,7 +270,7 @@ macro_rules! settings {
 
 /// Every field of [`Config`], in declaration order (the order layers are applied in, so the
 /// first error reported does not depend on the order of variables or keys).
-const SETTINGS: [Setting; 16] = settings![
+const SETTINGS: [Setting; 17] = settings![
     ring_size / RING_SIZE: Size,
     ring_count / RING_COUNT: Count32,
     max_rings_per_thread / MAX_RINGS_PER_THREAD: Count,
@@ -281,6 +287,7 @@ const SETTINGS: [Setting; 16] = settings![
     shutdown_timeout / SHUTDOWN_TIMEOUT: Duration,
     pool_file / POOL_FILE: Path,
     flight_recorder / FLIGHT_RECORDER: Bool,
+    target_rates / TARGET_RATES: Rates,
 ];
 
 const SIZE_SYNTAX: &str =
@@ -294,6 +301,8 @@ const LEVEL_SYNTAX: &str = "error, warn, info, debug or trace (any case)";
 const FRACTION_SYNTAX: &str = "a fraction of the pool between 0 and 1, as a number (0.25) or a percentage (25%)";
 const PATH_SYNTAX: &str = "a file path, not empty (relative to the working directory)";
 const BOOL_SYNTAX: &str = "true or false (also 1/0, yes/no, on/off)";
+const RATES_SYNTAX: &str =
+    "target prefixes and events per second: prefix=N separated by commas (e.g. \"hyper=10, my_app::db=100\"), or empty";
 
 /// The process's `RINGTRACE_*` variables, for [`apply_env`] and [`resolve`].
 ///
@@ -514,8 +523,23 @@ fn set_text(config: &mut Config, slot: Slot, text: &str) -> Result<(), String> {
         Slot::Level(field) => *field(config) = text.trim().parse::<Level>().map_err(|_| LEVEL_SYNTAX.to_string())?,
         Slot::Path(field) => *field(config) = Some(parse_path(text)?),
         Slot::Bool(field) => *field(config) = parse_bool(text)?,
+        Slot::Rates(field) => *field(config) = parse_rates(text)?,
     }
     Ok(())
+}
+
+/// `hyper=10, my_app::db=100`: (prefix, events per second) pairs; empty for none.
+fn parse_rates(text: &str) -> Result<Vec<(String, u32)>, String> {
+    let mut out = Vec::new();
+    for part in text.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+        let Some((prefix, rate)) = part.split_once('=') else { return Err(RATES_SYNTAX.to_string()) };
+        let rate = to_u32(parse_count(rate).map_err(|_| RATES_SYNTAX.to_string())?)?;
+        if rate == 0 {
+            return Err(format!("{RATES_SYNTAX}; each rate at least 1"));
+        }
+        out.push((prefix.trim().to_string(), rate));
+    }
+    Ok(out)
 }
 
 fn to_usize(n: u64) -> Result<usize, String> {
@@ -827,6 +851,19 @@ mod toml_source {
                 *field(config) = *b;
                 Ok(())
             }
+            (Slot::Rates(field), DeValue::Table(t)) => {
+                let mut rates = Vec::new();
+                for (prefix, v) in t.iter() {
+                    let DeValue::Integer(i) = v.get_ref() else { return Err(type_error(slot, value)) };
+                    let rate = to_u32(non_negative(i, super::RATES_SYNTAX)?)?;
+                    if rate == 0 {
+                        return Err(format!("{}; each rate at least 1", super::RATES_SYNTAX));
+                    }
+                    rates.push((prefix.get_ref().to_string(), rate));
+                }
+                *field(config) = rates;
+                Ok(())
+            }
             (_, DeValue::String(s)) => set_text(config, slot, s),
             (Slot::Size(field), DeValue::Integer(i)) => {
                 *field(config) = to_usize(non_negative(i, SIZE_SYNTAX)?)?;
@@ -890,6 +927,7 @@ mod toml_source {
             Slot::Level(_) => format!("a string: {LEVEL_SYNTAX}"),
             Slot::Path(_) => format!("a string: {PATH_SYNTAX}"),
             Slot::Bool(_) => format!("a TOML boolean or a string: {BOOL_SYNTAX}"),
+            Slot::Rates(_) => format!("a table of target prefixes to integers, or a string: {}", super::RATES_SYNTAX),
         };
         format!("{expected}, not a TOML {}", value.type_str())
     }

@@ -4,5 +4,6 @@
 
 pub(crate) mod context;
 pub(crate) mod context_buf;
+pub(crate) mod limit;
 pub(crate) mod producer;
 pub(crate) mod room;

@@ -32,7 +32,7 @@
 //! thread that exits are never lost.
 
 use crate::backpressure::drops::DropReason;
-use crate::callsite::Callsite;
+use crate::callsite::{Callsite, LIMITED};
 use crate::config::{Policy, Serialization};
 use crate::recording::context_buf::ContextBuf;
 use crate::rings::pool::NIL;
@@ -54,8 +54,24 @@ use std::sync::Arc;
 /// the recording macros expand to; integrations may call it directly.
 #[inline(always)]
 pub fn record_event<T: Encode + ?Sized>(callsite: &'static Callsite, args: &T) {
-    let id = callsite.id();
-    with_producer(|p, local| p.event(id, args, &local.ctx));
+    // One compare: a registered callsite without a limit (the id is in 1..LIMITED) records
+    // right away; registration and limits go out of line.
+    let word = callsite.loaded_word();
+    if word.wrapping_sub(1) >= LIMITED - 1 {
+        return record_limited(callsite, args);
+    }
+    with_producer(|p, local| p.event(word, args, &local.ctx));
+}
+
+/// [`record_event`] for a callsite not registered yet or with a rate limit or sampling
+/// (`recording/limit.rs`): out of line, so that the unlimited path stays as short as it was.
+#[inline(never)]
+fn record_limited<T: Encode + ?Sized>(callsite: &'static Callsite, args: &T) {
+    let word = callsite.word();
+    if word & LIMITED == 0 {
+        return with_producer(|p, local| p.event(word, args, &local.ctx));
+    }
+    with_producer(|p, local| p.limited_event(callsite, word & !LIMITED, args, &local.ctx));
 }
 
 /// Records an opaque payload under the caller's `event_id` (R-CORE-8), for tracers that
@@ -212,6 +228,11 @@ pub(crate) struct Producer {
     pub(super) committed: u64,
     /// The platform has no heavy fence half (`membarrier`): `enter` fences fully instead.
     pub(super) strong_fence: bool,
+    /// This thread's state of each limited or sampled callsite it recorded from, indexed by
+    /// `Callsite::slot` (grown on a callsite's first use on this thread, `recording/limit.rs`).
+    pub(super) limits: Vec<LimitState>,
+    /// Seconds per clock tick, 64 fractional bits (the rate windows of `recording/limit.rs`).
+    pub(super) sec_per_tick_q64: u64,
     pub(super) shared: Arc<Shared>,
 }
 
@@ -244,6 +265,8 @@ impl Producer {
             quota: config.max_rings_per_thread,
             ring_size: config.ring_size,
             rings_taken: 0,
+            limits: Vec::new(),
+            sec_per_tick_q64: sec_per_tick_q64(&shared.clock),
             shared,
         }
     }
@@ -298,7 +321,20 @@ impl Producer {
 
     /// Records one event (hot path).
     #[inline(always)]
-    fn event<T: Encode + ?Sized>(&mut self, id: u32, args: &T, ctx: &ContextBuf) {
+    pub(super) fn event<T: Encode + ?Sized>(&mut self, id: u32, args: &T, ctx: &ContextBuf) {
+        self.event_with_clock(id, args, ctx, crate::clock::now_ticks);
+    }
+
+    /// [`event`](Self::event), with the timestamp from `clock` (read after the reservation):
+    /// a rate-limited record passes the tick count its limit already read.
+    #[inline(always)]
+    pub(super) fn event_with_clock<T: Encode + ?Sized>(
+        &mut self,
+        id: u32,
+        args: &T,
+        ctx: &ContextBuf,
+        clock: impl FnOnce() -> u64,
+    ) {
         let ctx_len = ctx.len();
         let ctx_size = if ctx_len == 0 { 0 } else { 2 + ctx_len };
         let size = HEADER_LEN + ctx_size + args.encoded_len();
@@ -308,7 +344,7 @@ impl Producer {
         let len = align8(size);
         // Room first, the clock after: a dropped record never reads the clock (R-BP-6).
         let Some(p) = self.reserve(len) else { return };
-        let ts = crate::clock::now_ticks();
+        let ts = clock();
         // SAFETY: `reserve` returned `len` writable bytes that belong to this record.
         let buf = unsafe { std::slice::from_raw_parts_mut(p, len) };
         zero_padding(buf);
@@ -467,6 +503,26 @@ impl Producer {
         self.writer.detach();
         self.shared.signal.notify();
     }
+}
+
+/// One thread's state of one limited callsite.
+#[derive(Debug, Default, Clone, Copy)]
+pub(crate) struct LimitState {
+    /// Sampling: calls since the last one recorded (0: the next one is recorded).
+    pub(super) seen: u32,
+    /// Rate: the window (second) `tokens` belong to.
+    pub(super) window: u32,
+    /// Rate: passes taken from the window and not yet spent.
+    pub(super) tokens: u32,
+    /// Rate: the window is spent (nothing to take until the next second).
+    pub(super) spent: bool,
+    /// Rate: events suppressed on this thread since its last one that passed.
+    pub(super) suppressed: u32,
+}
+
+/// The seconds-per-tick factor (64 fractional bits) of the rate windows.
+fn sec_per_tick_q64(clock: &crate::clock::ClockCalibration) -> u64 {
+    ((1u128 << 64) / u128::from(clock.ticks_per_sec.max(1))).min(u128::from(u64::MAX)) as u64
 }
 
 /// Zeroes the last 8 bytes of a record's reservation before the record is written into it,

@@ -137,6 +137,10 @@ pub struct ThreadMetrics {
     pub dropped: DropCounts,
     /// Bytes it dropped.
     pub dropped_bytes: u64,
+    /// Events this thread's rate-limited callsites suppressed.
+    pub rate_limited: u64,
+    /// Events this thread's sampled callsites left out.
+    pub sampled: u64,
     /// Whether the thread has exited (its last records may still be in flight).
     pub exited: bool,
     /// Its backpressure state now.
@@ -207,6 +211,10 @@ pub struct Metrics {
     pub dropped: DropCounts,
     /// Bytes dropped, all threads.
     pub dropped_bytes: u64,
+    /// Events a rate-limited callsite suppressed (`rate:`, or a per-target rate): not losses.
+    pub rate_limited: u64,
+    /// Events a sampled callsite left out (`sample:`): not losses.
+    pub sampled: u64,
     /// Backpressure transitions, all threads (exited ones included).
     pub transitions: TransitionCounts,
     /// Threads that registered so far (live and exited).
@@ -235,6 +243,8 @@ impl Metrics {
         transitions.add(&reg.retired);
         let now = crate::clock::now_ticks();
         let mut dropped_bytes = reg.retired.dropped_bytes.load(Ordering::Relaxed);
+        let mut rate_limited = reg.retired.rate_limited.load(Ordering::Relaxed);
+        let mut sampled = reg.retired.sampled.load(Ordering::Relaxed);
         let mut threads = Vec::new();
         for e in reg.iter() {
             let slot = e.slot.load(Ordering::Acquire);
@@ -247,6 +257,10 @@ impl Metrics {
             d.add(&e.counters);
             let rec = e.counters.delivered.load(Ordering::Relaxed);
             let bytes = e.counters.dropped_bytes.load(Ordering::Relaxed);
+            let (limited, left_out) =
+                (e.counters.rate_limited.load(Ordering::Relaxed), e.counters.sampled.load(Ordering::Relaxed));
+            rate_limited += limited;
+            sampled += left_out;
             recorded += rec;
             dropped_bytes += bytes;
             for r in DropReason::ALL {
@@ -270,6 +284,8 @@ impl Metrics {
                 recorded: rec,
                 dropped: d,
                 dropped_bytes: bytes,
+                rate_limited: limited,
+                sampled: left_out,
                 exited: slot == crate::rings::slot::SLOT_EXITED,
                 state,
                 time_in_state,
@@ -284,6 +300,8 @@ impl Metrics {
             recorded,
             dropped,
             dropped_bytes,
+            rate_limited,
+            sampled,
             transitions,
             threads_seen: reg.retired_threads.load(Ordering::Relaxed) + threads.len() as u64,
             threads,
@@ -350,6 +368,10 @@ impl Metrics {
         for r in DropReason::ALL {
             let _ = writeln!(o, "ringtrace_events_dropped_total{{reason=\"{r}\"}} {}", self.dropped.get(r));
         }
+        family(&mut o, "events_rate_limited_total", "counter", "Events rate limits suppressed (not losses).");
+        let _ = writeln!(o, "ringtrace_events_rate_limited_total {}", self.rate_limited);
+        family(&mut o, "events_sampled_total", "counter", "Events sampling left out (not losses).");
+        let _ = writeln!(o, "ringtrace_events_sampled_total {}", self.sampled);
         family(&mut o, "bytes_dropped_total", "counter", "Bytes of dropped events.");
         let _ = writeln!(o, "ringtrace_bytes_dropped_total {}", self.dropped_bytes);
         family(&mut o, "state_transitions_total", "counter", "Backpressure state transitions, all threads.");

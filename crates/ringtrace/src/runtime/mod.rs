@@ -229,6 +229,22 @@ impl Builder {
         self
     }
 
+    /// Caps the callsites whose target is `prefix` (or starts with `prefix::`) at
+    /// `per_second` events per second over all threads, unless their macro sets its own
+    /// `rate:` or `sample:` ([`Config::target_rates`]). Suppressed events are counted as
+    /// `rate_limited`, not as losses. A later call for the same prefix replaces the rate.
+    ///
+    /// ```
+    /// let b = ringtrace::Builder::new().target_rate("hyper", 10).target_rate("my_app::db", 100);
+    /// assert_eq!(b.config().target_rates.len(), 2);
+    /// ```
+    pub fn target_rate(mut self, prefix: impl Into<String>, per_second: u32) -> Self {
+        let prefix = prefix.into();
+        self.config.target_rates.retain(|(p, _)| *p != prefix);
+        self.config.target_rates.push((prefix, per_second));
+        self
+    }
+
     /// The most verbose level recorded.
     pub fn level(mut self, l: Level) -> Self {
         self.config.level = l;
@@ -428,6 +444,7 @@ impl Builder {
 
         // A producer whose runtime is closed (or that has none) takes its cold path, whose
         // `CURRENT.load_full()` (ArcSwap, which orders itself) returns this runtime.
+        crate::callsite::set_target_rates(crate::callsite::TargetRates::new(shared.config.target_rates.clone()));
         CURRENT.store(Some(shared.clone()));
         Ok(Guard {
             shared,
@@ -533,12 +550,15 @@ impl Guard {
                 f.mark_closed();
             }
         }
+        crate::callsite::set_target_rates(crate::callsite::TargetRates::default());
         INSTALLED.store(false, StdOrdering::Release);
         let m = Metrics::collect(&self.shared);
         let report = DrainReport {
             recorded: m.recorded,
             dropped: m.dropped,
             dropped_bytes: m.dropped_bytes,
+            rate_limited: m.rate_limited,
+            sampled: m.sampled,
             transitions: m.transitions,
             loss_records: m.drain.loss_records,
             sinks: m.sinks,
@@ -595,6 +615,10 @@ pub struct DrainReport {
     pub dropped: DropCounts,
     /// Bytes of dropped events.
     pub dropped_bytes: u64,
+    /// Events rate limits suppressed (not losses, not in `dropped`).
+    pub rate_limited: u64,
+    /// Events sampling left out (not losses, not in `dropped`).
+    pub sampled: u64,
     /// Backpressure state transitions of all threads.
     pub transitions: TransitionCounts,
     /// Loss records delivered to the sinks.
@@ -639,6 +663,9 @@ impl DrainReport {
         let mut s = format!("recorded {} events, dropped {}", self.recorded, self.dropped.total());
         for (r, n) in self.dropped.iter() {
             s.push_str(&format!(" {r}={n}"));
+        }
+        if self.rate_limited > 0 || self.sampled > 0 {
+            s.push_str(&format!("; not losses: rate_limited={} sampled={}", self.rate_limited, self.sampled));
         }
         for k in &self.sinks {
             s.push_str(&format!("; sink {:?} wrote {} lost {}", k.name, k.written, k.dropped));

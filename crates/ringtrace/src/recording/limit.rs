@@ -1,0 +1,172 @@
+//! Rate limits and sampling on the recording thread: whether an event of a limited callsite
+//! (`rate:` / `sample:` in the macros, or a per-target rate from the configuration) is
+//! recorded, and the counts of those that are not. Runs on the recording thread only.
+//!
+//! # Sampling (`sample: N`)
+//!
+//! Each thread counts the calls of each sampled callsite and records the first and then every
+//! Nth: exactly one of every N per thread, deterministic, touching only the thread's own state.
+//! The others are counted as `sampled`.
+//!
+//! # Rate limits (`rate: N`)
+//!
+//! At most N events per second of the recording clock pass, over all threads. The callsite's
+//! window word (`Callsite::window`: the second and how many passed in it) is shared; a thread
+//! takes passes from it in chunks (one compare-and-swap per chunk of up to N/32 passes, at
+//! least one) and spends them locally, and once the window is spent it only *reads* the word
+//! until the next second: so no cache line is written by every thread on every call, only by
+//! events that pass (a chunk at a time). Passes a thread took but did not spend before the
+//! second ended are forfeited, so a callsite may pass fewer than N in a second, never more.
+//! The others are counted as `rate_limited`, and the thread's next event of that callsite that
+//! passes carries a context pair `rate_limited = K`: the K events of it this thread suppressed
+//! since its previous one (left out if the bound context is full; the count is still in the
+//! metrics).
+//!
+//! Suppressed events are not losses: they open no loss gap, are not `dropped` and leave the
+//! thread's backpressure state alone. Accounting: attempted = recorded + dropped (per reason) +
+//! `rate_limited` + `sampled`.
+
+use crate::callsite::{Callsite, Limit};
+use crate::recording::producer::{LimitState, Producer};
+use crate::sync::Ordering;
+use crate::wire::encode::Encode;
+use std::sync::atomic::{AtomicU64, Ordering as StdOrdering};
+
+/// The injected clock of the tests (whole seconds), `u64::MAX` when the recording clock is used.
+static TEST_SECONDS: AtomicU64 = AtomicU64::new(u64::MAX);
+
+/// Tests only: makes the rate windows use `seconds` (`None`: the recording clock again). Not
+/// part of the API.
+#[doc(hidden)]
+pub fn __set_limit_clock(seconds: Option<u64>) {
+    TEST_SECONDS.store(seconds.unwrap_or(u64::MAX), StdOrdering::Relaxed);
+}
+
+impl Producer {
+    /// The limited path of [`record_event`](crate::__private::record_event): records an
+    /// event of a limited callsite (`id`: its id, the `LIMITED` bit cleared) if its limit lets
+    /// it pass, else counts it.
+    #[inline(always)]
+    pub(super) fn limited_event<T: Encode + ?Sized>(
+        &mut self,
+        callsite: &'static Callsite,
+        id: u32,
+        args: &T,
+        ctx: &crate::recording::context_buf::ContextBuf,
+    ) {
+        match callsite.limit() {
+            Limit::Sample(n) if n > 1 => {
+                let st = self.limit_state(callsite);
+                let keep = st.seen == 0;
+                st.seen = if st.seen + 1 >= n { 0 } else { st.seen + 1 };
+                if keep {
+                    self.event(id, args, ctx);
+                } else {
+                    let c = &self.entry().counters.sampled;
+                    // Single writer (this thread): a load and a store. Relaxed: a counter.
+                    c.store(c.load(Ordering::Relaxed) + 1, Ordering::Relaxed);
+                }
+            }
+            Limit::Rate(rate) if rate > 0 => {
+                let ticks = crate::clock::now_ticks();
+                let second = self.second_of(ticks);
+                let st = self.limit_state(callsite);
+                let pass = if st.window == second && st.tokens > 0 {
+                    st.tokens -= 1;
+                    true
+                } else if st.window == second && st.spent {
+                    false
+                } else {
+                    let (window, taken) = take_passes(callsite.window(), second, rate);
+                    st.window = window;
+                    st.spent = taken == 0;
+                    st.tokens = taken.saturating_sub(1);
+                    taken > 0
+                };
+                if pass {
+                    let before = std::mem::take(&mut st.suppressed);
+                    if before == 0 {
+                        self.event_with_clock(id, args, ctx, || ticks);
+                    } else {
+                        self.event_marked(id, args, ctx, ticks, before);
+                    }
+                } else {
+                    st.suppressed = st.suppressed.saturating_add(1);
+                    let c = &self.entry().counters.rate_limited;
+                    // Single writer (this thread): a load and a store. Relaxed: a counter.
+                    c.store(c.load(Ordering::Relaxed) + 1, Ordering::Relaxed);
+                }
+            }
+            _ => self.event(id, args, ctx),
+        }
+    }
+
+    /// The first event to pass after `suppressed` were suppressed: it carries
+    /// `rate_limited = suppressed` in its context.
+    #[cold]
+    #[inline(never)]
+    fn event_marked<T: Encode + ?Sized>(
+        &mut self,
+        id: u32,
+        args: &T,
+        ctx: &crate::recording::context_buf::ContextBuf,
+        ticks: u64,
+        suppressed: u32,
+    ) {
+        let restore = ctx.len();
+        ctx.push("rate_limited", &suppressed);
+        self.event_with_clock(id, args, ctx, || ticks);
+        ctx.truncate(restore);
+    }
+
+    /// The whole second of the recording clock `ticks` falls in (or the tests' injected one).
+    #[inline(always)]
+    fn second_of(&self, ticks: u64) -> u32 {
+        let injected = TEST_SECONDS.load(StdOrdering::Relaxed);
+        if injected != u64::MAX {
+            return injected as u32;
+        }
+        ((u128::from(ticks) * u128::from(self.sec_per_tick_q64)) >> 64) as u32
+    }
+
+    /// This thread's state of `callsite`.
+    #[inline(always)]
+    fn limit_state(&mut self, callsite: &'static Callsite) -> &mut LimitState {
+        let slot = callsite.slot();
+        if slot >= self.limits.len() {
+            self.grow_limits(slot);
+        }
+        &mut self.limits[slot]
+    }
+
+    /// A limited callsite's first use on this thread: room for its state (an allocation, once
+    /// per callsite and thread, not in steady state).
+    #[cold]
+    #[inline(never)]
+    fn grow_limits(&mut self, slot: usize) {
+        self.limits.resize(slot + 1, LimitState::default());
+    }
+}
+
+/// Takes up to a chunk of passes from a rate window for `second` (max(1, rate / 32), at most
+/// what is left of `rate`). Returns the window the passes belong to and how many were taken (0:
+/// the window is spent). A thread whose clock is behind the window's counts against the
+/// window as it is; one ahead starts the next.
+fn take_passes(window: &std::sync::atomic::AtomicU64, second: u32, rate: u32) -> (u32, u32) {
+    let chunk = (rate / 32).max(1);
+    // Relaxed throughout: the word is a counter; it publishes nothing else.
+    let mut cur = window.load(StdOrdering::Relaxed);
+    loop {
+        let (w, used) = ((cur >> 32) as u32, cur as u32);
+        let (w, used) = if second > w { (second, 0) } else { (w, used) };
+        if used >= rate {
+            return (w, 0);
+        }
+        let take = chunk.min(rate - used);
+        let new = (u64::from(w) << 32) | u64::from(used + take);
+        match window.compare_exchange_weak(cur, new, StdOrdering::Relaxed, StdOrdering::Relaxed) {
+            Ok(_) => return (w, take),
+            Err(now) => cur = now,
+        }
+    }
+}
