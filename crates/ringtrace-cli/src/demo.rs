@@ -141,7 +141,7 @@ fn work(index: u32, plan: Plan, burst: u32, pause: Duration, clock: ringtrace::C
                 0..=4 => Level::Info,
                 5 => Level::Debug,
                 6 => Level::Info, // record_bytes has no level: always recorded
-                _ if order % 64 == 7 => Level::Warn,
+                _ if order % 64 == 0 => Level::Warn,
                 _ => Level::Trace,
             };
             match k % 8 {
@@ -150,11 +150,14 @@ fn work(index: u32, plan: Plan, burst: u32, pause: Duration, clock: ringtrace::C
                         "order {} filled at {} qty {}", order, price, qty)
                 }),
                 5 => timed(
-                    &mut || ringtrace::debug!(target: "demo::book", depth = qty % 20, "book {} updated, best bid {:.2}", sym, price - 0.01),
+                    // Sampled: one book update of every ten per thread is recorded.
+                    &mut || ringtrace::debug!(target: "demo::book", sample: 10, depth = qty % 20, "book {} updated, best bid {:.2}", sym, price - 0.01),
                 ),
                 6 => timed(&mut || ringtrace::record_bytes(42, &payload)),
-                _ if order % 64 == 7 => timed(
-                    &mut || ringtrace::warn!(target: "demo::orders", error = %reject, attempt = (order % 3) as u8, "order {} rejected", order),
+                _ if order % 64 == 0 => timed(
+                    // Rate-limited: at most 20 rejections a second over all workers; the first
+                    // one after a suppressed spell says how many this thread suppressed.
+                    &mut || ringtrace::warn!(target: "demo::orders", rate: 20, error = %reject, attempt = (order % 3) as u8, "order {} rejected", order),
                 ),
                 _ => timed(
                     &mut || ringtrace::trace!(target: "demo::risk", "exposure check for {} ok: {:.3}", sym, price * qty as f64),
@@ -348,6 +351,8 @@ fn summary_json(
         "retained": r.retained,
         "dropped": dropped,
         "dropped_bytes": r.dropped_bytes,
+        "rate_limited": r.rate_limited,
+        "sampled": r.sampled,
         "written": written,
         "sink_dropped": sink_dropped,
         "loss_records": r.loss_records,
@@ -402,10 +407,14 @@ fn summary_text(
         s += &format!("  retained    {} (left in the rings, for snapshots and `ringtrace recover`)\n", r.retained);
     }
     s += &format!("  dropped     {} ({})\n", r.dropped.total(), r.dropped);
-    let ok = attempted == r.recorded + r.dropped.total() + r.retained;
+    s += &format!(
+        "  not losses  rate_limited {} (demo::orders rejections, rate: 20), sampled {} (demo::book, sample: 10)\n",
+        r.rate_limited, r.sampled
+    );
+    let ok = attempted == r.recorded + r.dropped.total() + r.rate_limited + r.sampled + r.retained;
     s += &format!("  transitions {}\n", r.transitions);
     s += &format!(
-        "  accounting  attempted {} recorded + dropped{}: {}\n",
+        "  accounting  attempted {} recorded + dropped + rate_limited + sampled{}: {}\n",
         if ok { "==" } else { "!=" },
         if retained { " + retained" } else { "" },
         if ok { "exact" } else { "MISMATCH" }

@@ -36,8 +36,12 @@ fn demo_json_adds_up_and_decode_prints_exactly_what_was_written() {
     let attempted = v["attempted"].as_u64().unwrap();
     let recorded = v["recorded"].as_u64().unwrap();
     let dropped: u64 = v["dropped"].as_object().unwrap().values().map(|n| n.as_u64().unwrap()).sum();
+    let (rate_limited, sampled) = (v["rate_limited"].as_u64().unwrap(), v["sampled"].as_u64().unwrap());
     assert!(attempted > 0);
-    assert_eq!(attempted, recorded + dropped, "{v}");
+    // Issue 20: the demo's rejections are rate-limited and its book updates sampled; neither
+    // is a loss, and both are in the accounting.
+    assert!(rate_limited > 0 && sampled > 0, "{v}");
+    assert_eq!(attempted, recorded + dropped + rate_limited + sampled, "{v}");
     // Issue 3: the burst phase drives the pool dry, so the demo goes through all four states
     // and back to NORMAL, and drops (counted per reason).
     assert!(dropped > 0, "the burst phase dropped events: {v}");
@@ -184,7 +188,8 @@ fn demo_takes_a_preset_and_a_config_file_and_rejects_bad_ones() {
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let v: Value = serde_json::from_slice(&o.stdout).unwrap();
     let dropped: u64 = v["dropped"].as_object().unwrap().values().map(|n| n.as_u64().unwrap()).sum();
-    assert_eq!(v["attempted"].as_u64().unwrap(), v["recorded"].as_u64().unwrap() + dropped);
+    let not_losses = v["rate_limited"].as_u64().unwrap() + v["sampled"].as_u64().unwrap();
+    assert_eq!(v["attempted"].as_u64().unwrap(), v["recorded"].as_u64().unwrap() + dropped + not_losses);
     // The file's policy (drop_oldest) overrides the preset's (drop_newest).
     assert!(v["dropped"].get("overwritten").is_some(), "{}", v["dropped"]);
 

@@ -121,7 +121,8 @@ fn a_one_second_flight_recorder_demo_stops_on_time_and_its_commands_read_its_fil
     let retained = v["retained"].as_u64().unwrap();
     let dropped: u64 = v["dropped"].as_object().unwrap().values().map(|n| n.as_u64().unwrap()).sum();
     assert!(retained > 0 && v["dropped"]["overwritten"].as_u64() > Some(0), "{v}");
-    assert_eq!(attempted, v["recorded"].as_u64().unwrap() + dropped + retained, "{v}");
+    let not_losses = v["rate_limited"].as_u64().unwrap() + v["sampled"].as_u64().unwrap();
+    assert_eq!(attempted, v["recorded"].as_u64().unwrap() + dropped + not_losses + retained, "{v}");
     assert_eq!(v["written"].as_object().unwrap().len(), 0, "no sinks: {v}");
     for stale in ["demo.jsonl", "demo.log", "demo.rtrace"] {
         assert!(!dir.join(stale).exists(), "{stale}");
@@ -165,7 +166,8 @@ fn the_human_summary_prints_the_commands_and_they_work_as_printed() {
     let text = String::from_utf8(o.stdout).unwrap();
     let err = String::from_utf8(o.stderr).unwrap();
     assert!(
-        text.contains("flight-recorder mode") && text.contains("attempted == recorded + dropped + retained: exact")
+        text.contains("flight-recorder mode")
+            && text.contains("attempted == recorded + dropped + rate_limited + sampled + retained: exact")
     );
     assert!(text.contains(&format!("pool file   {}", dir.join("ringtrace.flight").display())), "{text}");
     // The same commands at the start (on stderr, for whoever kills the demo) and at the end.
