@@ -229,6 +229,14 @@ pub(crate) fn run(args: DemoArgs) -> Result<(), String> {
             .sink(BinarySink::file(&binary, no_rotation).map_err(|e| e.to_string())?);
     }
     let guard = builder.install().map_err(|e| e.to_string())?;
+    // Ctrl-C or `kill -TERM` on a long demo: the runtime shuts down first (every ring
+    // drained, the sinks flushed and stopped), so the outputs are complete, then the process
+    // ends as the signal would have ended it. A signal the environment already handles or
+    // ignores is left alone (the demo runs without the flush for it).
+    #[cfg(unix)]
+    for signal in [libc::SIGTERM, libc::SIGINT] {
+        let _ = ringtrace::flush_on_signals(&[signal]);
+    }
     let mut flight = flight_mode.then(|| Flight::new(&args.out, guard.pool_file()));
     if let Some(f) = &flight {
         eprint!("{}", f.announce());

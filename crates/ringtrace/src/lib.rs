@@ -79,7 +79,7 @@ pub use config_source::{apply_env, env_vars, resolve, Source, DEFAULT_BLOCK_TIME
 #[cfg(feature = "config-file")]
 pub use config_source::{apply_file, apply_toml};
 pub use diag::{Diagnostic, DiagnosticHook, DiagnosticKind, DiagnosticSink, RATE_LIMIT, RATE_WINDOW};
-pub use flight::snapshot;
+pub use flight::{flush_on_signals, snapshot};
 pub use level::{Level, ParseLevelError};
 pub use output::event::{Batch, CallsiteInfo, CallsiteTable, Event, ThreadInfo};
 pub use output::preset::{PostgresSpec, Preset, SinkSpec};

@@ -60,6 +60,11 @@ pub(crate) trait DrainAccess {
     fn peek_threads(&mut self) -> Vec<(ThreadInfo, Vec<u8>)>;
     /// Delivers everything recorded so far to the sinks and flushes them.
     fn flush_now(&mut self);
+    /// Shuts the runtime down from the drain thread, as `Guard::shutdown` does: intake closed,
+    /// final passes, loss records, the sinks flushed and stopped in reverse order. Returns
+    /// the events kept in the rings (flight-recorder mode without sinks). The drain must not
+    /// run on afterwards: the caller ends the process.
+    fn shut_down(&mut self) -> u64;
 }
 
 /// Everything the producers, the drain and `metrics()` share for one runtime.

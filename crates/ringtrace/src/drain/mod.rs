@@ -373,6 +373,11 @@ impl Drain {
 
     /// Final passes, then stop the sinks in reverse order.
     fn finish(mut self) -> DrainOutcome {
+        self.finish_in_place()
+    }
+
+    /// [`finish`](Self::finish)'s work; the drain must not run on afterwards.
+    fn finish_in_place(&mut self) -> DrainOutcome {
         // Requests (snapshots) made before the shutdown are still served.
         self.serve_requests();
         // The close handshake's wait (shutdown fenced and waited, but within its timeout):
@@ -1396,5 +1401,13 @@ impl DrainAccess for Drain {
 
     fn flush_now(&mut self) {
         Drain::flush_now(self);
+    }
+
+    fn shut_down(&mut self) -> u64 {
+        // The closer's half of the close handshake, as `Guard::shutdown` does it, then the
+        // drain's own shutdown.
+        let deadline = Instant::now() + self.shared.config.shutdown_timeout;
+        self.shared.close(Some(deadline));
+        self.finish_in_place().retained_events
     }
 }

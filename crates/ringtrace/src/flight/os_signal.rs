@@ -1,5 +1,6 @@
-//! Snapshots on an OS signal ([`snapshot_on_signal`]): a handler that only sets a flag, and
-//! the drain's poll that turns the flag into a snapshot request.
+//! OS signals: snapshots on a signal ([`snapshot_on_signal`]) and a clean flush on a
+//! termination signal ([`flush_on_signals`]) — handlers that only store a flag, and the drain's
+//! poll that turns the flag into work. The handlers run on whichever thread the signal hits.
 
 use std::fmt;
 use std::path::PathBuf;
@@ -18,8 +19,11 @@ pub enum SignalError {
     /// Only `SIGUSR1`, `SIGUSR2` and the real-time signals (`SIGRTMIN..=SIGRTMAX`) are
     /// accepted: others have meanings of their own (termination, faults, job control).
     Unsupported(i32),
-    /// The signal already has a handler that is not ringtrace's; it is left in place.
+    /// The signal already has a handler that is not ringtrace's (for
+    /// [`flush_on_signals`]: or is ignored); it is left in place.
     HandlerInstalled(i32),
+    /// [`flush_on_signals`] takes only `SIGTERM`, `SIGINT`, `SIGHUP` and `SIGQUIT`.
+    NotATermination(i32),
     /// The directory does not exist or is not a directory.
     NotADirectory(PathBuf),
     /// `sigaction` failed.
@@ -38,6 +42,9 @@ impl fmt::Display for SignalError {
                 write!(f, "signal {n} already has a handler; ringtrace does not replace it")
             }
             SignalError::NotADirectory(p) => write!(f, "{} is not a directory", p.display()),
+            SignalError::NotATermination(n) => {
+                write!(f, "signal {n} is not a termination request: use SIGTERM, SIGINT, SIGHUP or SIGQUIT")
+            }
             SignalError::Io(e) => write!(f, "cannot install the signal handler: {e}"),
             SignalError::UnsupportedPlatform => {
                 write!(
@@ -95,33 +102,14 @@ pub fn snapshot_on_signal(signal: i32, dir: impl Into<PathBuf>) -> Result<(), Si
         return Err(SignalError::NotADirectory(dir));
     }
     let mut current = SIGNAL_DIR.lock().unwrap_or_else(|e| e.into_inner());
-    // SAFETY: `sigaction` with a null new action only reads the current one into `old`, a
-    // zeroed, properly aligned `sigaction` struct that lives across the call.
-    let mut old: libc::sigaction = unsafe { std::mem::zeroed() };
-    // SAFETY: as above.
-    if unsafe { libc::sigaction(signal, std::ptr::null(), &mut old) } != 0 {
-        return Err(SignalError::Io(std::io::Error::last_os_error()));
-    }
+    let old = current_handler(signal)?;
     let ours = on_snapshot_signal as extern "C" fn(libc::c_int) as libc::sighandler_t;
-    if old.sa_sigaction != libc::SIG_DFL && old.sa_sigaction != libc::SIG_IGN && old.sa_sigaction != ours {
+    if old != libc::SIG_DFL && old != libc::SIG_IGN && old != ours {
         return Err(SignalError::HandlerInstalled(signal));
     }
     // The directory is in place before the handler can fire.
     *current = Some(dir);
-    // SAFETY: `new` is a zeroed `sigaction` with a handler of the signature `sa_sigaction`
-    // expects without SA_SIGINFO (`extern "C" fn(c_int)`), an empty mask (`sigemptyset` on
-    // its own field) and SA_RESTART, so interrupted system calls in the program resume. The
-    // handler only stores to a static atomic, which is async-signal-safe.
-    unsafe {
-        let mut new: libc::sigaction = std::mem::zeroed();
-        new.sa_sigaction = ours;
-        new.sa_flags = libc::SA_RESTART;
-        libc::sigemptyset(&mut new.sa_mask);
-        if libc::sigaction(signal, &new, std::ptr::null_mut()) != 0 {
-            return Err(SignalError::Io(std::io::Error::last_os_error()));
-        }
-    }
-    Ok(())
+    install_handler(signal, ours)
 }
 
 /// See the Unix version: there are no signals here, so this always fails, saying so.
@@ -177,4 +165,170 @@ fn signalled_snapshot() -> Option<PathBuf> {
 /// was installed.
 pub(crate) fn clear_signalled() {
     SIGNALLED.store(false, std::sync::atomic::Ordering::Relaxed);
+}
+
+/// The termination signal [`flush_on_signals`] caught and the drain has not acted on yet (0:
+/// none). Set by the handler, taken by the drain thread.
+static FLUSH_SIGNAL: std::sync::atomic::AtomicI32 = std::sync::atomic::AtomicI32::new(0);
+/// A runtime is installed whose drain will act on [`FLUSH_SIGNAL`]. Without one the handler
+/// ends the process at once, as the signal's default action would have.
+static FLUSH_ARMED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// The signals [`flush_on_signals`] accepts: requests to terminate, whose default action ends
+/// the process.
+#[cfg(unix)]
+const TERMINATION_SIGNALS: [i32; 4] = [libc::SIGTERM, libc::SIGINT, libc::SIGHUP, libc::SIGQUIT];
+
+/// Opt-in: when the process receives one of `signals` (`SIGTERM`, `SIGINT`, `SIGHUP`,
+/// `SIGQUIT`), the runtime shuts down as [`Guard::shutdown`](crate::Guard::shutdown) does —
+/// intake closed, every ring drained, the sinks flushed and stopped in reverse order, the
+/// report written as a diagnostic (kind `Summary`) — and then the signal's default action is
+/// raised again, so the process ends as it would have (`kill -TERM` leaves complete outputs and
+/// the exit status still says "killed by SIGTERM"). In flight-recorder mode the pool file is
+/// synced (`msync`) instead: the records are already in it.
+///
+/// The handler only stores the signal number (async-signal-safe); the drain thread acts on it
+/// within a second (its longest sleep). Without an installed runtime the signal ends the
+/// process at once. A second signal while the first is being handled (a sink hanging, say)
+/// ends the process at once too. Refuses a signal the program already handles or ignores (it
+/// is left as it is), and any other signal. Unix only: elsewhere it returns
+/// [`SignalError::UnsupportedPlatform`]. Calling it again adds signals; the handlers stay for
+/// the life of the process.
+///
+/// ```no_run
+/// # #[cfg(unix)]
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let guard = ringtrace::Builder::new().install()?;
+/// ringtrace::flight::flush_on_signals(&[libc::SIGTERM, libc::SIGINT])?;
+/// // ... `kill -TERM <pid>` or Ctrl-C: every event recorded so far reaches the sinks.
+/// # drop(guard);
+/// # Ok(())
+/// # }
+/// # #[cfg(not(unix))]
+/// # fn main() {}
+/// ```
+#[cfg(unix)]
+pub fn flush_on_signals(signals: &[i32]) -> Result<(), SignalError> {
+    let ours = on_flush_signal as extern "C" fn(libc::c_int) as libc::sighandler_t;
+    for &signal in signals {
+        if !TERMINATION_SIGNALS.contains(&signal) {
+            return Err(SignalError::NotATermination(signal));
+        }
+        let old = current_handler(signal)?;
+        if old != libc::SIG_DFL && old != ours {
+            return Err(SignalError::HandlerInstalled(signal));
+        }
+    }
+    for &signal in signals {
+        install_handler(signal, ours)?;
+    }
+    Ok(())
+}
+
+/// See the Unix version: there are no signals here, so this always fails, saying so.
+#[cfg(not(unix))]
+pub fn flush_on_signals(signals: &[i32]) -> Result<(), SignalError> {
+    let _ = signals;
+    Err(SignalError::UnsupportedPlatform)
+}
+
+/// The handler of [`flush_on_signals`]: stores the signal for the drain, or — with no runtime
+/// to act on it, or when one is already being handled — ends the process by the signal's
+/// default action. Only async-signal-safe calls (atomics, `sigaction`, `raise`).
+#[cfg(unix)]
+extern "C" fn on_flush_signal(signal: libc::c_int) {
+    use std::sync::atomic::Ordering::Relaxed;
+    // Relaxed: flags; the drain polls them on every turn, and nothing else is published.
+    if !FLUSH_ARMED.load(Relaxed) || FLUSH_SIGNAL.compare_exchange(0, signal, Relaxed, Relaxed).is_err() {
+        raise_default(signal);
+    }
+}
+
+/// Drain thread: the termination signal to act on, if one arrived (taken: later calls see none).
+pub(crate) fn take_flush_signal() -> Option<i32> {
+    use std::sync::atomic::Ordering::Relaxed;
+    // A load first, as in `signalled_snapshot`: the drain calls this on every turn.
+    if FLUSH_SIGNAL.load(Relaxed) == 0 {
+        return None;
+    }
+    // Not reset to 0: a second signal must find it set and end the process at once.
+    Some(FLUSH_SIGNAL.load(Relaxed))
+}
+
+/// Install and shutdown: whether a runtime's drain acts on termination signals now.
+pub(crate) fn arm_flush(armed: bool) {
+    FLUSH_ARMED.store(armed, std::sync::atomic::Ordering::Relaxed);
+}
+
+/// After a shutdown: a termination signal that arrived while the runtime was shutting down
+/// (its drain no longer looking) ends the process now, as its default action would have.
+pub(crate) fn raise_pending_flush_signal() {
+    let signal = FLUSH_SIGNAL.load(std::sync::atomic::Ordering::Relaxed);
+    if signal != 0 {
+        end_by_signal(signal);
+    }
+}
+
+/// Ends the process by `signal`'s default action (the drain, after the flush).
+pub(crate) fn end_by_signal(signal: i32) -> ! {
+    #[cfg(unix)]
+    {
+        raise_default(signal);
+        // SAFETY: `_exit` ends the process at once; reached only if the default action did
+        // not (it always does for the termination signals `flush_on_signals` accepts).
+        unsafe { libc::_exit(128 + signal) }
+    }
+    #[cfg(not(unix))]
+    std::process::exit(128 + signal)
+}
+
+/// Restores `signal`'s default action, unblocks it in this thread and raises it.
+#[cfg(unix)]
+fn raise_default(signal: i32) {
+    // SAFETY: zeroed `sigaction`/`sigset_t` values are valid to pass; `sigaction`,
+    // `sigemptyset`, `sigaddset`, `pthread_sigmask` and `raise` are async-signal-safe and get
+    // pointers to locals that live across the calls.
+    unsafe {
+        let mut dfl: libc::sigaction = std::mem::zeroed();
+        dfl.sa_sigaction = libc::SIG_DFL;
+        libc::sigemptyset(&mut dfl.sa_mask);
+        libc::sigaction(signal, &dfl, std::ptr::null_mut());
+        let mut set: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut set);
+        libc::sigaddset(&mut set, signal);
+        libc::pthread_sigmask(libc::SIG_UNBLOCK, &set, std::ptr::null_mut());
+        libc::raise(signal);
+    }
+}
+
+/// The handler `signal` has now.
+#[cfg(unix)]
+fn current_handler(signal: i32) -> Result<libc::sighandler_t, SignalError> {
+    // SAFETY: `sigaction` with a null new action only reads the current one into `old`, a
+    // zeroed, properly aligned `sigaction` struct that lives across the call.
+    let mut old: libc::sigaction = unsafe { std::mem::zeroed() };
+    // SAFETY: as above.
+    if unsafe { libc::sigaction(signal, std::ptr::null(), &mut old) } != 0 {
+        return Err(SignalError::Io(std::io::Error::last_os_error()));
+    }
+    Ok(old.sa_sigaction)
+}
+
+/// Installs `handler` (an `extern "C" fn(c_int)` that is async-signal-safe) for `signal`.
+#[cfg(unix)]
+fn install_handler(signal: i32, handler: libc::sighandler_t) -> Result<(), SignalError> {
+    // SAFETY: `new` is a zeroed `sigaction` with a handler of the signature `sa_sigaction`
+    // expects without SA_SIGINFO (`extern "C" fn(c_int)`, the callers' own), an empty mask
+    // (`sigemptyset` on its own field) and SA_RESTART, so interrupted system calls in the
+    // program resume. The handlers only use async-signal-safe calls.
+    unsafe {
+        let mut new: libc::sigaction = std::mem::zeroed();
+        new.sa_sigaction = handler;
+        new.sa_flags = libc::SA_RESTART;
+        libc::sigemptyset(&mut new.sa_mask);
+        if libc::sigaction(signal, &new, std::ptr::null_mut()) != 0 {
+            return Err(SignalError::Io(std::io::Error::last_os_error()));
+        }
+    }
+    Ok(())
 }

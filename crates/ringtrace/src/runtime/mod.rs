@@ -414,7 +414,7 @@ impl Builder {
         }
 
         let sink_names = sinks.iter().map(|s| s.name().to_string()).collect();
-        let poll_signals: fn() -> Option<crate::shared::DrainRequest> = crate::flight::signalled_request;
+        let poll_signals: fn() -> Option<crate::shared::DrainRequest> = poll_signals;
         let shared = Arc::new(Shared::new(config, pool, clock, diagnostics, sink_names, Some(poll_signals)));
         crate::set_max_level(shared.config.level);
         // Callsites registered from now on are described in the pool file (and those already
@@ -445,6 +445,8 @@ impl Builder {
         // A producer whose runtime is closed (or that has none) takes its cold path, whose
         // `CURRENT.load_full()` (ArcSwap, which orders itself) returns this runtime.
         crate::callsite::set_target_rates(crate::callsite::TargetRates::new(shared.config.target_rates.clone()));
+        // From here a termination signal (`flush_on_signals`) is this drain's to act on.
+        crate::flight::arm_flush(true);
         CURRENT.store(Some(shared.clone()));
         Ok(Guard {
             shared,
@@ -459,6 +461,40 @@ impl Builder {
 
 /// Whether a runtime is installed (and not yet shut down).
 static INSTALLED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// The drain's poll for work an OS signal asked for: a termination signal
+/// ([`flush_on_signals`](crate::flight::flush_on_signals)) first, then a snapshot
+/// ([`snapshot_on_signal`](crate::flight::snapshot_on_signal)).
+fn poll_signals() -> Option<crate::shared::DrainRequest> {
+    match crate::flight::take_flush_signal() {
+        Some(signal) => Some(crate::shared::DrainRequest::new(move |drain| terminate(drain, signal))),
+        None => crate::flight::signalled_request(),
+    }
+}
+
+/// On the drain thread, for a termination signal: shut the runtime down as `Guard::shutdown`
+/// does (in flight-recorder mode: sync the pool file), write the report as a diagnostic, and
+/// end the process by the signal's default action.
+fn terminate(drain: &mut dyn crate::shared::DrainAccess, signal: i32) {
+    let flight = drain.shared().config.flight_recorder;
+    let (retained, how) = if flight {
+        #[cfg(not(feature = "loom"))]
+        if let Some(f) = drain.shared().pool.journal() {
+            let _ = f.sync();
+        }
+        (0, "the pool file synced")
+    } else {
+        (drain.shut_down(), "every ring drained, the sinks flushed and stopped")
+    };
+    let shared = drain.shared();
+    let report = DrainReport::of(shared, retained);
+    shared.diag.emit(
+        DiagnosticKind::Summary,
+        None,
+        format!("signal {signal}: shut down before exiting ({how}): {}", report.summary_line()),
+    );
+    crate::flight::end_by_signal(signal);
+}
 
 /// The installed runtime. Shut it down with [`Guard::shutdown`] to get a [`DrainReport`];
 /// dropping the guard shuts down with the configured `shutdown_timeout` and reports problems as
@@ -552,25 +588,10 @@ impl Guard {
         }
         crate::callsite::set_target_rates(crate::callsite::TargetRates::default());
         INSTALLED.store(false, StdOrdering::Release);
-        let m = Metrics::collect(&self.shared);
-        let report = DrainReport {
-            recorded: m.recorded,
-            dropped: m.dropped,
-            dropped_bytes: m.dropped_bytes,
-            rate_limited: m.rate_limited,
-            sampled: m.sampled,
-            transitions: m.transitions,
-            loss_records: m.drain.loss_records,
-            sinks: m.sinks,
-            sink_errors: self.shared.sink_errors.lock().unwrap_or_else(|e| e.into_inner()).clone(),
-            threads: m.threads_seen,
-            undelivered: self.shared.undelivered_events(),
-            retained: outcome.as_ref().map_or(0, |o| o.retained_events),
-            duration: start.elapsed(),
-            uptime: self.shared.started.elapsed(),
-            timed_out,
-            drain_panic,
-        };
+        let mut report = DrainReport::of(&self.shared, outcome.as_ref().map_or(0, |o| o.retained_events));
+        report.duration = start.elapsed();
+        report.timed_out = timed_out;
+        report.drain_panic = drain_panic;
         if let Some(p) = &report.drain_panic {
             self.shared.diag.emit(
                 DiagnosticKind::Summary,
@@ -589,6 +610,11 @@ impl Guard {
                 ),
             );
         }
+        // A termination signal that arrived while this runtime shut down (`flush_on_signals`):
+        // the shutdown it asked for is done; now the process ends as the signal would have
+        // ended it.
+        crate::flight::arm_flush(false);
+        crate::flight::raise_pending_flush_signal();
         report
     }
 }
@@ -653,6 +679,30 @@ pub struct DrainReport {
 }
 
 impl DrainReport {
+    /// The report of `shared` as its counters are now (`duration` zero, not timed out, no
+    /// drain panic: the caller sets those).
+    fn of(shared: &Shared, retained: u64) -> DrainReport {
+        let m = Metrics::collect(shared);
+        DrainReport {
+            recorded: m.recorded,
+            dropped: m.dropped,
+            dropped_bytes: m.dropped_bytes,
+            rate_limited: m.rate_limited,
+            sampled: m.sampled,
+            transitions: m.transitions,
+            loss_records: m.drain.loss_records,
+            sinks: m.sinks,
+            sink_errors: shared.sink_errors.lock().unwrap_or_else(|e| e.into_inner()).clone(),
+            threads: m.threads_seen,
+            undelivered: shared.undelivered_events(),
+            retained,
+            duration: Duration::ZERO,
+            uptime: shared.started.elapsed(),
+            timed_out: false,
+            drain_panic: None,
+        }
+    }
+
     /// The report for one sink, by name.
     pub fn sink(&self, name: &str) -> Option<&SinkReport> {
         self.sinks.iter().find(|s| s.name == name)
