@@ -2,7 +2,8 @@
 //! NORMAL (bursts of 1 000 timed calls, then an untimed wait for the drain so rings never
 //! fill) and while DROPPING (the drain stalled, the thread's rings full); the ring swap (a
 //! full ring handed to the drain, a fresh one taken from the pool) and the drain's recovery
-//! check, each timed alone with the fenced TSC pair of `clock/tsc_pair` (subtract it).
+//! check, each timed alone with the fenced TSC pair of `clock/tsc_pair` (subtract it); and
+//! rate-limited and sampled callsites (`record_limited/*`).
 //!
 //! `cargo bench -p ringtrace-benches --bench record`
 
@@ -73,6 +74,79 @@ fn dropping(c: &mut Criterion) {
     stall.stalled.store(false, Ordering::Release);
     let report = guard.shutdown(Duration::from_secs(30));
     assert!(report.dropped.total() > 0);
+}
+
+/// The rate-limited callsite the suppression benchmarks share (one macro invocation): one
+/// event a second, so after the first every call is suppressed.
+#[inline(never)]
+fn suppressed_call(i: u64) {
+    ringtrace::info!(rate: 1, "order {} filled at {} qty {}", black_box(i), black_box(1.5f64), black_box(7u32));
+}
+
+/// Rate limits and sampling (issue 20): a limited callsite that passes, one that is
+/// suppressed (alone, and with another thread hammering the same callsite), and sampling.
+/// Compare with `record_normal/3_args` and `record_dropping/3_args`.
+fn limits(c: &mut Criterion) {
+    let guard = ringtrace::Builder::new()
+        .ignore_env()
+        .ring_count(256)
+        .max_rings_per_thread(64)
+        .sink(NullSink::default())
+        .install()
+        .unwrap();
+    let mut total = 0u64;
+    let mut g = c.benchmark_group("record_limited");
+    g.bench_function("rate_pass_3_args", |b| {
+        b.iter_custom(|n| {
+            bursts(&guard, &mut total, n, |i| {
+                // A rate no run reaches: every call passes.
+                ringtrace::info!(rate: 4_000_000_000, "order {} filled at {} qty {}", black_box(i), black_box(1.5f64), black_box(7u32))
+            })
+        })
+    });
+    g.bench_function("sample_1_of_2_3_args", |b| {
+        b.iter_custom(|n| {
+            bursts(&guard, &mut total, n, |i| {
+                ringtrace::info!(sample: 2, "order {} filled at {} qty {}", black_box(i), black_box(1.5f64), black_box(7u32))
+            })
+        })
+    });
+    g.bench_function("sample_suppressed_3_args", |b| {
+        // One of a million recorded: the calls measured are (all but one in a million) left out.
+        b.iter(|| {
+            ringtrace::info!(sample: 1_000_000, "order {} filled at {} qty {}", black_box(1u64), black_box(1.5f64), black_box(7u32))
+        })
+    });
+    g.bench_function("rate_suppressed_3_args", |b| {
+        // Inline, as `record_dropping/3_args` is: one event a second, the rest suppressed.
+        b.iter(|| {
+            ringtrace::info!(rate: 1, "order {} filled at {} qty {}", black_box(1u64), black_box(1.5f64), black_box(7u32))
+        })
+    });
+    suppressed_call(0);
+    g.bench_function("rate_suppressed_3_args_1_thread_out_of_line", |b| b.iter(|| suppressed_call(black_box(1))));
+    g.bench_function("rate_suppressed_3_args_2_threads", |b| {
+        // Another thread on the same callsite all the while: suppressed calls only read the
+        // callsite's window word, so the two threads do not fight over its cache line.
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let other = {
+            let stop = stop.clone();
+            std::thread::spawn(move || {
+                while !stop.load(Ordering::Relaxed) {
+                    for i in 0..1_000 {
+                        suppressed_call(i);
+                    }
+                }
+            })
+        };
+        b.iter(|| suppressed_call(black_box(1)));
+        stop.store(true, Ordering::Relaxed);
+        other.join().unwrap();
+    });
+    g.finish();
+    let report = guard.shutdown(Duration::from_secs(30));
+    assert_eq!(report.dropped.total(), 0, "{report:?}");
+    assert!(report.rate_limited > 0 && report.sampled > 0, "{report:?}");
 }
 
 /// A single call that took longer than this was preempted and is measured again.
@@ -204,6 +278,6 @@ fn recovery_check(c: &mut Criterion) {
 criterion_group! {
     name = benches;
     config = Criterion::default().warm_up_time(Duration::from_millis(500)).measurement_time(Duration::from_secs(2));
-    targets = clock, normal, dropping, ring_swap, recovery_check
+    targets = clock, normal, dropping, limits, ring_swap, recovery_check
 }
 criterion_main!(benches);

@@ -12,6 +12,8 @@
 //! `normal`: `info!` with the benchmark's three arguments, the drain keeping up (a 2000-call
 //! burst, then a wait until it has taken them). `dropping`: the same call while the thread is
 //! DROPPING (the drain held in a sink, the thread's rings full).
+//! `rate_pass`, `rate_suppressed`, `sample_suppressed`: the same call with a rate limit that
+//! always passes, a rate of 1/s (all suppressed but the first) and 1-in-a-million sampling.
 
 use ringtrace_benches::{event_args, wait_drained, NullSink, StallSink};
 use std::sync::atomic::Ordering;
@@ -21,13 +23,14 @@ fn main() {
     let mut args = std::env::args().skip(1);
     let mode = args.next().unwrap_or_default();
     let n: u64 = args.next().and_then(|s| s.parse().ok()).unwrap_or(0);
-    if !matches!(mode.as_str(), "normal" | "dropping") || n == 0 {
-        eprintln!("usage: hotpath normal|dropping CALLS");
+    let modes = ["normal", "dropping", "rate_pass", "rate_suppressed", "sample_suppressed"];
+    if !modes.contains(&mode.as_str()) || n == 0 {
+        eprintln!("usage: hotpath normal|dropping|rate_pass|rate_suppressed|sample_suppressed CALLS");
         std::process::exit(2);
     }
     let stall = StallSink::default();
     let b = ringtrace::Builder::new().ignore_env().diagnostics(ringtrace::DiagnosticSink::Off);
-    let guard = if mode == "normal" {
+    let guard = if mode != "dropping" {
         b.ring_count(256).max_rings_per_thread(64).sink(NullSink::default()).install()
     } else {
         stall.stalled.store(true, Ordering::Release);
@@ -50,10 +53,19 @@ fn main() {
         let burst = 2_000.min(n - done);
         for i in done..done + burst {
             let (id, price, qty) = event_args(i);
-            ringtrace::info!("order {} filled at {} qty {}", id, price, qty);
+            match mode.as_str() {
+                // Issue 20: a limited callsite that always passes, one whose events are all
+                // suppressed but the first, one that samples 1 of a million.
+                "rate_pass" => ringtrace::info!(rate: 4_000_000_000, "order {} filled at {} qty {}", id, price, qty),
+                "rate_suppressed" => ringtrace::info!(rate: 1, "order {} filled at {} qty {}", id, price, qty),
+                "sample_suppressed" => {
+                    ringtrace::info!(sample: 1_000_000, "order {} filled at {} qty {}", id, price, qty)
+                }
+                _ => ringtrace::info!("order {} filled at {} qty {}", id, price, qty),
+            }
         }
         done += burst;
-        if mode == "normal" {
+        if mode != "dropping" {
             wait_drained(&guard, done);
         }
     }

@@ -62,7 +62,9 @@ pub fn wait_drained(guard: &Guard, events: u64) {
     let start = Instant::now();
     while start.elapsed() < Duration::from_secs(10) {
         let m = guard.metrics();
-        if m.recorded + m.dropped.total() >= events {
+        // Every attempt is accounted for: recorded, dropped, or left out by a rate limit or
+        // sampling (issue 20).
+        if m.recorded + m.dropped.total() + m.rate_limited + m.sampled >= events {
             return;
         }
         std::thread::yield_now();

@@ -30,6 +30,18 @@
 /// ringtrace::event!(ringtrace::Level::Info, qty = 3u32, "filled {}", 7u64);
 /// ringtrace::event!(target: "audit", ringtrace::Level::Warn, "checked");
 /// ```
+///
+/// Right after the level (and after `target:`), `rate: N` caps the callsite at N events per
+/// second over all threads, and `sample: N` records one call of every N on each thread. What
+/// they leave out is counted as `rate_limited` or `sampled`, not as a loss; the next event that
+/// passes a rate limit carries `rate_limited = K` (the events this thread suppressed since).
+/// `N` must be a constant. See [`Limit`](crate::Limit) and docs/backpressure.md.
+///
+/// ```
+/// # let peer = "10.0.0.7";
+/// ringtrace::warn!(rate: 10, "retrying {}", peer);
+/// ringtrace::trace!(target: "poller", sample: 100, fd = 7u32, "polled");
+/// ```
 #[macro_export]
 macro_rules! event {
     (target: $target:expr, $lvl:expr, rate: $r:expr, $($rest:tt)*) => {
