@@ -204,6 +204,7 @@ impl Callsite {
 
     /// The limit in force in the installed runtime: the macro's, else the configuration's
     /// per-target rate.
+    #[inline(always)]
     pub(crate) fn limit(&self) -> Limit {
         match self.limit {
             Limit::None => match self.config_rate.load(Ordering::Relaxed) {
@@ -215,11 +216,13 @@ impl Callsite {
     }
 
     /// The rate window (see the field).
+    #[inline(always)]
     pub(crate) fn window(&self) -> &AtomicU64 {
         &self.window
     }
 
     /// This callsite's index in the per-thread tables of limit state, assigned on first use.
+    #[inline(always)]
     pub(crate) fn slot(&self) -> usize {
         let s = self.slot.load(Ordering::Relaxed);
         if s != u32::MAX {
