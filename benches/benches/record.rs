@@ -15,13 +15,7 @@ use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 fn normal(c: &mut Criterion) {
-    let guard = ringtrace::Builder::new()
-        .ignore_env()
-        .ring_count(256)
-        .max_rings_per_thread(64)
-        .sink(NullSink::default())
-        .install()
-        .unwrap();
+    let guard = ringtrace_benches::roomy_runtime();
     let mut total = 0u64;
     let s64 = "x".repeat(64);
     let mut g = c.benchmark_group("record_normal");
@@ -87,13 +81,7 @@ fn suppressed_call(i: u64) {
 /// suppressed (alone, and with another thread hammering the same callsite), and sampling.
 /// Compare with `record_normal/3_args` and `record_dropping/3_args`.
 fn limits(c: &mut Criterion) {
-    let guard = ringtrace::Builder::new()
-        .ignore_env()
-        .ring_count(256)
-        .max_rings_per_thread(64)
-        .sink(NullSink::default())
-        .install()
-        .unwrap();
+    let guard = ringtrace_benches::roomy_runtime();
     let mut total = 0u64;
     let mut g = c.benchmark_group("record_limited");
     g.bench_function("rate_pass_3_args", |b| {

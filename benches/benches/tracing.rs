@@ -15,7 +15,7 @@
 //! `cargo bench -p ringtrace-benches --bench tracing`
 
 use criterion::{criterion_group, criterion_main, Criterion};
-use ringtrace_benches::{bursts, NullSink};
+use ringtrace_benches::bursts;
 use std::hint::black_box;
 use std::time::{Duration, Instant};
 use tracing_subscriber::prelude::*;
@@ -26,13 +26,7 @@ fn event(i: u64) {
 }
 
 fn tracing_info(c: &mut Criterion) {
-    let guard = ringtrace::Builder::new()
-        .ignore_env()
-        .ring_count(256)
-        .max_rings_per_thread(64)
-        .sink(NullSink::default())
-        .install()
-        .unwrap();
+    let guard = ringtrace_benches::roomy_runtime();
     let mut total = 0u64;
     let mut g = c.benchmark_group("tracing_info_3_fields");
 

@@ -71,6 +71,18 @@ pub fn wait_drained(guard: &Guard, events: u64) {
     }
 }
 
+/// The runtime the NORMAL-path benchmarks record into: a pool roomy enough (256 rings, 64 a
+/// thread) that bursts never fill it, and a [`NullSink`].
+pub fn roomy_runtime() -> Guard {
+    ringtrace::Builder::new()
+        .ignore_env()
+        .ring_count(256)
+        .max_rings_per_thread(64)
+        .sink(NullSink::default())
+        .install()
+        .unwrap()
+}
+
 /// Calls per timed burst in [`bursts`].
 pub const BURST: u64 = 1_000;
 
