@@ -156,6 +156,12 @@ impl Callsite {
     /// A callsite for `meta` whose events are thinned by `limit` (the macros' `rate:` and
     /// `sample:`).
     pub const fn limited(meta: &'static Metadata, limit: Limit) -> Self {
+        // A rate of 0 and a sample of 0 or 1 thin nothing: stored as no limit, so every later
+        // check is one comparison with `Limit::None`.
+        let limit = match limit {
+            Limit::Rate(0) | Limit::Sample(0 | 1) => Limit::None,
+            l => l,
+        };
         Self {
             meta,
             word: AtomicU32::new(0),
@@ -203,7 +209,7 @@ impl Callsite {
     }
 
     /// The limit in force in the installed runtime: the macro's, else the configuration's
-    /// per-target rate.
+    /// per-target rate (never a rate of 0 or a sample of 0 or 1: those are `Limit::None`).
     #[inline(always)]
     pub(crate) fn limit(&self) -> Limit {
         match self.limit {
@@ -261,7 +267,7 @@ impl Callsite {
     }
 
     fn has_limit(&self) -> bool {
-        !matches!(self.limit(), Limit::None | Limit::Rate(0) | Limit::Sample(0 | 1))
+        self.limit() != Limit::None
     }
 }
 

@@ -244,15 +244,14 @@ extern "C" fn on_flush_signal(signal: libc::c_int) {
     }
 }
 
-/// Drain thread: the termination signal to act on, if one arrived (taken: later calls see none).
-pub(crate) fn take_flush_signal() -> Option<i32> {
-    use std::sync::atomic::Ordering::Relaxed;
-    // A load first, as in `signalled_snapshot`: the drain calls this on every turn.
-    if FLUSH_SIGNAL.load(Relaxed) == 0 {
-        return None;
+/// Drain thread: the termination signal to act on, if one arrived. It stays set (a second
+/// signal must find it set and end the process at once); the drain ends the process when it
+/// acts on it. One load: the drain calls this on every turn.
+pub(crate) fn flush_signal() -> Option<i32> {
+    match FLUSH_SIGNAL.load(std::sync::atomic::Ordering::Relaxed) {
+        0 => None,
+        signal => Some(signal),
     }
-    // Not reset to 0: a second signal must find it set and end the process at once.
-    Some(FLUSH_SIGNAL.load(Relaxed))
 }
 
 /// Install and shutdown: whether a runtime's drain acts on termination signals now.

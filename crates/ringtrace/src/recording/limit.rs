@@ -55,19 +55,7 @@ impl Producer {
         ctx: &crate::recording::context_buf::ContextBuf,
     ) {
         match callsite.limit() {
-            Limit::Sample(n) if n > 1 => {
-                let st = self.limit_state(callsite);
-                let keep = st.seen == 0;
-                st.seen = if st.seen + 1 >= n { 0 } else { st.seen + 1 };
-                if keep {
-                    self.event(id, args, ctx);
-                } else {
-                    let c = &self.entry().counters.sampled;
-                    // Single writer (this thread): a load and a store. Relaxed: a counter.
-                    c.store(c.load(Ordering::Relaxed) + 1, Ordering::Relaxed);
-                }
-            }
-            Limit::Rate(rate) if rate > 0 => {
+            Limit::Rate(rate) => {
                 let ticks = crate::clock::now_ticks();
                 let second = self.second_of(ticks);
                 let st = self.limit_state(callsite);
@@ -92,12 +80,20 @@ impl Producer {
                     }
                 } else {
                     st.suppressed = st.suppressed.saturating_add(1);
-                    let c = &self.entry().counters.rate_limited;
-                    // Single writer (this thread): a load and a store. Relaxed: a counter.
-                    c.store(c.load(Ordering::Relaxed) + 1, Ordering::Relaxed);
+                    count_one(&self.entry().counters.rate_limited);
                 }
             }
-            _ => self.event(id, args, ctx),
+            Limit::Sample(n) => {
+                let st = self.limit_state(callsite);
+                let keep = st.seen == 0;
+                st.seen = if st.seen + 1 >= n { 0 } else { st.seen + 1 };
+                if keep {
+                    self.event(id, args, ctx);
+                } else {
+                    count_one(&self.entry().counters.sampled);
+                }
+            }
+            Limit::None => self.event(id, args, ctx),
         }
     }
 
@@ -146,6 +142,13 @@ impl Producer {
     fn grow_limits(&mut self, slot: usize) {
         self.limits.resize(slot + 1, LimitState::default());
     }
+}
+
+/// Adds one to a counter only this thread writes: a load and a store, no locked
+/// read-modify-write (as `Counters::drop_events`). Relaxed: a counter.
+#[inline(always)]
+fn count_one(c: &crate::sync::StatCounter) {
+    c.store(c.load(Ordering::Relaxed) + 1, Ordering::Relaxed);
 }
 
 /// Takes up to a chunk of passes from a rate window for `second` (max(1, rate / 32), at most

@@ -466,7 +466,7 @@ static INSTALLED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool:
 /// ([`flush_on_signals`](crate::flight::flush_on_signals)) first, then a snapshot
 /// ([`snapshot_on_signal`](crate::flight::snapshot_on_signal)).
 fn poll_signals() -> Option<crate::shared::DrainRequest> {
-    match crate::flight::take_flush_signal() {
+    match crate::flight::flush_signal() {
         Some(signal) => Some(crate::shared::DrainRequest::new(move |drain| terminate(drain, signal))),
         None => crate::flight::signalled_request(),
     }
