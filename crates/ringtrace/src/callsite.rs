@@ -133,7 +133,8 @@ pub struct Callsite {
     slot: AtomicU32,
 }
 
-const BUSY: u32 = u32::MAX;
+/// A callsite's id word while it is being registered.
+pub(crate) const BUSY: u32 = u32::MAX;
 /// Set in a callsite's id word when its records take the limited path.
 pub(crate) const LIMITED: u32 = 1 << 31;
 

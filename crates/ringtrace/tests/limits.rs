@@ -108,6 +108,31 @@ fn the_rate_holds_over_all_threads() {
 }
 
 #[test]
+fn on_the_recording_clock_a_thread_spends_the_passes_it_holds_and_no_more() {
+    // The recording clock, not the injected one: calls inside the window a thread holds
+    // passes of take the fast path (no second worked out, nothing shared read).
+    let _s = common::serial();
+    let sink = common::Collect::new("all");
+    let guard = install(&sink);
+    // A rate no loop reaches: every call passes, from the passes the thread holds.
+    for i in 0..10_000u32 {
+        ringtrace::info!(rate: 1_000_000_000, "fast {}", i);
+    }
+    // A rate of 1: one pass per second of the loop, every other call suppressed.
+    let started = std::time::Instant::now();
+    for i in 0..10_000u32 {
+        ringtrace::info!(rate: 1, "slow {}", i);
+    }
+    let seconds = started.elapsed().as_secs();
+    let report = guard.shutdown(Duration::from_secs(10));
+    let slow = sink.events().iter().filter(|e| e.message.starts_with("slow ")).count() as u64;
+    assert_eq!(report.recorded, 10_000 + slow, "{report:?}");
+    assert!(slow >= 1 && slow <= seconds + 2, "{slow} passes in {seconds} s: {report:?}");
+    assert_eq!(report.rate_limited, 10_000 - slow, "{report:?}");
+    assert_eq!(report.dropped.total(), 0);
+}
+
+#[test]
 fn sampling_keeps_exactly_one_of_n_per_thread() {
     let _s = common::serial();
     let sink = common::Collect::new("all");

@@ -13,9 +13,11 @@
 //! At most N events per second of the recording clock pass, over all threads. The callsite's
 //! window word (`Callsite::window`: the second and how many passed in it) is shared; a thread
 //! takes passes from it in chunks (one compare-and-swap per chunk of up to N/32 passes, at
-//! least one) and spends them locally, and once the window is spent it only *reads* the word
+//! least one) and spends them locally, and once the window is spent it leaves the word alone
 //! until the next second: so no cache line is written by every thread on every call, only by
-//! events that pass (a chunk at a time). Passes a thread took but did not spend before the
+//! events that pass (a chunk at a time). The thread keeps the first clock tick after the
+//! window (`LimitState::until`): a call before it spends a held pass or is suppressed with one
+//! compare of the clock reading, without working out its second. Passes a thread took but did not spend before the
 //! second ended are forfeited, so a callsite may pass fewer than N in a second, never more.
 //! The others are counted as `rate_limited`, and the thread's next event of that callsite that
 //! passes carries a context pair `rate_limited = K`: the K events of it this thread suppressed
@@ -57,19 +59,17 @@ impl Producer {
         match callsite.limit() {
             Limit::Rate(rate) => {
                 let ticks = crate::clock::now_ticks();
-                let second = self.second_of(ticks);
+                let q = self.sec_per_tick_q64;
                 let st = self.limit_state(callsite);
-                let pass = if st.window == second && st.tokens > 0 {
+                // Before `until` the call is in the window the thread holds passes of (or
+                // knows to be spent): no second to work out, nothing shared to read.
+                let pass = if ticks < st.until && st.tokens > 0 {
                     st.tokens -= 1;
                     true
-                } else if st.window == second && st.spent {
+                } else if ticks < st.until && st.spent {
                     false
                 } else {
-                    let (window, taken) = take_passes(callsite.window(), second, rate);
-                    st.window = window;
-                    st.spent = taken == 0;
-                    st.tokens = taken.saturating_sub(1);
-                    taken > 0
+                    next_window(st, callsite, rate, ticks, q)
                 };
                 if pass {
                     let before = std::mem::take(&mut st.suppressed);
@@ -115,32 +115,23 @@ impl Producer {
         ctx.truncate(restore);
     }
 
-    /// The whole second of the recording clock `ticks` falls in (or the tests' injected one).
-    #[inline(always)]
-    fn second_of(&self, ticks: u64) -> u32 {
-        let injected = TEST_SECONDS.load(StdOrdering::Relaxed);
-        if injected != u64::MAX {
-            return injected as u32;
-        }
-        ((u128::from(ticks) * u128::from(self.sec_per_tick_q64)) >> 64) as u32
-    }
-
     /// This thread's state of `callsite`.
     #[inline(always)]
     fn limit_state(&mut self, callsite: &'static Callsite) -> &mut LimitState {
         let slot = callsite.slot();
-        if slot >= self.limits.len() {
-            self.grow_limits(slot);
+        if slot < self.limits.len() {
+            return &mut self.limits[slot];
         }
-        &mut self.limits[slot]
+        self.grow_limits(slot)
     }
 
     /// A limited callsite's first use on this thread: room for its state (an allocation, once
     /// per callsite and thread, not in steady state).
     #[cold]
     #[inline(never)]
-    fn grow_limits(&mut self, slot: usize) {
+    fn grow_limits(&mut self, slot: usize) -> &mut LimitState {
         self.limits.resize(slot + 1, LimitState::default());
+        &mut self.limits[slot]
     }
 }
 
@@ -149,6 +140,46 @@ impl Producer {
 #[inline(always)]
 fn count_one(c: &crate::sync::StatCounter) {
     c.store(c.load(Ordering::Relaxed) + 1, Ordering::Relaxed);
+}
+
+/// A rate-limited call outside the window its thread holds passes of (or any call, with the
+/// tests' injected clock): works out the call's second and takes passes for it from the
+/// callsite's window word. Out of line: once per chunk of passes, or per second and thread
+/// once the window is spent.
+#[inline(never)]
+fn next_window(st: &mut LimitState, callsite: &Callsite, rate: u32, ticks: u64, q: u64) -> bool {
+    let injected = TEST_SECONDS.load(StdOrdering::Relaxed);
+    let second = if injected != u64::MAX { injected as u32 } else { second_of(ticks, q) };
+    if st.window == second && st.tokens > 0 {
+        st.tokens -= 1;
+        return true;
+    }
+    if st.window == second && st.spent {
+        return false;
+    }
+    let (window, taken) = take_passes(callsite.window(), second, rate);
+    st.window = window;
+    st.until = if injected != u64::MAX { 0 } else { window_end(window, q) };
+    st.spent = taken == 0;
+    st.tokens = taken.saturating_sub(1);
+    taken > 0
+}
+
+/// The whole second of the recording clock `ticks` falls in (`q`: seconds per tick, 64
+/// fractional bits).
+fn second_of(ticks: u64, q: u64) -> u32 {
+    ((u128::from(ticks) * u128::from(q)) >> 64) as u32
+}
+
+/// The first tick whose second ([`second_of`]) is after `window`: the least `t` with
+/// `t × q ≥ (window + 1) × 2^64`, so `t < window_end(w, q)` exactly when
+/// `second_of(t, q) <= w`. 0 (every call takes the slow path) if `q` is 0.
+fn window_end(window: u32, q: u64) -> u64 {
+    if q == 0 {
+        return 0;
+    }
+    let bound = (u128::from(window) + 1) << 64;
+    bound.div_ceil(u128::from(q)).min(u128::from(u64::MAX)) as u64
 }
 
 /// Takes up to a chunk of passes from a rate window for `second` (max(1, rate / 32), at most
@@ -171,5 +202,46 @@ fn take_passes(window: &std::sync::atomic::AtomicU64, second: u32, rate: u32) ->
             Ok(_) => return (w, take),
             Err(now) => cur = now,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_window_ends_at_the_first_tick_of_the_next_second() {
+        for hz in [1u64, 3, 1_000, 1_000_000_000, 2_500_000_000, 3_000_000_007, u64::MAX / 5] {
+            let q = ((1u128 << 64) / u128::from(hz)).min(u128::from(u64::MAX)) as u64;
+            for w in [0u32, 1, 2, 59, 86_400, 1_000_000, 4_000_000] {
+                let end = window_end(w, q);
+                if end == u64::MAX {
+                    continue; // beyond the tick range
+                }
+                assert_eq!(second_of(end - 1, q), w, "hz {hz}, window {w}");
+                assert_eq!(second_of(end, q), w + 1, "hz {hz}, window {w}");
+            }
+        }
+        assert_eq!(window_end(7, 0), 0);
+    }
+
+    #[test]
+    fn passes_are_taken_in_chunks_and_never_beyond_the_rate() {
+        let window = AtomicU64::new(0);
+        // A rate of 100: chunks of 3 (100 / 32), the last one 1.
+        let mut total = 0;
+        loop {
+            let (w, taken) = take_passes(&window, 5, 100);
+            assert_eq!(w, 5);
+            if taken == 0 {
+                break;
+            }
+            assert!(taken == 3 || total == 99, "{taken} after {total}");
+            total += taken;
+        }
+        assert_eq!(total, 100);
+        // A clock behind the window counts against it; one ahead starts the next.
+        assert_eq!(take_passes(&window, 4, 100), (5, 0));
+        assert_eq!(take_passes(&window, 6, 100), (6, 3));
     }
 }

@@ -32,7 +32,7 @@
 //! thread that exits are never lost.
 
 use crate::backpressure::drops::DropReason;
-use crate::callsite::{Callsite, LIMITED};
+use crate::callsite::{Callsite, BUSY, LIMITED};
 use crate::config::{Policy, Serialization};
 use crate::recording::context_buf::ContextBuf;
 use crate::rings::pool::NIL;
@@ -58,7 +58,7 @@ pub fn record_event<T: Encode + ?Sized>(callsite: &'static Callsite, args: &T) {
     // right away; registration and limits go out of line.
     let word = callsite.loaded_word();
     if word.wrapping_sub(1) >= LIMITED - 1 {
-        return record_limited(callsite, args);
+        return record_limited(callsite, word, args);
     }
     with_producer(|p, local| p.event(word, args, &local.ctx));
 }
@@ -66,8 +66,10 @@ pub fn record_event<T: Encode + ?Sized>(callsite: &'static Callsite, args: &T) {
 /// [`record_event`] for a callsite not registered yet or with a rate limit or sampling
 /// (`recording/limit.rs`): out of line, so that the unlimited path stays as short as it was.
 #[inline(never)]
-fn record_limited<T: Encode + ?Sized>(callsite: &'static Callsite, args: &T) {
-    let word = callsite.word();
+fn record_limited<T: Encode + ?Sized>(callsite: &'static Callsite, loaded: u32, args: &T) {
+    // `loaded` (the word `record_event` read) is 0 or `BUSY` (not registered yet) or carries
+    // `LIMITED`: only the first two need `word`, which registers.
+    let word = if loaded == 0 || loaded == BUSY { callsite.word() } else { loaded };
     if word & LIMITED == 0 {
         return with_producer(|p, local| p.event(word, args, &local.ctx));
     }
@@ -512,6 +514,9 @@ pub(crate) struct LimitState {
     pub(super) seen: u32,
     /// Rate: the window (second) `tokens` belong to.
     pub(super) window: u32,
+    /// Rate: the first clock tick after `window` (0 with the tests' injected clock): a call
+    /// before it is in `window` without working out the second.
+    pub(super) until: u64,
     /// Rate: passes taken from the window and not yet spent.
     pub(super) tokens: u32,
     /// Rate: the window is spent (nothing to take until the next second).
