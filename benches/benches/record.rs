@@ -114,8 +114,9 @@ fn limits(c: &mut Criterion) {
     suppressed_call(0);
     g.bench_function("rate_suppressed_3_args_1_thread_out_of_line", |b| b.iter(|| suppressed_call(black_box(1))));
     g.bench_function("rate_suppressed_3_args_2_threads", |b| {
-        // Another thread on the same callsite all the while: suppressed calls only read the
-        // callsite's window word, so the two threads do not fight over its cache line.
+        // Another thread on the same callsite all the while: a suppressed call touches only
+        // its thread's state (the callsite's window word is left alone until the next
+        // second), so the two threads do not fight over a cache line.
         let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
         let other = {
             let stop = stop.clone();

@@ -121,10 +121,11 @@ pub struct Callsite {
     word: AtomicU32,
     /// The macro's limit.
     limit: Limit,
-    /// The per-target rate of the installed runtime's configuration (0: none); used when the
-    /// macro gave no limit. Written at registration and at install (Relaxed: a hint that the
-    /// id word's `LIMITED` bit orders nothing else).
-    config_rate: AtomicU32,
+    /// The rate in force (0: none): the macro's, else (if the macro gave no limit) the
+    /// per-target rate of the installed runtime's configuration. Written at registration and
+    /// at install (Relaxed: a hint that the id word's `LIMITED` bit orders nothing else); one
+    /// load tells the limited path it has a rate.
+    rate: AtomicU32,
     /// The rate window: `(second << 32) | events passed in it`, over all threads. Written only
     /// by events that pass (at most the rate per second, plus one per thread at a window's
     /// start), so threads whose events are suppressed only read it.
@@ -167,7 +168,10 @@ impl Callsite {
             meta,
             word: AtomicU32::new(0),
             limit,
-            config_rate: AtomicU32::new(0),
+            rate: AtomicU32::new(match limit {
+                Limit::Rate(r) => r,
+                _ => 0,
+            }),
             window: AtomicU64::new(0),
             slot: AtomicU32::new(u32::MAX),
         }
@@ -213,13 +217,24 @@ impl Callsite {
     /// per-target rate (never a rate of 0 or a sample of 0 or 1: those are `Limit::None`).
     #[inline(always)]
     pub(crate) fn limit(&self) -> Limit {
-        match self.limit {
-            Limit::None => match self.config_rate.load(Ordering::Relaxed) {
-                0 => Limit::None,
-                r => Limit::Rate(r),
+        match self.rate.load(Ordering::Relaxed) {
+            0 => match self.limit {
+                Limit::Sample(n) => Limit::Sample(n),
+                _ => Limit::None,
             },
-            l => l,
+            r => Limit::Rate(r),
         }
+    }
+
+    /// Sets the rate in force from the configuration's per-target rate for this callsite's
+    /// target (`rates`); the macro's own limit wins.
+    fn apply_target_rate(&self, rates: &TargetRates) {
+        let rate = match self.limit {
+            Limit::Rate(r) => r,
+            Limit::Sample(_) => 0,
+            Limit::None => rates.rate_for(self.meta.target),
+        };
+        self.rate.store(rate, Ordering::Relaxed);
     }
 
     /// The rate window (see the field).
@@ -252,7 +267,7 @@ impl Callsite {
                     // Under the rates' lock, as `set_target_rates` works: a new runtime's rates
                     // reach this callsite either here or there.
                     let rates = TARGET_RATES.lock().unwrap_or_else(|e| e.into_inner());
-                    self.config_rate.store(rates.rate_for(self.meta.target), Ordering::Relaxed);
+                    self.apply_target_rate(&rates);
                     let w = id | if self.has_limit() { LIMITED } else { 0 };
                     // Release: publishes the table entry written by `register_metadata`.
                     self.word.store(w, Ordering::Release);
@@ -315,7 +330,7 @@ pub(crate) fn set_target_rates(rates: TargetRates) {
     let mut current = TARGET_RATES.lock().unwrap_or_else(|e| e.into_inner());
     *current = rates;
     for c in REGISTERED.lock().unwrap_or_else(|e| e.into_inner()).iter() {
-        c.config_rate.store(current.rate_for(c.meta.target), Ordering::Relaxed);
+        c.apply_target_rate(&current);
         let w = c.word.load(Ordering::Relaxed);
         let flag = if c.has_limit() { LIMITED } else { 0 };
         // Release: as in `register` (the id itself does not change).
@@ -328,6 +343,8 @@ const FIRST_BUCKET: usize = 32;
 
 static TABLE: [AtomicPtr<AtomicPtr<Metadata>>; BUCKETS] = [const { AtomicPtr::new(std::ptr::null_mut()) }; BUCKETS];
 static NEXT_ID: AtomicU32 = AtomicU32::new(1);
+/// The first id never handed out (see [`register_metadata`]).
+const MAX_ID: u32 = LIMITED - 1;
 
 /// (bucket, offset, bucket length) of an id.
 fn locate(id: u32) -> Option<(usize, usize, usize)> {
@@ -363,9 +380,9 @@ fn bucket(b: usize, len: usize) -> *mut AtomicPtr<Metadata> {
 /// callsites at run time) and returns its id. Each call allocates a new id: call it once per
 /// callsite and keep the id.
 pub fn register_metadata(meta: &'static Metadata) -> u32 {
-    let id = NEXT_ID.fetch_add(1, Ordering::Relaxed);
-    let Some((b, off, len)) = locate(id) else {
-        // Four billion callsites: the table is full. Id 0 records render as "unknown".
+    let id = take_id(&NEXT_ID);
+    let Some((b, off, len)) = locate(id).filter(|_| id != 0) else {
+        // Two billion callsites: the table is full. Id 0 records render as "unknown".
         return 0;
     };
     let bucket = bucket(b, len);
@@ -380,6 +397,20 @@ pub fn register_metadata(meta: &'static Metadata) -> u32 {
         observe(id, meta);
     }
     id
+}
+
+/// The next id from `next`, 0 once `MAX_ID` is reached. Ids stay below `MAX_ID`: a
+/// callsite's id word keeps its top bit for `LIMITED` (and `BUSY` is all ones). The counter is
+/// checked before the increment, so it cannot wrap around to ids already handed out however
+/// often registration is called once the table is full.
+fn take_id(next: &AtomicU32) -> u32 {
+    if next.load(Ordering::Relaxed) >= MAX_ID {
+        return 0;
+    }
+    match next.fetch_add(1, Ordering::Relaxed) {
+        id if id < MAX_ID => id,
+        _ => 0,
+    }
 }
 
 /// Told of every registration, between storing the table entry and returning the id
@@ -445,6 +476,18 @@ mod tests {
         assert_eq!(CS.id(), id);
         assert!(std::ptr::eq(lookup(id).unwrap(), &META));
         assert!(lookup(u32::MAX - 1).is_none());
+    }
+
+    #[test]
+    fn ids_stop_below_the_limited_bit_and_never_wrap() {
+        let next = AtomicU32::new(MAX_ID - 2);
+        assert_eq!(take_id(&next), MAX_ID - 2);
+        assert_eq!(take_id(&next), MAX_ID - 1);
+        for _ in 0..1_000 {
+            assert_eq!(take_id(&next), 0);
+        }
+        assert_eq!(next.load(Ordering::Relaxed), MAX_ID, "the counter stops at the limit");
+        assert_eq!((MAX_ID - 1) | LIMITED, BUSY - 1, "a limited id word is never BUSY");
     }
 
     #[test]

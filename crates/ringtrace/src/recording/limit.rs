@@ -59,8 +59,7 @@ impl Producer {
         match callsite.limit() {
             Limit::Rate(rate) => {
                 let ticks = crate::clock::now_ticks();
-                let q = self.sec_per_tick_q64;
-                let st = self.limit_state(callsite);
+                let st = limit_state(&mut self.limits, callsite);
                 // Before `until` the call is in the window the thread holds passes of (or
                 // knows to be spent): no second to work out, nothing shared to read.
                 let pass = if ticks < st.until && st.tokens > 0 {
@@ -69,14 +68,14 @@ impl Producer {
                 } else if ticks < st.until && st.spent {
                     false
                 } else {
-                    next_window(st, callsite, rate, ticks, q)
+                    next_window(st, callsite, rate, ticks, self.sec_per_tick_q64)
                 };
                 if pass {
-                    let before = std::mem::take(&mut st.suppressed);
-                    if before == 0 {
+                    if st.suppressed == 0 {
                         self.event_with_clock(id, args, ctx, || ticks);
                     } else {
-                        self.event_marked(id, args, ctx, ticks, before);
+                        let suppressed = std::mem::take(&mut st.suppressed);
+                        self.event_marked(id, args, ctx, ticks, suppressed);
                     }
                 } else {
                     st.suppressed = st.suppressed.saturating_add(1);
@@ -84,7 +83,7 @@ impl Producer {
                 }
             }
             Limit::Sample(n) => {
-                let st = self.limit_state(callsite);
+                let st = limit_state(&mut self.limits, callsite);
                 let keep = st.seen == 0;
                 st.seen = if st.seen + 1 >= n { 0 } else { st.seen + 1 };
                 if keep {
@@ -114,25 +113,26 @@ impl Producer {
         self.event_with_clock(id, args, ctx, || ticks);
         ctx.truncate(restore);
     }
+}
 
-    /// This thread's state of `callsite`.
-    #[inline(always)]
-    fn limit_state(&mut self, callsite: &'static Callsite) -> &mut LimitState {
-        let slot = callsite.slot();
-        if slot < self.limits.len() {
-            return &mut self.limits[slot];
-        }
-        self.grow_limits(slot)
+/// This thread's state of `callsite` in its table (`Producer::limits`; a function of the
+/// table alone, so the caller may use the producer's other fields while it holds the state).
+#[inline(always)]
+fn limit_state<'t>(limits: &'t mut Vec<LimitState>, callsite: &Callsite) -> &'t mut LimitState {
+    let slot = callsite.slot();
+    if slot < limits.len() {
+        return &mut limits[slot];
     }
+    grow_limits(limits, slot)
+}
 
-    /// A limited callsite's first use on this thread: room for its state (an allocation, once
-    /// per callsite and thread, not in steady state).
-    #[cold]
-    #[inline(never)]
-    fn grow_limits(&mut self, slot: usize) -> &mut LimitState {
-        self.limits.resize(slot + 1, LimitState::default());
-        &mut self.limits[slot]
-    }
+/// A limited callsite's first use on this thread: room for its state (an allocation, once per
+/// callsite and thread, not in steady state).
+#[cold]
+#[inline(never)]
+fn grow_limits(limits: &mut Vec<LimitState>, slot: usize) -> &mut LimitState {
+    limits.resize(slot + 1, LimitState::default());
+    &mut limits[slot]
 }
 
 /// Adds one to a counter only this thread writes: a load and a store, no locked

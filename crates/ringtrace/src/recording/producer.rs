@@ -63,17 +63,27 @@ pub fn record_event<T: Encode + ?Sized>(callsite: &'static Callsite, args: &T) {
     with_producer(|p, local| p.event(word, args, &local.ctx));
 }
 
-/// [`record_event`] for a callsite not registered yet or with a rate limit or sampling
-/// (`recording/limit.rs`): out of line, so that the unlimited path stays as short as it was.
+/// [`record_event`] for a callsite with a rate limit or sampling (`recording/limit.rs`) or not
+/// registered yet: out of line, so that the unlimited path stays as short as it was.
+/// `loaded` is the id word `record_event` read: 0 or `BUSY`, or an id with `LIMITED` set.
 #[inline(never)]
 fn record_limited<T: Encode + ?Sized>(callsite: &'static Callsite, loaded: u32, args: &T) {
-    // `loaded` (the word `record_event` read) is 0 or `BUSY` (not registered yet) or carries
-    // `LIMITED`: only the first two need `word`, which registers.
-    let word = if loaded == 0 || loaded == BUSY { callsite.word() } else { loaded };
-    if word & LIMITED == 0 {
-        return with_producer(|p, local| p.event(word, args, &local.ctx));
+    if loaded == 0 || loaded == BUSY {
+        return record_registering(callsite, args);
     }
-    with_producer(|p, local| p.limited_event(callsite, word & !LIMITED, args, &local.ctx));
+    with_producer(|p, local| p.limited_event(callsite, loaded & !LIMITED, args, &local.ctx));
+}
+
+/// A callsite's first record (or one while another thread registers it): registers it, then
+/// records as [`record_event`] does.
+#[cold]
+#[inline(never)]
+fn record_registering<T: Encode + ?Sized>(callsite: &'static Callsite, args: &T) {
+    let word = callsite.word();
+    if word & LIMITED != 0 {
+        return record_limited(callsite, word, args);
+    }
+    with_producer(|p, local| p.event(word, args, &local.ctx));
 }
 
 /// Records an opaque payload under the caller's `event_id` (R-CORE-8), for tracers that
