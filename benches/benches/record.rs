@@ -3,7 +3,8 @@
 //! fill) and while DROPPING (the drain stalled, the thread's rings full); the ring swap (a
 //! full ring handed to the drain, a fresh one taken from the pool) and the drain's recovery
 //! check, each timed alone with the fenced TSC pair of `clock/tsc_pair` (subtract it); and
-//! rate-limited and sampled callsites (`record_limited/*`).
+//! rate-limited and sampled callsites (`record_limited/*`), with one clock reading alone
+//! (`clock/now_ticks`) beside them.
 //!
 //! `cargo bench -p ringtrace-benches --bench record`
 
@@ -65,6 +66,22 @@ fn dropping(c: &mut Criterion) {
     c.bench_function("record_dropping/3_args", |b| {
         b.iter(|| ringtrace::info!("order {} filled at {} qty {}", black_box(1u64), black_box(1.5f64), black_box(7u32)))
     });
+    // Issue 20, paired: a suppressed rate-limited call minus a DROPPING record, on this DROPPING
+    // thread (see `paired`; the first limited call of each second passes the limit and is
+    // dropped).
+    c.bench_function("record_limited/rate_suppressed_minus_dropping_plus_10ns_3_args", |b| {
+        b.iter_custom(|n| {
+            paired(
+                n,
+                |k| timed(k, |i| ringtrace::info!("order {} filled at {} qty {}", black_box(i), black_box(1.5f64), black_box(7u32))),
+                |k| {
+                    timed(k, |i| {
+                        ringtrace::info!(rate: 1, "order {} filled at {} qty {}", black_box(i), black_box(1.5f64), black_box(7u32))
+                    })
+                },
+            )
+        })
+    });
     stall.stalled.store(false, Ordering::Release);
     let report = guard.shutdown(Duration::from_secs(30));
     assert!(report.dropped.total() > 0);
@@ -90,6 +107,27 @@ fn limits(c: &mut Criterion) {
                 // A rate no run reaches: every call passes.
                 ringtrace::info!(rate: 4_000_000_000, "order {} filled at {} qty {}", black_box(i), black_box(1.5f64), black_box(7u32))
             })
+        })
+    });
+    g.bench_function("rate_pass_minus_unlimited_plus_10ns_3_args", |b| {
+        // Paired (see `paired`): the limited call that passes minus the unlimited one.
+        b.iter_custom(|n| {
+            let count = std::cell::Cell::new(total);
+            let d = paired(
+                n,
+                |k| {
+                    counted_bursts(&guard, &count, k, |i| {
+                        ringtrace::info!("order {} filled at {} qty {}", black_box(i), black_box(1.5f64), black_box(7u32))
+                    })
+                },
+                |k| {
+                    counted_bursts(&guard, &count, k, |i| {
+                        ringtrace::info!(rate: 4_000_000_000, "order {} filled at {} qty {}", black_box(i), black_box(1.5f64), black_box(7u32))
+                    })
+                },
+            );
+            total = count.get();
+            d
         })
     });
     g.bench_function("sample_1_of_2_3_args", |b| {
@@ -138,6 +176,52 @@ fn limits(c: &mut Criterion) {
     assert_eq!(report.dropped.total(), 0, "{report:?}");
 }
 
+/// The offset [`paired`] adds to a difference, per call: criterion needs every measurement to
+/// be above zero, and a difference of a few nanoseconds can come out below it in one sample.
+const PAIRED_OFFSET_NS: u64 = 10;
+
+/// A paired measurement of `b` against `a` on a machine too noisy for two separate benchmarks
+/// to tell a few nanoseconds apart: rounds of [`BURST`](ringtrace_benches::BURST) calls of
+/// each alternate (in turn `a` first and `b` first), so what disturbs the machine falls on
+/// both alike. The time returned is [`PAIRED_OFFSET_NS`] per call plus `b`'s time minus
+/// `a`'s: the benchmarks using it are named `…_minus_…_plus_10ns`, subtract 10 ns from what
+/// criterion reports. Each closure times `k` calls and returns the time.
+fn paired(iters: u64, mut a: impl FnMut(u64) -> Duration, mut b: impl FnMut(u64) -> Duration) -> Duration {
+    let (mut ta, mut tb) = (Duration::ZERO, Duration::ZERO);
+    let mut done = 0;
+    let mut round = 0u64;
+    while done < iters {
+        let k = ringtrace_benches::BURST.min(iters - done);
+        if round % 2 == 0 {
+            ta += a(k);
+            tb += b(k);
+        } else {
+            tb += b(k);
+            ta += a(k);
+        }
+        done += k;
+        round += 1;
+    }
+    (Duration::from_nanos(PAIRED_OFFSET_NS * iters) + tb).saturating_sub(ta).max(Duration::from_nanos(1))
+}
+
+/// [`bursts`] with the running count in a cell, for two closures that share it.
+fn counted_bursts(guard: &ringtrace::Guard, count: &std::cell::Cell<u64>, k: u64, f: impl FnMut(u64)) -> Duration {
+    let mut t = count.get();
+    let d = bursts(guard, &mut t, k, f);
+    count.set(t);
+    d
+}
+
+/// Times `k` calls of `f`.
+fn timed(k: u64, mut f: impl FnMut(u64)) -> Duration {
+    let t = Instant::now();
+    for i in 0..k {
+        f(i);
+    }
+    t.elapsed()
+}
+
 /// A single call that took longer than this was preempted and is measured again.
 const PREEMPTED_NS: u64 = 50_000;
 
@@ -177,6 +261,10 @@ fn timed_alone(
 fn clock(c: &mut Criterion) {
     let sw = Stopwatch::calibrate(Duration::from_millis(50));
     c.bench_function("clock/tsc_pair", |b| b.iter_custom(|n| timed_alone(sw, n, || {}, || true, || {})));
+    // One reading of the recording clock back to back with the next: what a rate-limited call
+    // that is suppressed pays at least (it must know the time), to set beside
+    // `record_dropping/3_args`, which reads no clock.
+    c.bench_function("clock/now_ticks", |b| b.iter(|| black_box(ringtrace::now_ticks())));
 }
 
 /// A ring swap alone: the thread's ring (holding one event) handed to the drain and a fresh

@@ -15,7 +15,7 @@ use hdrhistogram::Histogram;
 use ringtrace::sinks::rotate::Rotation;
 use ringtrace::sinks::{BinarySink, FmtSink, Format};
 use ringtrace::{Builder, DrainReport};
-use ringtrace::{Diagnostic, DiagnosticSink, Level, ThreadState};
+use ringtrace::{Diagnostic, DiagnosticKind, DiagnosticSink, Level, ThreadState};
 use serde_json::json;
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -215,6 +215,11 @@ pub(crate) fn run(args: DemoArgs) -> Result<(), String> {
     let config = builder.resolved_config().map_err(|e| e.to_string())?;
     let flight_mode = config.flight_recorder;
     builder = builder.diagnostics(DiagnosticSink::Hook(Arc::new(move |d: &Diagnostic| {
+        // A summary ends the run (a termination signal's flush, or a drain that failed): shown
+        // at once, for the process may end right after it (the flush re-raises the signal).
+        if d.kind == DiagnosticKind::Summary {
+            eprintln!("ringtrace demo: {d}");
+        }
         d2.lock().unwrap_or_else(|e| e.into_inner()).push(d.clone())
     })));
     if flight_mode {

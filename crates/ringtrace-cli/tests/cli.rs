@@ -434,7 +434,8 @@ fn a_format_1_trace_decodes_converts_and_counts_as_before_and_stats_names_the_fo
 }
 
 /// Issue 20: SIGTERM to a long demo leaves a binary trace that decodes completely (the runtime
-/// shut down before the process ended), and the process still ends by the signal.
+/// shut down before the process ended), the demo says so with the run's counts, and the
+/// process still ends by the signal.
 #[cfg(unix)]
 #[test]
 fn sigterm_to_a_long_demo_leaves_a_complete_binary_trace() {
@@ -444,7 +445,7 @@ fn sigterm_to_a_long_demo_leaves_a_complete_binary_trace() {
         .args(["demo", "--threads", "2", "--duration", "30", "--out"])
         .arg(&dir)
         .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
         .spawn()
         .unwrap();
     // Wait (untimed for the outcome; bounded so a broken demo cannot hang) until the binary
@@ -458,8 +459,11 @@ fn sigterm_to_a_long_demo_leaves_a_complete_binary_trace() {
     }
     // SAFETY: `kill` with a child's pid and a valid signal number.
     assert_eq!(unsafe { libc::kill(child.id() as libc::pid_t, libc::SIGTERM) }, 0);
-    let status = child.wait().unwrap();
-    assert_eq!(status.signal(), Some(libc::SIGTERM), "{status:?}");
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.signal(), Some(libc::SIGTERM), "{:?}", out.status);
+    let said = String::from_utf8_lossy(&out.stderr);
+    let expected = format!("signal {}: shut down before exiting (every ring drained", libc::SIGTERM);
+    assert!(said.contains(&expected) && said.contains(" recorded ") && said.contains("rate_limited="), "{said}");
     let o = bin().args(["stats"]).arg(&trace).output().unwrap();
     let text = String::from_utf8_lossy(&o.stdout);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
