@@ -441,7 +441,7 @@ fn a_format_1_trace_decodes_converts_and_counts_as_before_and_stats_names_the_fo
 fn sigterm_to_a_long_demo_leaves_a_complete_binary_trace() {
     use std::os::unix::process::ExitStatusExt;
     let dir = tempdir("sigterm");
-    let mut child = bin()
+    let child = bin()
         .args(["demo", "--threads", "2", "--duration", "30", "--out"])
         .arg(&dir)
         .stdout(std::process::Stdio::null())

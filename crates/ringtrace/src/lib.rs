@@ -157,7 +157,7 @@ pub fn debug<T: std::fmt::Debug + ?Sized>(value: &T) -> DebugArg<'_, T> {
 /// Items the macros expand to. Not part of the API.
 #[doc(hidden)]
 pub mod __private {
-    pub use crate::recording::limit::__set_limit_clock;
+    pub use crate::recording::limit::{__limit_clock_second, __set_limit_clock};
     pub use crate::recording::producer::{bench_swap_ring, record_event};
     pub use crate::wire::encode::{Capture, CaptureDisplay, CaptureError, DebugArg, DisplayArg};
 

@@ -9,6 +9,7 @@
 mod common;
 
 use ringtrace::__private::__set_limit_clock;
+use std::sync::{Arc, Condvar, Mutex};
 use std::time::Duration;
 
 /// The injected clock, reset when the test ends (also when it fails).
@@ -130,6 +131,108 @@ fn on_the_recording_clock_a_thread_spends_the_passes_it_holds_and_no_more() {
     assert!(slow >= 1 && slow <= seconds + 2, "{slow} passes in {seconds} s: {report:?}");
     assert_eq!(report.rate_limited, 10_000 - slow, "{report:?}");
     assert_eq!(report.dropped.total(), 0);
+}
+
+/// The whole second of the recording clock at `ticks`, as the rate windows count them.
+fn second_at(guard: &ringtrace::Guard, ticks: u64) -> u32 {
+    let q = ((1u128 << 64) / u128::from(guard.clock().ticks_per_sec.max(1))).min(u128::from(u64::MAX));
+    ((u128::from(ticks) * q) >> 64) as u32
+}
+
+/// Waits (bounded, for a state, not a time) until `done` holds.
+fn wait_for(what: &str, mut done: impl FnMut() -> bool) {
+    let started = std::time::Instant::now();
+    while !done() {
+        assert!(started.elapsed() < Duration::from_secs(20), "timed out waiting until {what}");
+        std::thread::sleep(Duration::from_millis(1));
+    }
+}
+
+#[test]
+fn a_spent_window_opens_in_the_next_second_by_the_drains_clock() {
+    // A sparse caller: its window spent, it suppresses without reading the clock; the first
+    // call after the drain moved the shared second past its window passes.
+    let _s = common::serial();
+    let sink = common::Collect::new("all");
+    let guard = install(&sink);
+    let call = |i: u32| ringtrace::info!(rate: 1, "sparse {}", i);
+    call(0);
+    let window = second_at(&guard, ringtrace::now_ticks());
+    call(1);
+    wait_for("the drain moves the second past the window", || ringtrace::__private::__limit_clock_second() > window);
+    call(2);
+    let report = guard.shutdown(Duration::from_secs(10));
+    assert_eq!(report.rate_limited, 1, "{report:?}");
+    let events = sink.events();
+    let messages: Vec<&str> = events.iter().map(|e| e.message.as_str()).collect();
+    assert_eq!(messages, ["sparse 0", "sparse 2"]);
+    assert!(events[1].text.contains("rate_limited=1"), "{}", events[1].text);
+}
+
+/// A sink that holds the drain in its first batch until opened.
+#[derive(Clone, Default)]
+struct Gate(Arc<(Mutex<(bool, bool)>, Condvar)>);
+
+impl Gate {
+    fn entered(&self) -> bool {
+        self.0 .0.lock().unwrap().0
+    }
+
+    fn open(&self) {
+        self.0 .0.lock().unwrap().1 = true;
+        self.0 .1.notify_all();
+    }
+}
+
+impl ringtrace::Sink for Gate {
+    fn name(&self) -> &str {
+        "gate"
+    }
+
+    fn metadata(&self) -> ringtrace::SinkMetadata {
+        ringtrace::SinkMetadata::new("gate", env!("CARGO_PKG_VERSION"))
+    }
+
+    fn write_batch(&mut self, _: &ringtrace::Batch<'_>) -> Result<(), ringtrace::SinkError> {
+        let mut st = self.0 .0.lock().unwrap();
+        st.0 = true;
+        self.0 .1.notify_all();
+        while !st.1 {
+            st = self.0 .1.wait(st).unwrap();
+        }
+        Ok(())
+    }
+}
+
+#[test]
+fn with_the_drain_held_a_spent_window_opens_at_most_64_calls_late() {
+    // The drain held in a sink cannot move the shared second on: a thread whose window is
+    // spent then reads the clock itself on its 65th suppressed call, and passes.
+    let _s = common::serial();
+    let gate = Gate::default();
+    let sink = common::Collect::new("all");
+    let guard = ringtrace::Builder::new().ignore_env().sink(gate.clone()).sink(sink.clone()).install().unwrap();
+    let call = |i: u32| ringtrace::info!(rate: 1, "dense {}", i);
+    // Start just after a second begins, so that the drain is held before the next one.
+    let start = second_at(&guard, ringtrace::now_ticks());
+    wait_for("a second begins", || second_at(&guard, ringtrace::now_ticks()) > start);
+    call(0);
+    let window = second_at(&guard, ringtrace::now_ticks());
+    call(1);
+    wait_for("the drain is held in the gate", || gate.entered());
+    wait_for("the recording clock is past the window", || second_at(&guard, ringtrace::now_ticks()) > window);
+    assert!(ringtrace::__private::__limit_clock_second() <= window, "the drain is held: it cannot have moved on");
+    for i in 2..67 {
+        call(i);
+    }
+    let m = guard.metrics();
+    gate.open();
+    let report = guard.shutdown(Duration::from_secs(10));
+    // Call 1, then calls 2..=65 (64) suppressed without a clock reading; call 66 read it.
+    assert_eq!(m.rate_limited, 1 + 64, "{m:?}");
+    let messages: Vec<String> = sink.events().iter().map(|e| e.message.clone()).collect();
+    assert_eq!(messages, ["dense 0", "dense 66"]);
+    assert_eq!(report.rate_limited, 65);
 }
 
 #[test]

@@ -259,6 +259,8 @@ pub(crate) struct Drain {
     /// The current pass gave rings back to the pool or released ring space (then blocked
     /// producers may proceed, whether or not it read records).
     released: bool,
+    /// Seconds per clock tick (64 fractional bits), for the rate windows' second.
+    sec_per_tick_q64: u64,
 }
 
 // SAFETY: the raw pointers in `runs` point into rings the drain holds or into its own copy
@@ -277,6 +279,7 @@ impl Drain {
             sinks.into_iter().map(|sink| SinkSlot { raw: sink.takes_raw(), sink, dirty: false }).collect();
         let batch = if cfg!(feature = "loom") { 8 } else { shared.config.batch_size };
         Self {
+            sec_per_tick_q64: crate::recording::limit::sec_per_tick_q64(&shared.clock),
             any_raw: sinks.iter().any(|s| s.raw),
             any_merged: sinks.iter().any(|s| !s.raw),
             shared,
@@ -328,6 +331,8 @@ impl Drain {
             if let Some(request) = self.shared.poll_request.and_then(|poll| poll()) {
                 request.run(&mut self);
             }
+            // The rate windows' second (recording/limit.rs), and how long until it must move.
+            let second_ends = crate::recording::limit::drain_tick(&self.shared.clock, self.sec_per_tick_q64);
             let found = self.pass(false);
             if found > 0 {
                 stats.busy_passes.fetch_add(1, StdOrdering::Relaxed);
@@ -366,6 +371,10 @@ impl Drain {
             } else {
                 self.shared.config.flush_interval.min(NAP_LIMIT)
             };
+            // Once a rate window has been spent, up by the second's end at the latest: an idle
+            // drain still wakes about once a second, at each second's end rather than a second
+            // after it fell asleep.
+            let timeout = second_ends.map_or(timeout, |left| timeout.min(left));
             self.shared.signal.sleep(timeout);
         }
         self.finish()

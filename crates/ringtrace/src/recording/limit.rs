@@ -16,9 +16,22 @@
 //! least one) and spends them locally, and once the window is spent it leaves the word alone
 //! until the next second: so no cache line is written by every thread on every call, only by
 //! events that pass (a chunk at a time). The thread keeps the first clock tick after the
-//! window (`LimitState::until`): a call before it spends a held pass or is suppressed with one
-//! compare of the clock reading, without working out its second. Passes a thread took but did not spend before the
-//! second ended are forfeited, so a callsite may pass fewer than N in a second, never more.
+//! window (`LimitState::until`): a call before it spends a held pass with one compare of the
+//! clock reading, without working out its second. Passes a thread took but did not spend
+//! before the second ended are forfeited, so a callsite may pass fewer than N in a second,
+//! never more.
+//!
+//! # Suppressed calls read no clock
+//!
+//! One reading of the TSC costs about as much as a whole DROPPING record (docs/benchmarks.md),
+//! so a call of a spent window does not read it: the drain keeps a process-wide second
+//! ([`CLOCK_SECOND`], written once a second, read by everyone) once any window has been spent,
+//! and wakes at each second's end to move it on ([`drain_tick`]). While it is not past the
+//! thread's window, the call is suppressed with a load and a compare. Should the drain be late
+//! (a sink holding it), every [`UNCHECKED_CALLS`]th suppressed call reads the clock itself, so
+//! a window opens at most that many calls late on a thread: the error is always towards
+//! suppressing, never towards passing more than N. With the tests' injected clock every call
+//! reads it.
 //! The others are counted as `rate_limited`, and the thread's next event of that callsite that
 //! passes carries a context pair `rate_limited = K`: the K events of it this thread suppressed
 //! since its previous one (left out if the bound context is full; the count is still in the
@@ -30,9 +43,29 @@
 
 use crate::callsite::{Callsite, Limit};
 use crate::recording::producer::{LimitState, Producer};
+use crate::sync::wake::DrainSignal;
 use crate::sync::Ordering;
 use crate::wire::encode::Encode;
-use std::sync::atomic::{AtomicU64, Ordering as StdOrdering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering as StdOrdering};
+
+/// The whole second of the recording clock as a drain last saw it (0: not yet): moved on by
+/// [`drain_tick`] once a window has been spent ([`WINDOW_SPENT`]), so it is never ahead of
+/// the clock by more than the drain's TSC is ahead of the caller's. Read by suppressed calls
+/// (Relaxed: a hint, it publishes nothing; a stale value only suppresses longer, bounded by
+/// [`UNCHECKED_CALLS`]).
+static CLOCK_SECOND: AtomicU32 = AtomicU32::new(0);
+
+/// Some thread has spent a rate window: from then on the drain keeps [`CLOCK_SECOND`] current
+/// (set once, in the cold path; Relaxed: the drain sees it at its next turn or wake).
+static WINDOW_SPENT: AtomicBool = AtomicBool::new(false);
+
+/// A thread whose window is spent reads the clock itself on every this many suppressed calls,
+/// in case the drain is late moving [`CLOCK_SECOND`] on.
+const UNCHECKED_CALLS: u32 = 64;
+
+/// How long after a second's end the drain wakes to move [`CLOCK_SECOND`] on (so that its
+/// clock is past the boundary when it looks).
+const AFTER_BOUNDARY: std::time::Duration = std::time::Duration::from_micros(20);
 
 /// The injected clock of the tests (whole seconds), `u64::MAX` when the recording clock is used.
 static TEST_SECONDS: AtomicU64 = AtomicU64::new(u64::MAX);
@@ -42,6 +75,13 @@ static TEST_SECONDS: AtomicU64 = AtomicU64::new(u64::MAX);
 #[doc(hidden)]
 pub fn __set_limit_clock(seconds: Option<u64>) {
     TEST_SECONDS.store(seconds.unwrap_or(u64::MAX), StdOrdering::Relaxed);
+}
+
+/// Tests only: the rate windows' shared second as the drain last moved it on (0: not yet).
+/// Not part of the API.
+#[doc(hidden)]
+pub fn __limit_clock_second() -> u32 {
+    CLOCK_SECOND.load(StdOrdering::Relaxed)
 }
 
 impl Producer {
@@ -58,17 +98,26 @@ impl Producer {
     ) {
         match callsite.limit() {
             Limit::Rate(rate) => {
-                let ticks = crate::clock::now_ticks();
                 let st = limit_state(&mut self.limits, callsite);
+                // A spent window the drain has not seen the end of: suppressed without a
+                // clock reading (module doc). `unchecked` is 0 with the injected clock.
+                if st.unchecked > 0 && CLOCK_SECOND.load(StdOrdering::Relaxed) <= st.window {
+                    st.unchecked -= 1;
+                    st.suppressed = st.suppressed.saturating_add(1);
+                    count_one(&self.entry().counters.rate_limited);
+                    return;
+                }
+                let ticks = crate::clock::now_ticks();
                 // Before `until` the call is in the window the thread holds passes of (or
                 // knows to be spent): no second to work out, nothing shared to read.
                 let pass = if ticks < st.until && st.tokens > 0 {
                     st.tokens -= 1;
                     true
                 } else if ticks < st.until && st.spent {
+                    st.unchecked = UNCHECKED_CALLS;
                     false
                 } else {
-                    next_window(st, callsite, rate, ticks, self.sec_per_tick_q64)
+                    next_window(st, callsite, rate, ticks, self.sec_per_tick_q64, &self.shared.signal)
                 };
                 if pass {
                     if st.suppressed == 0 {
@@ -147,7 +196,7 @@ fn count_one(c: &crate::sync::StatCounter) {
 /// callsite's window word. Out of line: once per chunk of passes, or per second and thread
 /// once the window is spent.
 #[inline(never)]
-fn next_window(st: &mut LimitState, callsite: &Callsite, rate: u32, ticks: u64, q: u64) -> bool {
+fn next_window(st: &mut LimitState, callsite: &Callsite, rate: u32, ticks: u64, q: u64, drain: &DrainSignal) -> bool {
     let injected = TEST_SECONDS.load(StdOrdering::Relaxed);
     let second = if injected != u64::MAX { injected as u32 } else { second_of(ticks, q) };
     if st.window == second && st.tokens > 0 {
@@ -162,7 +211,42 @@ fn next_window(st: &mut LimitState, callsite: &Callsite, rate: u32, ticks: u64, 
     st.until = if injected != u64::MAX { 0 } else { window_end(window, q) };
     st.spent = taken == 0;
     st.tokens = taken.saturating_sub(1);
+    st.unchecked = 0;
+    if st.spent && injected == u64::MAX {
+        st.unchecked = UNCHECKED_CALLS;
+        if !WINDOW_SPENT.load(StdOrdering::Relaxed) {
+            // The first spent window of the process: the drain starts keeping the second now,
+            // not at the end of a deep sleep (one wake-up, once).
+            WINDOW_SPENT.store(true, StdOrdering::Relaxed);
+            drain.notify();
+        }
+    }
     taken > 0
+}
+
+/// The drain's part, on every turn of its loop: once a window has been spent, moves
+/// [`CLOCK_SECOND`] on to the second of the drain's clock and returns how long until just
+/// after that second ends, which the drain sleeps no longer than. `None` (nothing to do, no
+/// limit on the sleep) until then and with the tests' injected clock. Once a second, the
+/// store; otherwise one load, and a clock reading while some window has been spent.
+pub(crate) fn drain_tick(clock: &crate::clock::ClockCalibration, q: u64) -> Option<std::time::Duration> {
+    if !WINDOW_SPENT.load(StdOrdering::Relaxed) || TEST_SECONDS.load(StdOrdering::Relaxed) != u64::MAX {
+        return None;
+    }
+    let now = crate::clock::now_ticks();
+    let second = second_of(now, q);
+    // fetch_max: monotone even with two runtimes' drains (one shutting down) at once. Relaxed:
+    // a hint (the static's doc).
+    if CLOCK_SECOND.load(StdOrdering::Relaxed) < second {
+        CLOCK_SECOND.fetch_max(second, StdOrdering::Relaxed);
+    }
+    let left = window_end(second, q).saturating_sub(now);
+    Some(std::time::Duration::from_nanos(clock.ticks_to_ns(left)) + AFTER_BOUNDARY)
+}
+
+/// The seconds-per-tick factor (64 fractional bits) of the rate windows for `clock`.
+pub(crate) fn sec_per_tick_q64(clock: &crate::clock::ClockCalibration) -> u64 {
+    ((1u128 << 64) / u128::from(clock.ticks_per_sec.max(1))).min(u128::from(u64::MAX)) as u64
 }
 
 /// The whole second of the recording clock `ticks` falls in (`q`: seconds per tick, 64

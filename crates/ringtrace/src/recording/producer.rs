@@ -278,7 +278,7 @@ impl Producer {
             ring_size: config.ring_size,
             rings_taken: 0,
             limits: Vec::new(),
-            sec_per_tick_q64: sec_per_tick_q64(&shared.clock),
+            sec_per_tick_q64: crate::recording::limit::sec_per_tick_q64(&shared.clock),
             shared,
         }
     }
@@ -533,11 +533,9 @@ pub(crate) struct LimitState {
     pub(super) spent: bool,
     /// Rate: events suppressed on this thread since its last one that passed.
     pub(super) suppressed: u32,
-}
-
-/// The seconds-per-tick factor (64 fractional bits) of the rate windows.
-fn sec_per_tick_q64(clock: &crate::clock::ClockCalibration) -> u64 {
-    ((1u128 << 64) / u128::from(clock.ticks_per_sec.max(1))).min(u128::from(u64::MAX)) as u64
+    /// Rate: suppressed calls left before one reads the clock again, while the window is spent
+    /// (0: every call reads it; `recording/limit.rs`, "Suppressed calls read no clock").
+    pub(super) unchecked: u32,
 }
 
 /// Zeroes the last 8 bytes of a record's reservation before the record is written into it,
