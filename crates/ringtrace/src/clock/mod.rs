@@ -141,6 +141,12 @@ impl ClockCalibration {
         whole.saturating_add(frac).min(u64::MAX as u128) as u64
     }
 
+    /// Seconds per tick with 64 fractional bits (the rate windows' whole seconds:
+    /// `(ticks × q) >> 64`). Crate-internal.
+    pub(crate) fn sec_per_tick_q64(&self) -> u64 {
+        ((1u128 << 64) / u128::from(self.ticks_per_sec.max(1))).min(u128::from(u64::MAX)) as u64
+    }
+
     /// Converts nanoseconds to a tick interval.
     pub fn ns_to_ticks(&self, ns: u64) -> u64 {
         ((ns as u128 * self.ticks_per_sec as u128) / 1_000_000_000).min(u64::MAX as u128) as u64

@@ -279,7 +279,7 @@ impl Drain {
             sinks.into_iter().map(|sink| SinkSlot { raw: sink.takes_raw(), sink, dirty: false }).collect();
         let batch = if cfg!(feature = "loom") { 8 } else { shared.config.batch_size };
         Self {
-            sec_per_tick_q64: crate::recording::limit::sec_per_tick_q64(&shared.clock),
+            sec_per_tick_q64: shared.clock.sec_per_tick_q64(),
             any_raw: sinks.iter().any(|s| s.raw),
             any_merged: sinks.iter().any(|s| !s.raw),
             shared,

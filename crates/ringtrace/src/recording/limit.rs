@@ -244,11 +244,6 @@ pub(crate) fn drain_tick(clock: &crate::clock::ClockCalibration, q: u64) -> Opti
     Some(std::time::Duration::from_nanos(clock.ticks_to_ns(left)) + AFTER_BOUNDARY)
 }
 
-/// The seconds-per-tick factor (64 fractional bits) of the rate windows for `clock`.
-pub(crate) fn sec_per_tick_q64(clock: &crate::clock::ClockCalibration) -> u64 {
-    ((1u128 << 64) / u128::from(clock.ticks_per_sec.max(1))).min(u128::from(u64::MAX)) as u64
-}
-
 /// The whole second of the recording clock `ticks` falls in (`q`: seconds per tick, 64
 /// fractional bits).
 fn second_of(ticks: u64, q: u64) -> u32 {

@@ -278,7 +278,7 @@ impl Producer {
             ring_size: config.ring_size,
             rings_taken: 0,
             limits: Vec::new(),
-            sec_per_tick_q64: crate::recording::limit::sec_per_tick_q64(&shared.clock),
+            sec_per_tick_q64: shared.clock.sec_per_tick_q64(),
             shared,
         }
     }
