@@ -21,6 +21,11 @@
 //! before the second ended are forfeited, so a callsite may pass fewer than N in a second,
 //! never more.
 //!
+//! Calls that do not pass are counted as `rate_limited`, and the thread's next event of that
+//! callsite that passes carries a context pair `rate_limited = K`: the K events of it this
+//! thread suppressed since its previous one (left out if the bound context is full; the count
+//! is still in the metrics).
+//!
 //! # Suppressed calls read no clock
 //!
 //! One reading of the TSC costs about as much as a whole DROPPING record (docs/benchmarks.md),
@@ -32,10 +37,8 @@
 //! a window opens at most that many calls late on a thread: the error is always towards
 //! suppressing, never towards passing more than N. With the tests' injected clock every call
 //! reads it.
-//! The others are counted as `rate_limited`, and the thread's next event of that callsite that
-//! passes carries a context pair `rate_limited = K`: the K events of it this thread suppressed
-//! since its previous one (left out if the bound context is full; the count is still in the
-//! metrics).
+//!
+//! # Not losses
 //!
 //! Suppressed events are not losses: they open no loss gap, are not `dropped` and leave the
 //! thread's backpressure state alone. Accounting: attempted = recorded + dropped (per reason) +
