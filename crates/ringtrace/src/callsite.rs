@@ -127,8 +127,8 @@ pub struct Callsite {
     /// load tells the limited path it has a rate.
     rate: AtomicU32,
     /// The rate window: `(second << 32) | events passed in it`, over all threads. Written only
-    /// by events that pass (at most the rate per second, plus one per thread at a window's
-    /// start), so threads whose events are suppressed only read it.
+    /// by events that pass (a chunk of passes per write), read only when a thread takes
+    /// passes: a thread whose window is spent leaves it alone (`recording/limit.rs`).
     window: AtomicU64,
     /// This callsite's index in each thread's table of limit state (`u32::MAX`: none yet).
     slot: AtomicU32,

@@ -9,7 +9,6 @@
 mod common;
 
 use ringtrace::__private::__set_limit_clock;
-use std::sync::{Arc, Condvar, Mutex};
 use std::time::Duration;
 
 /// The injected clock, reset when the test ends (also when it fails).
@@ -140,12 +139,8 @@ fn second_at(guard: &ringtrace::Guard, ticks: u64) -> u32 {
 }
 
 /// Waits (bounded, for a state, not a time) until `done` holds.
-fn wait_for(what: &str, mut done: impl FnMut() -> bool) {
-    let started = std::time::Instant::now();
-    while !done() {
-        assert!(started.elapsed() < Duration::from_secs(20), "timed out waiting until {what}");
-        std::thread::sleep(Duration::from_millis(1));
-    }
+fn wait_for(what: &str, done: impl FnMut() -> bool) {
+    assert!(common::eventually(done), "timed out waiting until {what}");
 }
 
 #[test]
@@ -169,47 +164,12 @@ fn a_spent_window_opens_in_the_next_second_by_the_drains_clock() {
     assert!(events[1].text.contains("rate_limited=1"), "{}", events[1].text);
 }
 
-/// A sink that holds the drain in its first batch until opened.
-#[derive(Clone, Default)]
-struct Gate(Arc<(Mutex<(bool, bool)>, Condvar)>);
-
-impl Gate {
-    fn entered(&self) -> bool {
-        self.0 .0.lock().unwrap().0
-    }
-
-    fn open(&self) {
-        self.0 .0.lock().unwrap().1 = true;
-        self.0 .1.notify_all();
-    }
-}
-
-impl ringtrace::Sink for Gate {
-    fn name(&self) -> &str {
-        "gate"
-    }
-
-    fn metadata(&self) -> ringtrace::SinkMetadata {
-        ringtrace::SinkMetadata::new("gate", env!("CARGO_PKG_VERSION"))
-    }
-
-    fn write_batch(&mut self, _: &ringtrace::Batch<'_>) -> Result<(), ringtrace::SinkError> {
-        let mut st = self.0 .0.lock().unwrap();
-        st.0 = true;
-        self.0 .1.notify_all();
-        while !st.1 {
-            st = self.0 .1.wait(st).unwrap();
-        }
-        Ok(())
-    }
-}
-
 #[test]
 fn with_the_drain_held_a_spent_window_opens_at_most_64_calls_late() {
     // The drain held in a sink cannot move the shared second on: a thread whose window is
     // spent then reads the clock itself on its 65th suppressed call, and passes.
     let _s = common::serial();
-    let gate = Gate::default();
+    let gate = common::Gate::new(false, |_| ());
     let sink = common::Collect::new("all");
     let guard = ringtrace::Builder::new().ignore_env().sink(gate.clone()).sink(sink.clone()).install().unwrap();
     let call = |i: u32| ringtrace::info!(rate: 1, "dense {}", i);
@@ -219,14 +179,14 @@ fn with_the_drain_held_a_spent_window_opens_at_most_64_calls_late() {
     call(0);
     let window = second_at(&guard, ringtrace::now_ticks());
     call(1);
-    wait_for("the drain is held in the gate", || gate.entered());
+    wait_for("the drain is held in the gate", || gate.entered() > 0);
     wait_for("the recording clock is past the window", || second_at(&guard, ringtrace::now_ticks()) > window);
     assert!(ringtrace::__private::__limit_clock_second() <= window, "the drain is held: it cannot have moved on");
     for i in 2..67 {
         call(i);
     }
     let m = guard.metrics();
-    gate.open();
+    gate.set(true);
     let report = guard.shutdown(Duration::from_secs(10));
     // Call 1, then calls 2..=65 (64) suppressed without a clock reading; call 66 read it.
     assert_eq!(m.rate_limited, 1 + 64, "{m:?}");
